@@ -1,0 +1,29 @@
+"""Phase 4, Agents: orchestrator, tool service and memory gateway (filled by later issues)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.core import CoreOutputs
+from components.governance import GovernanceOutputs
+from components.kit import KitContext
+from components.mesh import MeshOutputs
+from components.phase import Phase
+from components.settings import PhaseNamespaces
+
+
+@dataclass(frozen=True)
+class AgentsOutputs:
+    namespaces: tuple[str, ...]
+
+
+class Agents(Phase):
+    def __init__(
+        self, settings: PhaseNamespaces, ctx: KitContext, core: CoreOutputs, mesh: MeshOutputs,
+        governance: GovernanceOutputs, opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("Agents", opts)
+        self.namespace = self.namespaces(settings.namespaces, ctx)
+        self.outputs = AgentsOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        self.register_outputs({"namespaces": list(self.outputs.namespaces)})

@@ -1,0 +1,219 @@
+"""The catalog: every chart and image the platform runs, pinned, with where each pin was read.
+
+`platform.lock.yaml` is the single list of third-party artefacts. Code never writes an image
+reference or a chart version itself; it asks the catalog by key (``catalog.image("vault")``),
+and the catalog writes the reference for the stack's registry: upstream in dev, the platform
+registry in prod, always the same digest (the platform copy is byte-identical and re-signed).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+LOCK_FILE = Path(__file__).resolve().parent.parent / "platform.lock.yaml"
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+SEMVER = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+CHART_REPO = re.compile(r"^(https|oci)://[^\s]+$")
+SOURCE_LOCATION = re.compile(r"(https?://|github\.com/|gitlab\.com/|find_string id)")
+FLOATING_TAGS = {"latest", "stable", "main", "master", "edge", "nightly"}
+
+
+class CatalogError(ValueError):
+    """The lock file is unusable; every problem is listed with its entry."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("platform.lock.yaml is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signed an image: an upstream keyless identity, or the platform's own key."""
+
+    kind: str
+    issuer: str = ""
+    subject: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image as a stack pulls it: split the way Helm charts ask for it."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def tag_at_digest(self) -> str:
+        """For charts that only have a ``tag`` value: ``1.2.3@sha256:...`` still pins the digest."""
+        return f"{self.tag}@{self.digest}"
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.tag}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class Image:
+    key: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    source: str
+    signer: Signer
+
+    def pulled_from(self, registry_setting: str) -> ImageRef:
+        """Where a stack pulls this image: upstream, or ``<platform registry>/<repository>``."""
+        registry = self.registry if registry_setting == "upstream" else registry_setting
+        return ImageRef(registry=registry, repository=self.repository, tag=self.tag, digest=self.digest)
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    repository: str
+    chart: str
+    version: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The loaded lock file, bound to the registry the stack pulls from."""
+
+    images: Mapping[str, Image]
+    charts: Mapping[str, Chart]
+    registry: str = "upstream"
+
+    def image(self, key: str) -> ImageRef:
+        if key not in self.images:
+            raise KeyError(f"image '{key}' is not in platform.lock.yaml; add it with its digest, source and signer")
+        return self.images[key].pulled_from(self.registry)
+
+    def chart(self, key: str) -> Chart:
+        if key not in self.charts:
+            raise KeyError(f"chart '{key}' is not in platform.lock.yaml; add it with its exact version and source")
+        return self.charts[key]
+
+    def for_registry(self, registry: str) -> "Catalog":
+        return Catalog(images=self.images, charts=self.charts, registry=registry)
+
+
+def _text(entry: Mapping[str, Any], field: str, where: str, problems: list[str]) -> str:
+    value = entry.get(field)
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}: '{field}' is missing or empty")
+        return ""
+    return value
+
+
+def _synthetic(digest: str) -> bool:
+    """Digests made up by hand tend to repeat: refuse any with a run of 8 equal characters."""
+    hexpart = digest.removeprefix("sha256:")
+    return re.search(r"(.)\1{7,}", hexpart) is not None or len(set(hexpart)) < 10
+
+
+def _signer(raw: Any, where: str, problems: list[str]) -> Signer:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where}: 'signer' is missing (keyless identity or platform)")
+        return Signer(kind="")
+    kind = raw.get("kind")
+    if kind == "platform":
+        return Signer(kind="platform")
+    if kind == "keyless":
+        fields = {f: _text(raw, f, f"{where}.signer", problems) for f in ("issuer", "subject", "source")}
+        return Signer(kind="keyless", **fields)
+    problems.append(f"{where}.signer: kind must be 'keyless' or 'platform', got {kind!r}")
+    return Signer(kind="")
+
+
+def _image(key: str, raw: Mapping[str, Any], problems: list[str]) -> Image:
+    where = f"images.{key}"
+    fields = {f: _text(raw, f, where, problems) for f in ("registry", "repository", "tag", "digest", "source")}
+    if fields["tag"] in FLOATING_TAGS:
+        problems.append(f"{where}: tag '{fields['tag']}' floats; pin a release tag")
+    if fields["digest"] and not DIGEST.match(fields["digest"]):
+        problems.append(f"{where}: digest must be sha256:<64 lower-case hex>, got {fields['digest']!r}")
+    elif fields["digest"] and _synthetic(fields["digest"]):
+        problems.append(f"{where}: digest {fields['digest']} looks synthetic; copy a real one from its source")
+    if fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
+        problems.append(f"{where}: source must name where the digest was read (a URL, a repository file, an index id)")
+    return Image(key=key, signer=_signer(raw.get("signer"), where, problems), **fields)
+
+
+def _chart(key: str, raw: Mapping[str, Any], problems: list[str]) -> Chart:
+    where = f"charts.{key}"
+    fields = {f: _text(raw, f, where, problems) for f in ("repository", "chart", "version", "source")}
+    if fields["version"] and not SEMVER.match(str(fields["version"])):
+        problems.append(f"{where}: version must be an exact release such as 1.2.3, got {fields['version']!r}")
+    if fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
+        problems.append(f"{where}: source must name where the version was read (a URL, a repository file)")
+    if fields["repository"] and not CHART_REPO.match(fields["repository"]):
+        problems.append(f"{where}: repository must be an https:// or oci:// URL, got {fields['repository']!r}")
+    return Chart(key=key, **fields)
+
+
+def parse(document: Any) -> Catalog:
+    """Validate a lock document; raise :class:`CatalogError` listing every problem."""
+    problems: list[str] = []
+    if not isinstance(document, Mapping):
+        raise CatalogError(["the file must be a mapping with 'charts' and 'images'"])
+    images: dict[str, Image] = {}
+    charts: dict[str, Chart] = {}
+    for section, build, into in (("images", _image, images), ("charts", _chart, charts)):
+        entries = document.get(section)
+        if not isinstance(entries, Mapping):
+            problems.append(f"'{section}' must be a mapping of key to entry")
+            continue
+        for key, raw in entries.items():
+            if not KEY.match(str(key)):
+                problems.append(f"{section}.{key}: keys are lower-case words joined by dashes")
+            if not isinstance(raw, Mapping):
+                problems.append(f"{section}.{key}: entry must be a mapping")
+                continue
+            into[str(key)] = build(str(key), raw, problems)
+    seen: dict[tuple[str, str], str] = {}
+    for image in images.values():
+        ident = (image.repository, image.digest)
+        if ident in seen:
+            problems.append(f"images.{image.key}: same repository and digest as images.{seen[ident]}")
+        seen[ident] = image.key
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(images=images, charts=charts)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys silently; a lock file must not."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [loader.construct_object(k) for k, _ in node.value]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise CatalogError([f"line {node.start_mark.line + 1}: key(s) {', '.join(repeated)} appear more than once"])
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def read_document(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load(path: Path = LOCK_FILE, registry: str = "upstream") -> Catalog:
+    """Read and validate the lock file, bound to the stack's registry setting."""
+    return parse(read_document(Path(path).read_text(encoding="utf-8"))).for_registry(registry)

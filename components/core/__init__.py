@@ -1,0 +1,40 @@
+"""Phase 1, Core: secrets, data stores and observability that every later phase builds on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.core.telemetry import telemetry_for
+from components.kit import KitContext
+from components.phase import Phase
+from components.settings import CoreSettings
+
+
+@dataclass(frozen=True)
+class CoreOutputs:
+    """What later phases may use from Core, and nothing else."""
+
+    operators_namespace: str
+    secrets_namespace: str
+    data_namespace: str
+    observability_namespace: str
+
+
+class Core(Phase):
+    def __init__(self, settings: CoreSettings, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("Core", opts)
+        ns = settings.namespaces
+        self.namespace = self.namespaces(
+            {"operators": ns.operators, "secrets": ns.secrets, "data": ns.data, "observability": ns.observability}, ctx
+        )
+        self.outputs = CoreOutputs(
+            operators_namespace=ns.operators.name,
+            secrets_namespace=ns.secrets.name,
+            data_namespace=ns.data.name,
+            observability_namespace=ns.observability.name,
+        )
+        self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
+
+
+__all__ = ["Core", "CoreOutputs", "telemetry_for"]

@@ -1,0 +1,26 @@
+"""Hardened building blocks: the secure choice is the default, an opt-out needs a reason."""
+from components.kit.chart import helm_chart
+from components.kit.context import KitContext, Telemetry
+from components.kit.custom import custom_resource
+from components.kit.labels import recommended, selector, waiver_annotations
+from components.kit.namespace import PlatformNamespace
+from components.kit.network import Peer, allow_egress, allow_ingress
+from components.kit.workload import Egress, SecretEnv, Workload, WorkloadArgs
+
+__all__ = [
+    "Egress",
+    "KitContext",
+    "Peer",
+    "PlatformNamespace",
+    "SecretEnv",
+    "Telemetry",
+    "Workload",
+    "WorkloadArgs",
+    "allow_egress",
+    "allow_ingress",
+    "custom_resource",
+    "helm_chart",
+    "recommended",
+    "selector",
+    "waiver_annotations",
+]

@@ -1,0 +1,215 @@
+"""A first-party workload with every secure and observable default already on.
+
+``Workload(WorkloadArgs(name=..., image="catalog-key", port=8080, ...), ctx)`` gives a
+ServiceAccount without token automount, a non-root read-only Deployment or StatefulSet with
+requests, limits and probes, a Service, a ServiceMonitor, the NetworkPolicies for its flows
+(callers, telemetry, metrics scraping) and, with more than one replica, a PodDisruptionBudget
+and spreading across nodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.catalog import ImageRef
+from components.kit import network
+from components.kit.context import KitContext
+from components.kit.labels import recommended, selector, waiver_annotations
+from components.kit.network import Peer
+from components.kit.observability import METRICS_PORT_NAME, otel_env, service_monitor
+from components.kit.security import NON_ROOT_UID, container_security_context, pod_security_context
+from components.settings import Resources
+
+OTLP_GRPC_PORT = 4317
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable filled from a key of an ESO-managed Secret."""
+
+    env: str
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Egress:
+    """A destination the workload may call, and on which ports."""
+
+    to: Peer
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WorkloadArgs:
+    name: str
+    namespace: str
+    component: str
+    image: str
+    port: int
+    resources: Resources
+    replicas: int = 1
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    metrics_port: int = 9464
+    health_path: str = "/healthz"
+    ready_path: str = "/readyz"
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: tuple[SecretEnv, ...] = ()
+    storage: str | None = None
+    writable_paths: tuple[str, ...] = ("/tmp",)
+    callers: tuple[Peer, ...] = ()
+    egress: tuple[Egress, ...] = ()
+    opt_out: Mapping[str, str] = field(default_factory=dict)
+    run_as_user: int = NON_ROOT_UID
+
+    def __post_init__(self) -> None:
+        if self.kind == "StatefulSet" and not self.storage:
+            raise ValueError(f"workload {self.name}: a StatefulSet needs storage")
+        if self.port == self.metrics_port:
+            raise ValueError(f"workload {self.name}: the metrics port must differ from the service port")
+        for item in self.secret_env:
+            if item.env in self.env:
+                raise ValueError(f"workload {self.name}: env {item.env} is set both literally and from a Secret")
+
+
+class Workload(pulumi.ComponentResource):
+    """See the module docstring; ``opt_out`` relaxes only what the kit allows, with a reason."""
+
+    def __init__(self, args: WorkloadArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("somaagenthub:kit:Workload", f"{args.namespace}-{args.name}", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        image = ctx.catalog.image(args.image)
+        labels = recommended(args.name, args.component, image.tag)
+        match = selector(args.name)
+        annotations = waiver_annotations(dict(args.opt_out))
+        metadata = {"name": args.name, "namespace": args.namespace, "labels": labels, "annotations": annotations}
+        prefix = f"{args.namespace}-{args.name}"
+
+        self.service_account = k8s.core.v1.ServiceAccount(
+            prefix, metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+            automount_service_account_token=False, opts=child,
+        )
+        pod_spec = self._pod_spec(args, ctx, image)
+        template = {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": pod_spec}
+        spec: dict = {"replicas": args.replicas, "selector": {"matchLabels": match}, "template": template}
+        depends = pulumi.ResourceOptions(parent=self, depends_on=[self.service_account])
+        if args.kind == "StatefulSet":
+            spec["serviceName"] = args.name
+            spec["volumeClaimTemplates"] = [
+                {
+                    "metadata": {"name": "data", "labels": labels},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": ctx.storage_class,
+                        "resources": {"requests": {"storage": args.storage}},
+                    },
+                }
+            ]
+            self.pods = k8s.apps.v1.StatefulSet(prefix, metadata=metadata, spec=spec, opts=depends)
+        else:
+            spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+            self.pods = k8s.apps.v1.Deployment(prefix, metadata=metadata, spec=spec, opts=depends)
+
+        self.service = k8s.core.v1.Service(
+            prefix,
+            metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+            spec={
+                "type": "ClusterIP",
+                "selector": match,
+                "ports": [
+                    {"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"},
+                    {"name": METRICS_PORT_NAME, "port": args.metrics_port, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"},
+                ],
+            },
+            opts=child,
+        )
+        self.service_monitor = service_monitor(args.name, args.namespace, child)
+        self.network_policies = self._network_policies(args, ctx, match, child)
+        self.disruption_budget = None
+        if args.replicas > 1:
+            self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+                prefix,
+                metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": match}},
+                opts=child,
+            )
+        self.address = f"{args.name}.{args.namespace}.svc.cluster.local:{args.port}"
+        self.register_outputs({"address": self.address})
+
+    @staticmethod
+    def _pod_spec(args: WorkloadArgs, ctx: KitContext, image: ImageRef) -> dict:
+        match = selector(args.name)
+        r = args.resources
+        env = [{"name": k, "value": v} for k, v in sorted(args.env.items())]
+        env.extend(
+            {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in args.secret_env
+        )
+        env.extend(otel_env(args.name, args.namespace, ctx.stack, image.tag, ctx.telemetry))
+        mounts = [{"name": f"writable-{i}", "mountPath": p} for i, p in enumerate(args.writable_paths)]
+        volumes = [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "256Mi"}} for i, _ in enumerate(args.writable_paths)]
+        if args.kind == "StatefulSet":
+            mounts.append({"name": "data", "mountPath": "/data"})
+        container = {
+            "name": args.name,
+            "image": image.reference,
+            "imagePullPolicy": "IfNotPresent",
+            "args": list(args.args),
+            "env": env,
+            "ports": [
+                {"name": "http", "containerPort": args.port, "protocol": "TCP"},
+                {"name": METRICS_PORT_NAME, "containerPort": args.metrics_port, "protocol": "TCP"},
+            ],
+            "resources": {
+                "requests": {"cpu": r.cpu_request, "memory": r.memory_request},
+                "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit},
+            },
+            "securityContext": container_security_context(args.opt_out, args.run_as_user),
+            "livenessProbe": {"httpGet": {"path": args.health_path, "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
+            "readinessProbe": {"httpGet": {"path": args.ready_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
+            "startupProbe": {"httpGet": {"path": args.health_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 30},
+            "volumeMounts": mounts,
+        }
+        spec: dict = {
+            "serviceAccountName": args.name,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": pod_security_context(args.run_as_user),
+            "containers": [container],
+            "volumes": volumes,
+        }
+        if args.replicas > 1:
+            spec["topologySpreadConstraints"] = [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "DoNotSchedule" if ctx.high_availability else "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": match},
+                }
+            ]
+            term = {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
+            spec["affinity"] = {
+                "podAntiAffinity": (
+                    {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+                    if ctx.high_availability
+                    else {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+                )
+            }
+        return spec
+
+    @staticmethod
+    def _network_policies(args: WorkloadArgs, ctx: KitContext, match: dict[str, str], opts: pulumi.ResourceOptions) -> list:
+        scraper = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "prometheus"})
+        collector = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "opentelemetry-collector"})
+        policies = [
+            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [args.metrics_port], opts),
+            network.allow_egress(f"{args.name}-telemetry", args.namespace, match, [collector], [OTLP_GRPC_PORT], opts),
+        ]
+        if args.callers:
+            policies.append(network.allow_ingress(f"{args.name}-callers", args.namespace, match, list(args.callers), [args.port], opts))
+        for i, flow in enumerate(args.egress):
+            policies.append(network.allow_egress(f"{args.name}-egress-{i}", args.namespace, match, [flow.to], list(flow.ports), opts))
+        return policies

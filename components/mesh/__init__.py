@@ -1,0 +1,24 @@
+"""Phase 2, Mesh: service mesh, edge gateway and admission policy (filled by the mesh issues)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.core import CoreOutputs
+from components.kit import KitContext
+from components.phase import Phase
+from components.settings import PhaseNamespaces
+
+
+@dataclass(frozen=True)
+class MeshOutputs:
+    namespaces: tuple[str, ...]
+
+
+class Mesh(Phase):
+    def __init__(self, settings: PhaseNamespaces, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("Mesh", opts)
+        self.namespace = self.namespaces(settings.namespaces, ctx)
+        self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        self.register_outputs({"namespaces": list(self.outputs.namespaces)})

@@ -1,0 +1,338 @@
+"""Typed stack settings: the only door through which configuration enters the program.
+
+`load()` reads every ``somaagenthub:*`` key of the stack, validates the whole tree against the
+dataclasses below and either returns one frozen :class:`PlatformSettings` or raises
+:class:`SettingsError` listing every problem with its key. ``__main__.py`` calls it before any
+resource exists, so a bad stack file never half-applies.
+
+Stack files hold sizing and switches only. Secrets are generated at deploy time (pulumi-random)
+and stored in Vault; a ``secure:`` value in a stack file is refused.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from components.config_schema import (
+    CRON,
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    SettingsError,
+    count,
+    cpu,
+    duration,
+    memory,
+    read,
+    rule,
+)
+
+PROJECT = "somaagenthub"
+PHASES = ("core", "mesh", "governance", "agents", "ops")
+PHASE_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "core": (),
+    "mesh": ("core",),
+    "governance": ("core", "mesh"),
+    "agents": ("core", "mesh", "governance"),
+    "ops": ("core",),
+}
+SUPPORTED_KUBERNETES = ("1.31", "1.32", "1.33", "1.34")
+
+
+def _registry(value: str) -> str | None:
+    if value == "upstream":
+        return None
+    host = value.split("/", 1)[0]
+    if "://" in value or not DNS_SUBDOMAIN.match(host.split(":", 1)[0]) or value.endswith("/"):
+        return "must be 'upstream' or a registry host with optional path, such as registry.soma.internal/mirror"
+    return None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container; the kit refuses containers without them."""
+
+    cpu_request: str = cpu()
+    memory_request: str = memory()
+    cpu_limit: str = cpu()
+    memory_limit: str = memory()
+
+
+@dataclass(frozen=True)
+class Quota:
+    """ResourceQuota for one namespace: the ceiling of everything scheduled there."""
+
+    requests_cpu: str = cpu()
+    requests_memory: str = memory()
+    limits_cpu: str = cpu()
+    limits_memory: str = memory()
+    pods: int = count(1, 2000)
+    storage: str = memory()
+    persistent_volume_claims: int = count(0, 500)
+
+
+@dataclass(frozen=True)
+class NamespaceSettings:
+    """One namespace of a phase: its name and its resource ceiling."""
+
+    name: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a DNS-1123 label"))
+    quota: Quota
+
+
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """LimitRange defaults applied to containers that do not say (charts, sidecars)."""
+
+    cpu_request: str = cpu()
+    memory_request: str = memory()
+    cpu_limit: str = cpu()
+    memory_limit: str = memory()
+    max_cpu: str = cpu()
+    max_memory: str = memory()
+
+
+@dataclass(frozen=True)
+class Phases:
+    """Which phases this stack deploys."""
+
+    core: bool
+    mesh: bool
+    governance: bool
+    agents: bool
+    ops: bool
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(p for p in PHASES if getattr(self, p))
+
+
+@dataclass(frozen=True)
+class Server:
+    """A replicated server with persistent storage."""
+
+    replicas: int = count(1, 9)
+    storage: str = memory()
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class Stateless:
+    """A replicated server without storage."""
+
+    replicas: int = count(1, 20)
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    instances: int = count(1, 9)
+    storage: str = memory()
+    wal_storage: str = memory()
+    resources: Resources
+    backup_schedule: str = field(metadata=rule(pattern=CRON, pattern_hint="a six-field cron expression (seconds first), as CloudNativePG expects"))
+    backup_retention_days: int = count(1, 3650)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    controllers: int = count(1, 9)
+    brokers: int = count(1, 30)
+    storage: str = memory()
+    resources: Resources
+    audit_partitions: int = count(1, 200)
+    audit_retention_hours: int = count(1, 24 * 3650)
+
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    shards: int = count(1, 20)
+    replicas: int = count(1, 9)
+    storage: str = memory()
+    resources: Resources
+    audit_retention_days: int = count(1, 3000)  # monthly partitions: one insert may touch at most 100
+
+
+@dataclass(frozen=True)
+class MinioSettings:
+    servers: int = count(1, 32)
+    volumes_per_server: int = count(1, 16)
+    volume_size: str = memory()
+    resources: Resources
+    backup_retention_days: int = count(1, 3650)
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    replicas: int = count(1, 20)
+    resources: Resources
+    memory_limit_percentage: int = count(10, 95)
+    memory_spike_percentage: int = count(5, 50)
+    batch_size: int = count(1, 100000)
+    batch_timeout: str = duration()
+    node_agent: bool = False
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    replicas: int = count(1, 5)
+    retention: str = duration()
+    storage: str = memory()
+    resources: Resources
+    alertmanager_replicas: int = count(1, 5)
+
+
+@dataclass(frozen=True)
+class LogTraceStoreSettings:
+    """Loki or Tempo: single binary in dev, scalable in prod."""
+
+    mode: Literal["single-binary", "scalable"]
+    replicas: int = count(1, 9)
+    retention: str = duration()
+    storage: str = memory()
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    collector: CollectorSettings
+    prometheus: PrometheusSettings
+    loki: LogTraceStoreSettings
+    tempo: LogTraceStoreSettings
+    grafana: Stateless
+
+
+@dataclass(frozen=True)
+class CoreNamespaces:
+    operators: NamespaceSettings
+    secrets: NamespaceSettings
+    data: NamespaceSettings
+    observability: NamespaceSettings
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    namespaces: CoreNamespaces
+    vault: Server
+    external_secrets: Stateless
+    postgres: PostgresSettings
+    qdrant: Server
+    kafka: KafkaSettings
+    clickhouse: ClickHouseSettings
+    minio: MinioSettings
+    observability: ObservabilitySettings
+
+
+@dataclass(frozen=True)
+class PhaseNamespaces:
+    """Namespaces of a phase that, so far, only lays its foundation."""
+
+    namespaces: Mapping[str, NamespaceSettings]
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Everything a stack decides. Built once by :func:`load`, then only read."""
+
+    kubernetes_version: str = field(metadata=rule(choices=SUPPORTED_KUBERNETES))
+    domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as dev.soma.example"))
+    registry: str = field(metadata=rule(check=_registry))
+    policy_enforcement: Literal["advisory", "mandatory"]
+    high_availability: bool
+    storage_class: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a StorageClass name"))
+    container_defaults: ContainerDefaults
+    phases: Phases
+    core: CoreSettings
+    mesh: PhaseNamespaces
+    governance: PhaseNamespaces
+    agents: PhaseNamespaces
+    ops: PhaseNamespaces
+    stack: str = "dev"
+
+    def all_namespaces(self) -> tuple[str, ...]:
+        core = self.core.namespaces
+        names = [core.operators.name, core.secrets.name, core.data.name, core.observability.name]
+        for phase in ("mesh", "governance", "agents", "ops"):
+            names.extend(ns.name for ns in getattr(self, phase).namespaces.values())
+        return tuple(names)
+
+
+def _phase_problems(phases: Phases) -> list[str]:
+    problems = []
+    for phase in phases.enabled():
+        for needed in PHASE_NEEDS[phase]:
+            if not getattr(phases, needed):
+                problems.append(f"{PROJECT}:phases.{phase}: needs phase '{needed}', which is disabled")
+    return problems
+
+
+def _namespace_problems(s: PlatformSettings) -> list[str]:
+    seen: dict[str, int] = {}
+    for name in s.all_namespaces():
+        seen[name] = seen.get(name, 0) + 1
+    return [f"{PROJECT}: namespace '{n}' is declared {c} times" for n, c in seen.items() if c > 1]
+
+
+def _ha_problems(s: PlatformSettings) -> list[str]:
+    """A stack that says it is highly available must not run any quorum of one."""
+    if not s.high_availability:
+        return []
+    c = s.core
+    sized = {
+        "core.vault.replicas": c.vault.replicas,
+        "core.postgres.instances": c.postgres.instances,
+        "core.kafka.controllers": c.kafka.controllers,
+        "core.kafka.brokers": c.kafka.brokers,
+        "core.clickhouse.replicas": c.clickhouse.replicas,
+        "core.externalSecrets.replicas": c.external_secrets.replicas,
+        "core.observability.prometheus.replicas": c.observability.prometheus.replicas,
+    }
+    return [
+        f"{PROJECT}:{key}: highAvailability is on, so at least 2 are needed (3 for quorum stores); got {n}"
+        for key, n in sized.items()
+        if n < 2
+    ]
+
+
+def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
+    """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
+    problems: list[str] = []
+    tree: dict[str, Any] = {}
+    for key, value in raw_config.items():
+        namespace, _, name = key.partition(":")
+        if namespace != PROJECT:
+            continue
+        value = _decode(value)
+        if key in secret_keys or (isinstance(value, Mapping) and "secure" in value):
+            problems.append(f"{key}: stack files hold no secrets; generated credentials live in Vault")
+            continue
+        tree[name] = value
+    tree.setdefault("stack", stack)
+    settings, found = read(PlatformSettings, tree, PROJECT)
+    problems.extend(p.replace(f"{PROJECT}.", f"{PROJECT}:", 1) for p in found)
+    if settings is not None:
+        problems.extend(_phase_problems(settings.phases) + _namespace_problems(settings) + _ha_problems(settings))
+    else:
+        phases, _ = read(Phases, tree.get("phases", {}), "phases")
+        problems.extend(_phase_problems(phases) if phases else [])
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def load() -> PlatformSettings:
+    """Read the running stack's configuration from the Pulumi runtime."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    raw = dict(runtime_config.get_config_env() or {})
+    raw.update(runtime_config.CONFIG.get())
+    secret_keys = frozenset(k for k in raw if runtime_config.is_config_secret(k))
+    return parse(raw, pulumi.get_stack(), secret_keys)

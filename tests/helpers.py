@@ -1,0 +1,57 @@
+"""Small readers over a rendered plan, shared by the tests."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import yaml
+
+from tools.render import kubernetes_objects, stack_config
+
+POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+def objects(plan: dict, kind: str | None = None) -> list[dict]:
+    found = [r["inputs"] for r in kubernetes_objects(plan)]
+    return [o for o in found if kind is None or o["kind"] == kind]
+
+
+def by_type(plan: dict, type_token: str) -> list[dict]:
+    return [r for r in plan["resources"] if r["type"] == type_token]
+
+
+def pod_specs(plan: dict) -> Iterator[tuple[dict, dict]]:
+    """(object, pod spec) for every object that carries a pod template."""
+    for obj in objects(plan):
+        if obj["kind"] in POD_TEMPLATE_KINDS:
+            yield obj, obj["spec"]["template"]["spec"]
+        elif obj["kind"] == "CronJob":
+            yield obj, obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif obj["kind"] == "Pod":
+            yield obj, obj["spec"]
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def config_with(stack: str, **changes: Any) -> dict[str, str]:
+    """The stack's config with top-level keys replaced, e.g. ``phases={...}``."""
+    config = stack_config(stack)
+    for key, value in changes.items():
+        config[f"somaagenthub:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return config
+
+
+def stack_document(stack: str) -> dict:
+    from tools.render import ROOT
+
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]

@@ -1,0 +1,91 @@
+"""Each phase lays its foundation: restricted namespaces, closed networks, quotas sized from settings."""
+from __future__ import annotations
+
+import pytest
+
+from components import settings
+from tests.helpers import config_with, objects
+from tools.render import render, stack_config
+
+STACKS = ("dev", "prod")
+
+
+def loaded(stack: str) -> settings.PlatformSettings:
+    return settings.parse(stack_config(stack), stack)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_namespace_enforces_restricted_pod_security(plans, stack):
+    namespaces = {o["metadata"]["name"]: o for o in objects(plans[stack], "Namespace")}
+    assert set(namespaces) == set(loaded(stack).all_namespaces())
+    for name, ns in namespaces.items():
+        labels = ns["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
+        assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
+        assert labels["app.kubernetes.io/part-of"] == "somaagenthub"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_namespace_denies_by_default_and_allows_only_dns(plans, stack):
+    policies = objects(plans[stack], "NetworkPolicy")
+    for ns in loaded(stack).all_namespaces():
+        mine = {p["metadata"]["name"]: p["spec"] for p in policies if p["metadata"]["namespace"] == ns}
+        deny = mine["default-deny"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        dns = mine["allow-dns-egress"]
+        assert dns["policyTypes"] == ["Egress"]
+        assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
+        assert dns["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_quotas_and_limit_ranges_follow_the_stack_settings(plans, stack):
+    s = loaded(stack)
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plans[stack], "ResourceQuota")}
+    data = s.core.namespaces.data.quota
+    assert quotas[s.core.namespaces.data.name]["requests.cpu"] == data.requests_cpu
+    assert quotas[s.core.namespaces.data.name]["pods"] == str(data.pods)
+    ranges = [r["spec"]["limits"][0] for r in objects(plans[stack], "LimitRange")]
+    assert len(ranges) == len(s.all_namespaces())
+    assert all(r["default"]["memory"] == s.container_defaults.memory_limit for r in ranges)
+
+
+def test_prod_gets_bigger_ceilings_than_dev(plans):
+    def data_cpu(stack):
+        return next(q["spec"]["hard"]["requests.cpu"] for q in objects(plans[stack], "ResourceQuota") if q["metadata"]["namespace"] == "soma-data")
+
+    assert (data_cpu("dev"), data_cpu("prod")) == ("2", "40")
+
+
+def test_a_phase_switched_off_is_not_deployed():
+    config = config_with("dev", phases={"core": True, "mesh": True, "governance": True, "agents": False, "ops": False})
+    plan = render("dev", config=config)
+    types = {r["type"] for r in plan["resources"]}
+    assert "somaagenthub:phase:Agents" not in types and "somaagenthub:phase:Ops" not in types
+    assert "somaagenthub:phase:Governance" in types
+    assert "soma-agents" not in {o["metadata"]["name"] for o in objects(plan, "Namespace")}
+
+
+def test_a_weaker_pod_security_level_needs_a_reason_and_shows_it():
+    import pulumi
+
+    from components import catalog
+    from components.core import telemetry_for
+    from components.kit import KitContext, PlatformNamespace
+    from tools import mock_runtime
+    from tools.render import build_plan
+
+    s = loaded("dev")
+    ctx = KitContext.from_settings(s, catalog.load(), telemetry_for(s.core))
+    ns = s.core.namespaces.data
+
+    with pytest.raises(ValueError, match="needs a reason"):
+        mock_runtime.run(lambda: PlatformNamespace(ns, ctx, pod_security="privileged"), "dev", {})
+
+    recording = mock_runtime.run(
+        lambda: PlatformNamespace(ns, ctx, pod_security="privileged", pod_security_reason="chaos daemon needs host PID"),
+        "dev", {},
+    )
+    namespace = objects(build_plan("dev", recording, {}), "Namespace")[0]["metadata"]
+    assert namespace["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespace["annotations"] == {"waivers.somaagenthub.io/namespace-pod-security": "chaos daemon needs host PID"}

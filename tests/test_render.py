@@ -1,0 +1,132 @@
+"""The offline render: plan format, masking, and refusing what the real engine refuses."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pytest
+
+from tools import mock_runtime
+from tools.render import ROOT, build_plan, clean, phase_of, render, summary, write_manifests, RenderError
+
+PLAN_KEYS = {"urn", "type", "name", "parent", "dependencies", "custom", "remote", "inputs"}
+
+
+def run_plan(program) -> dict:
+    recording = mock_runtime.run(program, "dev", {})
+    return build_plan("dev", recording, {})
+
+
+def test_every_resource_has_the_documented_fields(plans):
+    for plan in plans.values():
+        assert plan["resources"], "the program registered nothing"
+        for resource in plan["resources"]:
+            assert set(resource) == PLAN_KEYS
+            assert resource["urn"].startswith(f"urn:pulumi:{plan['stack']}::somaagenthub::")
+
+
+def test_phases_are_component_resources_with_the_documented_type_tokens(plans):
+    for plan in plans.values():
+        phases = {r["type"]: r for r in plan["resources"] if r["type"].startswith("somaagenthub:phase:")}
+        assert set(phases) == {f"somaagenthub:phase:{p}" for p in ("Core", "Mesh", "Governance", "Agents", "Ops")}
+        assert all(not r["custom"] for r in phases.values())
+
+
+def test_children_are_parented_inside_their_phase(plans):
+    for plan in plans.values():
+        urns = {r["urn"] for r in plan["resources"]}
+        for resource in plan["resources"]:
+            if resource["type"].startswith("kubernetes:"):
+                assert resource["parent"] in urns, resource["urn"]
+                assert phase_of(resource["urn"]) != "(stack)", resource["urn"]
+
+
+def test_whole_numbers_come_back_as_integers_and_secrets_are_masked():
+    def program():
+        password = random.RandomPassword("db", length=24)
+        k8s.core.v1.ConfigMap("cm", metadata={"name": "cm"}, data={"replicas": "3"})
+        k8s.apps.v1.Deployment(
+            "d",
+            metadata={"name": "d"},
+            spec={"replicas": 2, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
+                "containers": [{"name": "c", "image": "i", "env": [{"name": "P", "value": password.result}]}]}}},
+        )
+
+    recording = mock_runtime.run(program, "dev", {})
+    plan = build_plan("dev", recording, {})
+    deployment = next(r for r in plan["resources"] if r["type"] == "kubernetes:apps/v1:Deployment")
+    assert deployment["inputs"]["spec"]["replicas"] == 2 and isinstance(deployment["inputs"]["spec"]["replicas"], int)
+    assert deployment["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "[secret]"
+    assert recording.generated["db"] not in json.dumps(plan)
+    assert deployment["dependencies"] == [next(r["urn"] for r in plan["resources"] if r["name"] == "db")]
+
+
+def test_clean_keeps_real_fractions():
+    assert clean({"a": 1.0, "b": 0.5, "c": [2.0]}) == {"a": 1, "b": 0.5, "c": [2]}
+
+
+def test_duplicate_urns_are_refused_like_the_engine_does():
+    def program():
+        k8s.core.v1.Namespace("twice", metadata={"name": "a"})
+        k8s.core.v1.Namespace("twice", metadata={"name": "b"})
+
+    with pytest.raises(mock_runtime.DuplicateUrnError, match="Namespace::twice"):
+        mock_runtime.run(program, "dev", {})
+
+
+def test_the_same_object_declared_twice_is_refused(tmp_path):
+    def program():
+        k8s.core.v1.Namespace("one", metadata={"name": "same"})
+        k8s.core.v1.Namespace("two", metadata={"name": "same"})
+
+    with pytest.raises(RenderError, match="Namespace/_cluster/same is declared twice"):
+        write_manifests(run_plan(program), tmp_path)
+
+
+def test_urns_carry_the_whole_parent_chain():
+    class Outer(pulumi.ComponentResource):
+        def __init__(self):
+            super().__init__("somaagenthub:phase:Core", "core")
+            k8s.core.v1.Namespace("n", metadata={"name": "n"}, opts=pulumi.ResourceOptions(parent=self))
+
+
+    plan = run_plan(lambda: Outer())
+    ns = next(r for r in plan["resources"] if r["type"] == "kubernetes:core/v1:Namespace")
+    assert "somaagenthub:phase:Core$kubernetes:core/v1:Namespace::n" in ns["urn"]
+    assert phase_of(ns["urn"]) == "Core"
+
+
+def test_manifests_are_written_per_namespace(rendered):
+    plan, _, folder = rendered["dev"]
+    written = sorted(p.relative_to(folder / "manifests").as_posix() for p in (folder / "manifests").rglob("*.yaml"))
+    assert "soma-data/networkpolicy-default-deny.yaml" in written
+    assert "_cluster/namespace-soma-data.yaml" in written
+    assert json.loads((folder / "plan.json").read_text()) == plan
+
+
+def test_summary_counts_per_phase_and_kind(plans):
+    text = summary(plans["prod"], 1.5)
+    assert text.startswith(f"stack prod: {len(plans['prod']['resources'])} resources in 1.50s")
+    assert "Core" in text and "NetworkPolicy" in text
+
+
+def test_the_command_line_renders_and_reports(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "per phase:" in result.stdout and (tmp_path / "plan.json").exists()
+
+
+def test_an_unknown_stack_is_a_clear_error():
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "qa"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "no stack file" in result.stderr and "Pulumi.dev.yaml" in result.stderr
+
+
+def test_rendering_is_deterministic():
+    assert render("dev") == render("dev")
