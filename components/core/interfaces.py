@@ -1,0 +1,57 @@
+"""What the parts of Core hand each other: secrets by grant, object storage by bucket.
+
+The secrets part (Vault + External Secrets) and the data part (MinIO among the stores) are
+built before observability; observability asks them for credentials and buckets through these
+small interfaces only, never by reaching into their children.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Kubernetes Secret that External Secrets keeps in sync with Vault, in the consumer's namespace."""
+
+    name: str
+    namespace: str
+    keys: tuple[str, ...]
+
+
+class SecretGrants(Protocol):
+    def password(self, name: str, length: int = 32) -> pulumi.Output[str]:
+        """A generated credential (pulumi-random), registered once per name, never in a stack file."""
+
+    def grant(
+        self,
+        service: str,
+        namespace: str,
+        service_account: str,
+        secret: str,
+        values: Mapping[str, pulumi.Input[str]],
+    ) -> SecretRef:
+        """Store ``values`` in Vault at ``<namespace>/<service>/<secret>`` and make them readable
+        only by ``service_account`` in ``namespace``, as an ESO-managed Secret named
+        ``<service>-<secret>`` with the same keys."""
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """An S3 bucket and the ESO-managed Secret holding the keys of the one user allowed into it."""
+
+    bucket: str
+    endpoint: str
+    region: str
+    credentials: SecretRef
+    access_key_field: str = "access-key-id"
+    secret_key_field: str = "secret-access-key"
+
+
+class ObjectStorage(Protocol):
+    endpoint: str
+
+    def access(self, bucket: str) -> BucketAccess:
+        """Access to one of the platform buckets (backups, loki, tempo), declared by Core."""

@@ -1,0 +1,157 @@
+"""The kit: what a service author gets by default, and what an opt-out costs."""
+from __future__ import annotations
+
+import pytest
+
+from components import catalog, settings
+from components.core import telemetry_for
+from components.kit import KitContext, Peer, Workload, WorkloadArgs, helm_chart
+from components.kit.labels import waiver_annotations
+from components.settings import Resources
+from tests.helpers import by_type, objects
+from tools import mock_runtime
+from tools.render import build_plan, stack_config
+
+RESOURCES = Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
+
+
+def context(stack: str) -> KitContext:
+    s = settings.parse(stack_config(stack), stack)
+    return KitContext.from_settings(s, catalog.load(), telemetry_for(s.core))
+
+
+def workload_plan(stack: str = "dev", **overrides) -> dict:
+    args = dict(name="orchestrator", namespace="soma-agents", component="agents", image="vault", port=8080,
+                resources=RESOURCES, callers=(Peer(namespace="soma-edge"),))
+    args.update(overrides)
+    ctx = context(stack)
+    recording = mock_runtime.run(lambda: Workload(WorkloadArgs(**args), ctx), stack, {})
+    return build_plan(stack, recording, {})
+
+
+def container_of(plan: dict) -> tuple[dict, dict]:
+    deployment = next(o for o in objects(plan) if o["kind"] in ("Deployment", "StatefulSet"))
+    pod = deployment["spec"]["template"]["spec"]
+    return pod, pod["containers"][0]
+
+
+def test_a_workload_is_hardened_without_asking():
+    pod, container = container_of(workload_plan())
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] >= 10000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["privileged"] is False
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+    assert {"livenessProbe", "readinessProbe", "startupProbe"} <= set(container)
+
+
+def test_the_image_comes_from_the_catalog_for_the_stack_registry():
+    dev_image = container_of(workload_plan("dev"))[1]["image"]
+    prod_image = container_of(workload_plan("prod"))[1]["image"]
+    pinned = catalog.load().images["vault"]
+    assert dev_image == f"docker.io/{pinned.repository}:{pinned.tag}@{pinned.digest}"
+    assert prod_image == f"registry.soma.example.com/mirror/{pinned.repository}:{pinned.tag}@{pinned.digest}"
+
+
+def test_a_workload_gets_its_own_service_account_without_a_token():
+    plan = workload_plan()
+    (account,) = objects(plan, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert container_of(plan)[0]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_a_workload_is_observable_by_default():
+    plan = workload_plan()
+    _, container = container_of(plan)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OTEL_SERVICE_NAME"] == "orchestrator"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://opentelemetry-collector.soma-observability.svc.cluster.local:4317"
+    assert "deployment.environment.name=dev" in env["OTEL_RESOURCE_ATTRIBUTES"]
+    assert env["LOG_FORMAT"] == "json"
+    assert "metrics" in {p["name"] for p in container["ports"]}
+    (monitor,) = objects(plan, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_recommended_labels_everywhere():
+    for obj in objects(workload_plan()):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "somaagenthub", obj["kind"]
+        assert labels["app.kubernetes.io/managed-by"] == "pulumi", obj["kind"]
+
+
+def test_single_replica_has_no_disruption_budget_and_many_replicas_do():
+    assert objects(workload_plan(), "PodDisruptionBudget") == []
+    plan = workload_plan("prod", replicas=3)
+    (pdb,) = objects(plan, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    pod, _ = container_of(plan)
+    assert pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"
+
+
+def test_dev_spreads_softly():
+    pod, _ = container_of(workload_plan("dev", replicas=2))
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]
+
+
+def test_network_policies_open_only_the_named_flows():
+    names = {p["metadata"]["name"] for p in objects(workload_plan(), "NetworkPolicy")}
+    assert names == {"orchestrator-callers", "orchestrator-metrics-scrape", "orchestrator-telemetry"}
+
+
+def test_an_opt_out_needs_a_reason_and_lands_in_an_annotation():
+    with pytest.raises(ValueError, match="needs a reason"):
+        workload_plan(opt_out={"read-only-root-filesystem": " "})
+    plan = workload_plan(opt_out={"read-only-root-filesystem": "writes a cache under /var/lib/x"})
+    deployment = next(o for o in objects(plan) if o["kind"] == "Deployment")
+    assert deployment["metadata"]["annotations"] == {"waivers.somaagenthub.io/read-only-root-filesystem": "writes a cache under /var/lib/x"}
+    assert container_of(plan)[1]["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+def test_the_kit_refuses_to_relax_what_it_must_not():
+    with pytest.raises(ValueError, match="cannot relax"):
+        workload_plan(opt_out={"non-root": "the image wants root"})
+    with pytest.raises(ValueError, match="never runs a pod as UID 0"):
+        workload_plan(run_as_user=0)
+
+
+def test_a_statefulset_needs_storage_and_gets_a_claim_of_that_size():
+    with pytest.raises(ValueError, match="needs storage"):
+        WorkloadArgs(name="x", namespace="n", component="c", image="vault", port=1, resources=RESOURCES, kind="StatefulSet")
+    plan = workload_plan(kind="StatefulSet", storage="3Gi")
+    sts = objects(plan, "StatefulSet")[0]
+    claim = sts["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "3Gi" and claim["storageClassName"] == "standard"
+
+
+def test_a_secret_env_comes_from_a_secret_reference_only():
+    from components.kit import SecretEnv
+
+    plan = workload_plan(secret_env=(SecretEnv(env="DB_PASSWORD", secret="orchestrator-db", key="password"),))
+    env = {e["name"]: e for e in container_of(plan)[1]["env"]}
+    assert env["DB_PASSWORD"] == {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "orchestrator-db", "key": "password"}}}
+
+
+def test_charts_come_pinned_from_the_catalog():
+    ctx = context("dev")
+    pinned = catalog.load().charts["vault"]
+    import pulumi
+
+    recording = mock_runtime.run(
+        lambda: helm_chart("vault", "vault", "soma-secrets", {"injector": {"enabled": False}}, ctx, pulumi.ResourceOptions()),
+        "dev", {},
+    )
+    (chart,) = by_type(build_plan("dev", recording, {}), "kubernetes:helm.sh/v4:Chart")
+    assert chart["inputs"]["version"] == pinned.version
+    assert chart["inputs"]["repositoryOpts"] == {"repo": pinned.repository}
+    assert chart["remote"] is True
+
+
+def test_waiver_annotations_are_sorted_and_prefixed():
+    assert waiver_annotations({"b": "why b", "a": "why a"}) == {
+        "waivers.somaagenthub.io/a": "why a",
+        "waivers.somaagenthub.io/b": "why b",
+    }
