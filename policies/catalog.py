@@ -1,0 +1,142 @@
+"""Read-only view of platform.lock.yaml, the list of charts and images the platform may run.
+
+The pack reads the catalog itself rather than importing ``components.catalog`` so that the
+gate stays independent of the program it judges; the file format is fixed in
+docs/architecture/contracts.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CATALOG = "platform.lock.yaml"
+
+
+class CatalogError(Exception):
+    """The catalog file is missing or malformed; every image/chart check fails closed."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    kind: str
+    issuer: str = ""
+    subject: str = ""
+
+    @property
+    def is_complete(self) -> bool:
+        """keyless needs issuer and subject; platform is the platform's own key."""
+        if self.kind == "platform":
+            return True
+        return self.kind == "keyless" and bool(self.issuer) and bool(self.subject)
+
+
+@dataclass(frozen=True)
+class CatalogImage:
+    key: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    signer: Signer | None
+
+
+@dataclass(frozen=True)
+class CatalogChart:
+    key: str
+    repository: str
+    chart: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    images: tuple[CatalogImage, ...]
+    charts: tuple[CatalogChart, ...]
+
+    @functools.cached_property
+    def images_by_digest(self) -> dict[str, tuple[CatalogImage, ...]]:
+        index: dict[str, list[CatalogImage]] = {}
+        for image in self.images:
+            index.setdefault(image.digest, []).append(image)
+        return {digest: tuple(entries) for digest, entries in index.items()}
+
+    @functools.cached_property
+    def chart_repositories(self) -> frozenset[str]:
+        return frozenset(normalise_repo_url(chart.repository) for chart in self.charts)
+
+
+def normalise_repo_url(url: str) -> str:
+    return url.rstrip("/")
+
+
+def resolve_catalog_path(configured: str | None) -> Path:
+    """A relative ``catalogPath`` is relative to the repository root, not the working directory."""
+    path = Path(configured or DEFAULT_CATALOG)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def load_catalog(configured: str | None) -> Catalog:
+    path = resolve_catalog_path(configured)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as error:
+        raise CatalogError(f"catalog {path} cannot be read: {error.strerror}") from error
+    return _load(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: Path, _stamp: int) -> Catalog:
+    """Cached per file version: the engine calls a policy once per resource."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise CatalogError(f"catalog {path} cannot be parsed: {error}") from error
+    if not isinstance(document, dict):
+        raise CatalogError(f"catalog {path} is not a mapping")
+    return Catalog(
+        images=tuple(_image(key, entry) for key, entry in _section(document, "images", path)),
+        charts=tuple(_chart(key, entry) for key, entry in _section(document, "charts", path)),
+    )
+
+
+def _section(document: dict[str, Any], name: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
+    section = document.get(name) or {}
+    if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+        raise CatalogError(f"catalog {path}: '{name}' must map keys to entries")
+    return [(str(key), entry) for key, entry in section.items()]
+
+
+def _text(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return str(value) if value is not None else ""
+
+
+def _image(key: str, entry: dict[str, Any]) -> CatalogImage:
+    signer = entry.get("signer")
+    return CatalogImage(
+        key=key,
+        registry=_text(entry, "registry"),
+        repository=_text(entry, "repository"),
+        tag=_text(entry, "tag"),
+        digest=_text(entry, "digest"),
+        signer=(
+            Signer(_text(signer, "kind"), _text(signer, "issuer"), _text(signer, "subject"))
+            if isinstance(signer, dict)
+            else None
+        ),
+    )
+
+
+def _chart(key: str, entry: dict[str, Any]) -> CatalogChart:
+    return CatalogChart(
+        key=key,
+        repository=normalise_repo_url(_text(entry, "repository")),
+        chart=_text(entry, "chart"),
+        version=_text(entry, "version"),
+    )

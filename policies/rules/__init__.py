@@ -1,0 +1,31 @@
+"""The hardening baseline: one rule per module, listed here once for both drivers."""
+
+from __future__ import annotations
+
+from ..rule import Rule
+from . import (
+    default_deny,
+    namespace_pod_security,
+    no_host_access,
+    no_plaintext_secrets,
+    no_public_services,
+    non_root,
+    pinned_charts,
+    read_only_root,
+    resource_limits,
+    signed_images,
+)
+
+RULES: tuple[Rule, ...] = (
+    signed_images.RULE,
+    non_root.RULE,
+    resource_limits.RULE,
+    read_only_root.RULE,
+    no_host_access.RULE,
+    pinned_charts.RULE,
+    no_plaintext_secrets.RULE,
+    namespace_pod_security.RULE,
+    no_public_services.RULE,
+    default_deny.RULE,
+)
+RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

@@ -1,0 +1,95 @@
+"""non-root: every container runs as a non-root user with no privilege and no capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..model import Finding, ResourceView, check_value, is_unknown
+from ..podspec import ContainerRef, PodTemplate, pod_template
+from ..rule import Rule, RuleConfig, Severity
+
+SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
+
+
+def _effective(pod: PodTemplate, container: ContainerRef, *path: str) -> Any:
+    """The container's securityContext value, falling back to the pod's (as the kubelet does)."""
+    own = container.get("securityContext", *path)
+    if own is not None:
+        return own
+    return pod.get("securityContext", *path)
+
+
+def check(resource: ResourceView, _config: RuleConfig) -> Iterator[Finding]:
+    pod = pod_template(resource)
+    if pod is None:
+        return
+    yield from pod.unresolved
+    for c in pod.containers:
+        sc = f"{c.path}.securityContext"
+        non_root = _effective(pod, c, "runAsNonRoot")
+        yield from check_value(
+            non_root,
+            f"{sc}.runAsNonRoot",
+            non_root is True,
+            f"{c.label}: runAsNonRoot must be true (container or pod securityContext)",
+        )
+        uid = _effective(pod, c, "runAsUser")
+        yield from check_value(
+            uid,
+            f"{sc}.runAsUser",
+            uid is None or uid != 0,
+            f"{c.label}: runAsUser must not be 0 (root)",
+        )
+        privileged = c.get("securityContext", "privileged")
+        yield from check_value(
+            privileged,
+            f"{sc}.privileged",
+            privileged is not True,
+            f"{c.label}: privileged must not be true",
+        )
+        escalation = c.get("securityContext", "allowPrivilegeEscalation")
+        yield from check_value(
+            escalation,
+            f"{sc}.allowPrivilegeEscalation",
+            escalation is False,
+            f"{c.label}: allowPrivilegeEscalation must be false",
+        )
+        drop = c.get("securityContext", "capabilities", "drop")
+        yield from check_value(
+            drop,
+            f"{sc}.capabilities.drop",
+            _drops_all(drop),
+            f"{c.label}: capabilities.drop must contain ALL",
+        )
+        seccomp = _effective(pod, c, "seccompProfile", "type")
+        yield from check_value(
+            seccomp,
+            f"{sc}.seccompProfile.type",
+            seccomp in SECCOMP_TYPES,
+            f"{c.label}: seccompProfile.type must be RuntimeDefault or Localhost",
+        )
+
+
+def _drops_all(drop: Any) -> bool:
+    return isinstance(drop, list) and any(not is_unknown(x) and x == "ALL" for x in drop)
+
+
+RULE = Rule(
+    name="non-root",
+    description=(
+        "Containers (init and ephemeral included) run as non-root (runAsNonRoot, no UID 0), "
+        "are not privileged, cannot escalate privileges, drop all capabilities and use the "
+        "RuntimeDefault or Localhost seccomp profile."
+    ),
+    severity=Severity.HIGH,
+    remediation=(
+        "Build the workload with kit.workload(...), which sets runAsNonRoot, a high runAsUser, "
+        "allowPrivilegeEscalation: false, capabilities.drop: [ALL] and seccompProfile "
+        "RuntimeDefault on every container. For an upstream chart, set the same fields through "
+        "its podSecurityContext/securityContext values. A component that truly needs root or a "
+        "capability (a CNI agent) comes from its upstream chart and carries a reviewed waiver "
+        "annotation waivers.somaagenthub.io/non-root: '<reason>' (prod: also listed in allowedWaivers)."
+    ),
+    check_resource=check,
+)

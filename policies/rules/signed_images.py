@@ -1,0 +1,120 @@
+"""signed-images: every image is a digest-pinned, signed catalog image from an allowed registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ..catalog import CatalogError, load_catalog
+from ..images import image_problem, looks_like_image
+from ..model import Finding, ResourceView, Unresolved, Violation, is_unknown
+from ..podspec import pod_template
+from ..rule import Rule, RuleConfig, Severity
+
+CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"})
+IMAGE_PARTS = ("registry", "repository", "tag", "digest")
+
+
+def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
+    references = list(_references(resource))
+    if not references:
+        return
+    try:
+        catalog = load_catalog(config.get("catalogPath"))
+    except CatalogError as error:
+        yield Violation(str(error))
+        return
+    allowed = [str(prefix) for prefix in config.get("allowedRegistries", [])]
+    for where, reference in references:
+        if not isinstance(reference, str):
+            yield reference
+            continue
+        problem = image_problem(reference, catalog, allowed)
+        if problem:
+            yield Violation(f"{where}: {problem}")
+
+
+def _references(resource: ResourceView) -> Iterator[tuple[str, str | Finding]]:
+    """Every image the resource names, with where it was found."""
+    pod = pod_template(resource)
+    if pod is not None:
+        yield from (("pod template", finding) for finding in pod.unresolved)
+        for container in pod.containers:
+            image = container.get("image")
+            if is_unknown(image):
+                yield container.label, Unresolved(f"{container.path}.image", image.sentinel)
+            else:
+                yield container.label, image if isinstance(image, str) else ""
+    elif resource.type in CHART_TYPES:
+        values = resource.props.get("values")
+        if is_unknown(values):
+            yield "values", Unresolved("values", values.sentinel)
+        yield from _chart_values_images(values, "values")
+
+
+def _chart_values_images(node: Any, path: str) -> Iterator[tuple[str, str | Finding]]:
+    """Images in Helm values: ``{registry?, repository, tag|digest}`` mappings and ``image: <ref>`` strings."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _chart_values_images(item, f"{path}[{index}]")
+        return
+    if not isinstance(node, dict):
+        return
+    repository = node.get("repository")
+    if (isinstance(repository, str) or is_unknown(repository)) and ("tag" in node or "digest" in node):
+        yield path, _join_image(node, path)
+    for key, value in node.items():
+        child = f"{path}.{key}"
+        if key == "image" and is_unknown(value):
+            yield child, Unresolved(child, value.sentinel)
+        elif key == "image" and isinstance(value, str) and looks_like_image(value):
+            yield child, value
+        elif key not in IMAGE_PARTS or isinstance(value, (dict, list)):
+            yield from _chart_values_images(value, child)
+
+
+def _join_image(values: dict[str, Any], path: str) -> str | Unresolved:
+    """Join an image mapping as charts do: ``registry/repository:tag@digest``."""
+    for part in IMAGE_PARTS:
+        if is_unknown(values.get(part)):
+            return Unresolved(f"{path}.{part}", values[part].sentinel)
+    registry, repository, tag, digest = (str(values.get(part) or "") for part in IMAGE_PARTS)
+    reference = f"{registry.rstrip('/')}/{repository}" if registry else repository
+    if tag:
+        reference = f"{reference}:{tag}"
+    if digest and "@" not in tag:
+        reference = f"{reference}@{digest}"
+    return reference
+
+
+RULE = Rule(
+    name="signed-images",
+    description=(
+        "Every container image (init and ephemeral containers and Helm chart image values "
+        "included) is pinned by sha256 digest, listed in platform.lock.yaml with a signer, "
+        "and pulled from a registry the stack allows."
+    ),
+    severity=Severity.CRITICAL,
+    remediation=(
+        "Name the image through components.catalog (catalog.image('<key>')), which writes "
+        "<registry>/<repository>:<tag>@<digest> for the stack's registry. A new image first goes "
+        "into platform.lock.yaml with its digest, the source the digest was read from, and its "
+        "signer (the keyless identity the upstream documents, or 'platform' once the release "
+        "pipeline has copied and signed it into the platform registry). In prod, images come "
+        "only from the platform registry."
+    ),
+    check_resource=check,
+    config_schema={
+        "catalogPath": {
+            "type": "string",
+            "default": "platform.lock.yaml",
+            "description": "Catalog file; relative paths are relative to the repository root.",
+        },
+        "allowedRegistries": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Registry prefixes images may come from; 'upstream' means the catalog entry's own registry.",
+        },
+    },
+)
