@@ -13,6 +13,7 @@ from ..rule import Rule, RuleConfig, Severity
 
 CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"})
 IMAGE_PARTS = ("registry", "repository", "tag", "digest")
+DIGEST_KEYS = ("digest", "sha")  # kube-prometheus-stack and grafana charts call it `sha`
 
 
 def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
@@ -61,7 +62,7 @@ def _chart_values_images(node: Any, path: str) -> Iterator[tuple[str, str | Find
     if not isinstance(node, dict):
         return
     repository = node.get("repository")
-    if (isinstance(repository, str) or is_unknown(repository)) and ("tag" in node or "digest" in node):
+    if (isinstance(repository, str) or is_unknown(repository)) and ("tag" in node or any(k in node for k in DIGEST_KEYS)):
         yield path, _join_image(node, path)
     for key, value in node.items():
         child = f"{path}.{key}"
@@ -69,16 +70,23 @@ def _chart_values_images(node: Any, path: str) -> Iterator[tuple[str, str | Find
             yield child, Unresolved(child, value.sentinel)
         elif key == "image" and isinstance(value, str) and looks_like_image(value):
             yield child, value
-        elif key not in IMAGE_PARTS or isinstance(value, (dict, list)):
+        elif key not in (*IMAGE_PARTS, "sha") or isinstance(value, (dict, list)):
             yield from _chart_values_images(value, child)
 
 
 def _join_image(values: dict[str, Any], path: str) -> str | Unresolved:
-    """Join an image mapping as charts do: ``registry/repository:tag@digest``."""
-    for part in IMAGE_PARTS:
+    """Join an image mapping as charts do: ``registry/repository:tag@digest``.
+
+    Charts spell the digest ``digest: sha256:<hex>`` or ``sha: <hex>`` (the template adds
+    ``@sha256:``; kube-state-metrics takes the full ``sha256:<hex>`` there too).
+    """
+    for part in (*IMAGE_PARTS, "sha"):
         if is_unknown(values.get(part)):
             return Unresolved(f"{path}.{part}", values[part].sentinel)
     registry, repository, tag, digest = (str(values.get(part) or "") for part in IMAGE_PARTS)
+    sha = str(values.get("sha") or "")
+    if sha and not digest:
+        digest = sha if sha.startswith("sha256:") else f"sha256:{sha}"
     reference = f"{registry.rstrip('/')}/{repository}" if registry else repository
     if tag:
         reference = f"{reference}:{tag}"
