@@ -17,7 +17,7 @@ DIGEST_KEYS = ("digest", "sha")  # kube-prometheus-stack and grafana charts call
 
 
 def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
-    references = list(_references(resource))
+    references = list(image_references(resource))
     if not references:
         return
     try:
@@ -35,7 +35,7 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
             yield Violation(f"{where}: {problem}")
 
 
-def _references(resource: ResourceView) -> Iterator[tuple[str, str | Finding]]:
+def image_references(resource: ResourceView) -> Iterator[tuple[str, str | Finding]]:
     """Every image the resource names, with where it was found."""
     pod = pod_template(resource)
     if pod is not None:
