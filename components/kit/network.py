@@ -19,17 +19,25 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 @dataclass(frozen=True)
 class Peer:
-    """The other end of a flow: pods (by labels) in a namespace (by name); empty means all."""
+    """The other end of a flow: pods (by labels) in a namespace (by name); empty means all.
+
+    Without a namespace the peer is in the policy's own namespace; ``any_namespace`` widens it
+    to the labelled pods of every namespace (clients that opt in with a label, such as
+    ``somaagenthub.io/postgres-client``).
+    """
 
     namespace: str | None = None
     pods: dict[str, str] = field(default_factory=dict)
     cidr: str | None = None
+    any_namespace: bool = False
 
     def as_rule(self) -> dict:
         if self.cidr:
             return {"ipBlock": {"cidr": self.cidr}}
         rule: dict = {}
-        if self.namespace:
+        if self.any_namespace:
+            rule["namespaceSelector"] = {}
+        elif self.namespace:
             rule["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: self.namespace}}
         rule["podSelector"] = {"matchLabels": dict(self.pods)}
         return rule
@@ -60,6 +68,29 @@ def allow_dns(namespace: str, opts: pulumi.ResourceOptions) -> k8s.networking.v1
     )
 
 
+def _allow(
+    direction: str,
+    name: str,
+    namespace: str,
+    pods: dict[str, str],
+    peers: Sequence[Peer],
+    ports: Sequence[int],
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """One flow in one direction: the selected pods and ``peers`` on ``ports``, nothing else."""
+    peer_key = "from" if direction == "Ingress" else "to"
+    return k8s.networking.v1.NetworkPolicy(
+        f"{namespace}-{name}",
+        metadata={"name": name, "namespace": namespace, "labels": recommended(name, "network-policy")},
+        spec={
+            "podSelector": {"matchLabels": dict(pods)},
+            "policyTypes": [direction],
+            direction.lower(): [{peer_key: [p.as_rule() for p in peers], "ports": _ports(ports)}],
+        },
+        opts=opts,
+    )
+
+
 def allow_ingress(
     name: str,
     namespace: str,
@@ -69,16 +100,7 @@ def allow_ingress(
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
     """Open ``ports`` on the selected pods to ``sources`` only."""
-    return k8s.networking.v1.NetworkPolicy(
-        f"{namespace}-{name}",
-        metadata={"name": name, "namespace": namespace, "labels": recommended(name, "network-policy")},
-        spec={
-            "podSelector": {"matchLabels": dict(pods)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [s.as_rule() for s in sources], "ports": _ports(ports)}],
-        },
-        opts=opts,
-    )
+    return _allow("Ingress", name, namespace, pods, sources, ports, opts)
 
 
 def allow_egress(
@@ -90,13 +112,4 @@ def allow_egress(
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
     """Let the selected pods reach ``destinations`` on ``ports`` only."""
-    return k8s.networking.v1.NetworkPolicy(
-        f"{namespace}-{name}",
-        metadata={"name": name, "namespace": namespace, "labels": recommended(name, "network-policy")},
-        spec={
-            "podSelector": {"matchLabels": dict(pods)},
-            "policyTypes": ["Egress"],
-            "egress": [{"to": [d.as_rule() for d in destinations], "ports": _ports(ports)}],
-        },
-        opts=opts,
-    )
+    return _allow("Egress", name, namespace, pods, destinations, ports, opts)
