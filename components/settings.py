@@ -11,6 +11,7 @@ and stored in Vault; a ``secure:`` value in a stack file is refused.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -114,6 +115,39 @@ class Server:
     resources: Resources
 
 
+def _vault_address(value: str) -> str | None:
+    if not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", value):
+        return "must be the URL the deployer reaches Vault at, such as http://127.0.0.1:8200 (a port-forward)"
+    return None
+
+
+def _cidr(value: str) -> str | None:
+    if not re.match(r"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$", value):
+        return "must be an IPv4 CIDR such as 10.0.0.0/24"
+    return None
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """Vault: its sizing, how it runs, and the switch of its two-step bootstrap.
+
+    ``mode``: ``dev`` runs one in-memory server that needs no init/unseal (a laptop cluster);
+    ``raft`` runs the HA integrated-storage cluster with a TLS listener (anything shared).
+    ``address`` is where the *deployer* reaches Vault (a port-forward URL), used only by the
+    pulumi-vault provider. ``configure`` is false on the very first ``pulumi up`` of a stack,
+    while Vault is not yet initialised and unsealed, and true ever after
+    (docs/runbooks/core-secrets.md); nothing that needs Vault is built while it is false.
+    """
+
+    mode: Literal["dev", "raft"]
+    replicas: int = count(1, 9)
+    storage: str = memory()
+    resources: Resources
+    address: str = field(metadata=rule(check=_vault_address))
+    configure: bool
+    kv_mount: str = field(default="platform", metadata=rule(pattern=DNS_LABEL, pattern_hint="a KV mount name such as platform"))
+
+
 @dataclass(frozen=True)
 class Stateless:
     """A replicated server without storage."""
@@ -211,7 +245,10 @@ class CoreNamespaces:
 @dataclass(frozen=True)
 class CoreSettings:
     namespaces: CoreNamespaces
-    vault: Server
+    api_server_cidr: str = field(metadata=rule(check=_cidr))
+    node_cidr: str = field(metadata=rule(check=_cidr))
+    operator_resources: Resources
+    vault: VaultSettings
     external_secrets: Stateless
     postgres: PostgresSettings
     qdrant: Server
@@ -271,6 +308,17 @@ def _namespace_problems(s: PlatformSettings) -> list[str]:
     return [f"{PROJECT}: namespace '{n}' is declared {c} times" for n, c in seen.items() if c > 1]
 
 
+def _vault_problems(s: PlatformSettings) -> list[str]:
+    """Dev mode keeps everything in one process's memory: never HA, never more than one."""
+    vault = s.core.vault
+    problems = []
+    if vault.mode == "dev" and vault.replicas != 1:
+        problems.append(f"{PROJECT}:core.vault.replicas: mode 'dev' runs exactly one in-memory server; got {vault.replicas}")
+    if vault.mode == "dev" and s.high_availability:
+        problems.append(f"{PROJECT}:core.vault.mode: highAvailability is on, so Vault must run mode 'raft'")
+    return problems
+
+
 def _ha_problems(s: PlatformSettings) -> list[str]:
     """A stack that says it is highly available must not run any quorum of one."""
     if not s.high_availability:
@@ -309,7 +357,9 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     settings, found = read(PlatformSettings, tree, PROJECT)
     problems.extend(p.replace(f"{PROJECT}.", f"{PROJECT}:", 1) for p in found)
     if settings is not None:
-        problems.extend(_phase_problems(settings.phases) + _namespace_problems(settings) + _ha_problems(settings))
+        problems.extend(
+            _phase_problems(settings.phases) + _namespace_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
+        )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
         problems.extend(_phase_problems(phases) if phases else [])

@@ -67,7 +67,6 @@ def test_a_phase_switched_off_is_not_deployed():
 
 
 def test_a_weaker_pod_security_level_needs_a_reason_and_shows_it():
-    import pulumi
 
     from components import catalog
     from components.core import telemetry_for

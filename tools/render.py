@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 
-import pulumi
 from pulumi.runtime.rpc import UNKNOWN, _special_sig_key, _special_secret_sig
 
 from tools import mock_runtime

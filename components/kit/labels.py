@@ -25,6 +25,11 @@ def selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": PART_OF}
 
 
+def client_label(store: str) -> dict[str, str]:
+    """The label a pod wears to be let into ``store`` from another namespace (``somaagenthub.io/<store>-client``)."""
+    return {f"somaagenthub.io/{store}-client": "true"}
+
+
 def waiver_annotations(opt_out: dict[str, str]) -> dict[str, str]:
     """Turn ``{"rule-name": "reason"}`` into the annotations the policy pack reads as waivers.
 

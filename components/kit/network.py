@@ -6,7 +6,7 @@ Each allow rule is its own NetworkPolicy named after the flow it opens, so the p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Literal, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -43,8 +43,54 @@ class Peer:
         return rule
 
 
-def _ports(ports: Sequence[int]) -> list[dict]:
-    return [{"protocol": "TCP", "port": p} for p in ports]
+Port = tuple[int, str]
+FLOW_ANNOTATION = "somaagenthub.io/flow"
+
+
+def tcp(*ports: int) -> tuple[Port, ...]:
+    return tuple((p, "TCP") for p in ports)
+
+
+@dataclass(frozen=True)
+class FlowRule:
+    """One ``from``/``to`` clause: peers (NetworkPolicy peer dicts) and ports (none: any port)."""
+
+    peers: tuple[dict, ...]
+    ports: tuple[Port, ...] = ()
+
+    def as_spec(self, direction: str) -> dict:
+        clause: dict = {"from" if direction == "Ingress" else "to": list(self.peers)}
+        if self.ports:
+            clause["ports"] = [{"protocol": proto, "port": port} for port, proto in self.ports]
+        return clause
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A named, permitted flow in one direction for the pods ``pods`` selects; ``why`` is annotated."""
+
+    name: str
+    direction: Literal["Ingress", "Egress"]
+    pods: dict
+    rules: tuple[FlowRule, ...]
+    why: str = ""
+
+
+def flow_policy(namespace: str, flow: Flow, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    """The NetworkPolicy that opens ``flow`` and nothing else; named after it, so the list reads as flows."""
+    metadata: dict = {"name": flow.name, "namespace": namespace, "labels": recommended(flow.name, "network-policy")}
+    if flow.why:
+        metadata["annotations"] = {FLOW_ANNOTATION: flow.why}
+    return k8s.networking.v1.NetworkPolicy(
+        f"{namespace}-{flow.name}",
+        metadata=metadata,
+        spec={
+            "podSelector": flow.pods,
+            "policyTypes": [flow.direction],
+            flow.direction.lower(): [rule.as_spec(flow.direction) for rule in flow.rules],
+        },
+        opts=opts,
+    )
 
 
 def default_deny(namespace: str, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
@@ -69,7 +115,7 @@ def allow_dns(namespace: str, opts: pulumi.ResourceOptions) -> k8s.networking.v1
 
 
 def _allow(
-    direction: str,
+    direction: Literal["Ingress", "Egress"],
     name: str,
     namespace: str,
     pods: dict[str, str],
@@ -77,18 +123,9 @@ def _allow(
     ports: Sequence[int],
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """One flow in one direction: the selected pods and ``peers`` on ``ports``, nothing else."""
-    peer_key = "from" if direction == "Ingress" else "to"
-    return k8s.networking.v1.NetworkPolicy(
-        f"{namespace}-{name}",
-        metadata={"name": name, "namespace": namespace, "labels": recommended(name, "network-policy")},
-        spec={
-            "podSelector": {"matchLabels": dict(pods)},
-            "policyTypes": [direction],
-            direction.lower(): [{peer_key: [p.as_rule() for p in peers], "ports": _ports(ports)}],
-        },
-        opts=opts,
-    )
+    """One flow in one direction: the selected pods and ``peers`` on TCP ``ports``, nothing else."""
+    rule = FlowRule(tuple(p.as_rule() for p in peers), tcp(*ports))
+    return flow_policy(namespace, Flow(name, direction, {"matchLabels": dict(pods)}, (rule,)), opts)
 
 
 def allow_ingress(

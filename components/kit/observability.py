@@ -8,19 +8,30 @@ from components.kit.custom import custom_resource
 from components.kit.labels import recommended, selector
 
 METRICS_PORT_NAME = "metrics"
+POD_NAME_ENV = "K8S_POD_NAME"
 
 
 def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: Telemetry) -> list[dict]:
-    """The OpenTelemetry SDK environment: who I am, where to send, in which format to log."""
+    """The OpenTelemetry SDK environment: who I am, where to send, in which format to log.
+
+    The pod and container names travel as resource attributes so that the collector can turn
+    them (with the namespace) into the ``namespace``/``pod``/``container`` Loki labels the
+    dashboards query; the pod name comes from the downward API, defined first so that
+    Kubernetes expands ``$(K8S_POD_NAME)`` inside the attribute list. The container is named
+    after the service by the kit.
+    """
     attributes = ",".join(
         [
             f"service.namespace={namespace}",
             f"service.version={version}",
             f"deployment.environment.name={stack}",
             f"k8s.namespace.name={namespace}",
+            f"k8s.pod.name=$({POD_NAME_ENV})",
+            f"k8s.container.name={service}",
         ]
     )
     return [
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "OTEL_SERVICE_NAME", "value": service},
         {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": attributes},
         {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": telemetry.otlp_endpoint},
@@ -33,8 +44,8 @@ def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: 
     ]
 
 
-def service_monitor(name: str, namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-    """Ask the Prometheus operator to scrape the Service's ``metrics`` port every 30 s."""
+def service_monitor(name: str, namespace: str, opts: pulumi.ResourceOptions, path: str = "/metrics") -> pulumi.Resource:
+    """Ask the Prometheus operator to scrape the Service's ``metrics`` port every 30 s (at ``path``)."""
     return custom_resource(
         "monitoring.coreos.com/v1",
         "ServiceMonitor",
@@ -43,7 +54,7 @@ def service_monitor(name: str, namespace: str, opts: pulumi.ResourceOptions) -> 
         spec={
             "selector": {"matchLabels": selector(name)},
             "namespaceSelector": {"matchNames": [namespace]},
-            "endpoints": [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s", "scheme": "http"}],
+            "endpoints": [{"port": METRICS_PORT_NAME, "path": path, "interval": "30s", "scheme": "http"}],
         },
         labels=recommended(name, "service-monitor"),
         opts=opts,

@@ -16,23 +16,21 @@ import pulumi_kubernetes as k8s
 
 from components.catalog import ImageRef
 from components.kit import network
+from components.kit.containers import SecretEnv, environment, writable_scratch
 from components.kit.context import KitContext
 from components.kit.labels import recommended, selector, waiver_annotations
 from components.kit.network import Peer
 from components.kit.observability import METRICS_PORT_NAME, otel_env, service_monitor
-from components.kit.security import NON_ROOT_UID, container_security_context, pod_security_context
+from components.kit.security import (
+    NON_ROOT_UID,
+    anti_affinity,
+    container_security_context,
+    pod_security_context,
+    resource_requirements,
+)
 from components.settings import Resources
 
 OTLP_GRPC_PORT = 4317
-
-
-@dataclass(frozen=True)
-class SecretEnv:
-    """An environment variable filled from a key of an ESO-managed Secret."""
-
-    env: str
-    secret: str
-    key: str
 
 
 @dataclass(frozen=True)
@@ -65,15 +63,30 @@ class WorkloadArgs:
     egress: tuple[Egress, ...] = ()
     opt_out: Mapping[str, str] = field(default_factory=dict)
     run_as_user: int = NON_ROOT_UID
+    metrics_path: str = "/metrics"
+    metrics_on_service_port: bool = False
+    """The server exposes metrics on its service port (MinIO): the ``metrics`` port names the same
+    container port, and the Service maps ``metrics_port`` to it, so scraping stays uniform."""
+    volumes_per_replica: int = 1
+    parallel_start: bool = False
 
     def __post_init__(self) -> None:
         if self.kind == "StatefulSet" and not self.storage:
             raise ValueError(f"workload {self.name}: a StatefulSet needs storage")
+        if self.volumes_per_replica < 1 or (self.volumes_per_replica > 1 and self.kind != "StatefulSet"):
+            raise ValueError(f"workload {self.name}: several data volumes per replica need a StatefulSet")
         if self.port == self.metrics_port:
             raise ValueError(f"workload {self.name}: the metrics port must differ from the service port")
         for item in self.secret_env:
             if item.env in self.env:
                 raise ValueError(f"workload {self.name}: env {item.env} is set both literally and from a Secret")
+
+
+def data_volumes(args: WorkloadArgs) -> list[tuple[str, str]]:
+    """(claim name, mount path): ``data`` at ``/data``, or ``data-<i>`` at ``/data<i>`` when there are several."""
+    if args.volumes_per_replica == 1:
+        return [("data", "/data")]
+    return [(f"data-{i}", f"/data{i}") for i in range(args.volumes_per_replica)]
 
 
 class Workload(pulumi.ComponentResource):
@@ -97,17 +110,31 @@ class Workload(pulumi.ComponentResource):
         template = {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": pod_spec}
         spec: dict = {"replicas": args.replicas, "selector": {"matchLabels": match}, "template": template}
         depends = pulumi.ResourceOptions(parent=self, depends_on=[self.service_account])
+        self.headless_service = None
         if args.kind == "StatefulSet":
-            spec["serviceName"] = args.name
+            self.headless_service = k8s.core.v1.Service(
+                f"{prefix}-headless",
+                metadata={"name": f"{args.name}-headless", "namespace": args.namespace, "labels": labels},
+                spec={
+                    "clusterIP": "None",
+                    "publishNotReadyAddresses": True,
+                    "selector": match,
+                    "ports": [{"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"}],
+                },
+                opts=child,
+            )
+            spec["serviceName"] = f"{args.name}-headless"
+            spec["podManagementPolicy"] = "Parallel" if args.parallel_start else "OrderedReady"
             spec["volumeClaimTemplates"] = [
                 {
-                    "metadata": {"name": "data", "labels": labels},
+                    "metadata": {"name": volume, "labels": labels},
                     "spec": {
                         "accessModes": ["ReadWriteOnce"],
                         "storageClassName": ctx.storage_class,
                         "resources": {"requests": {"storage": args.storage}},
                     },
                 }
+                for volume, _ in data_volumes(args)
             ]
             self.pods = k8s.apps.v1.StatefulSet(prefix, metadata=metadata, spec=spec, opts=depends)
         else:
@@ -127,7 +154,7 @@ class Workload(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.service_monitor = service_monitor(args.name, args.namespace, child)
+        self.service_monitor = service_monitor(args.name, args.namespace, child, path=args.metrics_path)
         self.network_policies = self._network_policies(args, ctx, match, child)
         self.disruption_budget = None
         if args.replicas > 1:
@@ -143,16 +170,10 @@ class Workload(pulumi.ComponentResource):
     @staticmethod
     def _pod_spec(args: WorkloadArgs, ctx: KitContext, image: ImageRef) -> dict:
         match = selector(args.name)
-        r = args.resources
-        env = [{"name": k, "value": v} for k, v in sorted(args.env.items())]
-        env.extend(
-            {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in args.secret_env
-        )
-        env.extend(otel_env(args.name, args.namespace, ctx.stack, image.tag, ctx.telemetry))
-        mounts = [{"name": f"writable-{i}", "mountPath": p} for i, p in enumerate(args.writable_paths)]
-        volumes = [{"name": f"writable-{i}", "emptyDir": {"sizeLimit": "256Mi"}} for i, _ in enumerate(args.writable_paths)]
+        env = [*environment(args.env, args.secret_env), *otel_env(args.name, args.namespace, ctx.stack, image.tag, ctx.telemetry)]
+        mounts, volumes = writable_scratch(args.writable_paths)
         if args.kind == "StatefulSet":
-            mounts.append({"name": "data", "mountPath": "/data"})
+            mounts.extend({"name": volume, "mountPath": path} for volume, path in data_volumes(args))
         container = {
             "name": args.name,
             "image": image.reference,
@@ -161,12 +182,9 @@ class Workload(pulumi.ComponentResource):
             "env": env,
             "ports": [
                 {"name": "http", "containerPort": args.port, "protocol": "TCP"},
-                {"name": METRICS_PORT_NAME, "containerPort": args.metrics_port, "protocol": "TCP"},
+                {"name": METRICS_PORT_NAME, "containerPort": args.port if args.metrics_on_service_port else args.metrics_port, "protocol": "TCP"},
             ],
-            "resources": {
-                "requests": {"cpu": r.cpu_request, "memory": r.memory_request},
-                "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit},
-            },
+            "resources": resource_requirements(args.resources),
             "securityContext": container_security_context(args.opt_out, args.run_as_user),
             "livenessProbe": {"httpGet": {"path": args.health_path, "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
             "readinessProbe": {"httpGet": {"path": args.ready_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
@@ -190,22 +208,16 @@ class Workload(pulumi.ComponentResource):
                     "labelSelector": {"matchLabels": match},
                 }
             ]
-            term = {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
-            spec["affinity"] = {
-                "podAntiAffinity": (
-                    {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-                    if ctx.high_availability
-                    else {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
-                )
-            }
+            spec["affinity"] = anti_affinity(match, ctx.high_availability)
         return spec
 
     @staticmethod
     def _network_policies(args: WorkloadArgs, ctx: KitContext, match: dict[str, str], opts: pulumi.ResourceOptions) -> list:
         scraper = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "prometheus"})
         collector = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "opentelemetry-collector"})
+        scrape_port = args.port if args.metrics_on_service_port else args.metrics_port
         policies = [
-            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [args.metrics_port], opts),
+            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [scrape_port], opts),
             network.allow_egress(f"{args.name}-telemetry", args.namespace, match, [collector], [OTLP_GRPC_PORT], opts),
         ]
         if args.callers:
