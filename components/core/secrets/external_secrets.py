@@ -1,0 +1,120 @@
+"""External Secrets Operator from its chart, and the per-consumer store and secret objects.
+
+ESO's own service account gets no Vault access: each consumer's ClusterSecretStore logs into
+Vault *as the consumer's service account* (TokenRequest with audience ``vault``), and is
+usable only from the consumer's namespace (``spec.conditions``). See vault_access.py.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import pulumi
+
+from components.core.secrets.vault_server import KUBERNETES_AUTH_PATH, VaultEndpoint
+from components.kit.security import resource_requirements
+from components.core.secrets.vault_access import VAULT_AUDIENCE, SecretConsumer, role_name
+from components.kit import KitContext, custom_resource, helm_chart
+from components.settings import CoreSettings
+
+API = "external-secrets.io/v1"
+RELEASE = "external-secrets"
+CONTROLLER_LABELS = {"app.kubernetes.io/name": "external-secrets"}
+WEBHOOK_LABELS = {"app.kubernetes.io/name": "external-secrets-webhook"}
+CERT_CONTROLLER_LABELS = {"app.kubernetes.io/name": "external-secrets-cert-controller"}
+WEBHOOK_PORT = 10250
+REFRESH_INTERVAL = "1h"
+
+
+def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
+    """Keys read from external-secrets deploy/charts/external-secrets/values.yaml (see platform.lock.yaml).
+
+    The chart has no digest key; the tag carries it (``v2.10.0@sha256:...``). All three
+    Deployments run the same image, each set explicitly so none falls back to the chart default.
+    """
+    image = ctx.catalog.image("external-secrets")
+    pinned = {"repository": image.name, "tag": image.tag_at_digest, "pullPolicy": "IfNotPresent"}
+    pod = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+    container = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    es = settings.external_secrets
+    replicas = es.replicas
+    common = {
+        "replicaCount": replicas,
+        "podSecurityContext": pod,
+        "securityContext": container,
+        "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+    }
+    return {
+        "installCRDs": True,
+        "leaderElect": True,
+        "image": pinned,
+        "resources": resource_requirements(es.resources),
+        "serviceMonitor": {"enabled": False},
+        **common,
+        "webhook": {"image": pinned, "resources": resource_requirements(es.resources), **common},
+        "certController": {"image": pinned, "resources": resource_requirements(es.resources), **common},
+    }
+
+
+def operator(settings: CoreSettings, ctx: KitContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    return helm_chart(RELEASE, "external-secrets", settings.namespaces.operators.name, chart_values(settings, ctx), ctx, opts)
+
+
+def store_name(consumer: SecretConsumer) -> str:
+    return f"vault-{role_name(consumer)}"
+
+
+def cluster_secret_store(consumer: SecretConsumer, endpoint: VaultEndpoint, mount: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """One store per consumer: its namespace only, its service account only, its Vault role only."""
+    provider: dict = {
+        "server": endpoint.url,
+        "path": mount,
+        "version": "v2",
+        "auth": {
+            "kubernetes": {
+                "mountPath": KUBERNETES_AUTH_PATH,
+                "role": role_name(consumer),
+                "serviceAccountRef": {"name": consumer.service_account, "namespace": consumer.namespace, "audiences": [VAULT_AUDIENCE]},
+            }
+        },
+    }
+    if endpoint.ca_secret:
+        provider["caProvider"] = {"type": "Secret", "name": endpoint.ca_secret, "key": "ca.crt", "namespace": endpoint.namespace}
+    spec = {"conditions": [{"namespaces": [consumer.namespace]}], "provider": {"vault": provider}}
+    return custom_resource(API, "ClusterSecretStore", store_name(consumer), None, spec, opts)
+
+
+def external_secret(
+    consumer: SecretConsumer,
+    name: str,
+    path: str,
+    keys: tuple[str, ...],
+    opts: pulumi.ResourceOptions,
+    secret_type: str | None = None,
+    secret_labels: Mapping[str, str] | None = None,
+) -> pulumi.Resource:
+    """The Kubernetes Secret ``name`` in the consumer's namespace, one key per Vault property."""
+    target: dict = {"name": name, "creationPolicy": "Owner"}
+    template: dict = {}
+    if secret_type:
+        template["type"] = secret_type
+    if secret_labels:
+        template["metadata"] = {"labels": dict(secret_labels)}
+    if template:
+        template["engineVersion"] = "v2"
+        template["mergePolicy"] = "Merge"
+        target["template"] = template
+    spec = {
+        "refreshInterval": REFRESH_INTERVAL,
+        "secretStoreRef": {"kind": "ClusterSecretStore", "name": store_name(consumer)},
+        "target": target,
+        "data": [{"secretKey": key, "remoteRef": {"key": path, "property": key}} for key in keys],
+    }
+    return custom_resource(API, "ExternalSecret", name, consumer.namespace, spec, opts)
