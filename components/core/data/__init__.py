@@ -1,0 +1,41 @@
+"""Data stores of Core: MinIO, PostgreSQL, Qdrant, Kafka and ClickHouse, in dependency order.
+
+MinIO comes first because the others back up into it; Kafka before ClickHouse, which consumes
+the audit topic. Every credential is granted through :class:`components.core.secrets.Secrets`.
+"""
+from __future__ import annotations
+
+import pulumi
+
+from components.core.data.clickhouse import ClickHouseStore
+from components.core.data.common import StoreContext
+from components.core.data.kafka import KafkaStore
+from components.core.data.minio import MinioStore
+from components.core.data.postgres import PostgresStore
+from components.core.data.qdrant import QdrantStore
+from components.core.secrets import Secrets
+from components.kit import KitContext
+from components.settings import CoreSettings
+
+
+class DataStores(pulumi.ComponentResource):
+    """``object_store`` implements :class:`components.core.interfaces.ObjectStorage`."""
+
+    def __init__(self, settings: CoreSettings, ctx: KitContext, secrets: Secrets, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("somaagenthub:core:DataStores", "data", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets)
+        self.object_store = MinioStore(stores, child)
+        self.postgres = PostgresStore(stores, self.object_store, child)
+        self.qdrant = QdrantStore(stores, child)
+        self.kafka = KafkaStore(stores, child)
+        self.clickhouse = ClickHouseStore(stores, self.kafka, self.object_store, child)
+        self.register_outputs({
+            "objectStore": self.object_store.endpoint,
+            "postgres": self.postgres.address,
+            "qdrant": self.qdrant.address,
+            "kafka": self.kafka.bootstrap,
+        })
+
+
+__all__ = ["DataStores"]

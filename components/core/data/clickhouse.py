@@ -1,0 +1,282 @@
+"""ClickHouse through the Altinity operator, with the audit pipeline's schema delivered to it.
+
+* The operator chart runs with its metrics exporter and its CRD hook Job disabled (neither
+  image could be pinned, see platform.lock.yaml); ClickHouse's own Prometheus endpoint
+  (port 9363) replaces the exporter. The chart's literal default operator password is replaced
+  by a generated one from Vault (``secret.create: false``).
+* One ClickHouseInstallation ``audit`` (shards/replicas from settings), non-root pod template,
+  and in prod a ClickHouseKeeperInstallation for replication.
+* The audit DDL (components/core/audit/sql, rendered by sql_templates for this stack) goes
+  into a ConfigMap that a kit Job replays with clickhouse-client, in order; the statements are
+  idempotent, and a change to any of them replaces the Job so it runs again.
+* ClickHouse consumes ``platform.audit.v1`` as the Kafka user ``clickhouse-audit`` (group
+  ``clickhouse-audit``) over TLS + SCRAM; the password comes from the environment
+  (``from_env``), filled from the ESO-managed Secret.
+"""
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.core.audit.sql_templates import AuditSqlSettings, render_named_statements
+from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
+from components.core.interfaces import ObjectStorage
+from components.kit import ConfigVolume, Egress, Job, JobArgs, Peer, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, recommended, selector
+from components.settings import Resources
+
+API = "clickhouse.altinity.com/v1"
+KEEPER_API = "clickhouse-keeper.altinity.com/v1"
+NAME = "audit"
+CLUSTER = "audit"
+SERVICE_ACCOUNT = "clickhouse"
+OPERATOR = "clickhouse-operator"
+SCHEMA = "clickhouse-audit-schema"
+CH_UID = 101
+HTTP_PORT, NATIVE_PORT, INTERSERVER_PORT, METRICS_PORT = 8123, 9000, 9009, 9363
+KEEPER_PORT, KEEPER_RAFT_PORT = 2181, 9444
+CHI_LABELS = {"clickhouse.altinity.com/chi": NAME}
+KEEPER_LABELS = {"clickhouse-keeper.altinity.com/chk": NAME}
+KAFKA_CA_MOUNT = "/etc/clickhouse-server/kafka-ca"
+SCHEMA_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi")
+
+
+def audit_sql_settings(stores: StoreContext, kafka: KafkaStore) -> AuditSqlSettings:
+    replicated = stores.settings.clickhouse.replicas > 1
+    return AuditSqlSettings(
+        brokers=kafka.bootstrap,
+        topic=AUDIT_TOPIC,
+        consumer_group=CLICKHOUSE_GROUP,
+        retention_days=stores.settings.clickhouse.audit_retention_days,
+        replicated=replicated,
+        cluster=CLUSTER if replicated else "",
+    )
+
+
+def kafka_config(username: str) -> str:
+    return (
+        "<clickhouse>\n  <kafka>\n"
+        "    <security_protocol>SASL_SSL</security_protocol>\n"
+        "    <sasl_mechanism>SCRAM-SHA-512</sasl_mechanism>\n"
+        f"    <sasl_username>{username}</sasl_username>\n"
+        '    <sasl_password from_env="KAFKA_SASL_PASSWORD"/>\n'
+        f"    <ssl_ca_location>{KAFKA_CA_MOUNT}/ca.crt</ssl_ca_location>\n"
+        "  </kafka>\n</clickhouse>\n"
+    )
+
+
+PROMETHEUS_CONFIG = (
+    "<clickhouse>\n  <prometheus>\n    <endpoint>/metrics</endpoint>\n"
+    f"    <port>{METRICS_PORT}</port>\n    <metrics>true</metrics>\n    <events>true</events>\n"
+    "    <asynchronous_metrics>true</asynchronous_metrics>\n  </prometheus>\n</clickhouse>\n"
+)
+
+
+def operator_values(stores: StoreContext, credentials_secret: str) -> dict:
+    """Keys read from Altinity/clickhouse-operator deploy/helm/clickhouse-operator/values.yaml (see platform.lock.yaml)."""
+    image = stores.ctx.catalog.image("clickhouse-operator")
+    return {
+        "fullnameOverride": OPERATOR,
+        "operator": {
+            "image": {"repository": image.name, "tag": image.tag_at_digest, "pullPolicy": "IfNotPresent"},
+            "resources": resource_requirements(stores.settings.operator_resources),
+            "containerSecurityContext": container_security_context(uid=65532),
+        },
+        "podSecurityContext": pod_security_context(65532),
+        "metrics": {"enabled": False},
+        "crdHook": {"enabled": False},
+        "serviceMonitor": {"enabled": False},
+        "secret": {"create": False},
+        "configs": {"files": {"config.yaml": {"clickhouse": {"access": {"secret": {"namespace": "", "name": credentials_secret}}}}}},
+    }
+
+
+class ClickHouseStore:
+    def __init__(self, stores: StoreContext, kafka: KafkaStore, storage: ObjectStorage, opts: pulumi.ResourceOptions):
+        s = stores.settings.clickhouse
+        ctx = stores.ctx
+        ns, ops = stores.data_ns, stores.operators_ns
+        secrets = stores.secrets
+        replicated = s.replicas > 1
+        operator_creds = secrets.grant(OPERATOR, ops, OPERATOR, "credentials",
+                                       {"username": "clickhouse_operator", "password": secrets.password("clickhouse-operator")})
+        self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, operator_values(stores, operator_creds.name), ctx, opts)
+        self.users = secrets.grant(
+            SERVICE_ACCOUNT, ns, SERVICE_ACCOUNT, "users",
+            {"audit-admin-password": secrets.password("clickhouse-audit-admin"), "audit-reader-password": secrets.password("clickhouse-audit-reader")},
+            create_service_account=True,
+        )
+        self.backups = storage.access("clickhouse-backups")
+        kafka_secret = kafka.user_secrets[CLICKHOUSE_USER]
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))
+        self.keeper = self._keeper(stores, after) if replicated else None
+        configuration: dict = {
+            "clusters": [{"name": CLUSTER, "layout": {"shardsCount": s.shards, "replicasCount": s.replicas}}],
+            "users": self._users(),
+            "files": {"config.d/kafka.xml": kafka_config(CLICKHOUSE_USER), "config.d/prometheus.xml": PROMETHEUS_CONFIG},
+        }
+        if replicated:
+            configuration["zookeeper"] = {"nodes": [{"host": f"keeper-{NAME}.{ns}.svc.cluster.local", "port": KEEPER_PORT}]}
+        image = ctx.catalog.image("clickhouse-server")
+        pod_spec = {
+            "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security_context(CH_UID),
+            "containers": [
+                {
+                    "name": "clickhouse",
+                    "image": image.reference,
+                    "resources": resource_requirements(s.resources),
+                    "securityContext": container_security_context(uid=CH_UID),
+                    "env": [{"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": kafka_secret.name, "key": "password"}}}],
+                    "volumeMounts": [
+                        {"name": "kafka-ca", "mountPath": KAFKA_CA_MOUNT, "readOnly": True},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                        {"name": "logs", "mountPath": "/var/log/clickhouse-server"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "kafka-ca", "secret": {"secretName": kafka.ca_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "logs", "emptyDir": {"sizeLimit": "1Gi"}},
+            ],
+        }
+        pod_template: dict = {
+            "name": "clickhouse",
+            "metadata": {"labels": {"somaagenthub.io/kafka-client": "true", **recommended("clickhouse", "analytics-store", image.tag)}},
+            "spec": pod_spec,
+        }
+        if replicated:
+            pod_template["podDistribution"] = [{"type": "ClickHouseAntiAffinity", "scope": "ClickHouseInstallation"}]
+        self.installation = custom_resource(
+            API, "ClickHouseInstallation", NAME, ns,
+            {
+                "defaults": {"templates": {"podTemplate": "clickhouse", "dataVolumeClaimTemplate": "data"}},
+                "configuration": configuration,
+                "templates": {
+                    "podTemplates": [pod_template],
+                    "volumeClaimTemplates": [
+                        {"name": "data", "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ctx.storage_class, "resources": {"requests": {"storage": s.storage}}}}
+                    ],
+                },
+            },
+            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else [])),
+        )
+        self.sql_settings = audit_sql_settings(stores, kafka)
+        self.schema = self._schema_job(stores, opts)
+        self.network_policies = self._network(stores, replicated, opts)
+
+    def _users(self) -> dict:
+        """Passwords come from the ESO Secret through the operator's ``valueFrom`` (env + from_env), never inline."""
+        def password(key: str) -> dict:
+            return {"valueFrom": {"secretKeyRef": {"name": self.users.name, "key": key}}}
+
+        return {
+            "audit_admin/password": password("audit-admin-password"),
+            "audit_admin/networks/ip": ["::/0"],
+            "audit_admin/profile": "default",
+            "audit_admin/grants/query": ["GRANT ALL ON audit.*", "GRANT CLUSTER ON *.*", "GRANT READ, WRITE ON KAFKA"],
+            "audit_reader/password": password("audit-reader-password"),
+            "audit_reader/networks/ip": ["::/0"],
+            "audit_reader/profile": "readonly",
+            "audit_reader/grants/query": ["GRANT SELECT ON audit.*"],
+        }
+
+    @staticmethod
+    def _keeper(stores: StoreContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        image = stores.ctx.catalog.image("clickhouse-keeper")
+        return custom_resource(
+            KEEPER_API, "ClickHouseKeeperInstallation", NAME, stores.data_ns,
+            {
+                "defaults": {"templates": {"podTemplate": "keeper", "dataVolumeClaimTemplate": "data"}},
+                "configuration": {"clusters": [{"name": NAME, "layout": {"replicasCount": 3}}]},
+                "templates": {
+                    "podTemplates": [{
+                        "name": "keeper",
+                        "podDistribution": [{"type": "ClickHouseAntiAffinity", "scope": "Cluster"}],
+                        "spec": {
+                            "securityContext": pod_security_context(CH_UID),
+                            "automountServiceAccountToken": False,
+                            "containers": [{
+                                "name": "clickhouse-keeper",
+                                "image": image.reference,
+                                "resources": resource_requirements(Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="1Gi")),
+                                "securityContext": container_security_context(uid=CH_UID),
+                            }],
+                        },
+                    }],
+                    "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": stores.ctx.storage_class,
+                                                                      "resources": {"requests": {"storage": "10Gi"}}}}],
+                },
+            },
+            opts,
+        )
+
+    def _schema_job(self, stores: StoreContext, opts: pulumi.ResourceOptions) -> Job:
+        ns = stores.data_ns
+        statements = render_named_statements(self.sql_settings)
+        script = (
+            "#!/bin/sh\n# Generated by components/core/data/clickhouse.py: apply the audit DDL in file order.\nset -eu\n"
+            'run() { clickhouse-client --host "$CLICKHOUSE_HOST" --user audit_admin --password "$CLICKHOUSE_PASSWORD" "$@"; }\n'
+            'until run --query "SELECT 1" >/dev/null; do echo "waiting for ClickHouse"; sleep 5; done\n'
+            'for f in /schema/*.sql; do echo "applying $f"; run --multiquery < "$f"; done\n'
+        )
+        data = {name: statement for name, statement in statements}
+        data["apply.sh"] = script
+        config = k8s.core.v1.ConfigMap(
+            f"{ns}-{SCHEMA}", metadata={"name": SCHEMA, "namespace": ns, "labels": recommended(SCHEMA, "audit-schema")}, data=data, opts=opts
+        )
+        return Job(
+            JobArgs(
+                name=SCHEMA,
+                namespace=ns,
+                component="audit-schema",
+                image="clickhouse-server",
+                command=("/bin/sh", "/schema/apply.sh"),
+                resources=SCHEMA_RESOURCES,
+                env={"CLICKHOUSE_HOST": f"clickhouse-{NAME}.{ns}.svc.cluster.local", "HOME": "/tmp"},
+                secret_env=(SecretEnv("CLICKHOUSE_PASSWORD", self.users.name, "audit-admin-password"),),
+                config=ConfigVolume(SCHEMA, "/schema"),
+                checksum_of=json.dumps(data, sort_keys=True),
+                egress=(Egress(to=Peer(namespace=ns, pods=CHI_LABELS), ports=(NATIVE_PORT,)),),
+                run_as_user=CH_UID,
+                backoff_limit=10,
+            ),
+            stores.ctx,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, self.installation])),
+        )
+
+    @staticmethod
+    def _network(stores: StoreContext, replicated: bool, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        ns, ops = stores.data_ns, stores.operators_ns
+        operator = Peer(namespace=ops, pods={"app.kubernetes.io/name": "altinity-clickhouse-operator"})
+        replicas = Peer(namespace=ns, pods=CHI_LABELS)
+        schema_job = Peer(namespace=ns, pods=selector(SCHEMA))
+        minio = Peer(namespace=ns, pods={"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"})
+        policies = [
+            allow_ingress("clickhouse-from-operator", ns, CHI_LABELS, [operator], [HTTP_PORT, NATIVE_PORT], opts),
+            allow_ingress("clickhouse-from-schema-job", ns, CHI_LABELS, [schema_job], [NATIVE_PORT], opts),
+            allow_ingress("clickhouse-from-clients", ns, CHI_LABELS, [client_peer("clickhouse")], [HTTP_PORT], opts),
+            allow_ingress("clickhouse-metrics-scrape", ns, CHI_LABELS, [stores.prometheus], [METRICS_PORT], opts),
+            allow_egress("clickhouse-to-kafka", ns, CHI_LABELS, [Peer(namespace=ns, pods=KAFKA_LABELS)], [9093], opts),
+            allow_egress("clickhouse-to-minio", ns, CHI_LABELS, [minio], [9000], opts),
+            allow_egress("clickhouse-operator-to-api-server", ops, {"app.kubernetes.io/name": "altinity-clickhouse-operator"},
+                         [stores.api_server], API_SERVER_PORTS, opts),
+            allow_egress("clickhouse-operator-to-clickhouse", ops, {"app.kubernetes.io/name": "altinity-clickhouse-operator"},
+                         [replicas], [HTTP_PORT, NATIVE_PORT], opts),
+        ]
+        if replicated:
+            keeper = Peer(namespace=ns, pods=KEEPER_LABELS)
+            policies += [
+                allow_ingress("clickhouse-from-replicas", ns, CHI_LABELS, [replicas], [NATIVE_PORT, INTERSERVER_PORT], opts),
+                allow_egress("clickhouse-to-replicas", ns, CHI_LABELS, [replicas], [NATIVE_PORT, INTERSERVER_PORT], opts),
+                allow_egress("clickhouse-to-keeper", ns, CHI_LABELS, [keeper], [KEEPER_PORT], opts),
+                allow_ingress("keeper-from-clickhouse", ns, KEEPER_LABELS, [replicas, operator], [KEEPER_PORT], opts),
+                allow_ingress("keeper-from-peers", ns, KEEPER_LABELS, [keeper], [KEEPER_RAFT_PORT], opts),
+                allow_egress("keeper-to-peers", ns, KEEPER_LABELS, [keeper], [KEEPER_RAFT_PORT], opts),
+            ]
+        return policies

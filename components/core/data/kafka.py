@@ -1,0 +1,186 @@
+"""Kafka through Strimzi: KRaft node pools, a TLS listener with SCRAM users, ACLs per user, topics.
+
+Every KafkaUser's password is generated, stored in Vault and handed to Strimzi as an
+ESO-managed Secret (``authentication.password.valueFrom``); Strimzi never generates one.
+Images: the broker and entity-operator images are set on the Kafka resource, the operator's
+own through the chart (``strimzi.image`` in the chart's _helpers.tpl joins
+registry/repository/name and prefers ``digest``). Kafka Connect, Bridge, MirrorMaker and Cruise
+Control are not deployed, so their chart image defaults are never used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
+from components.kit.security import anti_affinity, resource_requirements
+from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, recommended
+
+API = "kafka.strimzi.io/v1"
+CLUSTER = "platform"
+TLS_PORT = 9093
+INTERNAL_PORTS = (9090, 9091, 9092, TLS_PORT)
+AUDIT_TOPIC = "platform.audit.v1"
+CLICKHOUSE_GROUP = "clickhouse-audit"
+CLICKHOUSE_USER = "clickhouse-audit"
+OPERATOR_LABELS = {"name": "strimzi-cluster-operator"}
+KAFKA_LABELS = {"strimzi.io/cluster": CLUSTER}
+ENTITY_LABELS = {"strimzi.io/name": f"{CLUSTER}-entity-operator"}
+USERS_SERVICE = "kafka-users"
+
+
+@dataclass(frozen=True)
+class KafkaUserSpec:
+    """A Kafka principal and what it may do: producers write, consumers read with their group."""
+
+    name: str
+    topic: str
+    produce: bool
+    group: str = ""
+
+    def acls(self) -> list[dict]:
+        topic = {"type": "topic", "name": self.topic, "patternType": "literal"}
+        if self.produce:
+            return [{"resource": topic, "operations": ["Write", "Describe"], "type": "allow"}]
+        return [
+            {"resource": topic, "operations": ["Read", "Describe"], "type": "allow"},
+            {"resource": {"type": "group", "name": self.group, "patternType": "literal"}, "operations": ["Read"], "type": "allow"},
+        ]
+
+
+USERS = (
+    KafkaUserSpec("audit-producer", AUDIT_TOPIC, produce=True),
+    KafkaUserSpec(CLICKHOUSE_USER, AUDIT_TOPIC, produce=False, group=CLICKHOUSE_GROUP),
+)
+
+
+def kafka_version(tag: str) -> str:
+    """``1.2.0-kafka-4.3.1`` -> ``4.3.1``: the broker version follows the pinned image."""
+    return tag.rsplit("-kafka-", 1)[1]
+
+
+def operator_values(stores: StoreContext) -> dict:
+    image = stores.ctx.catalog.image("strimzi-operator")
+    pinned = {"registry": image.registry, "repository": image.repository, "name": "", "tag": image.tag, "digest": image.digest}
+    return {
+        "watchNamespaces": [stores.data_ns],
+        "image": pinned,
+        "topicOperator": {"image": pinned},
+        "userOperator": {"image": pinned},
+        "kafkaInit": {"image": pinned},
+        "resources": resource_requirements(stores.settings.operator_resources),
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True, "allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "generateNetworkPolicy": True,
+    }
+
+
+class KafkaStore:
+    def __init__(self, stores: StoreContext, opts: pulumi.ResourceOptions):
+        s = stores.settings.kafka
+        ctx = stores.ctx
+        ns = stores.data_ns
+        self.operator = helm_chart("strimzi", "strimzi-kafka-operator", stores.operators_ns, operator_values(stores), ctx, opts)
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))
+        labels = lambda name, component: {**recommended(name, component), **KAFKA_LABELS}  # noqa: E731
+        storage = {
+            "type": "jbod",
+            "volumes": [{"id": 0, "type": "persistent-claim", "size": s.storage, "class": ctx.storage_class, "deleteClaim": False, "kraftMetadata": "shared"}],
+        }
+        pools = [("dual", ["controller", "broker"], s.brokers)] if s.controllers == 1 and s.brokers == 1 else [
+            ("controllers", ["controller"], s.controllers),
+            ("brokers", ["broker"], s.brokers),
+        ]
+        self.node_pools = [
+            custom_resource(API, "KafkaNodePool", name, ns, {"replicas": n, "roles": roles, "storage": storage, "resources": resource_requirements(s.resources)},
+                            after, labels=labels(name, "kafka-node-pool"))
+            for name, roles, n in pools
+        ]
+        replication = min(3, s.brokers)
+        operator_image = ctx.catalog.image("strimzi-operator").reference
+        kafka_image = ctx.catalog.image("strimzi-kafka")
+        pod_template = {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "affinity": anti_affinity(KAFKA_LABELS, ctx.high_availability),
+        }
+        self.cluster = custom_resource(
+            API, "Kafka", CLUSTER, ns,
+            {
+                "kafka": {
+                    "version": kafka_version(kafka_image.tag),
+                    "image": kafka_image.reference,
+                    "listeners": [
+                        {
+                            "name": "tls", "port": TLS_PORT, "type": "internal", "tls": True,
+                            "authentication": {"type": "scram-sha-512"},
+                            "networkPolicyPeers": [client_peer("kafka").as_rule()],
+                        }
+                    ],
+                    "authorization": {"type": "simple"},
+                    "config": {
+                        "default.replication.factor": replication,
+                        "min.insync.replicas": max(1, replication - 1),
+                        "offsets.topic.replication.factor": replication,
+                        "transaction.state.log.replication.factor": replication,
+                        "transaction.state.log.min.isr": max(1, replication - 1),
+                        "auto.create.topics.enable": False,
+                    },
+                    "template": {"pod": pod_template},
+                },
+                "entityOperator": {
+                    "topicOperator": {"image": operator_image, "resources": resource_requirements(stores.settings.operator_resources)},
+                    "userOperator": {"image": operator_image, "resources": resource_requirements(stores.settings.operator_resources)},
+                    "template": {"pod": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
+                },
+            },
+            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=self.node_pools)),
+            annotations={"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"},
+        )
+        after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))
+        self.audit_topic = custom_resource(
+            API, "KafkaTopic", AUDIT_TOPIC.replace(".", "-"), ns,
+            {
+                "topicName": AUDIT_TOPIC,
+                "partitions": s.audit_partitions,
+                "replicas": replication,
+                "config": {"retention.ms": s.audit_retention_hours * 3_600_000, "cleanup.policy": "delete", "min.insync.replicas": max(1, replication - 1)},
+            },
+            after_cluster, labels=labels(AUDIT_TOPIC.replace(".", "-"), "kafka-topic"),
+        )
+        self.user_secrets = {}
+        self.users = []
+        for user in USERS:
+            ref = stores.secrets.grant(
+                USERS_SERVICE, ns, f"{USERS_SERVICE}-secrets", user.name,
+                {"password": stores.secrets.password(f"kafka-{user.name}")}, create_service_account=True,
+            )
+            self.user_secrets[user.name] = ref
+            self.users.append(custom_resource(
+                API, "KafkaUser", user.name, ns,
+                {
+                    "authentication": {"type": "scram-sha-512", "password": {"valueFrom": {"secretKeyRef": {"name": ref.name, "key": "password"}}}},
+                    "authorization": {"type": "simple", "acls": user.acls()},
+                },
+                after_cluster, labels=labels(user.name, "kafka-user"),
+            ))
+        self.bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc:{TLS_PORT}"
+        self.ca_secret = f"{CLUSTER}-cluster-ca-cert"
+        self.network_policies = self._network(stores, opts)
+
+    @staticmethod
+    def _network(stores: StoreContext, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """Strimzi generates the brokers' ingress policies; egress is closed by default-deny, so open it here."""
+        ns, ops = stores.data_ns, stores.operators_ns
+        kafka = Peer(namespace=ns, pods=KAFKA_LABELS)
+        return [
+            allow_egress("kafka-to-peers", ns, KAFKA_LABELS, [kafka], INTERNAL_PORTS, opts),
+            allow_ingress("kafka-metrics-scrape", ns, KAFKA_LABELS, [stores.prometheus], [9404], opts),
+            allow_egress("kafka-entity-operator-to-api-server", ns, ENTITY_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
+            allow_egress("kafka-entity-operator-to-brokers", ns, ENTITY_LABELS, [kafka], [9091], opts),
+            allow_egress("strimzi-to-api-server", ops, OPERATOR_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
+            allow_egress("strimzi-to-kafka", ops, OPERATOR_LABELS, [kafka], [9090, 9091], opts),
+        ]

@@ -1,0 +1,139 @@
+"""PostgreSQL through CloudNativePG: operator chart, one Cluster, its databases, WAL archiving and base backups to MinIO.
+
+Owners' passwords are generated, stored in Vault, and reach the Cluster as ESO-managed
+``kubernetes.io/basic-auth`` Secrets labelled ``cnpg.io/reload`` (so a rotated password is
+applied without a restart). The services that use a database (later phases) get their own
+copy with ``secrets.grant(..., values={"password": secrets.password("postgres-<db>-owner")})``.
+
+Backups use the operator's in-tree Barman Cloud support, which is why the catalog pins the
+"system" PostgreSQL image (it ships barman-cloud); see platform.lock.yaml.
+"""
+from __future__ import annotations
+
+import pulumi
+
+from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
+from components.kit.security import container_security_context, resource_requirements
+from components.core.interfaces import ObjectStorage
+from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart
+
+API = "postgresql.cnpg.io/v1"
+CLUSTER = "app-db"
+SERVICE_ACCOUNT = "app-db-secrets"
+PORT = 5432
+STATUS_PORT = 8000
+METRICS_PORT = 9187
+WEBHOOK_PORT = 9443
+OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
+INSTANCE_LABELS = {"cnpg.io/cluster": CLUSTER}
+DATABASES = ("openfga", "orchestrator", "memory")
+"""OpenFGA (governance), the orchestrator and the memory gateway (agents) keep state in PostgreSQL."""
+
+
+def operator_values(stores: StoreContext) -> dict:
+    """Keys read from cloudnative-pg/charts values.yaml (see platform.lock.yaml); no digest key, so tag@digest."""
+    image = stores.ctx.catalog.image("cloudnative-pg")
+    return {
+        "image": {"repository": image.name, "tag": image.tag_at_digest, "pullPolicy": "IfNotPresent"},
+        "crds": {"create": True},
+        "replicaCount": 1,
+        "resources": resource_requirements(stores.settings.operator_resources),
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": container_security_context(uid=10001),
+        "monitoring": {"podMonitorEnabled": False},
+    }
+
+
+class PostgresStore:
+    def __init__(self, stores: StoreContext, storage: ObjectStorage, opts: pulumi.ResourceOptions):
+        s = stores.settings.postgres
+        ns = stores.data_ns
+        ctx = stores.ctx
+        secrets = stores.secrets
+        self.operator = helm_chart("cloudnative-pg", "cloudnative-pg", stores.operators_ns, operator_values(stores), ctx, opts)
+        self.owners = {
+            db: secrets.grant(
+                CLUSTER, ns, SERVICE_ACCOUNT, f"owner-{db}",
+                {"username": db, "password": secrets.password(f"postgres-{db}-owner")},
+                create_service_account=True, secret_type="kubernetes.io/basic-auth", secret_labels={"cnpg.io/reload": "true"},
+            )
+            for db in DATABASES
+        }
+        backups = storage.access("postgres-backups")
+        ha = s.instances > 1
+        spec: dict = {
+            "instances": s.instances,
+            "imageName": ctx.catalog.image("cnpg-postgresql").reference,
+            "enableSuperuserAccess": False,
+            "enablePDB": True,
+            "storage": {"size": s.storage, "storageClass": ctx.storage_class},
+            "walStorage": {"size": s.wal_storage, "storageClass": ctx.storage_class},
+            "resources": resource_requirements(s.resources),
+            "affinity": {
+                "enablePodAntiAffinity": True,
+                "topologyKey": "kubernetes.io/hostname",
+                "podAntiAffinityType": "required" if ctx.high_availability else "preferred",
+            },
+            "bootstrap": {"initdb": {"database": DATABASES[0], "owner": DATABASES[0], "secret": {"name": self.owners[DATABASES[0]].name}}},
+            "managed": {
+                "roles": [
+                    {"name": db, "ensure": "present", "login": True, "inherit": True, "passwordSecret": {"name": self.owners[db].name}}
+                    for db in DATABASES
+                ]
+            },
+            "backup": {
+                "retentionPolicy": f"{s.backup_retention_days}d",
+                "barmanObjectStore": {
+                    "destinationPath": f"s3://{backups.bucket}/",
+                    "endpointURL": backups.endpoint,
+                    "serverName": CLUSTER,
+                    "s3Credentials": {
+                        "accessKeyId": {"name": backups.credentials.name, "key": backups.access_key_field},
+                        "secretAccessKey": {"name": backups.credentials.name, "key": backups.secret_key_field},
+                    },
+                    "wal": {"compression": "gzip", "maxParallel": 2},
+                    "data": {"compression": "gzip"},
+                },
+            },
+            "monitoring": {"enablePodMonitor": False},
+        }
+        if ha:
+            spec["postgresql"] = {"synchronous": {"method": "any", "number": 1, "dataDurability": "required"}}
+        self.cluster = custom_resource(API, "Cluster", CLUSTER, ns, spec, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator])))
+        after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))
+        self.databases = [
+            custom_resource(
+                API, "Database", f"{CLUSTER}-{db}", ns,
+                {"name": db, "owner": db, "cluster": {"name": CLUSTER}, "ensure": "present", "databaseReclaimPolicy": "retain"},
+                after_cluster,
+            )
+            for db in DATABASES
+        ]
+        self.scheduled_backup = custom_resource(
+            API, "ScheduledBackup", f"{CLUSTER}-daily", ns,
+            {"schedule": s.backup_schedule, "cluster": {"name": CLUSTER}, "backupOwnerReference": "self", "method": "barmanObjectStore", "immediate": True},
+            after_cluster,
+        )
+        self.address = f"{CLUSTER}-rw.{ns}.svc.cluster.local:{PORT}"
+        self.network_policies = self._network(stores, opts)
+
+    @staticmethod
+    def _network(stores: StoreContext, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        ns, ops = stores.data_ns, stores.operators_ns
+        operator = Peer(namespace=ops, pods=OPERATOR_LABELS)
+        peers = Peer(namespace=ns, pods=INSTANCE_LABELS)
+        minio = Peer(namespace=ns, pods={"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"})
+        return [
+            allow_ingress("postgres-from-clients", ns, INSTANCE_LABELS, [client_peer("postgres"), peers], [PORT], opts),
+            allow_ingress("postgres-from-operator", ns, INSTANCE_LABELS, [operator], [STATUS_PORT, PORT], opts),
+            allow_ingress("postgres-metrics-scrape", ns, INSTANCE_LABELS, [stores.prometheus], [METRICS_PORT], opts),
+            allow_egress("postgres-to-peers", ns, INSTANCE_LABELS, [peers], [PORT, STATUS_PORT], opts),
+            allow_egress("postgres-to-minio", ns, INSTANCE_LABELS, [minio], [9000], opts),
+            allow_egress("postgres-to-api-server", ns, INSTANCE_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
+            allow_egress("cloudnative-pg-to-api-server", ops, OPERATOR_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
+            allow_egress("cloudnative-pg-to-instances", ops, OPERATOR_LABELS, [peers], [STATUS_PORT, PORT], opts),
+            allow_ingress("cloudnative-pg-webhook-from-api-server", ops, OPERATOR_LABELS, [stores.api_server], [WEBHOOK_PORT], opts),
+        ]
+
+
+__all__ = ["CLUSTER", "DATABASES", "PostgresStore"]

@@ -1,0 +1,195 @@
+"""Core data stores: each exists with the stack's sizing, wired to Vault/ESO and to each other."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import settings
+from components.core.audit.sql_templates import AuditSqlSettings, render_named_statements
+from components.core.data.minio import bucket_policy, setup_script
+from components.kit import JobArgs, WorkloadArgs
+from components.settings import Resources
+from tests.helpers import by_type, objects
+from tools.render import stack_config
+
+STACKS = ("dev", "prod")
+CHART = "kubernetes:helm.sh/v4:Chart"
+
+
+def loaded(stack: str) -> settings.PlatformSettings:
+    return settings.parse(stack_config(stack), stack)
+
+
+def one(plan: dict, kind: str, name: str) -> dict:
+    (found,) = [o for o in objects(plan, kind) if o["metadata"]["name"] == name]
+    return found
+
+
+def chart_values(plan: dict, name: str) -> dict:
+    return next(r["inputs"]["values"] for r in by_type(plan, CHART) if r["name"] == name)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_postgres_cluster_follows_the_settings(plans, stack):
+    s = loaded(stack).core.postgres
+    spec = one(plans[stack], "Cluster", "app-db")["spec"]
+    assert spec["instances"] == s.instances
+    assert spec["storage"]["size"] == s.storage and spec["walStorage"]["size"] == s.wal_storage
+    assert spec["backup"]["retentionPolicy"] == f"{s.backup_retention_days}d"
+    assert spec["backup"]["barmanObjectStore"]["destinationPath"] == "s3://postgres-backups/"
+    assert "@sha256:" in spec["imageName"]
+    assert one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]["schedule"] == s.backup_schedule
+    assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory"}
+    if s.instances > 1:
+        assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
+        assert spec["affinity"]["podAntiAffinityType"] == "required"
+    else:
+        assert "postgresql" not in spec
+
+
+def test_dev_is_small_and_prod_is_highly_available(plans):
+    assert one(plans["dev"], "Cluster", "app-db")["spec"]["instances"] == 1
+    assert one(plans["prod"], "Cluster", "app-db")["spec"]["instances"] == 3
+    dev_pools = {o["metadata"]["name"]: o["spec"] for o in objects(plans["dev"], "KafkaNodePool")}
+    prod_pools = {o["metadata"]["name"]: o["spec"] for o in objects(plans["prod"], "KafkaNodePool")}
+    assert dev_pools.keys() == {"dual"} and dev_pools["dual"]["replicas"] == 1
+    assert prod_pools["controllers"]["replicas"] == 3 and prod_pools["controllers"]["roles"] == ["controller"]
+    assert prod_pools["brokers"]["replicas"] == 3 and prod_pools["brokers"]["roles"] == ["broker"]
+    assert not objects(plans["dev"], "ClickHouseKeeperInstallation") and objects(plans["prod"], "ClickHouseKeeperInstallation")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kafka_is_tls_only_with_users_acls_and_the_audit_topic(plans, stack):
+    s = loaded(stack).core.kafka
+    kafka = one(plans[stack], "Kafka", "platform")["spec"]["kafka"]
+    assert [(listener["port"], listener["tls"]) for listener in kafka["listeners"]] == [(9093, True)]
+    assert kafka["listeners"][0]["authentication"] == {"type": "scram-sha-512"}
+    assert kafka["version"] == "4.3.1" and "@sha256:" in kafka["image"]
+    for pool in objects(plans[stack], "KafkaNodePool"):
+        assert pool["spec"]["storage"]["volumes"][0]["size"] == s.storage
+    topic = one(plans[stack], "KafkaTopic", "platform-audit-v1")["spec"]
+    assert topic["topicName"] == "platform.audit.v1"
+    assert topic["partitions"] == s.audit_partitions
+    assert topic["config"]["retention.ms"] == s.audit_retention_hours * 3_600_000
+    users = {o["metadata"]["name"]: o["spec"] for o in objects(plans[stack], "KafkaUser")}
+    consumer = users["clickhouse-audit"]
+    assert consumer["authentication"]["password"]["valueFrom"]["secretKeyRef"]["name"] == "kafka-users-clickhouse-audit"
+    acl_targets = {(a["resource"]["type"], a["resource"]["name"], tuple(a["operations"])) for a in consumer["authorization"]["acls"]}
+    assert acl_targets == {("topic", "platform.audit.v1", ("Read", "Describe")), ("group", "clickhouse-audit", ("Read",))}
+    producer = users["audit-producer"]["authorization"]["acls"]
+    assert [a["operations"] for a in producer] == [["Write", "Describe"]]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clickhouse_gets_the_rendered_audit_sql_and_its_sizing(plans, stack):
+    s = loaded(stack).core.clickhouse
+    chi = one(plans[stack], "ClickHouseInstallation", "audit")["spec"]
+    layout = chi["configuration"]["clusters"][0]["layout"]
+    assert (layout["shardsCount"], layout["replicasCount"]) == (s.shards, s.replicas)
+    claim = chi["templates"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    assert claim == s.storage
+    replicated = s.replicas > 1
+    expected = render_named_statements(AuditSqlSettings(
+        brokers="platform-kafka-bootstrap.soma-data.svc:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit",
+        retention_days=s.audit_retention_days, replicated=replicated, cluster="audit" if replicated else "",
+    ))
+    config = one(plans[stack], "ConfigMap", "clickhouse-audit-schema")["data"]
+    assert {k: v for k, v in config.items() if k.endswith(".sql")} == dict(expected)
+    for user, value in chi["configuration"]["users"].items():
+        if user.endswith("/password"):
+            assert set(value) == {"valueFrom"}, user
+    pod = chi["templates"]["podTemplates"][0]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["containers"][0]["securityContext"]["runAsUser"] == 101
+    job = one(plans[stack], "Job", "clickhouse-audit-schema")
+    assert job["spec"]["template"]["spec"]["containers"][0]["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "clickhouse-users"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_operator_charts_disable_what_could_not_be_pinned(plans, stack):
+    altinity = chart_values(plans[stack], "clickhouse-operator")
+    assert altinity["metrics"]["enabled"] is False and altinity["crdHook"]["enabled"] is False
+    assert altinity["secret"]["create"] is False
+    strimzi = chart_values(plans[stack], "strimzi")
+    assert strimzi["image"]["digest"].startswith("sha256:")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_qdrant_is_unprivileged_sized_and_keyed_from_vault(plans, stack):
+    s = loaded(stack).core.qdrant
+    values = chart_values(plans[stack], "qdrant")
+    assert values["replicaCount"] == s.replicas and values["persistence"]["size"] == s.storage
+    assert values["apiKey"] is False and values["updateVolumeFsOwnership"] is False
+    (env,) = values["env"]
+    assert env["valueFrom"]["secretKeyRef"]["name"] == "qdrant-api-key"
+    assert values["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+    assert values["podDisruptionBudget"]["enabled"] is (s.replicas > 1)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_minio_runs_hardened_with_one_volume_per_drive(plans, stack):
+    s = loaded(stack).core.minio
+    sts = one(plans[stack], "StatefulSet", "minio")["spec"]
+    assert sts["replicas"] == s.servers
+    assert len(sts["volumeClaimTemplates"]) == s.volumes_per_server
+    assert all(c["spec"]["resources"]["requests"]["storage"] == s.volume_size for c in sts["volumeClaimTemplates"])
+    assert sts["podManagementPolicy"] == "Parallel" and sts["serviceName"] == "minio-headless"
+    container = sts["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e for e in container["env"]}
+    assert "valueFrom" in env["MINIO_ROOT_PASSWORD"] and "value" not in env["MINIO_ROOT_PASSWORD"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_buckets_have_their_own_users_versioning_and_retention(plans, stack):
+    days = loaded(stack).core.minio.backup_retention_days
+    data = one(plans[stack], "ConfigMap", "minio-setup")["data"]
+    for bucket in ("postgres-backups", "clickhouse-backups"):
+        rules = json.loads(data[f"lifecycle-{bucket}.json"])["Rules"]
+        assert rules[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": days}
+        assert f"mc version enable platform/{bucket}" in data["setup.sh"]
+    assert "Expiration" not in json.loads(data["lifecycle-postgres-backups.json"])["Rules"][0]
+    for bucket in ("postgres-backups", "clickhouse-backups", "loki", "tempo"):
+        policy = json.loads(data[f"policy-{bucket}.json"])
+        resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+        assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+
+
+def test_bucket_policy_and_script_fail_closed():
+    assert "arn:aws:s3:::*" not in json.dumps(bucket_policy("loki"))
+    assert "set -eu" in setup_script({})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stack):
+    external = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects(plans[stack], "ExternalSecret")}
+    assert {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups")} <= external
+
+
+def test_kit_job_is_hardened_and_reruns_when_its_inputs_change(plans):
+    job = one(plans["dev"], "Job", "minio-setup")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False and pod["restartPolicy"] == "Never"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    from components.kit.job import Job
+    base = JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=Resources("1m", "1Mi", "1m", "1Mi"))
+    changed = JobArgs(**{**base.__dict__, "checksum_of": "new script"})
+    assert Job.checksum(base, "img") != Job.checksum(changed, "img")
+    with pytest.raises(ValueError):
+        JobArgs(name="x", namespace="n", component="c", image="minio", command=(), resources=base.resources)
+
+
+def test_kit_workload_refuses_several_volumes_without_a_statefulset():
+    r = Resources("1m", "1Mi", "1m", "1Mi")
+    with pytest.raises(ValueError):
+        WorkloadArgs(name="x", namespace="n", component="c", image="minio", port=1, resources=r, volumes_per_replica=2)
+    with pytest.raises(ValueError):
+        WorkloadArgs(name="x", namespace="n", component="c", image="minio", port=9000, metrics_port=9000, resources=r, metrics_on_service_port=True)
+
+
+def test_minio_metrics_are_scraped_through_the_uniform_metrics_port(plans):
+    sts = one(plans["dev"], "StatefulSet", "minio")["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in sts["ports"]} == {"http": 9000, "metrics": 9000}
+    (monitor,) = [m for m in objects(plans["dev"], "ServiceMonitor") if m["metadata"]["name"] == "minio"]
+    assert monitor["spec"]["endpoints"][0]["path"] == "/minio/v2/metrics/cluster" and monitor["spec"]["endpoints"][0]["port"] == "metrics"
