@@ -1,0 +1,88 @@
+"""Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
+
+``Observability(settings, ctx, secrets, storage)`` is built by Core after its secrets and data
+parts, from which it takes exactly two things: a Vault-backed grant for Grafana's admin
+credentials and the MinIO buckets of Loki and Tempo. Everything runs in the observability
+namespace; every chart comes from the catalog, every flow in and out is a named NetworkPolicy
+(flows.py), and the kit points every workload at the collector this component deploys.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.core.interfaces import ObjectStorage, SecretGrants
+from components.core.observability import collector, flows, grafana, loki, prometheus, provisioning, tempo
+from components.core.observability.stores import Bucket
+from components.core.observability.topology import GRAFANA_FULLNAME, Topology
+from components.kit import KitContext, helm_chart
+from components.settings import CoreSettings
+
+
+@dataclass(frozen=True)
+class ObservabilityOutputs:
+    """Addresses later phases may use: push OTLP, query metrics, logs and traces."""
+
+    namespace: str
+    otlp_endpoint: str
+    prometheus_url: str
+    loki_url: str
+    tempo_url: str
+    grafana_service: str
+
+
+class Observability(pulumi.ComponentResource):
+    def __init__(
+        self,
+        settings: CoreSettings,
+        ctx: KitContext,
+        secrets: SecretGrants,
+        storage: ObjectStorage,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("somaagenthub:core:Observability", "observability", None, opts)
+        obs = settings.observability
+        ns = settings.namespaces.observability.name
+        topo = Topology(namespace=ns, loki_scalable=obs.loki.mode == "scalable")
+        ordered_after = _as_list(opts.depends_on if opts else None)
+        child = pulumi.ResourceOptions(parent=self, depends_on=ordered_after)
+
+        admin = secrets.grant(
+            "grafana", ns, grafana.SERVICE_ACCOUNT, "admin",
+            {grafana.ADMIN_USER_KEY: "admin", grafana.ADMIN_PASSWORD_KEY: secrets.password("grafana-admin")},
+        )
+        loki_bucket = Bucket.of(storage.access("loki"), ns)
+        tempo_bucket = Bucket.of(storage.access("tempo"), ns)
+
+        self.prometheus = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", ns, prometheus.values(obs.prometheus, ctx), ctx, child)
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[*ordered_after, self.prometheus])
+        self.collector = helm_chart("opentelemetry-collector", "opentelemetry-collector", ns, collector.values(obs.collector, ctx, topo), ctx, after_crds)
+        self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
+        self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)
+        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx, after_crds)
+        self.dashboards = provisioning.dashboard_config_maps(ns, child)
+        self.alert_rules = provisioning.alert_rules(ns, after_crds)
+        self.network_policies = flows.network_policies(
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)), child
+        )
+
+        self.outputs = ObservabilityOutputs(
+            namespace=ns,
+            otlp_endpoint=ctx.telemetry.otlp_endpoint,
+            prometheus_url=topo.prometheus_url,
+            loki_url=topo.loki_query_url,
+            tempo_url=topo.tempo_query_url,
+            grafana_service=topo.host(GRAFANA_FULLNAME),
+        )
+        self.register_outputs({"prometheusUrl": topo.prometheus_url, "lokiUrl": topo.loki_query_url, "tempoUrl": topo.tempo_query_url})
+
+
+def _as_list(depends_on: object) -> list:
+    """Children wait for what the component waits for (its namespace): Pulumi does not pass it down."""
+    if depends_on is None:
+        return []
+    return list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+
+
+__all__ = ["Observability", "ObservabilityOutputs"]

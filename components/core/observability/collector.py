@@ -1,0 +1,125 @@
+"""The OpenTelemetry Collector gateway: receives OTLP from every workload, fans out to the backends.
+
+One Deployment (``mode: deployment``) of the Kubernetes distribution (``otelcol-k8s``), named
+``opentelemetry-collector`` so that its Service is the endpoint ``core/telemetry.py`` hands to
+every kit workload. Metrics go to Prometheus' OTLP receiver, logs to Loki's OTLP endpoint,
+traces to Tempo's OTLP receiver. No node-log DaemonSet: it would need hostPath ``/var/log``,
+which the no-host-access policy and restricted Pod Security forbid, so workloads send their
+logs over OTLP instead (the kit sets ``OTEL_LOGS_EXPORTER=otlp``).
+
+Values keys were read from open-telemetry/opentelemetry-helm-charts
+charts/opentelemetry-collector/values.yaml (commit f352c0e7) and templates/_pod.tpl
+(commit f8a8f7b6); exporter type names ``otlp_grpc``/``otlp_http`` are the collector 0.16x
+names (winthebest/shopflow deploy/platform/otel-collector/base/values-gateway.yaml, chart 0.175).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from components.core.observability import topology as t
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.core.observability.images import repository_tag_digest
+from components.kit import KitContext
+from components.settings import CollectorSettings
+
+COLLECTOR_UID = 10001
+PROCESSORS = ["memory_limiter", "batch"]
+LOG_LABELS = "resource/loki-labels"
+
+
+class NodeAgentUnsupported(ValueError):
+    """``collector.nodeAgent: true`` asks for a hostPath DaemonSet the platform does not run."""
+
+
+def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, Any]:
+    """The collector configuration: OTLP in, memory limiter and batch from settings, three exporters out.
+
+    Receivers bind the pod IP, not 0.0.0.0 (the chart's own default, per the collector's
+    security guidance). The debug exporter, Jaeger, Zipkin and Prometheus receivers of the
+    chart default are switched off with ``null``. Log records get ``namespace``, ``pod`` and
+    ``container`` resource attributes copied from the Kubernetes ones, which Loki indexes as the
+    labels the dashboards and the runbook query by.
+    """
+    return {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"${{env:MY_POD_IP}}:{t.OTLP_GRPC}"},
+                    "http": {"endpoint": f"${{env:MY_POD_IP}}:{t.OTLP_HTTP}"},
+                }
+            },
+            "jaeger": None,
+            "zipkin": None,
+            "prometheus": None,
+        },
+        "processors": {
+            "memory_limiter": {
+                "check_interval": "1s",
+                "limit_percentage": settings.memory_limit_percentage,
+                "spike_limit_percentage": settings.memory_spike_percentage,
+            },
+            "batch": {"send_batch_size": settings.batch_size, "timeout": t.go_duration(settings.batch_timeout)},
+            LOG_LABELS: {
+                "attributes": [
+                    {"key": label, "from_attribute": attribute, "action": "upsert"}
+                    for label, attribute in t.LOG_LABEL_ATTRIBUTES.items()
+                ]
+            },
+        },
+        "exporters": {
+            "debug": None,
+            "otlp_http/prometheus": {"endpoint": topo.prometheus_otlp_url, "tls": {"insecure": True}},
+            "otlp_http/loki": {"endpoint": topo.loki_otlp_url, "tls": {"insecure": True}},
+            "otlp_grpc/tempo": {"endpoint": topo.tempo_otlp_endpoint, "tls": {"insecure": True}},
+        },
+        "service": {
+            "pipelines": {
+                "metrics": {"receivers": ["otlp"], "processors": PROCESSORS, "exporters": ["otlp_http/prometheus"]},
+                "logs": {"receivers": ["otlp"], "processors": [PROCESSORS[0], LOG_LABELS, PROCESSORS[1]], "exporters": ["otlp_http/loki"]},
+                "traces": {"receivers": ["otlp"], "processors": PROCESSORS, "exporters": ["otlp_grpc/tempo"]},
+            }
+        },
+    }
+
+
+def values(settings: CollectorSettings, ctx: KitContext, topo: t.Topology) -> dict[str, Any]:
+    if settings.node_agent:
+        raise NodeAgentUnsupported(
+            "core.observability.collector.nodeAgent: the node-log DaemonSet needs hostPath /var/log, "
+            "which the no-host-access policy and restricted Pod Security refuse; workloads ship logs over "
+            "OTLP instead. See docs/runbooks/observability.md, 'Node logs'."
+        )
+    disabled = {"enabled": False}
+    spread: list[dict] = []
+    if settings.replicas > 1:
+        spread = [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule" if ctx.high_availability else "ScheduleAnyway",
+            "labelSelector": {"matchLabels": t.pods("collector")},
+        }]
+    return {
+        "mode": "deployment",
+        "fullnameOverride": topo.collector_service,
+        "image": repository_tag_digest(ctx.catalog.image("opentelemetry-collector-k8s")),
+        "command": {"name": "otelcol-k8s"},
+        "replicaCount": settings.replicas,
+        "resources": resource_requirements(settings.resources),
+        "podSecurityContext": pod_security_context(COLLECTOR_UID),
+        "securityContext": container_security_context(uid=COLLECTOR_UID),
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
+        "ports": {
+            "otlp": {"enabled": True},
+            "otlp-http": {"enabled": True},
+            "jaeger-compact": disabled,
+            "jaeger-thrift": disabled,
+            "jaeger-grpc": disabled,
+            "zipkin": disabled,
+            "metrics": {"enabled": True},
+        },
+        "config": pipeline_config(settings, topo),
+        "serviceMonitor": {"enabled": True},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1} if settings.replicas > 1 else {"enabled": False},
+        "topologySpreadConstraints": spread,
+        "networkPolicy": {"enabled": False},
+    }

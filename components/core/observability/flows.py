@@ -1,0 +1,132 @@
+"""The observability namespace's NetworkPolicies: exactly the telemetry flows, nothing else.
+
+The namespace starts from default-deny (kit namespace). Each policy below opens one named flow
+and says why in its ``somaagenthub.io/flow`` annotation, so ``kubectl get netpol`` reads as the
+list of permitted flows:
+
+* workloads of every namespace -> collector (OTLP gRPC/HTTP);
+* collector -> Prometheus (OTLP receiver), Loki (OTLP), Tempo (OTLP gRPC);
+* Grafana -> Prometheus, Loki, Tempo (queries);
+* Prometheus -> scrape targets in every namespace and the kubelets, -> Alertmanager;
+* the backends' own clustering (Loki memberlist/gRPC, Alertmanager gossip) and their object store;
+* the few pods that watch the Kubernetes API (operator, kube-state-metrics, Prometheus service
+  discovery, Grafana's dashboard sidecar) -> the API server.
+
+The API server and the kubelets run on the host network, so no pod or namespace selector can
+name them; they are reached by port on the stack's ``core.apiServerCidr`` and ``core.nodeCidr``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.core.observability import topology as t
+from components.core.observability.topology import ObjectStoreAddress
+from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, tcp
+
+EXTERNAL = "0.0.0.0/0"
+API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
+SCRAPED_PORTS = (
+    t.GRAFANA_HTTP, t.LOKI_HTTP, t.TEMPO_HTTP, t.EXPORTER_HTTP, t.EXPORTER_HTTP + 1,
+    t.COLLECTOR_METRICS, t.PROMETHEUS_WEB, t.ALERTMANAGER_WEB,
+)
+@dataclass(frozen=True)
+class HostNetworks:
+    """Where the host-network peers live: the API server and the kubelets (stack settings)."""
+
+    api_server_cidr: str
+    node_cidr: str
+
+
+def component(name: str) -> dict:
+    """Pods of one component in the observability namespace itself."""
+    return {"podSelector": {"matchLabels": t.pods(name)}}
+
+
+def every_namespace() -> dict:
+    return {"namespaceSelector": {}}
+
+
+def cidr(block: str) -> dict:
+    return {"ipBlock": {"cidr": block}}
+
+
+def object_store(address: ObjectStoreAddress) -> dict:
+    """The bucket's endpoint: its namespace when in-cluster; an external endpoint has no known address."""
+    if address.namespace is None:
+        return cidr(EXTERNAL)
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: address.namespace}}, "podSelector": {}}
+
+
+def selects(name: str) -> dict:
+    return {"matchLabels": t.pods(name)}
+
+
+def telemetry_flows(loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks) -> list[Flow]:
+    watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
+    return [
+        Flow("collector-from-workloads", "Ingress", selects("collector"),
+             (FlowRule((every_namespace(),), tcp(t.OTLP_GRPC, t.OTLP_HTTP)),),
+             "every workload sends traces, metrics and logs over OTLP to the collector"),
+        Flow("collector-to-backends", "Egress", selects("collector"),
+             (FlowRule((component("prometheus"),), tcp(t.PROMETHEUS_WEB)),
+              FlowRule((component("loki"),), tcp(t.LOKI_HTTP)),
+              FlowRule((component("tempo"),), tcp(t.OTLP_GRPC))),
+             "the collector exports metrics to Prometheus, logs to Loki, traces to Tempo"),
+        Flow("prometheus-from-collector", "Ingress", selects("prometheus"),
+             (FlowRule((component("collector"),), tcp(t.PROMETHEUS_WEB)),),
+             "OTLP metrics pushed by the collector"),
+        Flow("loki-from-collector", "Ingress", selects("loki"),
+             (FlowRule((component("collector"),), tcp(t.LOKI_HTTP)),),
+             "OTLP logs pushed by the collector"),
+        Flow("tempo-from-collector", "Ingress", selects("tempo"),
+             (FlowRule((component("collector"),), tcp(t.OTLP_GRPC)),),
+             "OTLP traces pushed by the collector"),
+        Flow("grafana-to-backends", "Egress", selects("grafana"),
+             (FlowRule((component("prometheus"),), tcp(t.PROMETHEUS_WEB)),
+              FlowRule((component("loki"),), tcp(t.LOKI_HTTP)),
+              FlowRule((component("tempo"),), tcp(t.TEMPO_HTTP))),
+             "Grafana queries its three data sources"),
+        Flow("prometheus-from-grafana", "Ingress", selects("prometheus"),
+             (FlowRule((component("grafana"),), tcp(t.PROMETHEUS_WEB)),),
+             "PromQL queries from Grafana"),
+        Flow("loki-from-grafana", "Ingress", selects("loki"),
+             (FlowRule((component("grafana"),), tcp(t.LOKI_HTTP)),),
+             "LogQL queries from Grafana"),
+        Flow("tempo-from-grafana", "Ingress", selects("tempo"),
+             (FlowRule((component("grafana"),), tcp(t.TEMPO_HTTP)),),
+             "TraceQL queries from Grafana"),
+        Flow("prometheus-scrape", "Egress", selects("prometheus"),
+             (FlowRule((every_namespace(),)),
+              FlowRule((cidr(hosts.node_cidr),), tcp(t.KUBELET))),
+             "Prometheus scrapes the targets its ServiceMonitors name, in every namespace, and the kubelets; "
+             "each target admits it on its metrics port only, and sends alerts to Alertmanager"),
+        Flow("metrics-from-prometheus", "Ingress", {},
+             (FlowRule((component("prometheus"),), tcp(*SCRAPED_PORTS)),),
+             "Prometheus scrapes the observability components' own metrics ports and delivers alerts to Alertmanager"),
+        Flow("alertmanager-cluster", "Ingress", selects("alertmanager"),
+             (FlowRule((component("alertmanager"),), ((t.ALERTMANAGER_CLUSTER, "TCP"), (t.ALERTMANAGER_CLUSTER, "UDP"))),),
+             "Alertmanager replicas gossip to deduplicate notifications"),
+        Flow("alertmanager-cluster-peers", "Egress", selects("alertmanager"),
+             (FlowRule((component("alertmanager"),), ((t.ALERTMANAGER_CLUSTER, "TCP"), (t.ALERTMANAGER_CLUSTER, "UDP"))),),
+             "Alertmanager replicas gossip to deduplicate notifications"),
+        Flow("loki-cluster", "Ingress", selects("loki"),
+             (FlowRule((component("loki"),), tcp(t.LOKI_HTTP, t.STORE_GRPC, t.MEMBERLIST)),),
+             "Loki targets share a memberlist ring and call each other over gRPC"),
+        Flow("loki-cluster-and-store", "Egress", selects("loki"),
+             (FlowRule((component("loki"),), tcp(t.LOKI_HTTP, t.STORE_GRPC, t.MEMBERLIST)),
+              FlowRule((object_store(loki_store),), tcp(loki_store.port))),
+             "Loki targets call each other and keep chunks and index in the loki bucket"),
+        Flow("tempo-store", "Egress", selects("tempo"),
+             (FlowRule((object_store(tempo_store),), tcp(tempo_store.port)),),
+             "Tempo keeps trace blocks in the tempo bucket"),
+        Flow("kubernetes-api", "Egress", watchers,
+             (FlowRule((cidr(hosts.api_server_cidr),), tcp(*t.KUBERNETES_API)),),
+             "the operator, kube-state-metrics, Prometheus service discovery and Grafana's dashboard sidecar watch the API"),
+    ]
+
+
+def network_policies(namespace: str, flows: list[Flow], opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+    return [flow_policy(namespace, flow, opts) for flow in flows]

@@ -1,0 +1,126 @@
+"""Grafana: the three data sources provisioned with fixed uids, dashboards from ConfigMaps.
+
+The dashboards under ``dashboards/`` name their data sources by uid (``prometheus``, ``loki``,
+``tempo``), so the uids are fixed here and checked by the dashboards' own tests. Links between
+the signals are provisioned too: a Tempo span opens its logs in Loki (tracesToLogsV2), a Loki
+line's ``trace_id`` opens the trace in Tempo (derived field), and a Prometheus exemplar opens
+its trace.
+
+Admin credentials: a generated password stored in Vault, synced into this namespace by ESO as
+``grafana-admin`` and read through ``admin.existingSecret``; the chart never generates one.
+
+Off, with reasons: init-chown (runs as root, busybox not in the catalog), the test framework pod
+(image not in the catalog), persistence (dashboards and data sources are code, so a pod is
+disposable). With more than one replica and no shared database each pod keeps its own login
+sessions (see the runbook).
+
+Keys read from grafana-community/helm-charts charts/grafana/values.yaml at 309f281c (lock file
+comment): image.*, sidecar.image.*, sidecar.dashboards.*, admin.*, datasources, grafana.ini,
+testFramework, initChownData, rbac, serviceMonitor, extraEmptyDirMounts, containerSecurityContext.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from components.core.interfaces import SecretRef
+from components.core.observability import topology as t
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.core.observability.images import registry_repository_tag_sha
+from components.kit import KitContext
+from components.settings import Resources, Stateless
+
+GRAFANA_UID = 472
+SERVICE_ACCOUNT = t.GRAFANA_FULLNAME
+SIDECAR_UID = 65534
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+ADMIN_USER_KEY = "admin-user"
+ADMIN_PASSWORD_KEY = "admin-password"
+SIDECAR_RESOURCES = Resources(cpu_request="10m", memory_request="64Mi", cpu_limit="200m", memory_limit="128Mi")
+
+
+def datasources(topo: t.Topology) -> list[dict[str, Any]]:
+    """Prometheus, Loki and Tempo with the uids the dashboards use and links between them.
+
+    ``$$`` is how a provisioning file writes a literal ``$`` (Grafana expands environment
+    variables in these files).
+    """
+    return [
+        {
+            "name": "Prometheus",
+            "type": "prometheus",
+            "uid": "prometheus",
+            "access": "proxy",
+            "url": topo.prometheus_url,
+            "isDefault": True,
+            "jsonData": {"exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": "tempo"}]},
+        },
+        {
+            "name": "Loki",
+            "type": "loki",
+            "uid": "loki",
+            "access": "proxy",
+            "url": topo.loki_query_url,
+            "jsonData": {
+                "derivedFields": [
+                    {
+                        "name": "TraceID",
+                        "matcherType": "label",
+                        "matcherRegex": "trace_id",
+                        "datasourceUid": "tempo",
+                        "url": "$${__value.raw}",
+                    }
+                ]
+            },
+        },
+        {
+            "name": "Tempo",
+            "type": "tempo",
+            "uid": "tempo",
+            "access": "proxy",
+            "url": topo.tempo_query_url,
+            "jsonData": {
+                "tracesToLogsV2": {
+                    "datasourceUid": "loki",
+                    "filterByTraceID": True,
+                    "spanStartTimeShift": "-5m",
+                    "spanEndTimeShift": "5m",
+                },
+                "serviceMap": {"datasourceUid": "prometheus"},
+                "lokiSearch": {"datasourceUid": "loki"},
+            },
+        },
+    ]
+
+
+def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: SecretRef) -> dict[str, Any]:
+    image = ctx.catalog.image
+    return {
+        "fullnameOverride": t.GRAFANA_FULLNAME,
+        "replicas": settings.replicas,
+        "image": registry_repository_tag_sha(image("grafana")),
+        "resources": resource_requirements(settings.resources),
+        "securityContext": pod_security_context(GRAFANA_UID),
+        "containerSecurityContext": container_security_context(uid=GRAFANA_UID),
+        "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "admin": {"existingSecret": admin.name, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": datasources(topo)}},
+        "sidecar": {
+            "image": registry_repository_tag_sha(image("k8s-sidecar")),
+            "resources": resource_requirements(SIDECAR_RESOURCES),
+            "securityContext": container_security_context(uid=SIDECAR_UID),
+            "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE},
+        },
+        "grafana.ini": {
+            "analytics": {"reporting_enabled": False, "check_for_updates": False},
+            "users": {"allow_sign_up": False},
+            "auth.anonymous": {"enabled": False},
+            "log.console": {"format": "json"},
+        },
+        "rbac": {"create": True, "namespaced": True},
+        "persistence": {"enabled": False},
+        "initChownData": {"enabled": False},
+        "testFramework": {"enabled": False},
+        "serviceMonitor": {"enabled": True},
+        "podDisruptionBudget": {"maxUnavailable": 1} if settings.replicas > 1 else {},
+    }

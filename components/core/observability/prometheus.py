@@ -1,0 +1,121 @@
+"""Prometheus, Alertmanager, the Prometheus operator and kube-state-metrics: kube-prometheus-stack.
+
+Kept: operator, Prometheus, Alertmanager, kube-state-metrics and the kubelet/cAdvisor scrape
+(the dashboards read container CPU, memory and volume series from it).
+Switched off, each with its reason:
+
+* ``nodeExporter`` - a DaemonSet on the host network and PID namespace with hostPath mounts;
+  no-host-access and restricted Pod Security refuse it. Node metrics come from the kubelet.
+* ``grafana`` - the standalone grafana chart is used (its own catalog pin, data sources, secrets).
+* admission webhooks - the API server would need an ingress path into this namespace from the
+  control-plane network, and the patch Jobs egress to the API; PrometheusRules are validated in
+  CI instead (CRD schema and PromQL parsing, tests/core/test_observability_as_code.py). With the
+  webhook Jobs gone the operator's TLS Secret is never created, so operator TLS is off as well.
+* etcd, controller-manager, scheduler and kube-proxy scrapes (and their default rules) - not
+  reachable on managed control planes; the alerts would fire forever.
+
+Selectors: ServiceMonitors, PodMonitors, Probes, ScrapeConfigs and PrometheusRules are picked up
+from every namespace (``*SelectorNilUsesHelmValues: false``), which is how kit workloads in later
+phases are scraped. Metrics pushed by the collector arrive at Prometheus' OTLP receiver.
+
+Values keys: lock file comments on ``kube-prometheus-stack`` (image keys) and
+winthebest/shopflow deploy/platform/kube-prometheus-stack/base/values.yaml at 4a2e8281
+(chart 91.x: enableOTLPReceiver, otlp, *SelectorNilUsesHelmValues, admissionWebhooks, tls).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from components.core.observability import topology as t
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.core.observability.images import registry_repository_tag_full_sha, registry_repository_tag_sha
+from components.kit import KitContext
+from components.settings import PrometheusSettings, Resources
+
+PROMETHEUS_UID = 65534
+OPERATOR_UID = 65534
+KUBE_STATE_METRICS_UID = 65534
+ALERTMANAGER_STORAGE = "1Gi"
+ALERTMANAGER_RESOURCES = Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="200m", memory_limit="128Mi")
+OPERATOR_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+KUBE_STATE_METRICS_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+UNREACHABLE_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
+
+
+def _claim(storage_class: str, size: str) -> dict[str, Any]:
+    return {
+        "volumeClaimTemplate": {
+            "spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+        }
+    }
+
+
+def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
+    image = ctx.catalog.image
+    anti_affinity = "hard" if ctx.high_availability else "soft"
+    selectors = {
+        f"{kind}SelectorNilUsesHelmValues": False
+        for kind in ("serviceMonitor", "podMonitor", "probe", "rule", "scrapeConfig")
+    }
+    return {
+        "fullnameOverride": t.KPS_FULLNAME,
+        "crds": {"enabled": True},
+        "grafana": {"enabled": False},
+        "nodeExporter": {"enabled": False},
+        "kubeStateMetrics": {"enabled": True},
+        **{component: {"enabled": False} for component in UNREACHABLE_CONTROL_PLANE},
+        "defaultRules": {
+            "create": True,
+            "rules": {
+                "etcd": False,
+                "kubeControllerManager": False,
+                "kubeSchedulerAlerting": False,
+                "kubeSchedulerRecording": False,
+                "kubeProxy": False,
+                "node": False,
+                "nodeExporterAlerting": False,
+                "nodeExporterRecording": False,
+                "windows": False,
+            },
+        },
+        "prometheusOperator": {
+            "image": registry_repository_tag_sha(image("prometheus-operator")),
+            "prometheusConfigReloader": {"image": registry_repository_tag_sha(image("prometheus-config-reloader"))},
+            "admissionWebhooks": {"enabled": False},
+            "tls": {"enabled": False},
+            "resources": resource_requirements(OPERATOR_RESOURCES),
+            "securityContext": pod_security_context(OPERATOR_UID),
+            "containerSecurityContext": container_security_context(uid=OPERATOR_UID),
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "image": registry_repository_tag_sha(image("prometheus")),
+                "replicas": settings.replicas,
+                "retention": settings.retention,
+                "storageSpec": _claim(ctx.storage_class, settings.storage),
+                "resources": resource_requirements(settings.resources),
+                "podAntiAffinity": anti_affinity,
+                "securityContext": pod_security_context(PROMETHEUS_UID),
+                "enableOTLPReceiver": True,
+                "otlp": {"translationStrategy": "UnderscoreEscapingWithSuffixes"},
+                "tsdb": {"outOfOrderTimeWindow": "30m"},
+                **selectors,
+            }
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "image": registry_repository_tag_sha(image("alertmanager")),
+                "replicas": settings.alertmanager_replicas,
+                "storage": _claim(ctx.storage_class, ALERTMANAGER_STORAGE),
+                "resources": resource_requirements(ALERTMANAGER_RESOURCES),
+                "podAntiAffinity": anti_affinity,
+                "securityContext": pod_security_context(PROMETHEUS_UID),
+            }
+        },
+        "kube-state-metrics": {
+            "image": registry_repository_tag_full_sha(image("kube-state-metrics")),
+            "resources": resource_requirements(KUBE_STATE_METRICS_RESOURCES),
+            "securityContext": pod_security_context(KUBE_STATE_METRICS_UID),
+            "containerSecurityContext": container_security_context(uid=KUBE_STATE_METRICS_UID),
+        },
+    }

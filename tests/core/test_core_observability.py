@@ -1,0 +1,589 @@
+"""Core part 2, observability, read from the rendered plans of both stacks.
+
+What is shown here, offline:
+
+* the five charts are the catalog's pins, every image in their values is a catalog digest, and
+  the parts whose images are not pinned (node exporter, bundled Grafana, Loki gateway and caches,
+  tempo-query, test pods) are off;
+* the collector is the Service the kit points every workload at, with OTLP in, memory limiter and
+  batch from settings, and one exporter per backend; the node-log agent is refused with a reason;
+* Prometheus, Loki and Tempo follow the stack settings (retention, storage, replicas, modes,
+  buckets), credentials only by Secret reference;
+* Grafana has the three data sources under the uids the dashboards use, linked to each other,
+  and its admin credentials come from the Vault grant;
+* one dashboard ConfigMap per phase and one PrometheusRule per alert file;
+* every kit workload carries the OTEL environment, a scraped metrics port and JSON logs;
+* the NetworkPolicies open exactly the listed telemetry flows, nothing else.
+
+What is not shown: that the charts render with these values (Helm is not run offline) or that
+data flows at runtime (no cluster). Both are listed in docs/runbooks/observability.md.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+from typing import Any, Iterator
+
+import pytest
+
+from components import catalog as platform_catalog
+from components import settings as platform_settings
+from components.core.interfaces import BucketAccess, SecretRef
+from components.core.observability import catalog as obs_catalog
+from components.core.telemetry import telemetry_for
+from tests.helpers import objects
+from tools import mock_runtime
+from tools.render import build_plan, stack_config
+
+STACKS = ("dev", "prod")
+CHART = "kubernetes:helm.sh/v4:Chart"
+OBSERVABILITY = "somaagenthub:core:Observability"
+KIT_WORKLOAD = "somaagenthub:kit:Workload"
+CHART_IMAGES = {
+    "opentelemetry-collector": {"opentelemetry-collector-k8s"},
+    "kube-prometheus-stack": {"prometheus-operator", "prometheus-config-reloader", "prometheus", "alertmanager", "kube-state-metrics"},
+    "loki": {"loki"},
+    "tempo": {"tempo"},
+    "grafana": {"grafana", "k8s-sidecar"},
+}
+
+
+def loaded(stack: str) -> platform_settings.PlatformSettings:
+    return platform_settings.parse(stack_config(stack), stack)
+
+
+def obs_namespace(stack: str) -> str:
+    return loaded(stack).core.namespaces.observability.name
+
+
+def charts(plan: dict) -> dict[str, dict]:
+    """Charts of the Observability component by chart name."""
+    return {
+        r["inputs"]["chart"]: r["inputs"]
+        for r in plan["resources"]
+        if r["type"] == CHART and f"{OBSERVABILITY}$" in r["urn"]
+    }
+
+
+def values(plan: dict, chart: str) -> dict:
+    return charts(plan)[chart]["values"]
+
+
+def image_mappings(node: Any) -> Iterator[dict]:
+    if isinstance(node, dict):
+        if "repository" in node and ("tag" in node or "digest" in node or "sha" in node):
+            yield node
+        for child in node.values():
+            yield from image_mappings(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from image_mappings(child)
+
+
+def catalog_key(image: dict) -> str | None:
+    """The catalog entry an image mapping pins, by digest and repository, or None."""
+    digest = image.get("digest") or image.get("sha") or image.get("tag", "").partition("@")[2]
+    digest = digest if digest.startswith("sha256:") else f"sha256:{digest}"
+    for key, entry in platform_catalog.load().images.items():
+        if entry.digest == digest and str(image["repository"]).endswith(entry.repository):
+            return key
+    return None
+
+
+@pytest.fixture(scope="module")
+def obs(plans) -> dict[str, dict]:
+    for stack, plan in plans.items():
+        assert any(r["type"] == OBSERVABILITY for r in plan["resources"]), f"{stack}: Core does not build Observability"
+    return plans
+
+
+# --- fakes of the two Core interfaces, for the variants the stack files do not exercise -------------
+
+class FakeGrants:
+    def password(self, name: str, length: int = 32):
+        import pulumi_random as random
+
+        return random.RandomPassword(name, length=length).result
+
+    def grant(self, service, namespace, service_account, secret, values):
+        return SecretRef(name=f"{service}-{secret}", namespace=namespace, keys=tuple(values))
+
+
+class FakeStorage:
+    def __init__(self, endpoint: str, secret_namespace: str):
+        self.endpoint = endpoint
+        self.secret_namespace = secret_namespace
+
+    def access(self, bucket: str) -> BucketAccess:
+        credentials = SecretRef(name=f"{bucket}-s3", namespace=self.secret_namespace, keys=("access-key-id", "secret-access-key"))
+        return BucketAccess(bucket=bucket, endpoint=self.endpoint, region="us-east-1", credentials=credentials)
+
+
+def render_component(stack: str, core_settings=None, storage: FakeStorage | None = None) -> dict:
+    from components.core.observability import Observability
+    from components.kit import KitContext
+
+    s = loaded(stack)
+    ctx = KitContext.from_settings(s, platform_catalog.load(), telemetry_for(s.core))
+    storage = storage or FakeStorage("http://minio.soma-data.svc.cluster.local:80", s.core.namespaces.observability.name)
+    recording = mock_runtime.run(lambda: Observability(core_settings or s.core, ctx, FakeGrants(), storage), stack, {})
+    return build_plan(stack, recording, {})
+
+
+# --- charts and images ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_observability_is_a_child_of_core(obs, stack):
+    component = next(r for r in obs[stack]["resources"] if r["type"] == OBSERVABILITY)
+    assert component["urn"].split("::")[2].endswith("somaagenthub:phase:Core$somaagenthub:core:Observability")
+    assert component["custom"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_five_charts_are_the_catalog_pins_in_the_observability_namespace(obs, stack):
+    lock = platform_catalog.load()
+    found = charts(obs[stack])
+    assert set(found) == set(CHART_IMAGES)
+    for name, chart in found.items():
+        pinned = lock.chart(name)
+        assert (chart["version"], chart["repositoryOpts"]["repo"]) == (pinned.version, pinned.repository)
+        assert chart["namespace"] == obs_namespace(stack)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_chart_image_is_a_catalog_digest_from_the_stack_registry(obs, stack):
+    registry = loaded(stack).registry
+    for chart, expected in CHART_IMAGES.items():
+        images = list(image_mappings(values(obs[stack], chart)))
+        assert {catalog_key(i) for i in images} == expected, chart
+        for image in images:
+            where = image.get("registry") or image["repository"]
+            upstream = platform_catalog.load().images[catalog_key(image)].registry
+            assert where.startswith(upstream if registry == "upstream" else registry), (chart, image)
+
+
+def test_kube_state_metrics_takes_the_full_digest_and_the_rest_of_the_stack_the_hex(obs):
+    kps = values(obs["prod"], "kube-prometheus-stack")
+    assert kps["kube-state-metrics"]["image"]["sha"].startswith("sha256:")
+    assert not kps["prometheus"]["prometheusSpec"]["image"]["sha"].startswith("sha256:")
+    assert not values(obs["prod"], "grafana")["image"]["sha"].startswith("sha256:")
+
+
+# --- collector ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_collector_is_the_service_every_kit_workload_sends_to(obs, stack):
+    collector = values(obs[stack], "opentelemetry-collector")
+    endpoint = telemetry_for(loaded(stack).core).otlp_endpoint
+    host = endpoint.removeprefix("http://").split(":")[0]
+    assert host == f"{collector['fullnameOverride']}.{obs_namespace(stack)}.svc.cluster.local"
+    assert endpoint.endswith(":4317") and collector["ports"]["otlp"]["enabled"]
+    # app.kubernetes.io/name is the chart name unless nameOverride is set (chart _helpers.tpl);
+    # the kit's NetworkPolicies select the collector by that label.
+    assert "nameOverride" not in collector
+    assert charts(obs[stack])["opentelemetry-collector"]["chart"] == "opentelemetry-collector"
+    kit_peers = [
+        peer["podSelector"]["matchLabels"]
+        for policy in objects(obs[stack], "NetworkPolicy")
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule["to"]
+        if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == obs_namespace(stack)
+        and "podSelector" in peer
+    ]
+    assert all(p == {"app.kubernetes.io/name": "opentelemetry-collector"} for p in kit_peers)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_collector_gateway_exports_each_signal_to_its_backend_with_limits_from_settings(obs, stack):
+    s = loaded(stack).core.observability.collector
+    ns = obs_namespace(stack)
+    collector = values(obs[stack], "opentelemetry-collector")
+    config = collector["config"]
+    assert collector["mode"] == "deployment" and collector["replicaCount"] == s.replicas
+    assert collector["command"]["name"] == "otelcol-k8s"
+    limiter = config["processors"]["memory_limiter"]
+    assert (limiter["limit_percentage"], limiter["spike_limit_percentage"]) == (s.memory_limit_percentage, s.memory_spike_percentage)
+    assert config["processors"]["batch"] == {"send_batch_size": s.batch_size, "timeout": s.batch_timeout}
+    pipelines = config["service"]["pipelines"]
+    exporters = config["exporters"]
+    destinations = {signal: [exporters[e]["endpoint"] for e in p["exporters"]] for signal, p in pipelines.items()}
+    loki_write = "loki-write" if stack == "prod" else "loki"
+    assert destinations == {
+        "metrics": [f"http://kps-prometheus.{ns}.svc.cluster.local:9090/api/v1/otlp"],
+        "logs": [f"http://{loki_write}.{ns}.svc.cluster.local:3100/otlp"],
+        "traces": [f"tempo.{ns}.svc.cluster.local:4317"],
+    }
+    assert all(p["receivers"] == ["otlp"] and p["processors"][0] == "memory_limiter" and p["processors"][-1] == "batch" for p in pipelines.values())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_logs_carry_the_namespace_pod_and_container_labels_the_dashboards_query(obs, stack):
+    collector = values(obs[stack], "opentelemetry-collector")["config"]
+    (labeller,) = [p for p in collector["service"]["pipelines"]["logs"]["processors"] if p.startswith("resource/")]
+    copied = {a["key"]: a["from_attribute"] for a in collector["processors"][labeller]["attributes"]}
+    assert copied == {"namespace": "k8s.namespace.name", "pod": "k8s.pod.name", "container": "k8s.container.name"}
+    otlp = values(obs[stack], "loki")["loki"]["limits_config"]["otlp_config"]["resource_attributes"]
+    assert otlp["attributes_config"] == [{"action": "index_label", "attributes": sorted(copied)}]
+    dashboard_labels = {
+        label
+        for _, panel, target, uid in obs_catalog.iter_dashboard_targets(obs_catalog.load_dashboards())
+        if uid == "loki"
+        for label in re.findall(r"([A-Za-z_]+)\s*=~?\s*\"", target["expr"].split("}")[0])
+    }
+    assert dashboard_labels and dashboard_labels <= set(copied)
+    assert "presets" not in collector, "no hostPath presets (logsCollection, hostMetrics)"
+
+
+def test_the_node_log_agent_is_refused_with_its_reason():
+    from components.core.observability.collector import NodeAgentUnsupported
+
+    s = loaded("dev").core
+    collector = dataclasses.replace(s.observability.collector, node_agent=True)
+    core = dataclasses.replace(s, observability=dataclasses.replace(s.observability, collector=collector))
+    with pytest.raises(NodeAgentUnsupported, match="hostPath /var/log.*runbooks/observability.md"):
+        render_component("dev", core_settings=core)
+
+
+# --- Prometheus, Loki, Tempo ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kube_prometheus_stack_keeps_the_operator_stack_and_follows_settings(obs, stack):
+    s = loaded(stack)
+    p = s.core.observability.prometheus
+    kps = values(obs[stack], "kube-prometheus-stack")
+    spec = kps["prometheus"]["prometheusSpec"]
+    assert (spec["replicas"], spec["retention"]) == (p.replicas, p.retention)
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == (p.storage, s.storage_class)
+    assert kps["alertmanager"]["alertmanagerSpec"]["replicas"] == p.alertmanager_replicas
+    assert spec["enableOTLPReceiver"] is True
+    for kind in ("serviceMonitor", "podMonitor", "probe", "rule", "scrapeConfig"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
+    assert kps["nodeExporter"] == {"enabled": False} and kps["grafana"] == {"enabled": False}
+    assert kps["kubeStateMetrics"] == {"enabled": True}
+    assert kps["prometheusOperator"]["admissionWebhooks"] == {"enabled": False}
+    assert kps["prometheusOperator"]["tls"] == {"enabled": False}, "without the webhook Jobs the operator TLS Secret never exists"
+
+
+def test_prod_runs_two_prometheus_replicas_spread_over_nodes(obs):
+    spec = values(obs["prod"], "kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    assert spec["replicas"] == 2 and spec["podAntiAffinity"] == "hard"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_loki_is_single_binary_in_dev_and_simple_scalable_in_prod(obs, stack):
+    s = loaded(stack).core.observability.loki
+    loki = values(obs[stack], "loki")
+    scalable = stack == "prod"
+    assert s.mode == ("scalable" if scalable else "single-binary")
+    assert loki["deploymentMode"] == ("SimpleScalable" if scalable else "Monolithic")
+    assert loki["singleBinary"]["replicas"] == (0 if scalable else s.replicas)
+    assert {t: loki[t]["replicas"] for t in ("read", "write", "backend")} == {t: s.replicas if scalable else 0 for t in ("read", "write", "backend")}
+    assert loki["loki"]["limits_config"]["retention_period"] == s.retention
+    assert loki["loki"]["compactor"]["retention_enabled"] is True
+    for part in ("gateway", "chunksCache", "resultsCache", "lokiCanary", "test", "minio"):
+        assert loki[part] == {"enabled": False}, part
+    assert loki["sidecar"]["rules"]["enabled"] is False
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_loki_and_tempo_store_in_s3_with_keys_only_by_secret_reference(obs, stack):
+    loki = values(obs[stack], "loki")
+    tempo = values(obs[stack], "tempo")
+    s3 = loki["loki"]["storage"]["s3"]
+    assert loki["loki"]["storage"]["type"] == "s3" and tempo["tempo"]["storage"]["trace"]["backend"] == "s3"
+    assert (s3["accessKeyId"], s3["secretAccessKey"]) == ("${AWS_ACCESS_KEY_ID}", "${AWS_SECRET_ACCESS_KEY}")
+    targets = [loki[t] for t in ("singleBinary", "read", "write", "backend")] + [tempo["tempo"]]
+    for target in targets:
+        env = {e["name"]: e for e in target["extraEnv"]}
+        assert set(env) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        assert all("value" not in e and e["valueFrom"]["secretKeyRef"]["name"] for e in env.values())
+    assert all("-config.expand-env=true" in loki[t]["extraArgs"] for t in ("singleBinary", "read", "write", "backend"))
+    assert s3["endpoint"] == tempo["tempo"]["storage"]["trace"]["s3"]["endpoint"]
+    assert loki["loki"]["storage"]["bucketNames"]["chunks"] != tempo["tempo"]["storage"]["trace"]["s3"]["bucket"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tempo_follows_settings_with_retention_as_a_go_duration(obs, stack):
+    s = loaded(stack).core.observability.tempo
+    tempo = values(obs[stack], "tempo")
+    assert tempo["replicas"] == s.replicas
+    assert tempo["persistence"]["size"] == s.storage
+    number, unit = int(s.retention[:-1]), s.retention[-1]
+    assert tempo["tempo"]["retention"] == f"{number * {'d': 24, 'w': 168}[unit]}h"
+    assert tempo["tempoQuery"] == {"enabled": False}
+    assert "@sha256:" in tempo["tempo"]["tag"], "the tempo chart has no digest key"
+
+
+def test_bucket_credentials_from_another_namespace_are_refused():
+    storage = FakeStorage("http://minio.soma-data.svc.cluster.local:80", "soma-data")
+    with pytest.raises(ValueError, match="can only mount Secrets of its own namespace"):
+        render_component("dev", storage=storage)
+
+
+# --- Grafana --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_grafana_provisions_the_three_datasources_the_dashboards_use_and_links_them(obs, stack):
+    ns = obs_namespace(stack)
+    grafana = values(obs[stack], "grafana")
+    sources = {d["uid"]: d for d in grafana["datasources"]["datasources.yaml"]["datasources"]}
+    assert set(sources) == obs_catalog.DATASOURCE_UIDS
+    loki_read = "loki-read" if stack == "prod" else "loki"
+    assert sources["prometheus"]["url"] == f"http://kps-prometheus.{ns}.svc.cluster.local:9090"
+    assert sources["loki"]["url"] == f"http://{loki_read}.{ns}.svc.cluster.local:3100"
+    assert sources["tempo"]["url"] == f"http://tempo.{ns}.svc.cluster.local:3200"
+    assert sources["tempo"]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == "loki"
+    derived = sources["loki"]["jsonData"]["derivedFields"]
+    assert [(d["matcherRegex"], d["datasourceUid"]) for d in derived] == [("trace_id", "tempo")]
+    assert sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "tempo"
+    sidecar = grafana["sidecar"]["dashboards"]
+    assert (sidecar["enabled"], sidecar["label"], sidecar["labelValue"]) == (True, "grafana_dashboard", "1")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_grafana_admin_credentials_come_from_the_vault_grant(rendered, obs, stack):
+    plan, generated, _ = rendered[stack]
+    admin = values(plan, "grafana")["admin"]
+    # SecretGrants.grant("grafana", ns, "grafana", "admin", ...) is synced as "<service>-<secret>".
+    assert admin == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+    assert "adminPassword" not in values(plan, "grafana")
+    text = json.dumps(plan)
+    assert generated and not any(value in text for value in generated.values())
+
+
+# --- dashboards and alerts ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack):
+    ns = obs_namespace(stack)
+    maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"}
+    assert set(maps) == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
+    for phase, dashboard in obs_catalog.load_dashboards().items():
+        config_map = maps[f"grafana-dashboard-{phase}"]
+        assert config_map["metadata"]["namespace"] == ns
+        assert json.loads(config_map["data"][f"{phase}.json"]) == dashboard
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_prometheus_rule_per_alert_group(obs, stack):
+    rules = {r["metadata"]["name"]: r for r in objects(obs[stack], "PrometheusRule")}
+    groups = obs_catalog.load_alert_groups()
+    assert set(rules) == {f"soma-{g}" for g in groups}
+    for group, spec in groups.items():
+        assert rules[f"soma-{group}"]["spec"] == spec
+        assert rules[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
+
+
+# --- kit workloads: observable by default ---------------------------------------------------------
+
+REQUIRED_ENV = ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT")
+LOG_LABEL_SOURCES = ("k8s.namespace.name", "k8s.pod.name", "k8s.container.name")
+
+
+def kit_workloads(plan: dict) -> list[dict]:
+    return [
+        r for r in plan["resources"]
+        if f"{KIT_WORKLOAD}$" in r["urn"] and r["inputs"].get("kind") in ("Deployment", "StatefulSet")
+    ]
+
+
+def kit_workload_problems(plan: dict, otlp_endpoint: str) -> list[str]:
+    """What a kit workload lacks of the three defaults: OTEL env, scraped metrics port, JSON logs."""
+    problems = []
+    for workload in kit_workloads(plan):
+        name = workload["inputs"]["metadata"]["name"]
+        siblings = [r["inputs"] for r in plan["resources"] if r["parent"] == workload["parent"]]
+        for container in workload["inputs"]["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            problems += [f"{name}: no {key}" for key in REQUIRED_ENV if not env.get(key)]
+            if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") not in (None, otlp_endpoint):
+                problems.append(f"{name}: exports to {env['OTEL_EXPORTER_OTLP_ENDPOINT']}, not the collector")
+            attributes = dict(a.split("=", 1) for a in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(",") if "=" in a)
+            problems += [f"{name}: no {key} attribute" for key in LOG_LABEL_SOURCES if key not in attributes]
+            if env.get("LOG_FORMAT") != "json":
+                problems.append(f"{name}: logs are not JSON")
+            if "metrics" not in {p.get("name") for p in container.get("ports", [])}:
+                problems.append(f"{name}: no metrics port")
+        services = [s for s in siblings if s.get("kind") == "Service" and "metrics" in {p["name"] for p in s["spec"]["ports"]}]
+        monitors = [
+            m for m in siblings
+            if m.get("kind") == "ServiceMonitor"
+            and any(e["port"] == "metrics" for e in m["spec"]["endpoints"])
+            and any(m["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items() for s in services)
+        ]
+        if not monitors:
+            problems.append(f"{name}: no ServiceMonitor scraping a metrics port")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def probe_workload_plan() -> dict:
+    """A program that builds one workload through the kit, so the check below cannot pass on nothing."""
+    from components.kit import KitContext, Workload, WorkloadArgs
+
+    s = loaded("prod")
+    ctx = KitContext.from_settings(s, platform_catalog.load(), telemetry_for(s.core))
+    args = WorkloadArgs(
+        name="probe", namespace="soma-agents", component="api", image="opentelemetry-collector-k8s",
+        port=8080, resources=s.core.observability.grafana.resources, replicas=2,
+    )
+    return build_plan("prod", mock_runtime.run(lambda: Workload(args, ctx), "prod", {}), {})
+
+
+def test_a_workload_built_through_the_kit_has_all_three_defaults(probe_workload_plan):
+    endpoint = telemetry_for(loaded("prod").core).otlp_endpoint
+    assert len(kit_workloads(probe_workload_plan)) == 1
+    assert kit_workload_problems(probe_workload_plan, endpoint) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_kit_workload_in_the_plan_has_all_three_defaults(obs, stack):
+    assert kit_workload_problems(obs[stack], telemetry_for(loaded(stack).core).otlp_endpoint) == []
+
+
+def test_the_defaults_check_notices_a_workload_without_them(probe_workload_plan):
+    endpoint = telemetry_for(loaded("prod").core).otlp_endpoint
+    broken = copy.deepcopy(probe_workload_plan)
+    workload = kit_workloads(broken)[0]
+    container = workload["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [e for e in container["env"] if e["name"] not in ("OTEL_SERVICE_NAME", "LOG_FORMAT")]
+    container["ports"] = [p for p in container["ports"] if p["name"] != "metrics"]
+    broken["resources"] = [r for r in broken["resources"] if r["inputs"].get("kind") != "ServiceMonitor"]
+    assert set(kit_workload_problems(broken, endpoint)) == {
+        "probe: no OTEL_SERVICE_NAME", "probe: logs are not JSON", "probe: no metrics port",
+        "probe: no ServiceMonitor scraping a metrics port",
+    }
+
+
+# --- network flows --------------------------------------------------------------------------------
+
+def peer_text(peer: dict, here: str) -> str:
+    if "ipBlock" in peer:
+        return f"cidr:{peer['ipBlock']['cidr']}"
+    ns = peer.get("namespaceSelector")
+    where = here if ns is None else ("*" if ns == {} else ns["matchLabels"]["kubernetes.io/metadata.name"])
+    pods = peer.get("podSelector", {}).get("matchLabels", {})
+    return f"{where}/{pods.get('app.kubernetes.io/name', '*')}"
+
+
+def selected_text(selector: dict) -> str:
+    if "matchExpressions" in selector:
+        return "|".join(sorted(selector["matchExpressions"][0]["values"]))
+    return selector.get("matchLabels", {}).get("app.kubernetes.io/name", "*")
+
+
+def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
+    """(direction, selected pods, peer, ports) per clause, ``ns/name`` for peers, ``*`` for any."""
+    found = set()
+    for policy in policies:
+        spec, here = policy["spec"], policy["metadata"]["namespace"]
+        for direction in spec["policyTypes"]:
+            for clause in spec.get(direction.lower(), []):
+                ports = ",".join(sorted(f"{p['port']}/{p['protocol']}" for p in clause.get("ports", []))) or "*"
+                for peer in clause["from" if direction == "Ingress" else "to"]:
+                    found.add((here, direction, selected_text(spec["podSelector"]), peer_text(peer, here), ports))
+    return found
+
+
+def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[tuple[str, str, str, str, str]]:
+    store_ns, store_port = store
+    api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
+    scraped = ",".join(sorted(f"{p}/TCP" for p in (3000, 3100, 3200, 8080, 8081, 8888, 9090, 9093)))
+    gossip = "9094/TCP,9094/UDP"
+    loki_ring = "3100/TCP,7946/TCP,9095/TCP"
+    return {
+        (ns, "Ingress", "opentelemetry-collector", "*/*", "4317/TCP,4318/TCP"),
+        (ns, "Egress", "opentelemetry-collector", f"{ns}/prometheus", "9090/TCP"),
+        (ns, "Egress", "opentelemetry-collector", f"{ns}/loki", "3100/TCP"),
+        (ns, "Egress", "opentelemetry-collector", f"{ns}/tempo", "4317/TCP"),
+        (ns, "Ingress", "prometheus", f"{ns}/opentelemetry-collector", "9090/TCP"),
+        (ns, "Ingress", "loki", f"{ns}/opentelemetry-collector", "3100/TCP"),
+        (ns, "Ingress", "tempo", f"{ns}/opentelemetry-collector", "4317/TCP"),
+        (ns, "Egress", "grafana", f"{ns}/prometheus", "9090/TCP"),
+        (ns, "Egress", "grafana", f"{ns}/loki", "3100/TCP"),
+        (ns, "Egress", "grafana", f"{ns}/tempo", "3200/TCP"),
+        (ns, "Ingress", "prometheus", f"{ns}/grafana", "9090/TCP"),
+        (ns, "Ingress", "loki", f"{ns}/grafana", "3100/TCP"),
+        (ns, "Ingress", "tempo", f"{ns}/grafana", "3200/TCP"),
+        (ns, "Egress", "prometheus", "*/*", "*"),
+        (ns, "Egress", "prometheus", f"cidr:{core.node_cidr}", "10250/TCP"),
+        (ns, "Ingress", "*", f"{ns}/prometheus", scraped),
+        (ns, "Ingress", "alertmanager", f"{ns}/alertmanager", gossip),
+        (ns, "Egress", "alertmanager", f"{ns}/alertmanager", gossip),
+        (ns, "Ingress", "loki", f"{ns}/loki", loki_ring),
+        (ns, "Egress", "loki", f"{ns}/loki", loki_ring),
+        (ns, "Egress", "loki", f"{store_ns}/*", f"{store_port}/TCP"),
+        (ns, "Egress", "tempo", f"{store_ns}/*", f"{store_port}/TCP"),
+        (ns, "Egress", api_watchers, f"cidr:{core.api_server_cidr}", "443/TCP,6443/TCP"),
+        (ns, "Egress", "*", "kube-system/*", "53/TCP,53/UDP"),
+    }
+
+
+def object_store(plan: dict) -> tuple[str, str]:
+    """Namespace and port of Core's object store, read from the Loki values the plan carries."""
+    host, _, port = values(plan, "loki")["loki"]["storage"]["s3"]["endpoint"].partition(":")
+    return host.split(".")[1], port
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stack):
+    ns = obs_namespace(stack)
+    mine = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ns]
+    found = flows(mine)
+    core = platform_settings.parse(stack_config(stack), stack).core
+    expected = expected_observability_flows(ns, object_store(obs[stack]), core)
+    assert found == expected, f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemetry_and_be_scraped(obs, stack):
+    ns = obs_namespace(stack)
+    theirs = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] != ns]
+    touching = {f for f in flows(theirs) if f[3].startswith(f"{ns}/")}
+    store_ns, store_port = object_store(obs[stack])
+    allowed = {
+        ("Egress", f"{ns}/opentelemetry-collector", "4317/TCP"),  # kit: every workload sends OTLP
+        ("Ingress", f"{ns}/prometheus"),  # kit: every workload is scraped on its metrics port
+        ("Ingress", f"{ns}/loki", f"{store_port}/TCP"),  # the object store admits Loki's bucket traffic
+        ("Ingress", f"{ns}/tempo", f"{store_port}/TCP"),  # and Tempo's
+    }
+    assert any(f[0] == store_ns for f in touching), "the object store admits Loki and Tempo"
+    for _, direction, _, peer, ports in touching:
+        assert (direction, peer, ports) in allowed or (direction, peer) in allowed, (direction, peer, ports)
+
+
+def test_the_flow_comparison_notices_an_extra_opening(obs):
+    ns = obs_namespace("prod")
+    mine = [copy.deepcopy(p) for p in objects(obs["prod"], "NetworkPolicy") if p["metadata"]["namespace"] == ns]
+    grafana = next(p for p in mine if p["metadata"]["name"] == "grafana-to-backends")
+    grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
+    core = platform_settings.parse(stack_config("prod"), "prod").core
+    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), core)
+    assert extra == {(ns, "Egress", "grafana", "*/*", "5432/TCP")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_flow_says_why_it_exists(obs, stack):
+    ns = obs_namespace(stack)
+    for policy in objects(obs[stack], "NetworkPolicy"):
+        if policy["metadata"]["namespace"] == ns and policy["metadata"]["name"] not in ("default-deny", "allow-dns-egress"):
+            assert policy["metadata"]["annotations"]["somaagenthub.io/flow"].strip(), policy["metadata"]["name"]
+
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_loki_and_tempo_wear_the_label_minio_admits(obs, stack):
+    """MinIO admits other namespaces' pods only by the client label; without it Loki and Tempo could not write."""
+    from components.kit.labels import client_label
+
+    minio_ingress = [
+        p for p in objects(obs[stack], "NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "minio" and "Ingress" in p["spec"]["policyTypes"]
+    ]
+    admitted = [peer["podSelector"]["matchLabels"] for p in minio_ingress for rule in p["spec"]["ingress"] for peer in rule["from"] if "podSelector" in peer]
+    assert client_label("minio") in admitted
+    assert values(obs[stack], "loki")["loki"]["podLabels"] == client_label("minio")
+    assert values(obs[stack], "tempo")["podLabels"] == client_label("minio")
