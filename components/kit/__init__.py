@@ -2,7 +2,7 @@
 from components.kit.chart import helm_chart
 from components.kit.context import KitContext, Telemetry
 from components.kit.custom import custom_resource
-from components.kit.job import ConfigVolume, Job, JobArgs
+from components.kit.job import Job, JobArgs, ScriptFiles
 from components.kit.labels import recommended, selector, waiver_annotations
 from components.kit.namespace import PlatformNamespace
 from components.kit.network import Peer, allow_egress, allow_ingress
@@ -10,13 +10,13 @@ from components.kit.containers import SecretEnv
 from components.kit.workload import Egress, Workload, WorkloadArgs
 
 __all__ = [
-    "ConfigVolume",
     "Egress",
     "Job",
     "JobArgs",
     "KitContext",
     "Peer",
     "PlatformNamespace",
+    "ScriptFiles",
     "SecretEnv",
     "Telemetry",
     "Workload",

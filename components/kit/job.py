@@ -2,8 +2,8 @@
 
 ``Job(JobArgs(name=..., image="catalog-key", command=(...), ...), ctx)`` gives its own
 ServiceAccount without token automount, a non-root, read-only Job whose pod template carries a
-checksum of its inputs (so a changed script or config replaces the Job and it runs again), an
-optional read-only ConfigMap volume for scripts, and one egress NetworkPolicy per destination.
+checksum of its inputs (so a changed script or config replaces the Job and it runs again), its
+script files in a ConfigMap mounted read-only, and one egress NetworkPolicy per destination.
 A Job exposes nothing, so it gets no Service, no ingress and no metrics scraping.
 """
 from __future__ import annotations
@@ -28,11 +28,11 @@ CHECKSUM_ANNOTATION = "somaagenthub.io/inputs-checksum"
 
 
 @dataclass(frozen=True)
-class ConfigVolume:
-    """A ConfigMap mounted read-only: scripts and non-secret configuration."""
+class ScriptFiles:
+    """Scripts and non-secret configuration, shipped in a ConfigMap and mounted read-only at ``path``."""
 
-    config_map: str
-    mount_path: str
+    path: str
+    files: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,7 @@ class JobArgs:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: tuple[SecretEnv, ...] = ()
-    config: ConfigVolume | None = None
-    checksum_of: str = ""
+    files: ScriptFiles | None = None
     writable_paths: tuple[str, ...] = ("/tmp",)
     egress: tuple[Egress, ...] = ()
     backoff_limit: int = 6
@@ -77,6 +76,14 @@ class Job(pulumi.ComponentResource):
             prefix, metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
             automount_service_account_token=False, opts=child,
         )
+        self.files = None
+        if args.files is not None:
+            self.files = k8s.core.v1.ConfigMap(
+                prefix,
+                metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
+                data=dict(args.files.files),
+                opts=child,
+            )
         annotations = {**waiver_annotations(dict(args.opt_out)), CHECKSUM_ANNOTATION: self.checksum(args, image.reference)}
         self.job = k8s.batch.v1.Job(
             prefix,
@@ -86,7 +93,7 @@ class Job(pulumi.ComponentResource):
                 "activeDeadlineSeconds": args.active_deadline_seconds,
                 "template": {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": self._pod_spec(args, image.reference)},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service_account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[r for r in (self.service_account, self.files) if r is not None]),
         )
         self.network_policies = [
             network.allow_egress(f"{args.name}-egress-{i}", args.namespace, match, [flow.to], list(flow.ports), child)
@@ -97,16 +104,17 @@ class Job(pulumi.ComponentResource):
     @staticmethod
     def checksum(args: JobArgs, image: str) -> str:
         """The pod template is immutable: a new checksum makes Pulumi replace the Job, which reruns it."""
-        payload = json.dumps({"image": image, "command": args.command, "args": args.args, "env": dict(args.env), "of": args.checksum_of}, sort_keys=True)
+        files = dict(args.files.files) if args.files else {}
+        payload = json.dumps({"image": image, "command": args.command, "args": args.args, "env": dict(args.env), "files": files}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @staticmethod
     def _pod_spec(args: JobArgs, image: str) -> dict:
         env = environment(args.env, args.secret_env)
         mounts, volumes = writable_scratch(args.writable_paths)
-        if args.config:
-            mounts.append({"name": "config", "mountPath": args.config.mount_path, "readOnly": True})
-            volumes.append({"name": "config", "configMap": {"name": args.config.config_map, "defaultMode": 0o555}})
+        if args.files:
+            mounts.append({"name": "files", "mountPath": args.files.path, "readOnly": True})
+            volumes.append({"name": "files", "configMap": {"name": args.name, "defaultMode": 0o555}})
         container = {
             "name": args.name,
             "image": image,

@@ -174,7 +174,8 @@ def test_kit_job_is_hardened_and_reruns_when_its_inputs_change(plans):
     assert container["securityContext"]["readOnlyRootFilesystem"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     from components.kit.job import Job
     base = JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=Resources("1m", "1Mi", "1m", "1Mi"))
-    changed = JobArgs(**{**base.__dict__, "checksum_of": "new script"})
+    from components.kit.job import ScriptFiles
+    changed = JobArgs(**{**base.__dict__, "files": ScriptFiles("/config", {"setup.sh": "new script"})})
     assert Job.checksum(base, "img") != Job.checksum(changed, "img")
     with pytest.raises(ValueError):
         JobArgs(name="x", namespace="n", component="c", image="minio", command=(), resources=base.resources)

@@ -15,17 +15,15 @@
 """
 from __future__ import annotations
 
-import json
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.core.audit.sql_templates import AuditSqlSettings, render_named_statements
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
 from components.core.interfaces import ObjectStorage
-from components.kit import ConfigVolume, Egress, Job, JobArgs, Peer, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, recommended, selector
+from components.kit import Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, recommended, selector
 from components.settings import Resources
 
 API = "clickhouse.altinity.com/v1"
@@ -227,9 +225,6 @@ class ClickHouseStore:
         )
         data = {name: statement for name, statement in statements}
         data["apply.sh"] = script
-        config = k8s.core.v1.ConfigMap(
-            f"{ns}-{SCHEMA}", metadata={"name": SCHEMA, "namespace": ns, "labels": recommended(SCHEMA, "audit-schema")}, data=data, opts=opts
-        )
         return Job(
             JobArgs(
                 name=SCHEMA,
@@ -240,14 +235,13 @@ class ClickHouseStore:
                 resources=SCHEMA_RESOURCES,
                 env={"CLICKHOUSE_HOST": f"clickhouse-{NAME}.{ns}.svc.cluster.local", "HOME": "/tmp"},
                 secret_env=(SecretEnv("CLICKHOUSE_PASSWORD", self.users.name, "audit-admin-password"),),
-                config=ConfigVolume(SCHEMA, "/schema"),
-                checksum_of=json.dumps(data, sort_keys=True),
+                files=ScriptFiles("/schema", data),
                 egress=(Egress(to=Peer(namespace=ns, pods=CHI_LABELS), ports=(NATIVE_PORT,)),),
                 run_as_user=CH_UID,
                 backoff_limit=10,
             ),
             stores.ctx,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, self.installation])),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.installation])),
         )
 
     @staticmethod

@@ -13,11 +13,10 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.core.data.common import StoreContext, client_peer
 from components.core.interfaces import BucketAccess
-from components.kit import ConfigVolume, Egress, Job, JobArgs, Peer, SecretEnv, Workload, WorkloadArgs, recommended, selector
+from components.kit import Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, Workload, WorkloadArgs, selector
 from components.settings import Resources
 
 NAME = "minio"
@@ -182,9 +181,6 @@ class MinioStore:
             data[f"policy-{b.name}.json"] = json.dumps(bucket_policy(b.name), indent=1, sort_keys=True)
             if b.versioned:
                 data[f"lifecycle-{b.name}.json"] = json.dumps(lifecycle(b, days), indent=1, sort_keys=True)
-        config = k8s.core.v1.ConfigMap(
-            f"{ns}-{SETUP}", metadata={"name": SETUP, "namespace": ns, "labels": recommended(SETUP, "object-storage-setup")}, data=data, opts=opts
-        )
         return Job(
             JobArgs(
                 name=SETUP,
@@ -195,12 +191,11 @@ class MinioStore:
                 resources=SETUP_RESOURCES,
                 env={"MINIO_ENDPOINT": f"{NAME}.{ns}.svc.cluster.local:{PORT}", "MC_CONFIG_DIR": "/tmp/mc"},
                 secret_env=tuple(env),
-                config=ConfigVolume(SETUP, "/config"),
-                checksum_of=json.dumps(data, sort_keys=True),
+                files=ScriptFiles("/config", data),
                 egress=(Egress(to=Peer(namespace=ns, pods=selector(NAME)), ports=(PORT,)),),
             ),
             stores.ctx,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config, self.workload])),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.workload])),
         )
 
     def access_key(self, bucket: str) -> pulumi.Output[str]:
