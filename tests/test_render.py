@@ -11,7 +11,7 @@ import pulumi_random as random
 import pytest
 
 from tools import mock_runtime
-from tools.render import ROOT, build_plan, clean, phase_of, render, summary, write_manifests, RenderError
+from tools.render import ROOT, RenderError, build_plan, clean, phase_of, render, stack_config, summary, write_manifests
 
 PLAN_KEYS = {"urn", "type", "name", "parent", "dependencies", "custom", "remote", "inputs"}
 
@@ -130,3 +130,23 @@ def test_an_unknown_stack_is_a_clear_error():
 
 def test_rendering_is_deterministic():
     assert render("dev") == render("dev")
+
+
+def test_a_failed_render_removes_the_previous_plan(tmp_path):
+    render("dev", tmp_path)
+    assert (tmp_path / "plan.json").exists()
+    broken = {k: v for k, v in stack_config("dev").items() if k != "somaagenthub:domain"}
+    with pytest.raises(RenderError, match="somaagenthub:domain: required value is missing"):
+        render("dev", tmp_path, broken)
+    assert not (tmp_path / "plan.json").exists(), "a stale plan would let the gate pass a stack that no longer renders"
+
+
+def test_a_broken_catalog_is_a_clear_render_error(monkeypatch):
+    from components import catalog
+
+    def broken(*_args, **_kwargs):
+        raise catalog.CatalogError(["images.vault: tag 'latest' floats; pin a release tag"])
+
+    monkeypatch.setattr(catalog, "load", broken)
+    with pytest.raises(RenderError, match="tag 'latest' floats"):
+        render("dev")

@@ -148,12 +148,16 @@ def render_with_secrets(
     stack: str, out_dir: Path | None = None, config: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Like :func:`render`, also returning the fake generated credentials (for leak tests)."""
+    from components import catalog
     from components import settings as platform_settings
 
+    if out_dir is not None:
+        (out_dir / "plan.json").unlink(missing_ok=True)  # never leave a stale plan for the gate to pass
     config = stack_config(stack) if config is None else config
     try:
         parsed = platform_settings.parse(config, stack)
-    except platform_settings.SettingsError as err:
+        catalog.load()
+    except (platform_settings.SettingsError, catalog.CatalogError) as err:
         raise RenderError(str(err)) from err
     recording = _run_program(stack, config)
     summary_settings = {
