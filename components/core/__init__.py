@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core.data import DataStores
-from components.core.observability import Observability
+from components.core.observability import Observability, monitoring_stack
 from components.core.secrets import Secrets
 from components.core.telemetry import telemetry_for
 from components.kit import KitContext
@@ -32,11 +32,17 @@ class Core(Phase):
             {"operators": ns.operators, "secrets": ns.secrets, "data": ns.data, "observability": ns.observability}, ctx
         )
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
+        # First the monitoring CRDs (kube-prometheus-stack): every chart and monitoring object
+        # below waits for them, through the context (observability/monitoring_stack.py).
+        self.monitoring_stack = monitoring_stack.chart(settings, ctx, self, inside)
+        ctx = ctx.with_metrics_crds(self.monitoring_stack)
         self.secrets = Secrets(settings, ctx, opts=inside)
         # Everything below takes credentials from Vault, so it exists only once Vault is
         # initialised and core.vault.configure is true (docs/runbooks/core-secrets.md).
         self.data = DataStores(settings, ctx, secrets=self.secrets, opts=inside) if self.secrets.configured else None
-        self.observability = Observability(settings, ctx, self.secrets, self.data.object_store, opts=inside) if self.data else None
+        self.observability = (
+            Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack, opts=inside) if self.data else None
+        )
         self.outputs = CoreOutputs(
             operators_namespace=ns.operators.name,
             secrets_namespace=ns.secrets.name,

@@ -5,6 +5,7 @@ from components.kit.custom import custom_resource
 from components.kit.job import Job, JobArgs, ScriptFiles
 from components.kit.labels import recommended, selector, waiver_annotations
 from components.kit.namespace import PlatformNamespace
+from components.kit.observability import pod_monitor, service_monitor
 from components.kit.network import Peer, allow_egress, allow_ingress
 from components.kit.containers import SecretEnv
 from components.kit.workload import Egress, Workload, WorkloadArgs
@@ -25,7 +26,9 @@ __all__ = [
     "allow_ingress",
     "custom_resource",
     "helm_chart",
+    "pod_monitor",
     "recommended",
     "selector",
+    "service_monitor",
     "waiver_annotations",
 ]

@@ -21,6 +21,8 @@ def helm_chart(
 
     Image values are the caller's job because every chart spells them differently; callers
     build them from ``ctx.catalog.image(key)`` so that the policy pack finds only digests.
+    The chart waits for ``ctx.metrics_crds``: many charts ship ServiceMonitors or render them
+    only when the monitoring CRDs are already installed.
     """
     chart = ctx.catalog.chart(chart_key)
     repository = chart.repository
@@ -34,6 +36,6 @@ def helm_chart(
         version=chart.version,
         values=dict(values),
         skip_crds=False,
-        opts=opts,
+        opts=ctx.after_metrics_crds(opts),
         **source,
     )

@@ -1,7 +1,10 @@
 """What every kit building block needs to know about the stack, passed explicitly."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+import pulumi
 
 from components.catalog import Catalog
 from components.settings import ContainerDefaults, PlatformSettings
@@ -26,6 +29,21 @@ class KitContext:
     container_defaults: ContainerDefaults
     catalog: Catalog
     telemetry: Telemetry
+    metrics_crds: tuple[pulumi.Resource, ...] = ()
+    """What installs the monitoring.coreos.com CRDs (kube-prometheus-stack). Every chart and every
+    ServiceMonitor, PodMonitor or PrometheusRule the kit creates waits for it: on a fresh cluster
+    those objects cannot be applied before their CRDs exist, and charts render their own monitors
+    only when the API server already knows the kind."""
+
+    def with_metrics_crds(self, *resources: pulumi.Resource) -> "KitContext":
+        """A copy whose charts and monitoring objects wait for ``resources``."""
+        return dataclasses.replace(self, metrics_crds=tuple(resources))
+
+    def after_metrics_crds(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """``opts`` plus a dependency on the monitoring CRDs, when this context has them."""
+        if not self.metrics_crds:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(self.metrics_crds)))
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings, catalog: Catalog, telemetry: Telemetry) -> "KitContext":

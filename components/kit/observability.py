@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import pulumi
 
-from components.kit.context import Telemetry
+from components.kit.context import KitContext, Telemetry
 from components.kit.custom import custom_resource
 from components.kit.labels import recommended, selector
 
 METRICS_PORT_NAME = "metrics"
 POD_NAME_ENV = "K8S_POD_NAME"
+SCRAPE_INTERVAL = "30s"
+MONITOR_KINDS = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}
 
 
 def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: Telemetry) -> list[dict]:
@@ -44,18 +46,46 @@ def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: 
     ]
 
 
-def service_monitor(name: str, namespace: str, opts: pulumi.ResourceOptions, path: str = "/metrics") -> pulumi.Resource:
+def service_monitor(
+    name: str, namespace: str, ctx: KitContext, opts: pulumi.ResourceOptions, path: str = "/metrics"
+) -> pulumi.Resource:
     """Ask the Prometheus operator to scrape the Service's ``metrics`` port every 30 s (at ``path``)."""
-    return custom_resource(
-        "monitoring.coreos.com/v1",
-        "ServiceMonitor",
-        name,
-        namespace,
-        spec={
-            "selector": {"matchLabels": selector(name)},
-            "namespaceSelector": {"matchNames": [namespace]},
-            "endpoints": [{"port": METRICS_PORT_NAME, "path": path, "interval": "30s", "scheme": "http"}],
-        },
-        labels=recommended(name, "service-monitor"),
-        opts=opts,
+    return monitor(
+        "ServiceMonitor", name, namespace, selector(name),
+        [{"port": METRICS_PORT_NAME, "path": path, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+        ctx, opts,
     )
+
+
+def monitor(
+    kind: str,
+    name: str,
+    namespace: str,
+    match_labels: dict[str, str],
+    endpoints: list[dict],
+    ctx: KitContext,
+    opts: pulumi.ResourceOptions,
+) -> pulumi.Resource:
+    """A ServiceMonitor (Services labelled ``match_labels``) or PodMonitor (pods labelled so) in ``namespace``.
+
+    Prometheus names the scrape job after the Service (ServiceMonitor) or ``<namespace>/<name>``
+    (PodMonitor); the alert rules match on those job names. The object waits for the CRDs.
+    """
+    if kind not in MONITOR_KINDS:
+        raise ValueError(f"monitor {namespace}/{name}: kind must be one of {MONITOR_KINDS}")
+    spec = {
+        "selector": {"matchLabels": dict(match_labels)},
+        "namespaceSelector": {"matchNames": [namespace]},
+        MONITOR_KINDS[kind]: endpoints,
+    }
+    return custom_resource(
+        "monitoring.coreos.com/v1", kind, name, namespace, spec=spec,
+        labels=recommended(name, kind.lower().replace("monitor", "-monitor")), opts=ctx.after_metrics_crds(opts),
+    )
+
+
+def pod_monitor(
+    name: str, namespace: str, match_labels: dict[str, str], endpoints: list[dict], ctx: KitContext, opts: pulumi.ResourceOptions
+) -> pulumi.Resource:
+    """Scrape the pods ``match_labels`` selects (operator-made pods that have no Service of ours)."""
+    return monitor("PodMonitor", name, namespace, match_labels, endpoints, ctx, opts)

@@ -154,7 +154,7 @@ class Workload(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.service_monitor = service_monitor(args.name, args.namespace, child, path=args.metrics_path)
+        self.service_monitor = service_monitor(args.name, args.namespace, ctx, child, path=args.metrics_path)
         self.network_policies = self._network_policies(args, ctx, match, child)
         self.disruption_budget = None
         if args.replicas > 1:

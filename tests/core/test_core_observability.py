@@ -59,11 +59,12 @@ def obs_namespace(stack: str) -> str:
 
 
 def charts(plan: dict) -> dict[str, dict]:
-    """Charts of the Observability component by chart name."""
+    """The observability charts by chart name: the Observability component's, and kube-prometheus-stack,
+    which Core builds first (it installs the monitoring CRDs) and hands to Observability."""
     return {
         r["inputs"]["chart"]: r["inputs"]
         for r in plan["resources"]
-        if r["type"] == CHART and f"{OBSERVABILITY}$" in r["urn"]
+        if r["type"] == CHART and (f"{OBSERVABILITY}$" in r["urn"] or r["urn"].endswith(f"$somaagenthub:phase:Core${CHART}::kube-prometheus-stack"))
     }
 
 
@@ -122,13 +123,21 @@ class FakeStorage:
 
 
 def render_component(stack: str, core_settings=None, storage: FakeStorage | None = None) -> dict:
-    from components.core.observability import Observability
-    from components.kit import KitContext
+    """Observability alone, handed a kube-prometheus-stack chart the way Core hands it one."""
+    from components.core.observability import Observability, prometheus
+    from components.kit import KitContext, helm_chart
 
     s = loaded(stack)
+    core = core_settings or s.core
     ctx = KitContext.from_settings(s, platform_catalog.load(), telemetry_for(s.core))
     storage = storage or FakeStorage("http://minio.soma-data.svc.cluster.local:80", s.core.namespaces.observability.name)
-    recording = mock_runtime.run(lambda: Observability(core_settings or s.core, ctx, FakeGrants(), storage), stack, {})
+
+    def program():
+        kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
+                         prometheus.values(core.observability.prometheus, ctx), ctx, None)
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps)
+
+    recording = mock_runtime.run(program, stack, {})
     return build_plan(stack, recording, {})
 
 

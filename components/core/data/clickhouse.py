@@ -23,7 +23,9 @@ from components.core.data.common import API_SERVER_PORTS, StoreContext, client_p
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
 from components.core.interfaces import ObjectStorage
-from components.kit import Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, recommended, selector
+from components.kit import (
+    Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
+)
 from components.settings import Resources
 
 API = "clickhouse.altinity.com/v1"
@@ -35,6 +37,7 @@ OPERATOR = "clickhouse-operator"
 SCHEMA = "clickhouse-audit-schema"
 CH_UID = 101
 HTTP_PORT, NATIVE_PORT, INTERSERVER_PORT, METRICS_PORT = 8123, 9000, 9009, 9363
+METRICS_PORT_NAME = "metrics"
 KEEPER_PORT, KEEPER_RAFT_PORT = 2181, 9444
 CHI_LABELS = {"clickhouse.altinity.com/chi": NAME}
 KEEPER_LABELS = {"clickhouse-keeper.altinity.com/chk": NAME}
@@ -129,6 +132,8 @@ class ClickHouseStore:
                     "image": image.reference,
                     "resources": resource_requirements(s.resources),
                     "securityContext": container_security_context(uid=CH_UID),
+                    # The endpoint config.d/prometheus.xml opens; named so the PodMonitor can find it.
+                    "ports": [{"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"}],
                     "env": [{"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": kafka_secret.name, "key": "password"}}}],
                     "volumeMounts": [
                         {"name": "kafka-ca", "mountPath": KAFKA_CA_MOUNT, "readOnly": True},
@@ -164,6 +169,7 @@ class ClickHouseStore:
             },
             pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else [])),
         )
+        self.monitor = pod_monitor("clickhouse", ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.sql_settings = audit_sql_settings(stores, kafka)
         self.schema = self._schema_job(stores, opts)
         self.network_policies = self._network(stores, replicated, opts)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import anti_affinity, resource_requirements
-from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, recommended
+from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended
+from components.settings import Resources
 
 API = "kafka.strimzi.io/v1"
 CLUSTER = "platform"
@@ -28,6 +30,57 @@ OPERATOR_LABELS = {"name": "strimzi-cluster-operator"}
 KAFKA_LABELS = {"strimzi.io/cluster": CLUSTER}
 ENTITY_LABELS = {"strimzi.io/name": f"{CLUSTER}-entity-operator"}
 USERS_SERVICE = "kafka-users"
+METRICS_PORT = 9404
+METRICS_PORT_NAME = "tcp-prometheus"
+"""Strimzi's name for the Prometheus port of broker and Kafka Exporter pods (strimzi-kafka-operator
+packaging/examples/metrics/prometheus-install/pod-monitors/kafka-resources-metrics.yaml)."""
+METRICS_CONFIG_MAP = f"{CLUSTER}-kafka-metrics"
+METRICS_CONFIG_KEY = "kafka-metrics-config.yml"
+BROKER_LABELS = {**KAFKA_LABELS, "strimzi.io/name": f"{CLUSTER}-kafka"}
+EXPORTER_LABELS = {**KAFKA_LABELS, "strimzi.io/name": f"{CLUSTER}-kafka-exporter"}
+EXPORTER_RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
+SCRAPE = {"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}
+
+# JMX Prometheus Exporter rules for the brokers: the generic gauge and counter rules of Strimzi's
+# packaging/examples/metrics/kafka-metrics.yaml (percent gauges, per-second counters, values with
+# up to two key/value pairs, KRaft raft metrics); RequestMetrics is left out as upstream does.
+JMX_EXPORTER_RULES = """lowercaseOutputName: true
+rules:
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)Percent\\w*><>MeanRate
+  name: kafka_$1_$2_$3_percent
+  type: GAUGE
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)Percent\\w*><>Value
+  name: kafka_$1_$2_$3_percent
+  type: GAUGE
+- pattern: kafka.(\\w+)<type=(?!RequestMetrics)(.+), name=(.+)PerSec\\w*, (.+)=(.+)><>Count
+  name: kafka_$1_$2_$3_total
+  type: COUNTER
+  labels:
+    "$4": "$5"
+- pattern: kafka.(\\w+)<type=(?!RequestMetrics)(.+), name=(.+)PerSec\\w*><>Count
+  name: kafka_$1_$2_$3_total
+  type: COUNTER
+- pattern: kafka.(\\w+)<type=(.+), name=(.+), (.+)=(.+), (.+)=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+  labels:
+    "$4": "$5"
+    "$6": "$7"
+- pattern: kafka.(\\w+)<type=(.+), name=(.+), (.+)=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+  labels:
+    "$4": "$5"
+- pattern: kafka.(\\w+)<type=(.+), name=(.+)><>Value
+  name: kafka_$1_$2_$3
+  type: GAUGE
+- pattern: "kafka.server<type=raft-metrics><>(.+-total|.+-max):"
+  name: kafka_server_raftmetrics_$1
+  type: COUNTER
+- pattern: "kafka.server<type=raft-metrics><>(.+):"
+  name: kafka_server_raftmetrics_$1
+  type: GAUGE
+"""
 
 
 @dataclass(frozen=True)
@@ -103,6 +156,12 @@ class KafkaStore:
         replication = min(3, s.brokers)
         operator_image = ctx.catalog.image("strimzi-operator").reference
         kafka_image = ctx.catalog.image("strimzi-kafka")
+        self.metrics_config = k8s.core.v1.ConfigMap(
+            f"{ns}-{METRICS_CONFIG_MAP}",
+            metadata={"name": METRICS_CONFIG_MAP, "namespace": ns, "labels": labels(METRICS_CONFIG_MAP, "kafka-metrics")},
+            data={METRICS_CONFIG_KEY: JMX_EXPORTER_RULES},
+            opts=opts,
+        )
         pod_template = {
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "affinity": anti_affinity(KAFKA_LABELS, ctx.high_availability),
@@ -130,6 +189,19 @@ class KafkaStore:
                         "auto.create.topics.enable": False,
                     },
                     "template": {"pod": pod_template},
+                    "metricsConfig": {
+                        "type": "jmxPrometheusExporter",
+                        "valueFrom": {"configMapKeyRef": {"name": METRICS_CONFIG_MAP, "key": METRICS_CONFIG_KEY}},
+                    },
+                },
+                # The Kafka Exporter (consumer-group lag for the audit alerts) runs from the Kafka
+                # image, which ships the kafka_exporter binary; every group and topic is exported.
+                "kafkaExporter": {
+                    "image": kafka_image.reference,
+                    "groupRegex": ".*",
+                    "topicRegex": ".*",
+                    "resources": resource_requirements(EXPORTER_RESOURCES),
+                    "template": {"pod": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
                 },
                 "entityOperator": {
                     "topicOperator": {"image": operator_image, "resources": resource_requirements(stores.settings.operator_resources)},
@@ -137,7 +209,7 @@ class KafkaStore:
                     "template": {"pod": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
                 },
             },
-            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=self.node_pools)),
+            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[*self.node_pools, self.metrics_config])),
             annotations={"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"},
         )
         after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))
@@ -168,6 +240,10 @@ class KafkaStore:
                 after_cluster, labels=labels(user.name, "kafka-user"),
             ))
         self.bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc:{TLS_PORT}"
+        self.monitors = [
+            pod_monitor("kafka-brokers", ns, BROKER_LABELS, [SCRAPE], ctx, opts),
+            pod_monitor("kafka-exporter", ns, EXPORTER_LABELS, [SCRAPE], ctx, opts),
+        ]
         self.ca_secret = f"{CLUSTER}-cluster-ca-cert"
         self.network_policies = self._network(stores, opts)
 
@@ -178,7 +254,7 @@ class KafkaStore:
         kafka = Peer(namespace=ns, pods=KAFKA_LABELS)
         return [
             allow_egress("kafka-to-peers", ns, KAFKA_LABELS, [kafka], INTERNAL_PORTS, opts),
-            allow_ingress("kafka-metrics-scrape", ns, KAFKA_LABELS, [stores.prometheus], [9404], opts),
+            allow_ingress("kafka-metrics-scrape", ns, KAFKA_LABELS, [stores.prometheus], [METRICS_PORT], opts),
             allow_egress("kafka-entity-operator-to-api-server", ns, ENTITY_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
             allow_egress("kafka-entity-operator-to-brokers", ns, ENTITY_LABELS, [kafka], [9091], opts),
             allow_egress("strimzi-to-api-server", ops, OPERATOR_LABELS, [stores.api_server], API_SERVER_PORTS, opts),

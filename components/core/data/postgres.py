@@ -15,7 +15,7 @@ import pulumi
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, resource_requirements
 from components.core.interfaces import ObjectStorage
-from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart
+from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor
 
 API = "postgresql.cnpg.io/v1"
 CLUSTER = "app-db"
@@ -23,6 +23,7 @@ SERVICE_ACCOUNT = "app-db-secrets"
 PORT = 5432
 STATUS_PORT = 8000
 METRICS_PORT = 9187
+METRICS_PORT_NAME = "metrics"
 WEBHOOK_PORT = 9443
 OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 INSTANCE_LABELS = {"cnpg.io/cluster": CLUSTER}
@@ -95,6 +96,8 @@ class PostgresStore:
                     "data": {"compression": "gzip"},
                 },
             },
+            # The Cluster's own PodMonitor switch is deprecated (CRD schema: "create a PodMonitor
+            # manually"), so the PodMonitor below is ours.
             "monitoring": {"enablePodMonitor": False},
         }
         if ha:
@@ -115,6 +118,9 @@ class PostgresStore:
             after_cluster,
         )
         self.address = f"{CLUSTER}-rw.{ns}.svc.cluster.local:{PORT}"
+        # Each instance exports cnpg_* on container port "metrics" (9187); instance pods carry
+        # cnpg.io/cluster=<cluster> (cloudnative-pg docs/src/monitoring.md, "Monitoring Instances").
+        self.monitor = pod_monitor(CLUSTER, ns, INSTANCE_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.network_policies = self._network(stores, opts)
 
     @staticmethod

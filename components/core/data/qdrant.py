@@ -11,7 +11,7 @@ import pulumi
 
 from components.core.data.common import StoreContext, client_peer
 from components.kit.security import anti_affinity, container_security_context, resource_requirements
-from components.kit import Peer, allow_egress, allow_ingress, helm_chart
+from components.kit import Peer, allow_egress, allow_ingress, helm_chart, pod_monitor
 
 NAME = "qdrant"
 HTTP_PORT, GRPC_PORT, P2P_PORT = 6333, 6334, 6335
@@ -36,6 +36,9 @@ def chart_values(stores: StoreContext, api_key_secret: str) -> dict:
         "config": {"cluster": {"enabled": replicas > 1, "p2p": {"port": P2P_PORT}}},
         "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
         "affinity": anti_affinity(POD_LABELS, stores.ctx.high_availability) if replicas > 1 else {},
+        # Off on purpose: the chart's ServiceMonitor authenticates only when the chart itself holds
+        # the API key (templates/servicemonitor.yaml), and /metrics needs it (qdrant/qdrant#1980).
+        # The PodMonitor in QdrantStore sends the key from the ESO-managed Secret instead.
         "metrics": {"serviceMonitor": {"enabled": False}},
     }
 
@@ -47,6 +50,13 @@ class QdrantStore:
         self.api_key = secrets.grant(NAME, ns, NAME, "api-key", {"api-key": secrets.password("qdrant-api-key", 48)})
         self.chart = helm_chart(NAME, "qdrant", ns, chart_values(stores, self.api_key.name), stores.ctx, opts)
         self.address = f"http://{NAME}.{ns}.svc.cluster.local:{HTTP_PORT}"
+        # Container port "http" comes from the chart's service.ports (templates/statefulset.yaml).
+        self.monitor = pod_monitor(
+            NAME, ns, POD_LABELS,
+            [{"port": "http", "path": "/metrics", "interval": "30s",
+              "authorization": {"type": "Bearer", "credentials": {"name": self.api_key.name, "key": "api-key"}}}],
+            stores.ctx, opts,
+        )
         peers = Peer(namespace=ns, pods=POD_LABELS)
         self.network_policies = [
             allow_ingress("qdrant-from-clients", ns, POD_LABELS, [client_peer("qdrant")], [HTTP_PORT, GRPC_PORT], opts),

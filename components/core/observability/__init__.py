@@ -1,8 +1,10 @@
 """Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
 
-``Observability(settings, ctx, secrets, storage)`` is built by Core after its secrets and data
-parts, from which it takes exactly two things: a Vault-backed grant for Grafana's admin
-credentials and the MinIO buckets of Loki and Tempo. Everything runs in the observability
+``Observability(settings, ctx, secrets, storage, prometheus_chart)`` is built by Core after its
+secrets and data parts, from which it takes exactly two things: a Vault-backed grant for Grafana's
+admin credentials and the MinIO buckets of Loki and Tempo. The kube-prometheus-stack chart is
+built by Core before everything else (monitoring_stack.py: it installs the monitoring CRDs) and
+handed in; the rest of the stack and the alert rules wait for it. Everything runs in the observability
 namespace; every chart comes from the catalog, every flow in and out is a named NetworkPolicy
 (flows.py), and the kit points every workload at the collector this component deploys.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core.interfaces import ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, prometheus, provisioning, tempo
+from components.core.observability import collector, flows, grafana, loki, provisioning, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, helm_chart
@@ -39,6 +41,7 @@ class Observability(pulumi.ComponentResource):
         ctx: KitContext,
         secrets: SecretGrants,
         storage: ObjectStorage,
+        prometheus_chart: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
@@ -55,7 +58,7 @@ class Observability(pulumi.ComponentResource):
         loki_bucket = Bucket.of(storage.access("loki"), ns)
         tempo_bucket = Bucket.of(storage.access("tempo"), ns)
 
-        self.prometheus = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", ns, prometheus.values(obs.prometheus, ctx), ctx, child)
+        self.prometheus = prometheus_chart
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[*ordered_after, self.prometheus])
         self.collector = helm_chart("opentelemetry-collector", "opentelemetry-collector", ns, collector.values(obs.collector, ctx, topo), ctx, after_crds)
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)

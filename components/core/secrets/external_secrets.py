@@ -22,6 +22,9 @@ CONTROLLER_LABELS = {"app.kubernetes.io/name": "external-secrets"}
 WEBHOOK_LABELS = {"app.kubernetes.io/name": "external-secrets-webhook"}
 CERT_CONTROLLER_LABELS = {"app.kubernetes.io/name": "external-secrets-cert-controller"}
 WEBHOOK_PORT = 10250
+METRICS_PORT = 8080
+METRICS_SERVICE = f"{RELEASE}-metrics"
+"""The chart's metrics Service (``<fullname>-metrics``), which names the scrape job."""
 REFRESH_INTERVAL = "1h"
 
 
@@ -56,7 +59,11 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
         "leaderElect": True,
         "image": pinned,
         "resources": resource_requirements(es.resources),
-        "serviceMonitor": {"enabled": False},
+        # The controller's metrics Service (port "metrics", 8080) and the chart's ServiceMonitor on it
+        # (values.yaml metrics.service.enabled, serviceMonitor.enabled; templates/servicemonitor.yaml
+        # renders only once the monitoring CRDs exist, which is why every chart waits for them).
+        "metrics": {"service": {"enabled": True, "port": METRICS_PORT}},
+        "serviceMonitor": {"enabled": True, "interval": "30s"},
         **common,
         "webhook": {"image": pinned, "resources": resource_requirements(es.resources), **common},
         "certController": {"image": pinned, "resources": resource_requirements(es.resources), **common},

@@ -34,6 +34,9 @@ KUBERNETES_AUTH_PATH = "kubernetes"
 VAULT_UID = 100
 VAULT_GID = 1000
 POD_LABELS = {"app.kubernetes.io/name": "vault", "component": "server"}
+SERVICE_MONITOR_LABELS = {"app.kubernetes.io/part-of": "somaagenthub"}
+SCRAPE_JOBS = {"dev": "vault-internal", "raft": "vault-active"}
+"""The Service the chart's ServiceMonitor selects in each mode, which Prometheus uses as the job name."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +130,31 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
         tls_disable = False
     return {
         "global": {"tlsDisable": tls_disable},
+        "serverTelemetry": {"serviceMonitor": service_monitor(settings)},
         "injector": {"enabled": False},
         "csi": {"enabled": False},
         "ui": {"enabled": False},
         "server": server,
     }
+
+
+def service_monitor(settings: CoreSettings) -> dict:
+    """The chart's own ServiceMonitor (hashicorp/vault-helm values.yaml ``serverTelemetry.serviceMonitor``,
+    templates/prometheus-servicemonitor.yaml): ``/v1/sys/metrics?format=prometheus`` on the ``http``
+    or ``https`` Service port, without a token. Dev mode's listener allows that by itself (Vault
+    command/server.go sets ``Telemetry.UnauthenticatedMetricsAccess`` on the dev listener); raft
+    mode's listener says so in :func:`raft_config`.
+
+    The chart selects the ``vault-internal`` Service in dev mode and ``vault-active`` in HA mode,
+    so the scrape job (the Service name) is one of those two. In raft mode the scrape verifies
+    Vault's certificate against the CA in the ``vault-tls`` Secret instead of the chart's default
+    ``insecureSkipVerify``.
+    """
+    monitor: dict = {"enabled": True, "selectors": SERVICE_MONITOR_LABELS, "interval": "30s", "scrapeTimeout": "10s"}
+    if settings.vault.mode != "dev":
+        namespace = settings.namespaces.secrets.name
+        monitor["tlsConfig"] = {"ca": {"secret": {"name": TLS_SECRET, "key": "ca.crt"}}, "serverName": f"{RELEASE}.{namespace}.svc"}
+    return monitor
 
 
 def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:

@@ -1,0 +1,342 @@
+"""Every Core component the alerts watch is scraped, reachable, and applied after the monitoring CRDs.
+
+Read from the rendered plans of both stacks:
+
+* each component named in the core-components / audit-pipeline alerts has a monitor: a
+  ServiceMonitor or PodMonitor object of ours whose selector picks the component's pods or Service
+  as rendered, or a chart value that turns the chart's own monitor on;
+* the job label that monitor produces (Service name, or ``<namespace>/<podmonitor>``) is the one
+  the alert matches, in the namespace the alert names;
+* every monitor's port is admitted by a NetworkPolicy from Prometheus;
+* every monitor, PrometheusRule and chart other than kube-prometheus-stack waits for
+  kube-prometheus-stack (directly or through a parent), which installs their CRDs.
+
+Not shown offline: that the charts render their monitors (Helm is not run) or that the targets
+answer (no cluster); docs/runbooks/observability.md says how to check both on a cluster.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+
+import pytest
+import yaml
+
+from components import settings as platform_settings
+from components.core.data import clickhouse, kafka, postgres, qdrant
+from components.core.secrets import external_secrets, vault_server
+from tests.helpers import objects
+from tools.render import stack_config
+
+STACKS = ("dev", "prod")
+CHART = "kubernetes:helm.sh/v4:Chart"
+KPS = "kube-prometheus-stack"
+MONITOR_KINDS = ("ServiceMonitor", "PodMonitor")
+PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}
+
+
+def core(stack: str):
+    return platform_settings.parse(stack_config(stack), stack).core
+
+
+@dataclass(frozen=True)
+class Scraped:
+    """A component the alerts watch, the monitor that scrapes it, and the port it is scraped on.
+
+    ``pods`` are the labels the component's pods carry as the plan renders them (the labels its
+    NetworkPolicies and pod templates use); ``port`` is the container port number the named
+    endpoint port resolves to, read from the upstream source named in the component module.
+    """
+
+    alert: str
+    namespace: str  # "data", "secrets", "operators": the Core namespace purpose
+    kind: str
+    name: str
+    pods: dict
+    port: int
+
+
+OWN_MONITORS = (
+    Scraped("PostgresInstanceDown", "data", "PodMonitor", postgres.CLUSTER, postgres.INSTANCE_LABELS, postgres.METRICS_PORT),
+    Scraped("QdrantDown", "data", "PodMonitor", qdrant.NAME, qdrant.POD_LABELS, qdrant.HTTP_PORT),
+    Scraped("KafkaDown", "data", "PodMonitor", "kafka-brokers", kafka.BROKER_LABELS, kafka.METRICS_PORT),
+    Scraped("KafkaDown", "data", "PodMonitor", "kafka-exporter", kafka.EXPORTER_LABELS, kafka.METRICS_PORT),
+    Scraped("AuditConsumerLagHigh", "data", "PodMonitor", "kafka-exporter", kafka.EXPORTER_LABELS, kafka.METRICS_PORT),
+    Scraped("ClickHouseDown", "data", "PodMonitor", "clickhouse", clickhouse.CHI_LABELS, clickhouse.METRICS_PORT),
+    Scraped("MinIODown", "data", "ServiceMonitor", "minio", {"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"}, 9000),
+)
+
+
+def namespace_of(stack: str, purpose: str) -> str:
+    return getattr(core(stack).namespaces, purpose).name
+
+
+def monitors(plan: dict) -> list[dict]:
+    return [o for o in objects(plan) if o["kind"] in MONITOR_KINDS]
+
+
+def find_monitor(plan: dict, kind: str, namespace: str, name: str) -> dict | None:
+    return next((m for m in monitors(plan) if (m["kind"], m["metadata"]["namespace"], m["metadata"]["name"]) == (kind, namespace, name)), None)
+
+
+def endpoints(monitor: dict) -> list[dict]:
+    return monitor["spec"]["endpoints" if monitor["kind"] == "ServiceMonitor" else "podMetricsEndpoints"]
+
+
+def job_of(monitor: dict) -> str:
+    """Prometheus' job label: the Service's name for a ServiceMonitor, ``<namespace>/<name>`` for a PodMonitor."""
+    assert "jobLabel" not in monitor["spec"], "a jobLabel would change the job the alerts match"
+    if monitor["kind"] == "PodMonitor":
+        return f"{monitor['metadata']['namespace']}/{monitor['metadata']['name']}"
+    return monitor["metadata"]["name"]  # kit ServiceMonitors are named after their Service
+
+
+def admits_prometheus(plan: dict, stack: str, namespace: str, pods: dict, port: int) -> bool:
+    """Some NetworkPolicy in ``namespace`` selects ``pods`` and lets Prometheus in on ``port``."""
+    obs = namespace_of(stack, "observability")
+    for policy in objects(plan, "NetworkPolicy"):
+        spec = policy["spec"]
+        if policy["metadata"]["namespace"] != namespace or "Ingress" not in spec["policyTypes"]:
+            continue
+        if not spec["podSelector"].get("matchLabels", {}).items() <= pods.items():
+            continue
+        for rule in spec.get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            for peer in rule.get("from", []):
+                ns = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                if ns == obs and peer.get("podSelector", {}).get("matchLabels") == PROMETHEUS_POD and (not ports or port in ports):
+                    return True
+    return False
+
+
+def values(plan: dict, chart: str) -> dict:
+    (found,) = [r["inputs"]["values"] for r in plan["resources"] if r["type"] == CHART and r["inputs"]["chart"] == chart]
+    return found
+
+
+def coverage_problems(plan: dict, stack: str) -> list[str]:
+    """What keeps an alerted Core component from being scraped: no monitor, a selector that misses
+    the component's pods, a port Prometheus may not reach, a chart monitor left off."""
+    problems = []
+    for item in OWN_MONITORS:
+        ns = namespace_of(stack, item.namespace)
+        monitor = find_monitor(plan, item.kind, ns, item.name)
+        if monitor is None:
+            problems.append(f"{item.alert}: no {item.kind} {ns}/{item.name}")
+            continue
+        if monitor["spec"]["namespaceSelector"] != {"matchNames": [ns]}:
+            problems.append(f"{item.alert}: {item.name} looks outside {ns}")
+        selected = monitor["spec"]["selector"]["matchLabels"]
+        if not selected.items() <= item.pods.items():
+            problems.append(f"{item.alert}: {item.name} selects {selected}, the pods carry {item.pods}")
+        if not admits_prometheus(plan, stack, ns, item.pods, item.port):
+            problems.append(f"{item.alert}: no NetworkPolicy lets Prometheus reach {item.name} on {item.port}")
+    problems += chart_monitor_problems(plan, stack)
+    return problems
+
+
+def chart_monitor_problems(plan: dict, stack: str) -> list[str]:
+    """Vault and External Secrets are scraped through their charts' ServiceMonitors; the values turn them on."""
+    problems = []
+    vault = values(plan, "vault")
+    if not vault.get("serverTelemetry", {}).get("serviceMonitor", {}).get("enabled"):
+        problems.append("VaultDown: the vault chart's serverTelemetry.serviceMonitor is off")
+    if not admits_prometheus(plan, stack, namespace_of(stack, "secrets"), vault_server.POD_LABELS, vault_server.PORT):
+        problems.append("VaultDown: no NetworkPolicy lets Prometheus reach Vault")
+    eso = values(plan, "external-secrets")
+    if not (eso.get("serviceMonitor", {}).get("enabled") and eso.get("metrics", {}).get("service", {}).get("enabled")):
+        problems.append("ExternalSecretsDown: the external-secrets chart's metrics Service or ServiceMonitor is off")
+    if not admits_prometheus(plan, stack, namespace_of(stack, "operators"), external_secrets.CONTROLLER_LABELS, external_secrets.METRICS_PORT):
+        problems.append("ExternalSecretsDown: no NetworkPolicy lets Prometheus reach the External Secrets controller")
+    for chart, path in (("opentelemetry-collector", ("serviceMonitor",)), ("loki", ("monitoring", "serviceMonitor")),
+                        ("tempo", ("serviceMonitor",)), ("grafana", ("serviceMonitor",))):
+        node = values(plan, chart)
+        for key in path:
+            node = node.get(key, {})
+        if not node.get("enabled"):
+            problems.append(f"{chart}: the chart's ServiceMonitor is off")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alerted_core_component_is_scraped(plans, stack):
+    assert coverage_problems(plans[stack], stack) == []
+
+
+def test_the_coverage_check_notices_a_missing_monitor(plans):
+    broken = copy.deepcopy(plans["prod"])
+    broken["resources"] = [
+        r for r in broken["resources"]
+        if not (r["inputs"].get("kind") == "PodMonitor" and r["inputs"]["metadata"]["name"] == "qdrant")
+    ]
+    assert coverage_problems(broken, "prod") == ["QdrantDown: no PodMonitor soma-data/qdrant"]
+
+
+def test_the_coverage_check_notices_a_selector_that_misses_the_pods_and_a_closed_port(plans):
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "PodMonitor" and r["inputs"]["metadata"]["name"] == "clickhouse":
+            r["inputs"]["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/name": "clickhouse-server"}
+        if r["inputs"].get("kind") == "NetworkPolicy" and r["inputs"]["metadata"]["name"] == "postgres-metrics-scrape":
+            r["inputs"]["spec"]["ingress"][0]["ports"] = [{"protocol": "TCP", "port": 5432}]
+    problems = coverage_problems(broken, "prod")
+    assert any(p.startswith("ClickHouseDown: clickhouse selects") for p in problems), problems
+    assert "PostgresInstanceDown: no NetworkPolicy lets Prometheus reach app-db on 9187" in problems
+
+
+# --- the rendered selectors and ports are the components' own ------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clickhouse_pods_declare_the_port_the_pod_monitor_scrapes(plans, stack):
+    (chi,) = objects(plans[stack], "ClickHouseInstallation")
+    (template,) = chi["spec"]["templates"]["podTemplates"]
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": clickhouse.METRICS_PORT}
+    assert f"<port>{clickhouse.METRICS_PORT}</port>" in chi["spec"]["configuration"]["files"]["config.d/prometheus.xml"]
+    monitor = find_monitor(plans[stack], "PodMonitor", namespace_of(stack, "data"), "clickhouse")
+    assert [e["port"] for e in endpoints(monitor)] == ["metrics"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_minio_service_monitor_selects_the_kit_service_and_its_metrics_port(plans, stack):
+    ns = namespace_of(stack, "data")
+    monitor = find_monitor(plans[stack], "ServiceMonitor", ns, "minio")
+    (service,) = [s for s in objects(plans[stack], "Service") if s["metadata"]["namespace"] == ns and s["metadata"]["name"] == "minio"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert "metrics" in {p["name"] for p in service["spec"]["ports"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kafka_exports_jmx_metrics_and_runs_the_kafka_exporter(plans, stack):
+    ns = namespace_of(stack, "data")
+    (cluster,) = objects(plans[stack], "Kafka")
+    ref = cluster["spec"]["kafka"]["metricsConfig"]
+    assert ref["type"] == "jmxPrometheusExporter"
+    key = ref["valueFrom"]["configMapKeyRef"]
+    (config_map,) = [c for c in objects(plans[stack], "ConfigMap") if c["metadata"]["name"] == key["name"] and c["metadata"]["namespace"] == ns]
+    rules = yaml.safe_load(config_map["data"][key["key"]])
+    assert rules["lowercaseOutputName"] is True and rules["rules"]
+    exporter = cluster["spec"]["kafkaExporter"]
+    assert exporter["image"] == cluster["spec"]["kafka"]["image"], "the exporter runs the pinned Kafka image"
+    assert re.fullmatch(exporter["groupRegex"], kafka.CLICKHOUSE_GROUP) and re.fullmatch(exporter["topicRegex"], kafka.AUDIT_TOPIC)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_qdrant_is_scraped_with_its_api_key_from_the_eso_secret(plans, stack):
+    monitor = find_monitor(plans[stack], "PodMonitor", namespace_of(stack, "data"), "qdrant")
+    (endpoint,) = endpoints(monitor)
+    assert endpoint["authorization"] == {"type": "Bearer", "credentials": {"name": "qdrant-api-key", "key": "api-key"}}
+    secrets = [s["spec"]["target"]["name"] for s in objects(plans[stack], "ExternalSecret") if s["metadata"]["namespace"] == namespace_of(stack, "data")]
+    assert "qdrant-api-key" in secrets
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vault_is_scraped_over_tls_with_its_ca_in_raft_mode(plans, stack):
+    monitor = values(plans[stack], "vault")["serverTelemetry"]["serviceMonitor"]
+    if core(stack).vault.mode == "raft":
+        assert monitor["tlsConfig"]["ca"] == {"secret": {"name": vault_server.TLS_SECRET, "key": "ca.crt"}}
+        assert "telemetry {\n    unauthenticated_metrics_access = true\n  }" in values(plans[stack], "vault")["server"]["ha"]["raft"]["config"]
+    else:
+        assert "tlsConfig" not in monitor
+
+
+# --- the alerts match the jobs the monitors produce -----------------------------------------------
+
+def alert_exprs() -> dict[str, str]:
+    from components.core.observability.catalog import load_alert_groups
+
+    return {rule["alert"]: rule["expr"] for spec in load_alert_groups().values() for group in spec["groups"] for rule in group["rules"]}
+
+
+def matchers(expr: str, label: str) -> set[tuple[str, str]]:
+    return set(re.findall(rf'\b{label}\s*(=~|=)\s*"([^"]*)"', expr))
+
+
+def matches(matcher: tuple[str, str], value: str) -> bool:
+    op, pattern = matcher
+    return value == pattern if op == "=" else re.fullmatch(pattern, value) is not None
+
+
+def expected_jobs(plan: dict, stack: str) -> dict[str, tuple[str, set[str]]]:
+    """Alert -> (namespace, jobs that must satisfy its job matchers)."""
+    out: dict[str, tuple[str, set[str]]] = {}
+    for item in OWN_MONITORS:
+        if not item.alert.endswith("Down"):
+            continue
+        ns = namespace_of(stack, item.namespace)
+        monitor = find_monitor(plan, item.kind, ns, item.name)
+        out.setdefault(item.alert, (ns, set()))[1].add(job_of(monitor))
+    out["VaultDown"] = (namespace_of(stack, "secrets"), {vault_server.SCRAPE_JOBS[core(stack).vault.mode]})
+    out["ExternalSecretsDown"] = (namespace_of(stack, "operators"), {external_secrets.METRICS_SERVICE})
+    return out
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_down_alerts_match_the_jobs_and_namespaces_the_monitors_produce(plans, stack):
+    exprs = alert_exprs()
+    for alert, (ns, jobs) in expected_jobs(plans[stack], stack).items():
+        expr = exprs[alert]
+        job_matchers = matchers(expr, "job")
+        namespaces = matchers(expr, "namespace")
+        assert namespaces and all(matches(m, ns) for m in namespaces), (alert, namespaces, ns)
+        if alert == "PostgresInstanceDown":
+            assert "cnpg_collector_up" in expr
+        assert job_matchers, alert
+        for job in jobs:
+            assert all(matches(m, job) for m in job_matchers), (alert, job, job_matchers)
+
+
+def test_vault_scrape_jobs_are_the_services_the_chart_monitor_selects():
+    # templates/prometheus-servicemonitor.yaml: vault-active: "true" in ha mode, vault-internal: "true" otherwise;
+    # both labels sit on the Services of the same name.
+    assert vault_server.SCRAPE_JOBS == {"dev": "vault-internal", "raft": "vault-active"}
+    assert external_secrets.METRICS_SERVICE == "external-secrets-metrics"
+
+
+# --- ordering: everything that needs the monitoring CRDs waits for kube-prometheus-stack --------------
+
+def waits_for(plan: dict, resource: dict, target: str) -> bool:
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    node = resource
+    while node is not None:
+        if target in node["dependencies"]:
+            return True
+        node = by_urn.get(node["parent"])
+    return False
+
+
+def ordering_problems(plan: dict) -> list[str]:
+    (kps,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
+    problems = []
+    for r in plan["resources"]:
+        kind = r["inputs"].get("kind")
+        needs_crds = kind in (*MONITOR_KINDS, "PrometheusRule") or (r["type"] == CHART and r["urn"] != kps)
+        if needs_crds and not waits_for(plan, r, kps):
+            problems.append(f"{kind or r['type']} {r['name']} does not wait for {KPS}")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_monitors_rules_and_charts_wait_for_the_monitoring_crds(plans, stack):
+    plan = plans[stack]
+    assert len([r for r in plan["resources"] if r["inputs"].get("kind") in (*MONITOR_KINDS, "PrometheusRule")]) >= 10
+    assert ordering_problems(plan) == []
+
+
+def test_the_ordering_check_notices_a_chart_that_does_not_wait(plans):
+    broken = copy.deepcopy(plans["prod"])
+    (kps,) = [r["urn"] for r in broken["resources"] if r["type"] == CHART and r["name"] == KPS]
+    for r in broken["resources"]:
+        if r["type"] == CHART and r["name"] == "qdrant":
+            r["dependencies"] = [d for d in r["dependencies"] if d != kps]
+    assert ordering_problems(broken) == [f"{CHART} qdrant does not wait for {KPS}"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kube_prometheus_stack_is_built_by_core_before_the_rest(plans, stack):
+    plan = plans[stack]
+    (kps,) = [r for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
+    assert kps["parent"].endswith("somaagenthub:phase:Core::core")
+    assert not any(d for d in kps["dependencies"] if "Chart" in d), "kube-prometheus-stack waits for no other chart"
