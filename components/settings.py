@@ -10,6 +10,7 @@ and stored in Vault; a ``secure:`` value in a stack file is refused.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -121,9 +122,21 @@ def _vault_address(value: str) -> str | None:
     return None
 
 
+NARROWEST_HOST_NETWORK_PREFIX = 8
+
+
 def _cidr(value: str) -> str | None:
-    if not re.match(r"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$", value):
-        return "must be an IPv4 CIDR such as 10.0.0.0/24"
+    """A network the platform opens host-network flows to (API server, kubelets): real and narrow.
+
+    ``0.0.0.0/0`` would turn every "to the API server" egress into "to the internet", so any
+    prefix shorter than /8 is refused, as is a CIDR with host bits set (a likely typo).
+    """
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        return f"must be a CIDR such as 10.0.0.0/24 ({err})"
+    if network.prefixlen < NARROWEST_HOST_NETWORK_PREFIX:
+        return f"/{network.prefixlen} is too broad: name the cluster's own network, /{NARROWEST_HOST_NETWORK_PREFIX} or narrower"
     return None
 
 

@@ -139,3 +139,18 @@ def test_phase_problem_is_reported_beside_other_problems():
     found = problems_of(config)
     assert "somaagenthub:core.vault.replicas: expected a whole number, got 'x'" in found
     assert "somaagenthub:phases.agents: needs phase 'mesh', which is disabled" in found
+
+
+@pytest.mark.parametrize(
+    "cidr, expected",
+    [
+        ("0.0.0.0/0", "/0 is too broad"),
+        ("16.0.0.0/4", "/4 is too broad"),
+        ("999.1.1.0/24", "must be a CIDR"),
+        ("10.0.0.1/24", "must be a CIDR"),
+        ("10.0.0.0/33", "must be a CIDR"),
+    ],
+)
+def test_host_network_cidrs_must_be_real_and_narrow(cidr, expected):
+    found = problems_of(core_with("prod", lambda c: c.update(apiServerCidr=cidr)), "prod")
+    assert any(p.startswith("somaagenthub:core.apiServerCidr:") and expected in p for p in found), found
