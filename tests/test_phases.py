@@ -38,16 +38,45 @@ def test_every_namespace_denies_by_default_and_allows_only_dns(plans, stack):
         assert dns["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
 
 
+def namespace_settings(s: settings.PlatformSettings) -> dict[str, settings.NamespaceSettings]:
+    core = s.core.namespaces
+    found = {ns.name: ns for ns in (core.operators, core.secrets, core.data, core.observability)}
+    for phase in ("mesh", "governance", "agents", "ops"):
+        found.update({ns.name: ns for ns in getattr(s, phase).namespaces.values()})
+    return found
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_quotas_and_limit_ranges_follow_the_stack_settings(plans, stack):
+def test_every_quota_is_exactly_the_stack_settings(plans, stack):
     s = loaded(stack)
     quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plans[stack], "ResourceQuota")}
-    data = s.core.namespaces.data.quota
-    assert quotas[s.core.namespaces.data.name]["requests.cpu"] == data.requests_cpu
-    assert quotas[s.core.namespaces.data.name]["pods"] == str(data.pods)
-    ranges = [r["spec"]["limits"][0] for r in objects(plans[stack], "LimitRange")]
-    assert len(ranges) == len(s.all_namespaces())
-    assert all(r["default"]["memory"] == s.container_defaults.memory_limit for r in ranges)
+    expected = {
+        name: {
+            "requests.cpu": ns.quota.requests_cpu,
+            "requests.memory": ns.quota.requests_memory,
+            "limits.cpu": ns.quota.limits_cpu,
+            "limits.memory": ns.quota.limits_memory,
+            "pods": str(ns.quota.pods),
+            "requests.storage": ns.quota.storage,
+            "persistentvolumeclaims": str(ns.quota.persistent_volume_claims),
+        }
+        for name, ns in namespace_settings(s).items()
+    }
+    assert quotas == expected
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_limit_range_is_exactly_the_container_defaults(plans, stack):
+    d = loaded(stack).container_defaults
+    expected = [{
+        "type": "Container",
+        "defaultRequest": {"cpu": d.cpu_request, "memory": d.memory_request},
+        "default": {"cpu": d.cpu_limit, "memory": d.memory_limit},
+        "max": {"cpu": d.max_cpu, "memory": d.max_memory},
+    }]
+    ranges = {r["metadata"]["namespace"]: r["spec"]["limits"] for r in objects(plans[stack], "LimitRange")}
+    assert set(ranges) == set(loaded(stack).all_namespaces())
+    assert all(limits == expected for limits in ranges.values()), ranges
 
 
 def test_prod_gets_bigger_ceilings_than_dev(plans):
