@@ -150,3 +150,21 @@ def test_a_broken_catalog_is_a_clear_render_error(monkeypatch):
     monkeypatch.setattr(catalog, "load", broken)
     with pytest.raises(RenderError, match="tag 'latest' floats"):
         render("dev")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("- a\n- b\n", "must be a mapping with a 'config' key"), ("config: hello\n", "'config' must map keys")],
+)
+def test_a_stack_file_of_the_wrong_shape_is_a_clear_error(tmp_path, text, message):
+    bad = tmp_path / "Pulumi.dev.yaml"
+    bad.write_text(text)
+    with pytest.raises(RenderError, match=message):
+        stack_config("dev", bad)
+
+
+def test_out_must_be_a_folder(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(target)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "is a file" in result.stderr and target.read_text() == "x"

@@ -119,14 +119,17 @@ def plan_views(plan: Mapping[str, Any]) -> list[ResourceView]:
         raise GateError("plan has no 'resources' list")
     views: list[ResourceView] = []
     for index, resource in enumerate(resources):
-        if not isinstance(resource, Mapping) or not isinstance(resource.get("type"), str):
-            raise GateError(f"plan resource #{index} has no 'type'")
+        if not isinstance(resource, Mapping):
+            raise GateError(f"plan resource #{index} is not an object")
+        for key, kind in (("type", str), ("urn", str), ("inputs", Mapping)):
+            if not isinstance(resource.get(key), kind):
+                raise GateError(f"plan resource #{index} has no valid '{key}' (a plan.json from tools.render always has one)")
         views.append(
             ResourceView.of(
                 resource["type"],
                 str(resource.get("name", "")),
                 str(resource.get("urn", "")),
-                resource.get("inputs") or {},
+                resource["inputs"],
             )
         )
     return views
@@ -163,12 +166,30 @@ def _waiver_inventory(
     return tuple(inventory)
 
 
+def _check_enforcement(plan: Mapping[str, Any], settings: Mapping[str, RuleSettings]) -> None:
+    """A stack that declares ``policyEnforcement: mandatory`` may only be judged by a mandatory config.
+
+    Otherwise prod could be promoted by running the gate with dev's advisory config.
+    """
+    declared = (plan.get("settings") or {}).get("enforcement")
+    if declared != "mandatory":
+        return
+    weaker = sorted(name for name, rule in settings.items() if rule.enabled and not rule.blocking)
+    disabled = sorted(name for name, rule in settings.items() if not rule.enabled)
+    if weaker or disabled:
+        raise GateError(
+            f"stack '{plan.get('stack')}' declares policyEnforcement: mandatory, but this policy config makes "
+            f"{', '.join(weaker + disabled)} advisory or disabled; use the stack's own config"
+        )
+
+
 def run_gate(plan: Mapping[str, Any], config: Mapping[str, Any], rules: Sequence[Rule] = RULES) -> GateReport:
     """Judge ``plan`` (plan.json's shape) under ``config`` (a parsed policy config file)."""
     try:
         settings = resolve_settings(config, rules)
     except PolicyConfigError as error:
         raise GateError(str(error)) from error
+    _check_enforcement(plan, settings)
     _check_catalogs(settings)
     views = plan_views(plan)
     lines: list[ReportLine] = []

@@ -44,7 +44,11 @@ def stack_config(stack: str, path: Path | None = None) -> dict[str, str]:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise RenderError(f"{path.name} is not valid YAML: {err}") from err
+    if not isinstance(document, dict):
+        raise RenderError(f"{path.name} must be a mapping with a 'config' key, not {type(document).__name__}")
     config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise RenderError(f"{path.name}: 'config' must map keys such as somaagenthub:domain to values")
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
@@ -152,6 +156,8 @@ def render_with_secrets(
     from components import settings as platform_settings
 
     if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise RenderError(f"--out {out_dir} is a file; name a folder for plan.json and manifests/")
         (out_dir / "plan.json").unlink(missing_ok=True)  # never leave a stale plan for the gate to pass
     config = stack_config(stack) if config is None else config
     try:

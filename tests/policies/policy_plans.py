@@ -105,7 +105,7 @@ def hardened_plan(stack: str = "prod", image: str = PLATFORM_IMAGE) -> dict[str,
         "settings": {
             "registry": "registry.soma.example.com/mirror",
             "kubernetesVersion": "1.33",
-            "enforcement": "mandatory",
+            "enforcement": "mandatory" if stack == "prod" else "advisory",
         },
         "resources": [
             resource("somaagenthub:phase:Agents", "agents", {}, stack) | {"custom": False},

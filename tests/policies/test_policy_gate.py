@@ -115,9 +115,12 @@ def test_unknown_value_in_a_plan_blocks_in_prod() -> None:
 
 
 def test_disabled_rule_does_not_run() -> None:
+    """Only where the stack itself is advisory: a mandatory stack refuses a config that disables a rule."""
     prod = config("prod")
     prod["non-root"]["enforcementLevel"] = "disabled"
-    assert run_gate(rooted(hardened_plan()), prod).passed
+    assert run_gate(rooted(hardened_plan("dev")), prod).passed
+    with pytest.raises(GateError, match="makes non-root advisory or disabled"):
+        run_gate(rooted(hardened_plan("prod")), prod)
 
 
 @pytest.mark.parametrize(
