@@ -10,6 +10,8 @@ from .model import Finding, ResourceView, Unresolved
 from .rule import Rule
 from .waivers import Waiver, judge_waiver
 
+DOCUMENTED = "documented in the policy pack"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -39,7 +41,10 @@ def _outcomes(
             message = f"{finding.path} is unknown, so {rule.name} cannot decide"
             outcomes.append(Outcome(rule.name, urn, resource_id, message, unresolved=finding))
         else:
-            waiver = judge_waiver(subject, rule.name, config) if subject else None
+            if finding.documented_waiver:
+                waiver = Waiver(rule.name, resource_id, finding.documented_waiver, True, DOCUMENTED)
+            else:
+                waiver = judge_waiver(subject, rule.name, config) if subject else None
             outcomes.append(Outcome(rule.name, urn, resource_id, finding.message, waiver=waiver))
     return outcomes
 

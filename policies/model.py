@@ -174,6 +174,9 @@ class Violation:
 
     message: str
     subject: ResourceView | None = None
+    documented_waiver: str | None = None
+    """A reason the pack itself records for this exception (chart-hardening's map), shown as
+    WAIVED in every stack: used where an object cannot carry a waiver annotation."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,19 @@ DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"{REGISTRY}/bench/agent:1.0.0@{DIGEST}"
 CHART_REPO = "https://charts.bench.test"
 PER_NAMESPACE = 100
+# A chart the chart-hardening map knows (qdrant's values layout), hardened as the program does.
+HARDENED_CHART_VALUES = {
+    "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+    "containerSecurityContext": {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    "updateVolumeFsOwnership": False,
+}
 
 
 def write_catalog(directory: Path) -> Path:
@@ -33,7 +46,7 @@ def write_catalog(directory: Path) -> Path:
         yaml.safe_dump(
             {
                 "charts": {
-                    "bench": {"repository": CHART_REPO, "chart": "bench", "version": "1.0.0", "source": "bench"}
+                    "qdrant": {"repository": CHART_REPO, "chart": "qdrant", "version": "1.0.0", "source": "bench"}
                 },
                 "images": {
                     "agent": {
@@ -140,12 +153,13 @@ def synthetic_plan(workloads: int) -> dict[str, Any]:
                 "kubernetes:helm.sh/v4:Chart",
                 f"{namespace}-chart",
                 {
-                    "chart": "bench",
+                    "chart": "qdrant",
                     "version": "1.0.0",
                     "namespace": namespace,
                     "repositoryOpts": {"repo": CHART_REPO},
                     "values": {
-                        "image": {"registry": REGISTRY, "repository": "bench/agent", "tag": "1.0.0", "digest": DIGEST}
+                        "image": {"registry": REGISTRY, "repository": "bench/agent", "tag": "1.0.0", "digest": DIGEST},
+                        **HARDENED_CHART_VALUES,
                     },
                 },
             )

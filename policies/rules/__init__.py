@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..rule import Rule
 from . import (
+    chart_hardening,
     default_deny,
     namespace_pod_security,
+    no_broad_network_allows,
     no_host_access,
     no_plaintext_secrets,
     no_public_services,
@@ -23,9 +25,11 @@ RULES: tuple[Rule, ...] = (
     read_only_root.RULE,
     no_host_access.RULE,
     pinned_charts.RULE,
+    chart_hardening.RULE,
     no_plaintext_secrets.RULE,
     namespace_pod_security.RULE,
     no_public_services.RULE,
+    no_broad_network_allows.RULE,
     default_deny.RULE,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import Finding, ResourceView, Unresolved, Violation, dig, is_unknown
-from ..podspec import pod_template
+from ..podspec import ContainerRef, pod_templates
 from ..rule import Rule, RuleConfig, Severity
 
 SENSITIVE_WORDS = frozenset(
@@ -61,20 +61,22 @@ def _config_map(resource: ResourceView) -> Iterator[Finding]:
 
 
 def _env(resource: ResourceView) -> Iterator[Finding]:
-    pod = pod_template(resource)
-    if pod is None:
-        return
-    yield from pod.unresolved
-    for c in pod.containers:
-        env = c.get("env")
-        if is_unknown(env):
-            yield Unresolved(f"{c.path}.env", env.sentinel)
-        for index, item in enumerate(env if isinstance(env, list) else []):
-            name, value = dig(item, "name"), dig(item, "value")
-            if is_unknown(name):
-                yield Unresolved(f"{c.path}.env[{index}].name", name.sentinel)
-            elif isinstance(name, str) and is_sensitive_key(name) and _is_literal(value):
-                yield Violation(f"{c.label}: env '{name}' has a literal value; use valueFrom.secretKeyRef")
+    for pod in pod_templates(resource):
+        yield from pod.unresolved
+        for c in pod.containers:
+            yield from _container_env(c)
+
+
+def _container_env(c: ContainerRef) -> Iterator[Finding]:
+    env = c.get("env")
+    if is_unknown(env):
+        yield Unresolved(c.where("env"), env.sentinel)
+    for index, item in enumerate(env if isinstance(env, list) else []):
+        name, value = dig(item, "name"), dig(item, "value")
+        if is_unknown(name):
+            yield Unresolved(f"{c.where('env')}[{index}].name", name.sentinel)
+        elif isinstance(name, str) and is_sensitive_key(name) and _is_literal(value):
+            yield Violation(f"{c.label}: env '{name}' has a literal value; use valueFrom.secretKeyRef{c.hint('env')}")
 
 
 def _is_literal(value: Any) -> bool:

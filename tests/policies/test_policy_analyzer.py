@@ -155,7 +155,8 @@ def test_chart_values_are_checked_through_the_service() -> None:
         "values": {"server": {"image": {"repository": "hashicorp/vault", "tag": "1.20.4"}}, "replicas": 3},
     }
     diagnostics = analyze(configured(), chart, "kubernetes:helm.sh/v4:Chart")
-    assert [d.policyName for d in diagnostics] == ["signed-images"]
+    assert [d.policyName for d in diagnostics if d.policyName != "chart-hardening"] == ["signed-images"]
+    assert any("values.server.statefulSet.securityContext.container" in d.message for d in diagnostics)
 
 
 def test_waiver_outside_the_prod_allow_list_still_blocks() -> None:
@@ -284,6 +285,83 @@ def test_unknown_chart_values_are_not_passed_silently() -> None:
         "repositoryOpts": {"repo": "https://helm.example.test/hashicorp"},
         "values": {"server": {"image": UNKNOWN_STRING_VALUE}},
     }
-    diagnostics = analyze(configured(), chart, "kubernetes:helm.sh/v4:Chart")
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
+    diagnostics = [
+        d for d in analyze(configured(), chart, "kubernetes:helm.sh/v4:Chart") if d.policyName == "signed-images"
+    ]
+    assert [d.enforcementLevel for d in diagnostics] == [proto.ADVISORY]
     assert "values.server.image can't be known during preview" in diagnostics[0].message
+
+
+KEEPER = "kubernetes:clickhouse-keeper.altinity.com/v1:ClickHouseKeeperInstallation"
+
+
+def keeper(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "clickhouse-keeper.altinity.com/v1",
+        "kind": "ClickHouseKeeperInstallation",
+        "metadata": {"name": "audit", "namespace": "soma-data"},
+        "spec": {"templates": {"podTemplates": [{"name": "keeper", "spec": pod_spec}]}},
+    }
+
+
+def hardened_keeper_pod() -> dict[str, Any]:
+    return copy.deepcopy(deployment()["spec"]["template"]["spec"])
+
+
+def test_custom_resource_pod_templates_pass_when_hardened() -> None:
+    assert analyze(configured(), keeper(hardened_keeper_pod()), KEEPER) == []
+
+
+def test_root_privileged_host_keeper_with_unpinned_image_is_blocked_by_every_pod_rule() -> None:
+    """The reviewer's case: a Keeper pod template made root, privileged, host-networked, hostPath, unpinned."""
+    pod = hardened_keeper_pod()
+    pod["securityContext"]["runAsUser"] = 0
+    pod["hostNetwork"] = True
+    pod["volumes"] = [{"name": "root", "hostPath": {"path": "/"}}]
+    container = pod["containers"][0]
+    container["image"] = "clickhouse/clickhouse-keeper:latest"
+    container["securityContext"]["privileged"] = True
+    diagnostics = analyze(configured(), keeper(pod), KEEPER)
+    assert {d.policyName for d in diagnostics} == {"signed-images", "non-root", "no-host-access"}
+    assert {d.enforcementLevel for d in diagnostics} == {proto.MANDATORY}
+    messages = " ".join(d.message for d in diagnostics)
+    for expected in (
+        "podTemplate 'keeper': container 'api': privileged must not be true",
+        "podTemplate 'keeper': container 'api': runAsUser must not be 0",
+        "hostNetwork must not be true",
+        "volume 'root' must not use hostPath",
+        "spec.templates.podTemplates[0].spec.containers[0].image: image 'clickhouse/clickhouse-keeper:latest'",
+    ):
+        assert expected in messages
+
+
+def test_unknown_pod_template_list_defers_the_pod_rules() -> None:
+    props = keeper(hardened_keeper_pod())
+    props["spec"]["templates"]["podTemplates"] = UNKNOWN_ARRAY_VALUE
+    diagnostics = analyze(configured(), props, KEEPER)
+    assert {d.policyName for d in diagnostics} == {
+        "signed-images",
+        "non-root",
+        "resource-limits",
+        "read-only-root-filesystem",
+        "no-host-access",
+        "no-plaintext-secrets",
+    }
+    assert {d.enforcementLevel for d in diagnostics} == {proto.ADVISORY}
+
+
+def test_unknown_operator_image_is_deferred_not_passed() -> None:
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "app-db", "namespace": "soma-data"},
+        "spec": {
+            "imageName": UNKNOWN_STRING_VALUE,
+            "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": hardened_container()["securityContext"],
+            "resources": hardened_container()["resources"],
+        },
+    }
+    diagnostics = analyze(configured(), cluster, "kubernetes:postgresql.cnpg.io/v1:Cluster")
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
+    assert "spec.imageName can't be known during preview" in diagnostics[0].message

@@ -12,6 +12,8 @@ from policy_support import SAMPLES, rule_config
 
 from policies.evaluate import Outcome, check_resource, check_stack
 from policies.model import ResourceView
+from policies.operator_pods import OPERATOR_PODS
+from policies.podspec import POD_TEMPLATE_LISTS, group_kind
 from policies.rules import RULES, RULES_BY_NAME
 
 
@@ -40,6 +42,33 @@ def test_every_rule_has_pass_and_fail_samples() -> None:
     for rule in RULES:
         assert list((SAMPLES / rule.name / "pass").glob("*.yaml")), rule.name
         assert len(list((SAMPLES / rule.name / "fail").glob("*.yaml"))) >= 2, rule.name
+
+
+POD_RULES = (
+    "non-root",
+    "resource-limits",
+    "read-only-root-filesystem",
+    "no-host-access",
+    "no-plaintext-secrets",
+    "signed-images",
+)
+
+
+@pytest.mark.parametrize("rule", POD_RULES)
+def test_pod_rules_have_samples_for_every_custom_resource_kind(rule: str) -> None:
+    """Each custom resource kind podspec finds pods in is shown passing and failing every pod rule.
+
+    (no-host-access and signed-images have no fail sample for a kind with no field to fail on:
+    a CloudNativePG Cluster has no host fields, a KafkaNodePool takes its image from its Kafka.)
+    """
+    exempt = {("no-host-access", "postgresql.cnpg.io/Cluster"), ("signed-images", "kafka.strimzi.io/KafkaNodePool")}
+    kinds = set(POD_TEMPLATE_LISTS) | set(OPERATOR_PODS)
+    for outcome in ("pass", "fail"):
+        seen = {
+            group_kind(yaml.safe_load(path.read_text())["type"]) for path in (SAMPLES / rule / outcome).glob("*.yaml")
+        }
+        missing = {k for k in kinds - seen if outcome == "pass" or (rule, k) not in exempt}
+        assert not missing, (rule, outcome, sorted(missing))
 
 
 @pytest.mark.parametrize("path", _samples())

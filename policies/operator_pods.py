@@ -1,0 +1,159 @@
+"""Where operator-managed custom resources keep the settings of the pods their operator creates.
+
+Strimzi's Kafka and KafkaNodePool and CloudNativePG's Cluster do not carry a pod spec: the
+operator builds the pods and takes the image, the pod and container securityContext, the
+resources and the env from fixed places of the resource's spec. This table names those places,
+so ``podspec`` can present each such pod to the pod rules like any other pod, and a message can
+say which field of the custom resource to set.
+
+What the operator would fill in by default is invisible to the pack (it depends on the
+operator's version and its own configuration), so a value the resource does not set counts as
+missing, exactly as an unset field of a Deployment does. Places were read from the CRD schemas
+the render validates against (shared/schemas/crds/kafka.strimzi.io/{kafka,kafkanodepool}_v1.json,
+postgresql.cnpg.io/cluster_v1.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorContainer:
+    """One container the operator creates; each place is a dotted path from the resource's root."""
+
+    name: str
+    security_context: str
+    resources: str
+    env: str | None = None
+    image: str | None = None
+    present: str | None = None
+    """The container exists only when this path is set (None: whenever its pod exists)."""
+
+
+@dataclass(frozen=True)
+class OperatorPod:
+    """One kind of pod the operator creates for the resource."""
+
+    label: str
+    pod_security_context: str
+    containers: tuple[OperatorContainer, ...]
+    volumes: str | None = None
+    seccomp_fallback: str | None = None
+    """A resource-wide seccompProfile applied to the pod when its securityContext names none."""
+    present: str | None = None
+    """The pod exists only when this path is set (None: always)."""
+
+
+STRIMZI_KAFKA = (
+    OperatorPod(
+        label="entity operator",
+        pod_security_context="spec.entityOperator.template.pod.securityContext",
+        volumes="spec.entityOperator.template.pod.volumes",
+        present="spec.entityOperator",
+        containers=(
+            OperatorContainer(
+                name="topic-operator",
+                image="spec.entityOperator.topicOperator.image",
+                security_context="spec.entityOperator.template.topicOperatorContainer.securityContext",
+                resources="spec.entityOperator.topicOperator.resources",
+                env="spec.entityOperator.template.topicOperatorContainer.env",
+                present="spec.entityOperator.topicOperator",
+            ),
+            OperatorContainer(
+                name="user-operator",
+                image="spec.entityOperator.userOperator.image",
+                security_context="spec.entityOperator.template.userOperatorContainer.securityContext",
+                resources="spec.entityOperator.userOperator.resources",
+                env="spec.entityOperator.template.userOperatorContainer.env",
+                present="spec.entityOperator.userOperator",
+            ),
+        ),
+    ),
+    OperatorPod(
+        label="kafka exporter",
+        pod_security_context="spec.kafkaExporter.template.pod.securityContext",
+        volumes="spec.kafkaExporter.template.pod.volumes",
+        present="spec.kafkaExporter",
+        containers=(
+            OperatorContainer(
+                name="kafka-exporter",
+                image="spec.kafkaExporter.image",
+                security_context="spec.kafkaExporter.template.container.securityContext",
+                resources="spec.kafkaExporter.resources",
+                env="spec.kafkaExporter.template.container.env",
+            ),
+        ),
+    ),
+    OperatorPod(
+        label="cruise control",
+        pod_security_context="spec.cruiseControl.template.pod.securityContext",
+        volumes="spec.cruiseControl.template.pod.volumes",
+        present="spec.cruiseControl",
+        containers=(
+            OperatorContainer(
+                name="cruise-control",
+                image="spec.cruiseControl.image",
+                security_context="spec.cruiseControl.template.cruiseControlContainer.securityContext",
+                resources="spec.cruiseControl.resources",
+                env="spec.cruiseControl.template.cruiseControlContainer.env",
+            ),
+        ),
+    ),
+)
+"""Kafka (v1): the brokers run in the node pools' pods; the Kafka resource itself runs these."""
+
+STRIMZI_NODE_POOL = (
+    OperatorPod(
+        label="node pool",
+        pod_security_context="spec.template.pod.securityContext",
+        volumes="spec.template.pod.volumes",
+        containers=(
+            OperatorContainer(
+                name="kafka",
+                security_context="spec.template.kafkaContainer.securityContext",
+                resources="spec.resources",
+                env="spec.template.kafkaContainer.env",
+            ),
+        ),
+    ),
+)
+"""KafkaNodePool: the broker/controller pods. The image is the Kafka resource's spec.kafka.image.
+
+A pool without its own template falls back to the Kafka resource's spec.kafka.template, which a
+per-resource rule cannot see; the pool must therefore state its pods' hardening itself.
+"""
+
+CNPG_CLUSTER = (
+    OperatorPod(
+        label="instance",
+        pod_security_context="spec.podSecurityContext",
+        seccomp_fallback="spec.seccompProfile",
+        containers=(
+            OperatorContainer(
+                name="postgres",
+                image="spec.imageName",
+                security_context="spec.securityContext",
+                resources="spec.resources",
+                env="spec.env",
+            ),
+        ),
+    ),
+)
+"""Cluster: spec.securityContext applies to every container of an instance pod, spec.resources
+to the postgres container; without them the operator's defaults apply, which the pack cannot see."""
+
+OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
+    "kafka.strimzi.io/Kafka": STRIMZI_KAFKA,
+    "kafka.strimzi.io/KafkaNodePool": STRIMZI_NODE_POOL,
+    "postgresql.cnpg.io/Cluster": CNPG_CLUSTER,
+}
+"""Keyed by ``<api group>/<kind>``: every served version keeps these places."""
+
+REQUIRED_IMAGES: dict[str, tuple[str, ...]] = {
+    "kafka.strimzi.io/Kafka": ("spec.kafka.image",),
+}
+"""Images the operator runs for a resource outside the pods listed above (Kafka: the brokers').
+
+Unset, the operator would pick its built-in default, which is not a catalog digest.
+"""
