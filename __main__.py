@@ -7,7 +7,7 @@ import pulumi
 
 from components import catalog, settings
 from components.agents import Agents
-from components.core import Core, telemetry_for
+from components.core import ClientNamespaces, Core, telemetry_for
 from components.governance import Governance
 from components.kit import KitContext
 from components.mesh import Mesh
@@ -17,7 +17,9 @@ config = settings.load()
 ctx = KitContext.from_settings(config, catalog.load(), telemetry_for(config.core))
 on = config.phases
 
-core = Core(config.core, ctx)  # every other phase needs Core; settings refuse a stack without it
+# every other phase needs Core; settings refuse a stack without it. The stores admit clients
+# only from the later phases' namespaces named here.
+core = Core(config.core, ctx, ClientNamespaces.of(config))
 mesh = Mesh(config.mesh, ctx, core=core.outputs) if on.mesh else None
 governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs) if on.governance and mesh else None
 agents = (

@@ -181,9 +181,14 @@ class PostgresSettings:
 
 @dataclass(frozen=True)
 class KafkaSettings:
+    """``storage`` is each broker's log volume; ``controller_storage`` each dedicated KRaft
+    controller's metadata volume (small: controllers keep only the metadata log). A single
+    combined controller+broker node uses ``storage``."""
+
     controllers: int = count(1, 9)
     brokers: int = count(1, 30)
     storage: str = memory()
+    controller_storage: str = memory()
     resources: Resources
     audit_partitions: int = count(1, 200)
     audit_retention_hours: int = count(1, 24 * 3650)
@@ -332,6 +337,19 @@ def _vault_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
+REQUIRED_PURPOSES = {"governance": ("governance",), "agents": ("agents",)}
+"""Namespaces Core must know by purpose: its stores admit clients from them."""
+
+
+def _purpose_problems(s: PlatformSettings) -> list[str]:
+    return [
+        f"{PROJECT}:{phase}.namespaces.{purpose}: required value is missing (Core's stores admit clients from it)"
+        for phase, purposes in REQUIRED_PURPOSES.items()
+        for purpose in purposes
+        if purpose not in getattr(s, phase).namespaces
+    ]
+
+
 def _ha_problems(s: PlatformSettings) -> list[str]:
     """A stack that says it is highly available must not run any quorum of one."""
     if not s.high_availability:
@@ -371,7 +389,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     problems.extend(p.replace(f"{PROJECT}.", f"{PROJECT}:", 1) for p in found)
     if settings is not None:
         problems.extend(
-            _phase_problems(settings.phases) + _namespace_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
+            _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -154,3 +154,10 @@ def test_phase_problem_is_reported_beside_other_problems():
 def test_host_network_cidrs_must_be_real_and_narrow(cidr, expected):
     found = problems_of(core_with("prod", lambda c: c.update(apiServerCidr=cidr)), "prod")
     assert any(p.startswith("somaagenthub:core.apiServerCidr:") and expected in p for p in found), found
+
+
+def test_a_namespace_core_needs_by_purpose_must_be_declared():
+    agents = json.loads(stack_config("dev")["somaagenthub:agents"])
+    agents["namespaces"] = {"workers": agents["namespaces"]["agents"]}
+    found = problems_of(config_with("dev", agents=agents))
+    assert "somaagenthub:agents.namespaces.agents: required value is missing (Core's stores admit clients from it)" in found

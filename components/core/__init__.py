@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.core.data import DataStores
+from components.core.data import ClientNamespaces, DataStores
 from components.core.observability import Observability, monitoring_stack
 from components.core.secrets import Secrets
 from components.core.telemetry import telemetry_for
@@ -25,7 +25,7 @@ class CoreOutputs:
 
 
 class Core(Phase):
-    def __init__(self, settings: CoreSettings, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, settings: CoreSettings, ctx: KitContext, clients: ClientNamespaces, opts: pulumi.ResourceOptions | None = None):
         super().__init__("Core", opts)
         ns = settings.namespaces
         self.namespace = self.namespaces(
@@ -39,7 +39,7 @@ class Core(Phase):
         self.secrets = Secrets(settings, ctx, opts=inside)
         # Everything below takes credentials from Vault, so it exists only once Vault is
         # initialised and core.vault.configure is true (docs/runbooks/core-secrets.md).
-        self.data = DataStores(settings, ctx, secrets=self.secrets, opts=inside) if self.secrets.configured else None
+        self.data = DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside) if self.secrets.configured else None
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack, opts=inside) if self.data else None
         )
@@ -52,4 +52,4 @@ class Core(Phase):
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 
 
-__all__ = ["Core", "CoreOutputs", "telemetry_for"]
+__all__ = ["ClientNamespaces", "Core", "CoreOutputs", "telemetry_for"]

@@ -21,15 +21,17 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 class Peer:
     """The other end of a flow: pods (by labels) in a namespace (by name); empty means all.
 
-    Without a namespace the peer is in the policy's own namespace; ``any_namespace`` widens it
-    to the labelled pods of every namespace (clients that opt in with a label, such as
-    ``somaagenthub.io/postgres-client``).
+    Without a namespace the peer is in the policy's own namespace; ``namespaces`` names several
+    (the labelled clients of a store, in the namespaces whose services hold its credentials: a
+    pod label alone is self-asserted, the namespace list is what the platform decides);
+    ``any_namespace`` widens it to the labelled pods of every namespace.
     """
 
     namespace: str | None = None
     pods: dict[str, str] = field(default_factory=dict)
     cidr: str | None = None
     any_namespace: bool = False
+    namespaces: tuple[str, ...] = ()
 
     def as_rule(self) -> dict:
         if self.cidr:
@@ -37,10 +39,19 @@ class Peer:
         rule: dict = {}
         if self.any_namespace:
             rule["namespaceSelector"] = {}
+        elif self.namespaces:
+            rule["namespaceSelector"] = in_namespaces(self.namespaces)
         elif self.namespace:
             rule["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: self.namespace}}
         rule["podSelector"] = {"matchLabels": dict(self.pods)}
         return rule
+
+
+def in_namespaces(names: Sequence[str]) -> dict:
+    """A namespaceSelector for exactly ``names`` (by the name label Kubernetes sets on every namespace)."""
+    if not names:
+        raise ValueError("a namespace list needs at least one namespace")
+    return {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(set(names))}]}
 
 
 Port = tuple[int, str]

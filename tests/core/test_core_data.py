@@ -66,8 +66,9 @@ def test_kafka_is_tls_only_with_users_acls_and_the_audit_topic(plans, stack):
     assert [(listener["port"], listener["tls"]) for listener in kafka["listeners"]] == [(9093, True)]
     assert kafka["listeners"][0]["authentication"] == {"type": "scram-sha-512"}
     assert kafka["version"] == "4.3.1" and "@sha256:" in kafka["image"]
-    for pool in objects(plans[stack], "KafkaNodePool"):
-        assert pool["spec"]["storage"]["volumes"][0]["size"] == s.storage
+    sizes = {o["metadata"]["name"]: o["spec"]["storage"]["volumes"][0]["size"] for o in objects(plans[stack], "KafkaNodePool")}
+    expected = {"controllers": s.controller_storage, "brokers": s.storage} if "controllers" in sizes else {"dual": s.storage}
+    assert sizes == expected
     topic = one(plans[stack], "KafkaTopic", "platform-audit-v1")["spec"]
     assert topic["topicName"] == "platform.audit.v1"
     assert topic["partitions"] == s.audit_partitions
@@ -194,3 +195,78 @@ def test_minio_metrics_are_scraped_through_the_uniform_metrics_port(plans):
     assert {p["name"]: p["containerPort"] for p in sts["ports"]} == {"http": 9000, "metrics": 9000}
     (monitor,) = [m for m in objects(plans["dev"], "ServiceMonitor") if m["metadata"]["name"] == "minio"]
     assert monitor["spec"]["endpoints"][0]["path"] == "/minio/v2/metrics/cluster" and monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+# --- store clients: the label AND the namespaces that hold the store's credentials -----------------
+
+CLIENT_POLICIES = {
+    "postgres": ("postgres-from-clients", lambda s: {s.governance.namespaces["governance"].name, s.agents.namespaces["agents"].name}),
+    "clickhouse": ("clickhouse-from-clients", lambda s: {s.core.namespaces.observability.name}),
+    "qdrant": ("qdrant-from-clients", lambda s: {s.agents.namespaces["agents"].name}),
+    "minio": ("minio-callers", lambda s: {s.core.namespaces.data.name, s.core.namespaces.observability.name}),
+}
+
+
+def client_peers(policy: dict, store: str) -> list[dict]:
+    """The peers of ``policy`` that admit by the store's client label."""
+    from components.kit.labels import client_label
+
+    return [
+        peer for rule in policy["spec"]["ingress"] for peer in rule["from"]
+        if client_label(store).items() <= peer.get("podSelector", {}).get("matchLabels", {}).items()
+    ]
+
+
+def admits(peer: dict, namespace: str, labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy peer selects a pod with ``labels`` in ``namespace`` (the selector forms the kit writes)."""
+    if not peer["podSelector"].get("matchLabels", {}).items() <= labels.items():
+        return False
+    selector = peer.get("namespaceSelector")
+    if selector is None:
+        return False  # the policy's own namespace is handled by callers that need it
+    if selector == {}:
+        return True
+    by_name = {"kubernetes.io/metadata.name": namespace}
+    if not selector.get("matchLabels", {}).items() <= by_name.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In" and expression["key"] == "kubernetes.io/metadata.name", expression
+        if namespace not in expression["values"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("store", sorted(CLIENT_POLICIES))
+def test_store_clients_need_the_label_and_a_namespace_holding_the_credentials(plans, stack, store):
+    from components.kit.labels import client_label
+
+    name, namespaces_of = CLIENT_POLICIES[store]
+    expected = namespaces_of(loaded(stack))
+    policy = one(plans[stack], "NetworkPolicy", name)
+    (peer,) = client_peers(policy, store)
+    assert peer == {
+        "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(expected)}]},
+        "podSelector": {"matchLabels": client_label(store)},
+    }
+    label = client_label(store)
+    every_namespace = set(loaded(stack).all_namespaces()) | {"default", "kube-system", "intruder"}
+    admitted = {ns for ns in every_namespace if any(admits(p, ns, label) for r in policy["spec"]["ingress"] for p in r["from"])}
+    assert admitted == expected
+    assert not any(admits(p, "intruder", {**label, "app.kubernetes.io/name": "x"}) for r in policy["spec"]["ingress"] for p in r["from"])
+    assert not any(admits(p, ns, {"app.kubernetes.io/name": "unlabelled"}) for ns in expected for r in policy["spec"]["ingress"] for p in r["from"])
+
+
+def test_the_admission_check_notices_a_label_only_peer(plans):
+    from components.kit.labels import client_label
+
+    label_only = {"namespaceSelector": {}, "podSelector": {"matchLabels": client_label("postgres")}}
+    assert admits(label_only, "intruder", client_label("postgres"))
+
+
+def test_database_owners_decide_the_postgres_client_namespaces():
+    from components.core.data.common import ClientNamespaces
+    from components.core.data.postgres import DATABASES, OWNER_PHASES
+
+    assert set(DATABASES) == set(OWNER_PHASES) == {"openfga", "orchestrator", "memory"}
+    assert ClientNamespaces.of(loaded("prod")) == ClientNamespaces(governance="soma-governance", agents="soma-agents")

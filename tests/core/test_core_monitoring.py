@@ -340,3 +340,65 @@ def test_kube_prometheus_stack_is_built_by_core_before_the_rest(plans, stack):
     (kps,) = [r for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
     assert kps["parent"].endswith("somaagenthub:phase:Core::core")
     assert not any(d for d in kps["dependencies"] if "Chart" in d), "kube-prometheus-stack waits for no other chart"
+
+
+# --- Prometheus may leave its namespace only towards the ports its targets admit it on ------------
+
+def scrape_admissions(plan: dict, stack: str) -> set[tuple[str, tuple, int]]:
+    """(namespace, pod labels, port) of every policy outside observability that admits Prometheus."""
+    obs = namespace_of(stack, "observability")
+    found = set()
+    for policy in objects(plan, "NetworkPolicy"):
+        spec, ns = policy["spec"], policy["metadata"]["namespace"]
+        if ns == obs or "Ingress" not in spec["policyTypes"]:
+            continue
+        for rule in spec.get("ingress", []):
+            for peer in rule.get("from", []):
+                by_name = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                if by_name == obs and peer.get("podSelector", {}).get("matchLabels") == PROMETHEUS_POD:
+                    assert rule.get("ports"), f"{ns}/{policy['metadata']['name']} admits Prometheus on every port"
+                    pods = tuple(sorted(spec["podSelector"].get("matchLabels", {}).items()))
+                    found |= {(ns, pods, p["port"]) for p in rule["ports"]}
+    return found
+
+
+def prometheus_egress(plan: dict, stack: str) -> tuple[set[tuple[str, tuple, int]], set[int]]:
+    """Prometheus' scrape egress: (namespace, pod labels, port) towards named namespaces, and the ports open to every namespace."""
+    obs = namespace_of(stack, "observability")
+    (policy,) = [p for p in objects(plan, "NetworkPolicy") if (p["metadata"]["namespace"], p["metadata"]["name"]) == (obs, "prometheus-scrape")]
+    named, everywhere = set(), set()
+    for rule in policy["spec"]["egress"]:
+        assert rule.get("ports"), "an egress rule of Prometheus without ports opens every port"
+        ports = {p["port"] for p in rule["ports"]}
+        for peer in rule["to"]:
+            selector = peer.get("namespaceSelector")
+            if "ipBlock" in peer or selector is None:
+                continue  # the kubelets by CIDR; Prometheus' own namespace (metrics-from-prometheus)
+            if selector == {}:
+                assert peer.get("podSelector", {}) == {}
+                everywhere |= ports
+                continue
+            pods = tuple(sorted(peer.get("podSelector", {}).get("matchLabels", {}).items()))
+            named |= {(selector["matchLabels"]["kubernetes.io/metadata.name"], pods, p) for p in ports}
+    return named, everywhere
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_reaches_exactly_the_pods_and_ports_its_targets_admit_it_on(plans, stack):
+    from components.core.observability.scrape_targets import KIT_METRICS_PORT
+
+    admitted = scrape_admissions(plans[stack], stack)
+    named, everywhere = prometheus_egress(plans[stack], stack)
+    assert everywhere == {KIT_METRICS_PORT}, "every namespace: the kit workloads' metrics port only"
+    assert named == {a for a in admitted if a[2] != KIT_METRICS_PORT}
+    assert len(named) >= 7
+
+
+def test_the_scrape_egress_check_notices_a_target_port_prometheus_cannot_reach(plans):
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "NetworkPolicy" and r["inputs"]["metadata"]["name"] == "clickhouse-metrics-scrape":
+            r["inputs"]["spec"]["ingress"][0]["ports"] = [{"protocol": "TCP", "port": 9999}]
+    named, _ = prometheus_egress(broken, "prod")
+    missing = {a for a in scrape_admissions(broken, "prod")} - named
+    assert [port for _, _, port in missing] == [9999]

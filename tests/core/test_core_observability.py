@@ -33,6 +33,7 @@ from components import settings as platform_settings
 from components.core.interfaces import BucketAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
+from components.kit.labels import client_label
 from tests.helpers import objects
 from tools import mock_runtime
 from tools.render import build_plan, stack_config
@@ -469,13 +470,30 @@ def test_the_defaults_check_notices_a_workload_without_them(probe_workload_plan)
 
 # --- network flows --------------------------------------------------------------------------------
 
-def peer_text(peer: dict, here: str) -> str:
+def pods_text(pods: dict) -> str:
+    """The pods' app.kubernetes.io/name, else their labels ``k=v`` joined, ``*`` for all."""
+    if "app.kubernetes.io/name" in pods:
+        return pods["app.kubernetes.io/name"]
+    return ",".join(f"{k}={v}" for k, v in sorted(pods.items())) or "*"
+
+
+def peer_texts(peer: dict, here: str) -> list[str]:
+    """``ns/pods`` per namespace the peer names (a namespace list gives one text per namespace)."""
     if "ipBlock" in peer:
-        return f"cidr:{peer['ipBlock']['cidr']}"
+        return [f"cidr:{peer['ipBlock']['cidr']}"]
     ns = peer.get("namespaceSelector")
-    where = here if ns is None else ("*" if ns == {} else ns["matchLabels"]["kubernetes.io/metadata.name"])
-    pods = peer.get("podSelector", {}).get("matchLabels", {})
-    return f"{where}/{pods.get('app.kubernetes.io/name', '*')}"
+    if ns is None:
+        where = [here]
+    elif ns == {}:
+        where = ["*"]
+    elif "matchExpressions" in ns:
+        (expression,) = ns["matchExpressions"]
+        assert (expression["key"], expression["operator"]) == ("kubernetes.io/metadata.name", "In") and "matchLabels" not in ns
+        where = expression["values"]
+    else:
+        where = [ns["matchLabels"]["kubernetes.io/metadata.name"]]
+    pods = pods_text(peer.get("podSelector", {}).get("matchLabels", {}))
+    return [f"{w}/{pods}" for w in where]
 
 
 def selected_text(selector: dict) -> str:
@@ -493,12 +511,14 @@ def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
             for clause in spec.get(direction.lower(), []):
                 ports = ",".join(sorted(f"{p['port']}/{p['protocol']}" for p in clause.get("ports", []))) or "*"
                 for peer in clause["from" if direction == "Ingress" else "to"]:
-                    found.add((here, direction, selected_text(spec["podSelector"]), peer_text(peer, here), ports))
+                    for text in peer_texts(peer, here):
+                        found.add((here, direction, selected_text(spec["podSelector"]), text, ports))
     return found
 
 
 def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[tuple[str, str, str, str, str]]:
     store_ns, store_port = store
+    data, secrets, operators = core.namespaces.data.name, core.namespaces.secrets.name, core.namespaces.operators.name
     api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
     scraped = ",".join(sorted(f"{p}/TCP" for p in (3000, 3100, 3200, 8080, 8081, 8888, 9090, 9093)))
     gossip = "9094/TCP,9094/UDP"
@@ -517,17 +537,25 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[t
         (ns, "Ingress", "prometheus", f"{ns}/grafana", "9090/TCP"),
         (ns, "Ingress", "loki", f"{ns}/grafana", "3100/TCP"),
         (ns, "Ingress", "tempo", f"{ns}/grafana", "3200/TCP"),
-        (ns, "Egress", "prometheus", "*/*", "*"),
+        (ns, "Egress", "prometheus", f"{data}/minio", "9000/TCP"),
+        (ns, "Egress", "prometheus", f"{data}/cnpg.io/cluster=app-db", "9187/TCP"),
+        (ns, "Egress", "prometheus", f"{data}/qdrant", "6333/TCP"),
+        (ns, "Egress", "prometheus", f"{data}/strimzi.io/cluster=platform", "9404/TCP"),
+        (ns, "Egress", "prometheus", f"{data}/clickhouse.altinity.com/chi=audit", "9363/TCP"),
+        (ns, "Egress", "prometheus", f"{secrets}/vault", "8200/TCP"),
+        (ns, "Egress", "prometheus", f"{operators}/external-secrets", "8080/TCP"),
+        (ns, "Egress", "prometheus", f"{ns}/*", scraped),
+        (ns, "Egress", "prometheus", "*/*", "9464/TCP"),
         (ns, "Egress", "prometheus", f"cidr:{core.node_cidr}", "10250/TCP"),
         (ns, "Ingress", "*", f"{ns}/prometheus", scraped),
         (ns, "Ingress", "alertmanager", f"{ns}/alertmanager", gossip),
         (ns, "Egress", "alertmanager", f"{ns}/alertmanager", gossip),
         (ns, "Ingress", "loki", f"{ns}/loki", loki_ring),
         (ns, "Egress", "loki", f"{ns}/loki", loki_ring),
-        (ns, "Egress", "loki", f"{store_ns}/*", f"{store_port}/TCP"),
-        (ns, "Egress", "tempo", f"{store_ns}/*", f"{store_port}/TCP"),
+        (ns, "Egress", "loki", f"{store_ns}/minio", f"{store_port}/TCP"),
+        (ns, "Egress", "tempo", f"{store_ns}/minio", f"{store_port}/TCP"),
         (ns, "Egress", api_watchers, f"cidr:{core.api_server_cidr}", "443/TCP,6443/TCP"),
-        (ns, "Egress", "*", "kube-system/*", "53/TCP,53/UDP"),
+        (ns, "Egress", "*", "kube-system/k8s-app=kube-dns", "53/TCP,53/UDP"),
     }
 
 
@@ -556,8 +584,10 @@ def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemet
     allowed = {
         ("Egress", f"{ns}/opentelemetry-collector", "4317/TCP"),  # kit: every workload sends OTLP
         ("Ingress", f"{ns}/prometheus"),  # kit: every workload is scraped on its metrics port
-        ("Ingress", f"{ns}/loki", f"{store_port}/TCP"),  # the object store admits Loki's bucket traffic
-        ("Ingress", f"{ns}/tempo", f"{store_port}/TCP"),  # and Tempo's
+        # the object store admits Loki's and Tempo's bucket traffic by their client label
+        ("Ingress", f"{ns}/{pods_text(client_label('minio'))}", f"{store_port}/TCP"),
+        # ClickHouse admits Grafana's audit_reader queries by the client label, from here only
+        ("Ingress", f"{ns}/{pods_text(client_label('clickhouse'))}", "8123/TCP"),
     }
     assert any(f[0] == store_ns for f in touching), "the object store admits Loki and Tempo"
     for _, direction, _, peer, ports in touching:

@@ -1,14 +1,16 @@
 """Data stores of Core: MinIO, PostgreSQL, Qdrant, Kafka and ClickHouse, in dependency order.
 
 MinIO comes first because the others back up into it; Kafka before ClickHouse, which consumes
-the audit topic. Every credential is granted through :class:`components.core.secrets.Secrets`.
+the audit topic. Every credential is granted through :class:`components.core.secrets.Secrets`;
+clients from other namespaces are admitted only from the namespaces that hold the store's
+credentials (:class:`ClientNamespaces` names those of later phases).
 """
 from __future__ import annotations
 
 import pulumi
 
 from components.core.data.clickhouse import ClickHouseStore
-from components.core.data.common import StoreContext
+from components.core.data.common import ClientNamespaces, StoreContext
 from components.core.data.kafka import KafkaStore
 from components.core.data.minio import MinioStore
 from components.core.data.postgres import PostgresStore
@@ -21,10 +23,13 @@ from components.settings import CoreSettings
 class DataStores(pulumi.ComponentResource):
     """``object_store`` implements :class:`components.core.interfaces.ObjectStorage`."""
 
-    def __init__(self, settings: CoreSettings, ctx: KitContext, secrets: Secrets, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, settings: CoreSettings, ctx: KitContext, secrets: Secrets, clients: ClientNamespaces,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("somaagenthub:core:DataStores", "data", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets)
+        stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets, clients=clients)
         self.object_store = MinioStore(stores, child)
         self.postgres = PostgresStore(stores, self.object_store, child)
         self.qdrant = QdrantStore(stores, child)
@@ -38,4 +43,4 @@ class DataStores(pulumi.ComponentResource):
         })
 
 
-__all__ = ["DataStores"]
+__all__ = ["ClientNamespaces", "DataStores"]

@@ -9,6 +9,8 @@
 * The audit DDL (components/core/audit/sql, rendered by sql_templates for this stack) goes
   into a ConfigMap that a kit Job replays with clickhouse-client, in order; the statements are
   idempotent, and a change to any of them replaces the Job so it runs again.
+* Clients come from the observability namespace only (Grafana reads the audit tables as
+  ``audit_reader``), and only pods there labelled ``somaagenthub.io/clickhouse-client``.
 * ClickHouse consumes ``platform.audit.v1`` as the Kafka user ``clickhouse-audit`` (group
   ``clickhouse-audit``) over TLS + SCRAM; the password comes from the environment
   (``from_env``), filled from the ESO-managed Secret.
@@ -260,7 +262,7 @@ class ClickHouseStore:
         policies = [
             allow_ingress("clickhouse-from-operator", ns, CHI_LABELS, [operator], [HTTP_PORT, NATIVE_PORT], opts),
             allow_ingress("clickhouse-from-schema-job", ns, CHI_LABELS, [schema_job], [NATIVE_PORT], opts),
-            allow_ingress("clickhouse-from-clients", ns, CHI_LABELS, [client_peer("clickhouse")], [HTTP_PORT], opts),
+            allow_ingress("clickhouse-from-clients", ns, CHI_LABELS, [client_peer("clickhouse", [stores.observability_ns])], [HTTP_PORT], opts),
             allow_ingress("clickhouse-metrics-scrape", ns, CHI_LABELS, [stores.prometheus], [METRICS_PORT], opts),
             allow_egress("clickhouse-to-kafka", ns, CHI_LABELS, [Peer(namespace=ns, pods=KAFKA_LABELS)], [9093], opts),
             allow_egress("clickhouse-to-minio", ns, CHI_LABELS, [minio], [9000], opts),

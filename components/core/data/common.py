@@ -1,15 +1,36 @@
-"""What the data stores share: who they are, how to reach the API server, resource blocks."""
+"""What the data stores share: who they are, who their clients are, how to reach the API server."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from components.core.secrets import Secrets
 from components.kit.labels import client_label
 from components.kit import KitContext, Peer
-from components.settings import CoreSettings
+from components.settings import CoreSettings, PlatformSettings
 
 API_SERVER_PORTS = (443, 6443)
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
+
+
+@dataclass(frozen=True)
+class ClientNamespaces:
+    """The later phases' namespaces whose services use Core's stores.
+
+    Core's settings do not name them (each phase declares its own namespaces), yet the stores'
+    NetworkPolicies must admit clients from those namespaces and no others, so ``__main__`` reads
+    them from the stack settings and hands them to Core explicitly.
+    """
+
+    governance: str
+    agents: str
+
+    @classmethod
+    def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
+        return cls(
+            governance=settings.governance.namespaces["governance"].name,
+            agents=settings.agents.namespaces["agents"].name,
+        )
 
 
 @dataclass(frozen=True)
@@ -19,10 +40,15 @@ class StoreContext:
     settings: CoreSettings
     ctx: KitContext
     secrets: Secrets
+    clients: ClientNamespaces
 
     @property
     def data_ns(self) -> str:
         return self.settings.namespaces.data.name
+
+    @property
+    def observability_ns(self) -> str:
+        return self.settings.namespaces.observability.name
 
     @property
     def operators_ns(self) -> str:
@@ -37,8 +63,10 @@ class StoreContext:
         return Peer(namespace=self.settings.namespaces.observability.name, pods=PROMETHEUS_LABELS)
 
 
-def client_peer(store: str) -> Peer:
-    """Pods of any namespace that opt in as clients of ``store`` with the label ``somaagenthub.io/<store>-client: "true"``."""
-    return Peer(any_namespace=True, pods=client_label(store))
+def client_peer(store: str, namespaces: Sequence[str]) -> Peer:
+    """Pods labelled ``somaagenthub.io/<store>-client: "true"`` in ``namespaces`` only.
 
-
+    Any pod can label itself, so the label alone would admit every namespace; the list is the
+    namespaces whose services Core grants the store's credentials to.
+    """
+    return Peer(namespaces=tuple(namespaces), pods=client_label(store))

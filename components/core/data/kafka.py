@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
-from components.kit.security import anti_affinity, resource_requirements
+from components.core.data.common import API_SERVER_PORTS, StoreContext
+from components.kit.labels import client_label
+from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended
 from components.settings import Resources
 
@@ -37,6 +38,13 @@ packaging/examples/metrics/prometheus-install/pod-monitors/kafka-resources-metri
 METRICS_CONFIG_MAP = f"{CLUSTER}-kafka-metrics"
 METRICS_CONFIG_KEY = "kafka-metrics-config.yml"
 BROKER_LABELS = {**KAFKA_LABELS, "strimzi.io/name": f"{CLUSTER}-kafka"}
+STRIMZI_UID = 1001
+"""The non-root user Strimzi's operator and Kafka images run as."""
+POD_SECURITY = pod_security_context(STRIMZI_UID)
+CONTAINER_SECURITY = container_security_context(uid=STRIMZI_UID)
+"""Strimzi mounts its own writable /tmp (strimzi-tmp) in every pod it generates, so a read-only
+root filesystem holds; set explicitly on every template, since the policy pack cannot see an
+operator's defaults and a KafkaNodePool does not inherit the Kafka resource's template."""
 EXPORTER_LABELS = {**KAFKA_LABELS, "strimzi.io/name": f"{CLUSTER}-kafka-exporter"}
 EXPORTER_RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 SCRAPE = {"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}
@@ -108,6 +116,18 @@ USERS = (
 )
 
 
+def node_storage(size: str, storage_class: str) -> dict:
+    """One persistent volume per node that also holds the KRaft metadata log.
+
+    Dedicated controllers get ``core.kafka.controllerStorage`` (metadata only), brokers
+    ``core.kafka.storage``: giving controllers the brokers' size would claim volumes they never fill.
+    """
+    return {
+        "type": "jbod",
+        "volumes": [{"id": 0, "type": "persistent-claim", "size": size, "class": storage_class, "deleteClaim": False, "kraftMetadata": "shared"}],
+    }
+
+
 def kafka_version(tag: str) -> str:
     """``1.2.0-kafka-4.3.1`` -> ``4.3.1``: the broker version follows the pinned image."""
     return tag.rsplit("-kafka-", 1)[1]
@@ -140,18 +160,20 @@ class KafkaStore:
         self.operator = helm_chart("strimzi", "strimzi-kafka-operator", stores.operators_ns, operator_values(stores), ctx, opts)
         after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))
         labels = lambda name, component: {**recommended(name, component), **KAFKA_LABELS}  # noqa: E731
-        storage = {
-            "type": "jbod",
-            "volumes": [{"id": 0, "type": "persistent-claim", "size": s.storage, "class": ctx.storage_class, "deleteClaim": False, "kraftMetadata": "shared"}],
-        }
-        pools = [("dual", ["controller", "broker"], s.brokers)] if s.controllers == 1 and s.brokers == 1 else [
-            ("controllers", ["controller"], s.controllers),
-            ("brokers", ["broker"], s.brokers),
+        pools = [("dual", ["controller", "broker"], s.brokers, s.storage)] if s.controllers == 1 and s.brokers == 1 else [
+            ("controllers", ["controller"], s.controllers, s.controller_storage),
+            ("brokers", ["broker"], s.brokers, s.storage),
         ]
         self.node_pools = [
-            custom_resource(API, "KafkaNodePool", name, ns, {"replicas": n, "roles": roles, "storage": storage, "resources": resource_requirements(s.resources)},
-                            after, labels=labels(name, "kafka-node-pool"))
-            for name, roles, n in pools
+            custom_resource(
+                API, "KafkaNodePool", name, ns,
+                {
+                    "replicas": n, "roles": roles, "storage": node_storage(size, ctx.storage_class), "resources": resource_requirements(s.resources),
+                    "template": {"pod": {"securityContext": POD_SECURITY}, "kafkaContainer": {"securityContext": CONTAINER_SECURITY}},
+                },
+                after, labels=labels(name, "kafka-node-pool"),
+            )
+            for name, roles, n, size in pools
         ]
         replication = min(3, s.brokers)
         operator_image = ctx.catalog.image("strimzi-operator").reference
@@ -162,10 +184,7 @@ class KafkaStore:
             data={METRICS_CONFIG_KEY: JMX_EXPORTER_RULES},
             opts=opts,
         )
-        pod_template = {
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "affinity": anti_affinity(KAFKA_LABELS, ctx.high_availability),
-        }
+        pod_template = {"securityContext": POD_SECURITY, "affinity": anti_affinity(KAFKA_LABELS, ctx.high_availability)}
         self.cluster = custom_resource(
             API, "Kafka", CLUSTER, ns,
             {
@@ -176,7 +195,10 @@ class KafkaStore:
                         {
                             "name": "tls", "port": TLS_PORT, "type": "internal", "tls": True,
                             "authentication": {"type": "scram-sha-512"},
-                            "networkPolicyPeers": [client_peer("kafka").as_rule()],
+                            # Audit producers of later phases are not declared yet, so any
+                            # namespace's labelled pods reach the listener; SCRAM users and ACLs
+                            # still decide who may read or write.
+                            "networkPolicyPeers": [Peer(any_namespace=True, pods=client_label("kafka")).as_rule()],
                         }
                     ],
                     "authorization": {"type": "simple"},
@@ -188,7 +210,7 @@ class KafkaStore:
                         "transaction.state.log.min.isr": max(1, replication - 1),
                         "auto.create.topics.enable": False,
                     },
-                    "template": {"pod": pod_template},
+                    "template": {"pod": pod_template, "kafkaContainer": {"securityContext": CONTAINER_SECURITY}},
                     "metricsConfig": {
                         "type": "jmxPrometheusExporter",
                         "valueFrom": {"configMapKeyRef": {"name": METRICS_CONFIG_MAP, "key": METRICS_CONFIG_KEY}},
@@ -201,12 +223,16 @@ class KafkaStore:
                     "groupRegex": ".*",
                     "topicRegex": ".*",
                     "resources": resource_requirements(EXPORTER_RESOURCES),
-                    "template": {"pod": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
+                    "template": {"pod": {"securityContext": POD_SECURITY}, "container": {"securityContext": CONTAINER_SECURITY}},
                 },
                 "entityOperator": {
                     "topicOperator": {"image": operator_image, "resources": resource_requirements(stores.settings.operator_resources)},
                     "userOperator": {"image": operator_image, "resources": resource_requirements(stores.settings.operator_resources)},
-                    "template": {"pod": {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}}},
+                    "template": {
+                        "pod": {"securityContext": POD_SECURITY},
+                        "topicOperatorContainer": {"securityContext": CONTAINER_SECURITY},
+                        "userOperatorContainer": {"securityContext": CONTAINER_SECURITY},
+                    },
                 },
             },
             pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[*self.node_pools, self.metrics_config])),

@@ -60,6 +60,11 @@ def buckets(stores: StoreContext) -> dict[str, Bucket]:
     return {b.name: b for b in found}
 
 
+def client_namespaces(found: dict[str, Bucket]) -> tuple[str, ...]:
+    """The namespaces holding some bucket's keys: the only ones whose labelled pods MinIO admits."""
+    return tuple(sorted({b.namespace for b in found.values()}))
+
+
 def bucket_policy(bucket: str) -> dict:
     """The bucket's user may list and use this bucket and nothing else."""
     arn = f"arn:aws:s3:::{bucket}"
@@ -105,8 +110,9 @@ def setup_script(found: dict[str, Bucket]) -> str:
 class MinioStore:
     """Implements :class:`components.core.interfaces.ObjectStorage`.
 
-    In-namespace clients (PostgreSQL, ClickHouse, the setup Job) are allowed by name; clients in
-    other namespaces (Loki, Tempo) opt in with the pod label ``somaagenthub.io/minio-client: "true"``.
+    In-namespace clients (PostgreSQL, ClickHouse, the setup Job) are allowed by name; other clients
+    (Loki, Tempo) need the pod label ``somaagenthub.io/minio-client: "true"`` *and* to run in a
+    namespace some bucket's keys are granted to (:func:`client_namespaces`).
     """
 
     def __init__(self, stores: StoreContext, opts: pulumi.ResourceOptions):
@@ -144,7 +150,7 @@ class MinioStore:
                     Peer(namespace=ns, pods={"clickhouse.altinity.com/chi": "audit"}),
                     Peer(namespace=ns, pods=selector(SETUP)),
                     Peer(namespace=ns, pods=selector(NAME)),
-                    client_peer("minio"),
+                    client_peer("minio", client_namespaces(self.buckets)),
                 ),
                 egress=(Egress(to=Peer(namespace=ns, pods=selector(NAME)), ports=(PORT,)),),
             ),

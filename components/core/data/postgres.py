@@ -13,12 +13,14 @@ from __future__ import annotations
 import pulumi
 
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
-from components.kit.security import container_security_context, resource_requirements
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.interfaces import ObjectStorage
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor
 
 API = "postgresql.cnpg.io/v1"
 CLUSTER = "app-db"
+POSTGRES_UID = 26
+"""The postgres user of the CloudNativePG images (the Cluster's postgresUID default)."""
 SERVICE_ACCOUNT = "app-db-secrets"
 PORT = 5432
 STATUS_PORT = 8000
@@ -27,8 +29,15 @@ METRICS_PORT_NAME = "metrics"
 WEBHOOK_PORT = 9443
 OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 INSTANCE_LABELS = {"cnpg.io/cluster": CLUSTER}
-DATABASES = ("openfga", "orchestrator", "memory")
-"""OpenFGA (governance), the orchestrator and the memory gateway (agents) keep state in PostgreSQL."""
+OWNER_PHASES = {"openfga": "governance", "orchestrator": "agents", "memory": "agents"}
+"""Each database and the phase of the service that owns it: OpenFGA (governance), the orchestrator
+and the memory gateway (agents). The owners' namespaces are the ones admitted as clients."""
+DATABASES = tuple(OWNER_PHASES)
+
+
+def client_namespaces(stores: StoreContext) -> tuple[str, ...]:
+    """The namespaces of the databases' owners, the only ones whose labelled pods may connect."""
+    return tuple(sorted({getattr(stores.clients, phase) for phase in OWNER_PHASES.values()}))
 
 
 def operator_values(stores: StoreContext) -> dict:
@@ -70,6 +79,11 @@ class PostgresStore:
             "storage": {"size": s.storage, "storageClass": ctx.storage_class},
             "walStorage": {"size": s.wal_storage, "storageClass": ctx.storage_class},
             "resources": resource_requirements(s.resources),
+            # CloudNativePG hardens its pods by default; set explicitly so the gate can see it.
+            "postgresUID": POSTGRES_UID,
+            "postgresGID": POSTGRES_UID,
+            "podSecurityContext": pod_security_context(POSTGRES_UID),
+            "securityContext": container_security_context(uid=POSTGRES_UID),
             "affinity": {
                 "enablePodAntiAffinity": True,
                 "topologyKey": "kubernetes.io/hostname",
@@ -130,7 +144,7 @@ class PostgresStore:
         peers = Peer(namespace=ns, pods=INSTANCE_LABELS)
         minio = Peer(namespace=ns, pods={"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"})
         return [
-            allow_ingress("postgres-from-clients", ns, INSTANCE_LABELS, [client_peer("postgres"), peers], [PORT], opts),
+            allow_ingress("postgres-from-clients", ns, INSTANCE_LABELS, [client_peer("postgres", client_namespaces(stores)), peers], [PORT], opts),
             allow_ingress("postgres-from-operator", ns, INSTANCE_LABELS, [operator], [STATUS_PORT, PORT], opts),
             allow_ingress("postgres-metrics-scrape", ns, INSTANCE_LABELS, [stores.prometheus], [METRICS_PORT], opts),
             allow_egress("postgres-to-peers", ns, INSTANCE_LABELS, [peers], [PORT, STATUS_PORT], opts),
@@ -142,4 +156,4 @@ class PostgresStore:
         ]
 
 
-__all__ = ["CLUSTER", "DATABASES", "PostgresStore"]
+__all__ = ["CLUSTER", "DATABASES", "OWNER_PHASES", "PostgresStore", "client_namespaces"]

@@ -15,6 +15,8 @@ from components.kit import Peer, allow_egress, allow_ingress, helm_chart, pod_mo
 
 NAME = "qdrant"
 HTTP_PORT, GRPC_PORT, P2P_PORT = 6333, 6334, 6335
+CLIENT_PHASES = ("agents",)
+"""The memory gateway (agents) is Qdrant's one client; its namespace is the only one admitted."""
 POD_LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
 UID, GID, FS_GROUP = 1000, 2000, 3000
 
@@ -59,7 +61,8 @@ class QdrantStore:
         )
         peers = Peer(namespace=ns, pods=POD_LABELS)
         self.network_policies = [
-            allow_ingress("qdrant-from-clients", ns, POD_LABELS, [client_peer("qdrant")], [HTTP_PORT, GRPC_PORT], opts),
+            allow_ingress("qdrant-from-clients", ns, POD_LABELS,
+                          [client_peer("qdrant", [getattr(stores.clients, p) for p in CLIENT_PHASES])], [HTTP_PORT, GRPC_PORT], opts),
             allow_ingress("qdrant-metrics-scrape", ns, POD_LABELS, [stores.prometheus], [HTTP_PORT], opts),
             allow_ingress("qdrant-from-peers", ns, POD_LABELS, [peers], [P2P_PORT, HTTP_PORT], opts),
             allow_egress("qdrant-to-peers", ns, POD_LABELS, [peers], [P2P_PORT, HTTP_PORT], opts),

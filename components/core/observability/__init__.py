@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core.interfaces import ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, provisioning, tempo
+from components.core.observability import collector, flows, grafana, loki, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, helm_chart
@@ -66,8 +66,10 @@ class Observability(pulumi.ComponentResource):
         self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx, after_crds)
         self.dashboards = provisioning.dashboard_config_maps(ns, child)
         self.alert_rules = provisioning.alert_rules(ns, after_crds)
+        hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
+        scraped = scrape_targets.core_targets(settings.namespaces)
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)), child
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped), child
         )
 
         self.outputs = ObservabilityOutputs(

@@ -7,8 +7,11 @@ list of permitted flows:
 * workloads of every namespace -> collector (OTLP gRPC/HTTP);
 * collector -> Prometheus (OTLP receiver), Loki (OTLP), Tempo (OTLP gRPC);
 * Grafana -> Prometheus, Loki, Tempo (queries);
-* Prometheus -> scrape targets in every namespace and the kubelets, -> Alertmanager;
-* the backends' own clustering (Loki memberlist/gRPC, Alertmanager gossip) and their object store;
+* Prometheus -> its scrape targets on their metrics ports only (Core's targets by namespace, pods
+  and port as scrape_targets.py lists them, every namespace on the kit workloads' metrics port),
+  the kubelets, and Alertmanager;
+* the backends' own clustering (Loki memberlist/gRPC, Alertmanager gossip) and their object store
+  (the object store's pods by their kit selector: ClickHouse shares MinIO's port 9000);
 * the few pods that watch the Kubernetes API (operator, kube-state-metrics, Prometheus service
   discovery, Grafana's dashboard sidecar) -> the API server.
 
@@ -18,20 +21,21 @@ name them; they are reached by port on the stack's ``core.apiServerCidr`` and ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core.observability import topology as t
+from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
+from components.kit.labels import selector
 from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, tcp
 
 EXTERNAL = "0.0.0.0/0"
 API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
-SCRAPED_PORTS = (
-    t.GRAFANA_HTTP, t.LOKI_HTTP, t.TEMPO_HTTP, t.EXPORTER_HTTP, t.EXPORTER_HTTP + 1,
-    t.COLLECTOR_METRICS, t.PROMETHEUS_WEB, t.ALERTMANAGER_WEB,
-)
+
+
 @dataclass(frozen=True)
 class HostNetworks:
     """Where the host-network peers live: the API server and the kubelets (stack settings)."""
@@ -53,18 +57,43 @@ def cidr(block: str) -> dict:
     return {"ipBlock": {"cidr": block}}
 
 
+def in_namespace(name: str | None, pods: dict[str, str]) -> dict:
+    """The pods ``pods`` selects (all, when empty) in the namespace ``name`` (None: the policy's own)."""
+    peer: dict = {"podSelector": {"matchLabels": dict(pods)} if pods else {}}
+    if name is not None:
+        peer["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: name}}
+    return peer
+
+
 def object_store(address: ObjectStoreAddress) -> dict:
-    """The bucket's endpoint: its namespace when in-cluster; an external endpoint has no known address."""
+    """The bucket's endpoint: the object store's own pods when in-cluster; an external endpoint has no known address.
+
+    In-cluster, the store is a kit workload whose Service carries its name (``minio``), so its pods
+    wear the kit selector of that name; any pod of the namespace would include ClickHouse, whose
+    native protocol listens on the same port 9000.
+    """
     if address.namespace is None:
         return cidr(EXTERNAL)
-    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: address.namespace}}, "podSelector": {}}
+    service = address.host.split(".")[0]
+    return in_namespace(address.namespace, selector(service))
 
 
 def selects(name: str) -> dict:
     return {"matchLabels": t.pods(name)}
 
 
-def telemetry_flows(loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks) -> list[Flow]:
+def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
+    """One rule per scrape target (its pods, its metrics ports), and every namespace on the kit's metrics port."""
+    return (
+        *(FlowRule((in_namespace(target.namespace, target.pods),), tcp(*target.ports)) for target in scraped),
+        FlowRule((every_namespace(),), tcp(KIT_METRICS_PORT)),
+    )
+
+
+def telemetry_flows(
+    loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
+) -> list[Flow]:
+    """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets)."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
     return [
         Flow("collector-from-workloads", "Ingress", selects("collector"),
@@ -99,12 +128,12 @@ def telemetry_flows(loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddr
              (FlowRule((component("grafana"),), tcp(t.TEMPO_HTTP)),),
              "TraceQL queries from Grafana"),
         Flow("prometheus-scrape", "Egress", selects("prometheus"),
-             (FlowRule((every_namespace(),)),
+             (*scrape_rules(scraped),
               FlowRule((cidr(hosts.node_cidr),), tcp(t.KUBELET))),
-             "Prometheus scrapes the targets its ServiceMonitors name, in every namespace, and the kubelets; "
-             "each target admits it on its metrics port only, and sends alerts to Alertmanager"),
+             "Prometheus scrapes its targets on their metrics ports only (Core's by namespace, pods and port, kit "
+             "workloads' in every namespace) and the kubelets, and sends alerts to Alertmanager"),
         Flow("metrics-from-prometheus", "Ingress", {},
-             (FlowRule((component("prometheus"),), tcp(*SCRAPED_PORTS)),),
+             (FlowRule((component("prometheus"),), tcp(*OBSERVABILITY_PORTS)),),
              "Prometheus scrapes the observability components' own metrics ports and delivers alerts to Alertmanager"),
         Flow("alertmanager-cluster", "Ingress", selects("alertmanager"),
              (FlowRule((component("alertmanager"),), ((t.ALERTMANAGER_CLUSTER, "TCP"), (t.ALERTMANAGER_CLUSTER, "UDP"))),),

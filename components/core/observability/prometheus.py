@@ -37,6 +37,7 @@ OPERATOR_UID = 65534
 KUBE_STATE_METRICS_UID = 65534
 ALERTMANAGER_STORAGE = "1Gi"
 ALERTMANAGER_RESOURCES = Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="200m", memory_limit="128Mi")
+CONFIG_RELOADER_RESOURCES = Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="64Mi")
 OPERATOR_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 KUBE_STATE_METRICS_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 UNREACHABLE_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
@@ -80,7 +81,10 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
         },
         "prometheusOperator": {
             "image": registry_repository_tag_sha(image("prometheus-operator")),
-            "prometheusConfigReloader": {"image": registry_repository_tag_sha(image("prometheus-config-reloader"))},
+            "prometheusConfigReloader": {
+                "image": registry_repository_tag_sha(image("prometheus-config-reloader")),
+                "resources": resource_requirements(CONFIG_RELOADER_RESOURCES),
+            },
             "admissionWebhooks": {"enabled": False},
             "tls": {"enabled": False},
             "resources": resource_requirements(OPERATOR_RESOURCES),

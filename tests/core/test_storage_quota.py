@@ -1,0 +1,190 @@
+"""Every volume the plan claims fits its namespace's ResourceQuota, in both stacks.
+
+A ResourceQuota refuses the PersistentVolumeClaim that would cross ``requests.storage`` or
+``persistentvolumeclaims``: the pod that needs it stays Pending, long after ``pulumi up`` said
+yes. So the claims are summed here from everything in the plan that will create them:
+
+* StatefulSets: ``volumeClaimTemplates`` x replicas;
+* CloudNativePG ``Cluster``: ``storage`` + ``walStorage`` x instances;
+* Strimzi ``KafkaNodePool``: its persistent-claim volumes x replicas;
+* Altinity ``ClickHouseInstallation`` / ``ClickHouseKeeperInstallation``: the volume claim
+  templates the defaults use x the pods of the layout (shards x replicas);
+* charts, from their values: Qdrant ``persistence`` x ``replicaCount``, Vault ``server.dataStorage``
+  and ``server.auditStorage`` x HA replicas, Prometheus and Alertmanager storage x replicas, Loki
+  single-binary/write/backend persistence x replicas, Tempo persistence x replicas, Grafana's.
+
+Not counted: claims a chart makes from defaults we do not set (Helm is not run offline).
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pytest
+
+from tests.helpers import by_type, objects
+
+STACKS = ("dev", "prod")
+CHART = "kubernetes:helm.sh/v4:Chart"
+UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
+GI = 2**30
+
+
+def quantity(value: str) -> int:
+    """Bytes of a Kubernetes storage quantity such as ``500Gi`` or ``1Ti``."""
+    match = re.fullmatch(r"([0-9.]+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|)", str(value))
+    assert match, f"not a storage quantity: {value!r}"
+    return int(float(match.group(1)) * UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one source claims: ``count`` volumes totalling ``size`` bytes, in ``namespace``."""
+
+    source: str
+    namespace: str
+    size: int
+    count: int
+
+
+def claims(what: str, namespace: str, sizes: list[str], pods: int) -> Claims:
+    return Claims(what, namespace, sum(quantity(s) for s in sizes) * pods, len(sizes) * pods)
+
+
+def object_claims(obj: dict) -> list[Claims]:
+    kind, ns, name, spec = obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"], obj.get("spec", {})
+    what = f"{kind} {name}"
+    if kind == "StatefulSet":
+        sizes = [t["spec"]["resources"]["requests"]["storage"] for t in spec.get("volumeClaimTemplates", [])]
+        return [claims(what, ns, sizes, int(spec.get("replicas", 1)))]
+    if kind == "Cluster" and obj["apiVersion"].startswith("postgresql.cnpg.io/"):
+        sizes = [spec["storage"]["size"]] + ([spec["walStorage"]["size"]] if "walStorage" in spec else [])
+        return [claims(what, ns, sizes, int(spec["instances"]))]
+    if kind == "KafkaNodePool":
+        storage = spec["storage"]
+        volumes = storage["volumes"] if storage["type"] == "jbod" else [storage]
+        sizes = [v["size"] for v in volumes if v["type"] == "persistent-claim"]
+        return [claims(what, ns, sizes, int(spec["replicas"]))]
+    if kind in ("ClickHouseInstallation", "ClickHouseKeeperInstallation"):
+        used = {v for k, v in spec.get("defaults", {}).get("templates", {}).items() if k.endswith("VolumeClaimTemplate")}
+        templates = {t["name"]: t for t in spec.get("templates", {}).get("volumeClaimTemplates", [])}
+        sizes = [templates[n]["spec"]["resources"]["requests"]["storage"] for n in sorted(used)]
+        layouts = [c.get("layout", {}) for c in spec["configuration"]["clusters"]]
+        pods = sum(int(layout.get("shardsCount", 1)) * int(layout.get("replicasCount", 1)) for layout in layouts)
+        return [claims(what, ns, sizes, pods)]
+    return []
+
+
+def enabled_size(persistence: dict, key: str = "size") -> list[str]:
+    return [persistence[key]] if persistence.get("enabled", True) and persistence.get(key) else []
+
+
+def chart_claims(chart: dict) -> list[Claims]:
+    name, ns, v = chart["chart"], chart["namespace"], chart.get("values", {})
+    found: list[Claims] = []
+    if name == "qdrant":
+        found.append(claims("qdrant", ns, enabled_size(v.get("persistence", {})), int(v.get("replicaCount", 1))))
+    elif name == "vault":
+        server = v.get("server", {})
+        ha = server.get("ha", {})
+        pods = int(ha.get("replicas", 3)) if ha.get("enabled") else 1
+        sizes = enabled_size(server.get("dataStorage", {})) + enabled_size(server.get("auditStorage", {"enabled": False}))
+        found.append(claims("vault", ns, sizes, 0 if server.get("dev", {}).get("enabled") else pods))
+    elif name == "kube-prometheus-stack":
+        prom = v.get("prometheus", {}).get("prometheusSpec", {})
+        am = v.get("alertmanager", {}).get("alertmanagerSpec", {})
+        for what, spec, template in (("prometheus", prom, prom.get("storageSpec", {})), ("alertmanager", am, am.get("storage", {}))):
+            claim = template.get("volumeClaimTemplate")
+            if claim:
+                found.append(claims(what, ns, [claim["spec"]["resources"]["requests"]["storage"]], int(spec.get("replicas", 1))))
+    elif name == "loki":
+        for target in ("singleBinary", "write", "backend", "read"):
+            part = v.get(target, {})
+            found.append(claims(f"loki {target}", ns, enabled_size(part.get("persistence", {"enabled": False})), int(part.get("replicas", 0))))
+    elif name in ("tempo", "grafana"):
+        found.append(claims(name, ns, enabled_size(v.get("persistence", {"enabled": False})), int(v.get("replicas", 1))))
+    return [c for c in found if c.count]
+
+
+def all_claims(plan: dict) -> list[Claims]:
+    found = [c for obj in objects(plan) for c in object_claims(obj)]
+    found += [c for r in by_type(plan, CHART) for c in chart_claims(r["inputs"])]
+    return found
+
+
+def quotas(plan: dict) -> dict[str, dict]:
+    return {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota")}
+
+
+def totals(plan: dict) -> dict[str, tuple[int, int]]:
+    """``{namespace: (bytes, claims)}``."""
+    summed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for c in all_claims(plan):
+        summed[c.namespace][0] += c.size
+        summed[c.namespace][1] += c.count
+    return {ns: (size, count) for ns, (size, count) in summed.items()}
+
+
+def quota_problems(plan: dict) -> list[str]:
+    by_namespace = quotas(plan)
+    problems = []
+    for ns, (size, count) in sorted(totals(plan).items()):
+        if ns not in by_namespace:
+            problems.append(f"{ns}: claims storage but has no ResourceQuota")
+            continue
+        hard = by_namespace[ns]
+        if size > quantity(hard["requests.storage"]):
+            problems.append(f"{ns}: claims {size / GI:g}Gi, quota requests.storage is {hard['requests.storage']}")
+        if count > int(hard["persistentvolumeclaims"]):
+            problems.append(f"{ns}: claims {count} volumes, quota persistentvolumeclaims is {hard['persistentvolumeclaims']}")
+    return problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_namespace_claims_within_its_storage_quota(plans, stack):
+    assert quota_problems(plans[stack]) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_sum_sees_every_store_of_core(plans, stack):
+    sources = {c.source.split(" ")[0] if c.source.startswith("loki") else c.source for c in all_claims(plans[stack])}
+    expected = {
+        "StatefulSet minio", "Cluster app-db", "ClickHouseInstallation audit", "qdrant",
+        "prometheus", "alertmanager", "loki", "tempo",
+    }
+    assert expected <= sources, expected - sources
+    assert any(s.startswith("KafkaNodePool ") for s in sources)
+    if stack == "prod":
+        assert {"ClickHouseKeeperInstallation audit", "vault", "KafkaNodePool controllers", "KafkaNodePool brokers"} <= sources
+
+
+def test_prod_kafka_controllers_claim_their_own_small_volume(plans):
+    from components import settings
+    from tools.render import stack_config
+
+    kafka = settings.parse(stack_config("prod"), "prod").core.kafka
+    pools = {c.source: c for c in all_claims(plans["prod"]) if c.source.startswith("KafkaNodePool ")}
+    assert pools["KafkaNodePool controllers"].size == quantity(kafka.controller_storage) * kafka.controllers
+    assert quantity(kafka.controller_storage) < quantity(kafka.storage)
+
+
+def test_the_quota_check_notices_a_size_raised_past_the_quota(plans):
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "StatefulSet" and r["inputs"]["metadata"]["name"] == "minio":
+            for template in r["inputs"]["spec"]["volumeClaimTemplates"]:
+                template["spec"]["resources"]["requests"]["storage"] = "2Ti"
+    (problem,) = quota_problems(broken)
+    assert problem.startswith("soma-data: claims ") and "requests.storage" in problem
+
+
+def test_the_quota_check_notices_too_many_claims(plans):
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "ResourceQuota" and r["inputs"]["metadata"]["namespace"] == "soma-observability":
+            r["inputs"]["spec"]["hard"]["persistentvolumeclaims"] = 3
+    assert [p for p in quota_problems(broken) if "persistentvolumeclaims" in p] == [
+        f"soma-observability: claims {totals(plans['prod'])['soma-observability'][1]} volumes, quota persistentvolumeclaims is 3"
+    ]
