@@ -14,11 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chart_hardening_map import CHART_HARDENING, ChartContainer, ChartPod
-from ..model import Finding, ResourceView, Unresolved, Violation, check_value, dig, is_unknown
+from ..hardening import SECCOMP_TYPES, drops_all_capabilities
+from ..model import (
+    Finding,
+    ResourceView,
+    Unresolved,
+    Violation,
+    check_value,
+    dig,
+    is_unknown,
+)
 from ..rule import Rule, RuleConfig, Severity
 
 CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"})
-SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
 REQUIRED_RESOURCES = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
 OFF_VALUES = (None, False, 0, "", "false")
 
@@ -120,7 +128,7 @@ def _checks(values: Any, pod: ChartPod, c: ChartContainer) -> Iterator[Check]:
         "allowPrivilegeEscalation",
         "must be false",
     )
-    yield Check("capabilities", own("capabilities.drop"), _drops_all, own_sc, "capabilities.drop", "must contain ALL")
+    yield Check("capabilities", own("capabilities.drop"), drops_all_capabilities, own_sc, "capabilities.drop", "must contain ALL")
     yield Check(
         "readOnlyRootFilesystem",
         own("readOnlyRootFilesystem"),
@@ -161,9 +169,6 @@ def _judge(who: str, check: Check) -> Iterator[Finding]:
     ok = not is_unknown(check.value) and check.ok(check.value)
     yield from check_value(check.value, f"{check.places[0]}.{check.key}", ok, message)
 
-
-def _drops_all(drop: Any) -> bool:
-    return isinstance(drop, list) and any(not is_unknown(x) and x == "ALL" for x in drop)
 
 
 RULE = Rule(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import Finding, ResourceView, check_value, is_unknown
+from ..hardening import SECCOMP_TYPES, drops_all_capabilities
+from ..model import Finding, ResourceView, check_value
 from ..podspec import ContainerRef, PodTemplate, pod_templates
 from ..rule import Rule, RuleConfig, Severity
-
-SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
 
 
 def _effective(pod: PodTemplate, container: ContainerRef, *path: str) -> Any:
@@ -59,7 +58,7 @@ def _check_container(pod: PodTemplate, c: ContainerRef) -> Iterator[Finding]:
     )
     drop = c.get("securityContext", "capabilities", "drop")
     yield from check_value(
-        drop, f"{sc}.capabilities.drop", _drops_all(drop), f"{c.label}: capabilities.drop must contain ALL{own}"
+        drop, f"{sc}.capabilities.drop", drops_all_capabilities(drop), f"{c.label}: capabilities.drop must contain ALL{own}"
     )
     seccomp = _effective(pod, c, "seccompProfile", "type")
     yield from check_value(
@@ -69,9 +68,6 @@ def _check_container(pod: PodTemplate, c: ContainerRef) -> Iterator[Finding]:
         f"{c.label}: seccompProfile.type must be RuntimeDefault or Localhost{either}",
     )
 
-
-def _drops_all(drop: Any) -> bool:
-    return isinstance(drop, list) and any(not is_unknown(x) and x == "ALL" for x in drop)
 
 
 RULE = Rule(
