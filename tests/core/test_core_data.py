@@ -156,15 +156,32 @@ def test_buckets_have_their_own_users_versioning_and_retention(plans, stack):
         assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
 
 
-def test_bucket_policy_and_script_fail_closed():
-    assert "arn:aws:s3:::*" not in json.dumps(bucket_policy("loki"))
-    assert "set -eu" in setup_script({})
+def test_a_bucket_user_may_touch_its_own_bucket_only():
+    policy = bucket_policy("loki")
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {"arn:aws:s3:::loki", "arn:aws:s3:::loki/*"}
+    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert not any(a.startswith("admin:") or a == "s3:*" or a.endswith("BucketPolicy") for a in actions)
+
+
+def test_the_setup_script_stops_at_the_first_failure():
+    commands = [line.strip() for line in setup_script({}).splitlines() if line.strip() and not line.startswith("#")]
+    assert commands[0] == "set -eu", "a failed mc command must fail the Job, not be skipped"
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stack):
-    external = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects(plans[stack], "ExternalSecret")}
-    assert {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups")} <= external
+    keys = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): sorted(d["secretKey"] for d in o["spec"]["data"])
+        for o in objects(plans[stack], "ExternalSecret")
+    }
+    expected = {
+        ("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups"),
+        ("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket"),
+    }
+    assert expected <= set(keys)
+    assert all(keys[consumer] == ["access-key-id", "secret-access-key"] for consumer in expected)
 
 
 def test_kit_job_is_hardened_and_reruns_when_its_inputs_change(plans):
