@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.agents.signing_keys import signing_keys
 from components.core import CoreOutputs
 from components.governance import GovernanceOutputs
 from components.kit import KitContext
@@ -25,5 +26,9 @@ class Agents(Phase):
     ):
         super().__init__("Agents", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
+        agents_ns = self.namespace["agents"]
+        self.signing_keys = (
+            signing_keys(core.secrets, agents_ns.name, after=[agents_ns.namespace]) if core.secrets is not None else {}
+        )
         self.outputs = AgentsOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core.data import ClientNamespaces, DataStores
+from components.core.interfaces import SecretGrants
 from components.core.observability import Observability, monitoring_stack
 from components.core.secrets import Secrets
 from components.core.telemetry import telemetry_for
@@ -22,6 +23,8 @@ class CoreOutputs:
     secrets_namespace: str
     data_namespace: str
     observability_namespace: str
+    secrets: SecretGrants | None
+    """Vault-backed credentials for later phases; None until core.vault.configure is true."""
 
 
 class Core(Phase):
@@ -48,6 +51,7 @@ class Core(Phase):
             secrets_namespace=ns.secrets.name,
             data_namespace=ns.data.name,
             observability_namespace=ns.observability.name,
+            secrets=self.secrets if self.secrets.configured else None,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -7,7 +7,7 @@ small interfaces only, never by reaching into their children.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Mapping, Protocol, Sequence
 
 import pulumi
 
@@ -32,10 +32,13 @@ class SecretGrants(Protocol):
         service_account: str,
         secret: str,
         values: Mapping[str, pulumi.Input[str]],
+        *,
+        create_service_account: bool = False,
+        after: Sequence[pulumi.Resource] = (),
     ) -> SecretRef:
         """Store ``values`` in Vault at ``<namespace>/<service>/<secret>`` and make them readable
         only by ``service_account`` in ``namespace``, as an ESO-managed Secret named
-        ``<service>-<secret>`` with the same keys."""
+        ``<service>-<secret>`` with the same keys; the consumer's objects wait for ``after``."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ ConfigMap or a Secret manifest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -76,12 +76,14 @@ class Secrets(pulumi.ComponentResource):
         create_service_account: bool = False,
         secret_type: str | None = None,
         secret_labels: Mapping[str, str] | None = None,
+        after: Sequence[pulumi.Resource] = (),
     ) -> SecretRef:
         """Write ``values`` to Vault and deliver them as the ESO-managed Secret ``<service>-<secret>``.
 
         The first grant of a consumer (``namespace``/``service``) also creates its policy, its
         Kubernetes-auth role and its ClusterSecretStore, and, when asked, its ServiceAccount
-        (for consumers whose pods do not bring one, e.g. operator-managed pods).
+        (for consumers whose pods do not bring one, e.g. operator-managed pods). ``after`` names
+        what the consumer's Kubernetes objects wait for, such as a later phase's namespace.
         """
         if self.configuration is None:
             raise VaultNotConfigured(
@@ -95,7 +97,7 @@ class Secrets(pulumi.ComponentResource):
         if record is None:
             record = _Consumer(service_account=service_account)
             self._consumers[(namespace, service)] = record
-            self._new_consumer(consumer, create_service_account)
+            self._new_consumer(consumer, create_service_account, after)
         elif record.service_account != service_account:
             raise ValueError(f"grant {namespace}/{service}: already granted to service account {record.service_account}, not {service_account}")
         if secret in record.secrets:
@@ -114,12 +116,12 @@ class Secrets(pulumi.ComponentResource):
         name = f"{service}-{secret}"
         keys = tuple(sorted(values))
         external_secrets.external_secret(
-            consumer, name, path, keys, pulumi.ResourceOptions(parent=self, depends_on=[written]),
+            consumer, name, path, keys, pulumi.ResourceOptions(parent=self, depends_on=[written, *after]),
             secret_type=secret_type, secret_labels=secret_labels,
         )
         return SecretRef(name=name, namespace=namespace, keys=keys)
 
-    def _new_consumer(self, consumer: SecretConsumer, create_service_account: bool) -> None:
+    def _new_consumer(self, consumer: SecretConsumer, create_service_account: bool, after: Sequence[pulumi.Resource]) -> None:
         cfg = self.configuration
         on_vault = pulumi.ResourceOptions(parent=self, provider=cfg.provider)
         policy = vault.Policy(f"policy-{policy_name(consumer)}", name=policy_name(consumer), policy=policy_hcl(consumer, self.mount), opts=on_vault)
@@ -133,7 +135,7 @@ class Secrets(pulumi.ComponentResource):
                 metadata={"name": consumer.service_account, "namespace": consumer.namespace,
                           "labels": recommended(consumer.service_account, "secret-consumer")},
                 automount_service_account_token=False,
-                opts=self._child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(after)),
             )
         external_secrets.cluster_secret_store(consumer, self.endpoint, self.mount, pulumi.ResourceOptions(parent=self, depends_on=[role]))
 
