@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from google.protobuf import struct_pb2
+from policy_plans import container
 from policy_support import rule_config, with_fixture_catalog
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
@@ -27,21 +28,20 @@ AGENT = (
     "ghcr.example.test/somaagenthub/agent-api:1.4.0"
     "@sha256:6a9a8d4f9f29567db9686cadd53d98be09c2665975c4fe9ae5e5a5248214f7cb"
 )
+POD_RULES = {
+    "signed-images",
+    "non-root",
+    "resource-limits",
+    "read-only-root-filesystem",
+    "no-host-access",
+    "no-plaintext-secrets",
+}
+"""The rules that read containers: an unknown container list defers every one of them."""
 LEVELS = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY, "disabled": proto.DISABLED}
 
 
 def hardened_container(name: str = "api", image: str = AGENT) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": image,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
-    }
+    return container(name, image)
 
 
 def deployment(*containers: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -135,14 +135,7 @@ def test_unknown_container_list_defers_every_container_rule() -> None:
     props = deployment()
     props["spec"]["template"]["spec"]["containers"] = UNKNOWN_ARRAY_VALUE
     diagnostics = analyze(configured(), props)
-    assert {d.policyName for d in diagnostics} == {
-        "signed-images",
-        "non-root",
-        "resource-limits",
-        "read-only-root-filesystem",
-        "no-host-access",
-        "no-plaintext-secrets",
-    }
+    assert {d.policyName for d in diagnostics} == POD_RULES
     assert {d.enforcementLevel for d in diagnostics} == {proto.ADVISORY}
 
 
@@ -339,14 +332,7 @@ def test_unknown_pod_template_list_defers_the_pod_rules() -> None:
     props = keeper(hardened_keeper_pod())
     props["spec"]["templates"]["podTemplates"] = UNKNOWN_ARRAY_VALUE
     diagnostics = analyze(configured(), props, KEEPER)
-    assert {d.policyName for d in diagnostics} == {
-        "signed-images",
-        "non-root",
-        "resource-limits",
-        "read-only-root-filesystem",
-        "no-host-access",
-        "no-plaintext-secrets",
-    }
+    assert {d.policyName for d in diagnostics} == POD_RULES
     assert {d.enforcementLevel for d in diagnostics} == {proto.ADVISORY}
 
 
