@@ -7,6 +7,7 @@ registry in prod, always the same digest (the platform copy is byte-identical an
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any, Mapping
 
 import yaml
 
-LOCK_FILE = Path(__file__).resolve().parent.parent / "platform.lock.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCK_FILE = PROJECT_ROOT / "platform.lock.yaml"
+VENDOR_ROOT = PROJECT_ROOT / "charts"
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 SEMVER = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -82,11 +85,23 @@ class Image:
 
 @dataclass(frozen=True)
 class Chart:
+    """A chart as published (repository, name, version) and as vendored here (``path``, ``digest``).
+
+    The program deploys from ``path``, so the bytes checked offline are the bytes deployed;
+    ``repository`` says where the same release is published, for readers and for refreshes.
+    """
+
     key: str
     repository: str
     chart: str
     version: str
     source: str
+    path: str = ""
+    digest: str = ""
+
+    @property
+    def folder(self) -> Path:
+        return PROJECT_ROOT / self.path
 
 
 @dataclass(frozen=True)
@@ -153,9 +168,43 @@ def _image(key: str, raw: Mapping[str, Any], problems: list[str]) -> Image:
     return Image(key=key, signer=_signer(raw.get("signer"), where, problems), **fields)
 
 
+def content_digest(folder: Path) -> str:
+    """sha256 over every file of a vendored chart: its path, a NUL, its bytes' sha256, a newline.
+
+    Computed the same way by the vendoring tool and by the test that recomputes it, so a
+    changed, added or removed file changes the digest.
+    """
+    listing = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        listing.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return f"sha256:{listing.hexdigest()}"
+
+
+def _vendored(key: str, raw: Any, problems: list[str]) -> tuple[str, str]:
+    where = f"charts.{key}.vendored"
+    if not isinstance(raw, Mapping):
+        problems.append(f"{where} is missing: vendor the chart with `make vendor-chart NAME={key} ...`")
+        return "", ""
+    path, digest = raw.get("path"), raw.get("digest")
+    upstream = raw.get("upstream")
+    if not isinstance(path, str) or path != f"{VENDOR_ROOT.name}/{key}":
+        problems.append(f"{where}.path must be {VENDOR_ROOT.name}/{key}, got {path!r}")
+    if not isinstance(digest, str) or not DIGEST.match(digest):
+        problems.append(f"{where}.digest must be sha256:<64 hex>, got {digest!r}")
+    if not isinstance(upstream, Mapping) or not all(isinstance(upstream.get(f), str) and upstream.get(f) for f in ("git", "tag", "commit", "path")):
+        problems.append(f"{where}.upstream must name git, tag, commit and path")
+    elif not re.fullmatch(r"[0-9a-f]{40}", upstream["commit"]):
+        problems.append(f"{where}.upstream.commit must be a full 40-hex commit, got {upstream['commit']!r}")
+    if not isinstance(raw.get("packaging"), list) or not isinstance(raw.get("dependencies"), list):
+        problems.append(f"{where}: 'packaging' and 'dependencies' must be lists (empty when none)")
+    return str(path or ""), str(digest or "")
+
+
 def _chart(key: str, raw: Mapping[str, Any], problems: list[str]) -> Chart:
     where = f"charts.{key}"
     fields = {f: _text(raw, f, where, problems) for f in ("repository", "chart", "version", "source")}
+    fields["path"], fields["digest"] = _vendored(key, raw.get("vendored"), problems)
     if fields["version"] and not SEMVER.match(str(fields["version"])):
         problems.append(f"{where}: version must be an exact release such as 1.2.3, got {fields['version']!r}")
     if fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
@@ -212,6 +261,12 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 def read_document(text: str) -> Any:
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_vendored_records(path: Path = LOCK_FILE) -> dict[str, dict[str, Any]]:
+    """Each chart's ``vendored`` record with its version, as the vendoring tool wrote it."""
+    charts = (read_document(Path(path).read_text(encoding="utf-8")) or {}).get("charts") or {}
+    return {key: {**(raw.get("vendored") or {}), "version": str(raw.get("version"))} for key, raw in charts.items()}
 
 
 def load(path: Path = LOCK_FILE, registry: str = "upstream") -> Catalog:
