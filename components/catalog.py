@@ -7,7 +7,6 @@ registry in prod, always the same digest (the platform copy is byte-identical an
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,19 +165,6 @@ def _image(key: str, raw: Mapping[str, Any], problems: list[str]) -> Image:
     if fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
         problems.append(f"{where}: source must name where the digest was read (a URL, a repository file, an index id)")
     return Image(key=key, signer=_signer(raw.get("signer"), where, problems), **fields)
-
-
-def content_digest(folder: Path) -> str:
-    """sha256 over every file of a vendored chart: its path, a NUL, its bytes' sha256, a newline.
-
-    Computed the same way by the vendoring tool and by the test that recomputes it, so a
-    changed, added or removed file changes the digest.
-    """
-    listing = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        listing.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
-    return f"sha256:{listing.hexdigest()}"
 
 
 def _vendored(key: str, raw: Any, problems: list[str]) -> tuple[str, str]:

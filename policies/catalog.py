@@ -8,6 +8,7 @@ docs/architecture/contracts.md.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ class CatalogChart:
     repository: str
     chart: str
     version: str
+    path: str = ""
+    """The vendored folder, relative to the repository root (``charts/<key>``)."""
+    digest: str = ""
+    """sha256 over the vendored folder's files (:func:`content_digest`)."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,8 @@ class Catalog:
         return {digest: tuple(entries) for digest, entries in index.items()}
 
     @functools.cached_property
-    def chart_repositories(self) -> frozenset[str]:
-        return frozenset(normalise_repo_url(chart.repository) for chart in self.charts)
+    def charts_by_path(self) -> dict[str, CatalogChart]:
+        return {chart.path: chart for chart in self.charts if chart.path}
 
 
 def normalise_repo_url(url: str) -> str:
@@ -134,9 +139,37 @@ def _image(key: str, entry: dict[str, Any]) -> CatalogImage:
 
 
 def _chart(key: str, entry: dict[str, Any]) -> CatalogChart:
+    vendored = entry.get("vendored") if isinstance(entry.get("vendored"), dict) else {}
     return CatalogChart(
         key=key,
         repository=normalise_repo_url(_text(entry, "repository")),
         chart=_text(entry, "chart"),
         version=_text(entry, "version"),
+        path=_text(vendored, "path").strip("/"),
+        digest=_text(vendored, "digest"),
     )
+
+
+def content_digest(folder: Path) -> str:
+    """sha256 over every file of a vendored chart: its path, a NUL, its bytes' sha256, a newline.
+
+    The vendoring tool writes it into the catalog; pinned-charts and the tests recompute it, so
+    a changed, added or removed file shows as drift.
+    """
+    listing = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        listing.update(f"{relative}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return f"sha256:{listing.hexdigest()}"
+
+
+@functools.lru_cache(maxsize=64)
+def vendored_digest(folder: Path, _stamp: tuple[int, int]) -> str:
+    """:func:`content_digest`, cached per folder state (the engine calls a policy once per resource)."""
+    return content_digest(folder)
+
+
+def folder_stamp(folder: Path) -> tuple[int, int]:
+    """A cheap fingerprint of a folder's state: file count and newest modification time."""
+    stats = [p.stat() for p in Path(folder).rglob("*") if p.is_file()]
+    return len(stats), max((s.st_mtime_ns for s in stats), default=0)

@@ -10,8 +10,6 @@ from .model import Finding, ResourceView, Unresolved
 from .rule import Rule
 from .waivers import Waiver, judge_waiver
 
-DOCUMENTED = "documented in the policy pack"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -41,10 +39,7 @@ def _outcomes(
             message = f"{finding.path} is unknown, so {rule.name} cannot decide"
             outcomes.append(Outcome(rule.name, urn, resource_id, message, unresolved=finding))
         else:
-            if finding.documented_waiver:
-                waiver = Waiver(rule.name, resource_id, finding.documented_waiver, True, DOCUMENTED)
-            else:
-                waiver = judge_waiver(subject, rule.name, config) if subject else None
+            waiver = judge_waiver(subject, rule.name, config, finding.message) if subject else None
             outcomes.append(Outcome(rule.name, urn, resource_id, finding.message, waiver=waiver))
     return outcomes
 

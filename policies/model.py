@@ -85,13 +85,20 @@ def plain(value: Any) -> Any:
     return value
 
 
-def dig(value: Any, *path: str | int) -> Any:
-    """Follow ``path`` through dicts and lists: None when absent, an Unknown when one is in the way."""
+def dig(value: Any, *path: str | int | tuple[str, str]) -> Any:
+    """Follow ``path`` through dicts and lists: None when absent, an Unknown when one is in the way.
+
+    A ``(key, value)`` step picks the first list item whose ``key`` is ``value`` (a container by name).
+    """
     current = value
     for step in path:
         if is_unknown(current) or current is None:
             return current
-        if isinstance(step, int):
+        if isinstance(step, tuple):
+            if not isinstance(current, list):
+                return None
+            current = next((i for i in current if isinstance(i, dict) and i.get(step[0]) == step[1]), None)
+        elif isinstance(step, int):
             if not isinstance(current, list) or step >= len(current):
                 return None
             current = current[step]
@@ -174,9 +181,6 @@ class Violation:
 
     message: str
     subject: ResourceView | None = None
-    documented_waiver: str | None = None
-    """A reason the pack itself records for this exception (chart-hardening's map), shown as
-    WAIVED in every stack: used where an object cannot carry a waiver annotation."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ What the operator would fill in by default is invisible to the pack (it depends 
 operator's version and its own configuration), so a value the resource does not set counts as
 missing, exactly as an unset field of a Deployment does. Places were read from the CRD schemas
 the render validates against (shared/schemas/crds/kafka.strimzi.io/{kafka,kafkanodepool}_v1.json,
-postgresql.cnpg.io/cluster_v1.json).
+postgresql.cnpg.io/cluster_v1.json) and, for Prometheus and Alertmanager, from the
+monitoring.coreos.com CRDs kube-prometheus-stack installs.
 """
 
 from __future__ import annotations
@@ -143,7 +144,48 @@ CNPG_CLUSTER = (
 """Cluster: spec.securityContext applies to every container of an instance pod, spec.resources
 to the postgres container; without them the operator's defaults apply, which the pack cannot see."""
 
+def _prometheus_operator_pod(label: str, main: str) -> tuple[OperatorPod, ...]:
+    """Prometheus and Alertmanager: the operator builds the StatefulSet's pod from spec.securityContext
+    (pod), spec.image and spec.resources (main container), and strategic-merges spec.containers and
+    spec.initContainers, by container name, over the containers it generates (the main one, the
+    config reloader, and the init-config-reloader init container). What the operator fills in itself
+    is not visible here, so each generated container must be hardened through those lists."""
+    return (
+        OperatorPod(
+            label=label,
+            pod_security_context="spec.securityContext",
+            volumes="spec.volumes",
+            containers=(
+                OperatorContainer(
+                    name=main,
+                    image="spec.image",
+                    security_context=f"spec.containers[name={main}].securityContext",
+                    resources="spec.resources",
+                    env=f"spec.containers[name={main}].env",
+                ),
+                OperatorContainer(
+                    name="config-reloader",
+                    security_context="spec.containers[name=config-reloader].securityContext",
+                    resources="spec.containers[name=config-reloader].resources",
+                    env="spec.containers[name=config-reloader].env",
+                ),
+                OperatorContainer(
+                    name="init-config-reloader",
+                    security_context="spec.initContainers[name=init-config-reloader].securityContext",
+                    resources="spec.initContainers[name=init-config-reloader].resources",
+                    env="spec.initContainers[name=init-config-reloader].env",
+                ),
+            ),
+        ),
+    )
+
+
+PROMETHEUS = _prometheus_operator_pod("prometheus", "prometheus")
+ALERTMANAGER = _prometheus_operator_pod("alertmanager", "alertmanager")
+
 OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
+    "monitoring.coreos.com/Prometheus": PROMETHEUS,
+    "monitoring.coreos.com/Alertmanager": ALERTMANAGER,
     "kafka.strimzi.io/Kafka": STRIMZI_KAFKA,
     "kafka.strimzi.io/KafkaNodePool": STRIMZI_NODE_POOL,
     "postgresql.cnpg.io/Cluster": CNPG_CLUSTER,
@@ -152,8 +194,12 @@ OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
 
 REQUIRED_IMAGES: dict[str, tuple[str, ...]] = {
     "kafka.strimzi.io/Kafka": ("spec.kafka.image",),
+    "kafka.strimzi.io/KafkaConnect": ("spec.image",),
+    "kafka.strimzi.io/KafkaMirrorMaker2": ("spec.image",),
+    "kafka.strimzi.io/KafkaBridge": ("spec.image",),
 }
 """Images the operator runs for a resource outside the pods listed above (Kafka: the brokers').
 
-Unset, the operator would pick its built-in default, which is not a catalog digest.
+Unset, the operator would pick its built-in default (for Strimzi, the per-version maps in its
+environment), which is not a catalog digest; so a resource that leaves it out is refused.
 """

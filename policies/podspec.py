@@ -61,8 +61,16 @@ def carries_pod_template(type_token: str) -> bool:
     return type_token in POD_SPEC_PATHS or kind in POD_TEMPLATE_LISTS or kind in OPERATOR_PODS
 
 
-def _dotted(path: str) -> tuple[str, ...]:
-    return tuple(path.split("."))
+def _dotted(path: str) -> tuple[str | tuple[str, str], ...]:
+    """``spec.containers[name=prometheus].securityContext`` -> steps for :func:`dig`."""
+    steps: list[str | tuple[str, str]] = []
+    for part in path.split("."):
+        name, _, selector = part.partition("[")
+        steps.append(name)
+        if selector:
+            key, _, value = selector.rstrip("]").partition("=")
+            steps.append((key, value))
+    return tuple(steps)
 
 
 @dataclass(frozen=True)

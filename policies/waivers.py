@@ -1,9 +1,12 @@
-"""Waivers: the one way an object gets an exception from a rule.
+"""Waivers: the two ways an object gets an exception from a rule, both with a reason.
 
-The object carries ``waivers.somaagenthub.io/<rule-name>: "<reason>"`` on its own metadata
-(the kit writes it from ``opt_out={...}``). Whether a waiver counts is the stack's decision,
-made in the rule's policy config: ``waivers: any`` (dev) accepts every waiver with a reason;
-``waivers: allow-list`` (prod) accepts only objects listed in the rule's ``allowedWaivers``.
+1. The object carries ``waivers.somaagenthub.io/<rule-name>: "<reason>"`` on its own metadata
+   (the kit writes it from ``opt_out={...}``). Whether it counts is the stack's decision, made in
+   the rule's policy config: ``waivers: any`` (dev) accepts every waiver with a reason;
+   ``waivers: allow-list`` (prod) accepts only objects listed in the rule's ``allowedWaivers``.
+2. An ``allowedWaivers`` entry that also names the ``image`` it excuses, for objects a chart
+   renders (they carry no annotation of ours): it waives only findings about that image on that
+   object, in the stack whose config lists it.
 """
 
 from __future__ import annotations
@@ -36,8 +39,20 @@ def declared_waivers(resource: ResourceView) -> dict[str, str]:
     }
 
 
-def judge_waiver(resource: ResourceView, rule: str, config: Mapping[str, Any]) -> Waiver | None:
-    """The object's waiver for ``rule`` and whether this stack's config accepts it (None: no waiver)."""
+def _image_entry(resource_id: str, message: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for entry in config.get("allowedWaivers", []):
+        if (isinstance(entry, Mapping) and entry.get("resource") == resource_id and entry.get("image")
+                and f"'{entry['image']}'" in message):
+            return entry
+    return None
+
+
+def judge_waiver(resource: ResourceView, rule: str, config: Mapping[str, Any], message: str = "") -> Waiver | None:
+    """The waiver for this finding of ``rule`` and whether this stack's config accepts it (None: no waiver)."""
+    entry = _image_entry(resource.resource_id, message, config)
+    if entry is not None:
+        reason = str(entry.get("reason") or "").strip()
+        return Waiver(rule, resource.resource_id, reason, bool(reason), "" if reason else "waiver has no reason")
     reason = declared_waivers(resource).get(rule)
     if reason is None:
         return None

@@ -7,7 +7,7 @@ import pytest
 
 from components import settings
 from tests.helpers import objects
-from tests.verification import CRD_SCHEMAS, NoSchema, crd_schema_path, name_problem, validate
+from tests.verification import CRD_SCHEMAS, NoSchema, crd_schema_path, installed_crd_validators, name_problem, validate
 from tools.render import stack_config
 
 STACKS = ("dev", "prod")
@@ -25,9 +25,10 @@ def kubernetes_version(stack: str) -> str:
 def test_every_object_validates_against_its_schema(plans, stack):
     version = kubernetes_version(stack)
     problems, unknown = [], set()
+    installed = installed_crd_validators(objects(plans[stack]))
     for obj in objects(plans[stack]):
         try:
-            for problem in validate(obj, version):
+            for problem in validate(obj, version, installed):
                 problems.append(f"{obj['kind']}/{obj['metadata'].get('name')}: {problem}")
         except NoSchema as missing:
             unknown.add(str(missing))

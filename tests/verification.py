@@ -1,4 +1,11 @@
-"""Validate rendered objects the way an API server would: OpenAPI for built-ins, CRD schemas for the rest."""
+"""Validate rendered objects the way an API server would: OpenAPI for built-ins, CRD schemas for the rest.
+
+A custom resource is judged by the CRD the plan itself installs (the chart's or the kit's, at the
+pinned version), its openAPIV3Schema read as a structural schema with strict field validation:
+unknown fields are refused unless ``x-kubernetes-preserve-unknown-fields`` says otherwise, and
+``x-kubernetes-int-or-string`` and ``nullable`` widen the type as the API server does.
+``../shared/schemas/crds`` is used only for kinds whose CRD the platform does not install.
+"""
 from __future__ import annotations
 
 import json
@@ -35,8 +42,64 @@ def _crd_validator(path: Path) -> jsonschema.protocols.Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-def validate(obj: dict, kubernetes_version: str) -> list[str]:
-    """Problems with ``obj`` (empty when valid); raises :class:`NoSchema` when nothing can judge it."""
+ROOT_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+
+
+def structural_to_json_schema(node: dict, at_root: bool = False) -> dict:
+    """A CRD's openAPIV3Schema as JSON Schema with the API server's strict field validation."""
+    if not isinstance(node, dict):
+        return node
+    out = {k: v for k, v in node.items() if not k.startswith("x-kubernetes-") and k != "nullable"}
+    for key in ("properties", "patternProperties"):
+        if isinstance(node.get(key), dict):
+            out[key] = {name: structural_to_json_schema(sub) for name, sub in node[key].items()}
+    if isinstance(node.get("items"), dict):
+        out["items"] = structural_to_json_schema(node["items"])
+    if isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = structural_to_json_schema(node["additionalProperties"])
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(node.get(key), list):
+            out[key] = [structural_to_json_schema(sub) for sub in node[key]]
+    if isinstance(node.get("not"), dict):
+        out["not"] = structural_to_json_schema(node["not"])
+    if at_root or node.get("x-kubernetes-embedded-resource"):
+        out["properties"] = {**ROOT_FIELDS, **out.get("properties", {})}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+        out["anyOf"] = [*out.get("anyOf", []), {"type": "integer"}, {"type": "string"}] if "anyOf" not in out else out["anyOf"]
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
+    preserve = node.get("x-kubernetes-preserve-unknown-fields")
+    if out.get("type") == "object" and "properties" in out and "additionalProperties" not in node and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def installed_crd_validators(plan_objects: list[dict]) -> dict[tuple[str, str, str], jsonschema.protocols.Validator]:
+    """(group, version, kind) -> validator, for every CRD the plan installs."""
+    found = {}
+    for crd in plan_objects:
+        if crd.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = crd["spec"]
+        for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema and version.get("served", True):
+                found[(spec["group"], version["name"], spec["names"]["kind"])] = jsonschema.Draft7Validator(
+                    structural_to_json_schema(schema, at_root=True))
+    return found
+
+
+def validate(obj: dict, kubernetes_version: str, installed: dict | None = None) -> list[str]:
+    """Problems with ``obj`` (empty when valid); raises :class:`NoSchema` when nothing can judge it.
+
+    ``installed`` are the validators of the CRDs the plan installs (:func:`installed_crd_validators`);
+    they take precedence over ``../shared/schemas/crds``.
+    """
+    group, _, version = obj["apiVersion"].rpartition("/")
+    validator = (installed or {}).get((group, version, obj["kind"]))
+    if validator is not None:
+        return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(obj)]
     schema_path = crd_schema_path(obj["apiVersion"], obj["kind"])
     if schema_path is not None:
         validator = _crd_validator(schema_path)

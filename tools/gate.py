@@ -152,9 +152,11 @@ def _check_catalogs(settings: Mapping[str, RuleSettings]) -> None:
 def _waiver_inventory(
     views: Sequence[ResourceView], settings: Mapping[str, RuleSettings], lines: Sequence[ReportLine]
 ) -> tuple[WaiverUse, ...]:
-    """Every waiver annotation in the plan, judged, and whether it waived anything."""
+    """Every waiver in force: each annotation in the plan (judged, and whether it waived anything),
+    then each finding waived by an image entry of the stack's allow-list."""
     used = {(line.urn, line.rule) for line in lines if line.waiver is not None}
     inventory: list[WaiverUse] = []
+    annotated: set[tuple[str, str]] = set()
     for view in views:
         for rule_name, reason in declared_waivers(view).items():
             if rule_name in settings:
@@ -162,7 +164,10 @@ def _waiver_inventory(
             else:
                 waiver = Waiver(rule_name, view.resource_id, reason, False, "no rule with that name")
             if waiver is not None:
+                annotated.add((view.urn, rule_name))
                 inventory.append(WaiverUse(waiver, view.urn, (view.urn, rule_name) in used))
+    inventory += [WaiverUse(line.waiver, line.urn, True) for line in lines
+                  if line.waiver is not None and line.waiver.accepted and (line.urn, line.rule) not in annotated]
     return tuple(inventory)
 
 

@@ -27,6 +27,18 @@ RANDOM_RESULT_TYPES = {
 }
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def make_urn(parent_urn: str, type_: str, name: str) -> str:
+    """A child's URN as the engine builds it: stack and project from the parent, the whole chain of
+    parent types (not only the last, as the mocks do), and never the root stack's type."""
+    stack, project, chain = parent_urn.removeprefix("urn:pulumi:").split("::")[:3]
+    if chain != ROOT_STACK_TYPE:
+        type_ = f"{chain}${type_}"
+    return "urn:pulumi:" + "::".join([stack, project, type_, name])
+
+
 @dataclass
 class Registration:
     urn: str
@@ -37,6 +49,8 @@ class Registration:
     custom: bool
     remote: bool
     inputs: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    """Resource options the engine receives beside the inputs (e.g. retainOnDelete)."""
 
 
 class DuplicateUrnError(RuntimeError):
@@ -86,9 +100,8 @@ class RecordingMonitor(MockMonitor):
         self._lock = threading.Lock()
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        """As the engine does: the whole chain of parent types, not only the last (as mocks do)."""
         if parent:
-            type_ = parent.split("::")[2] + "$" + type_
+            return make_urn(parent, type_, name)
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name

@@ -21,12 +21,14 @@ import yaml
 
 from pulumi.runtime.rpc import UNKNOWN, _special_sig_key, _special_secret_sig
 
-from tools import mock_runtime
-from tools.mock_runtime import DuplicateUrnError, Recording
+from tools import chart_expansion, mock_runtime
+from tools.chart_expansion import ChartRenderError, ChartReport
+from tools.mock_runtime import DuplicateUrnError, Recording, make_urn
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "somaagenthub"
 SECRET = "[secret]"
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 REMOTE_OR_COMPONENT_PREFIXES = ("kubernetes:helm.sh/", "kubernetes:yaml/")
 
 
@@ -82,11 +84,26 @@ def build_plan(stack: str, recording: Recording, settings_summary: dict[str, Any
             "dependencies": r.dependencies,
             "custom": r.custom,
             "remote": r.remote,
+            "options": r.options,
             "inputs": clean(r.inputs),
         }
         for r in sorted(recording.registrations, key=lambda r: r.urn)
     ]
     return {"stack": stack, "settings": settings_summary, "resources": resources}
+
+
+def expand_charts(recording: Recording, kubernetes_version: str) -> list[ChartReport]:
+    """Add every chart's children to ``recording``, as the engine would register them."""
+    try:
+        kids, reports = chart_expansion.expand(recording.registrations, kubernetes_version, make_urn)
+    except ChartRenderError as err:
+        raise RenderError(str(err)) from err
+    seen = {r.urn for r in recording.registrations}
+    duplicates = [k.urn for k in kids if k.urn in seen or seen.add(k.urn)]
+    if duplicates:
+        raise DuplicateUrnError("the engine would refuse duplicate URNs:\n" + "\n".join(f"  - {u}" for u in duplicates))
+    recording.registrations.extend(kids)
+    return reports
 
 
 def kubernetes_objects(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,7 +134,7 @@ def write_manifests(plan: dict[str, Any], out: Path) -> int:
         kind, namespace, name = identity.split("/")
         folder = out / namespace
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{kind.lower()}-{name}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+        (folder / f"{kind.lower()}-{name}.yaml").write_text(yaml.dump(obj, Dumper=DUMPER, sort_keys=False))
     return len(seen)
 
 
@@ -132,7 +149,11 @@ def phase_of(urn: str) -> str:
 def summary(plan: dict[str, Any], seconds: float) -> str:
     per_phase = Counter(phase_of(r["urn"]) for r in plan["resources"])
     per_kind = Counter(r["inputs"].get("kind") or r["type"] for r in plan["resources"])
-    lines = [f"stack {plan['stack']}: {len(plan['resources'])} resources in {seconds:.2f}s", "per phase:"]
+    lines = [f"stack {plan['stack']}: {len(plan['resources'])} resources in {seconds:.2f}s", "per chart (objects, pods):"]
+    lines += [f"  {c['name']:<28} {c['chart']} {c['version']:<10} {c['objects']:>4} objects {c['pods']:>3} pods"
+              + (f", {len(c['hooksDropped'])} hooks not deployed" if c["hooksDropped"] else "")
+              for c in plan.get("charts", [])]
+    lines.append("per phase:")
     lines += [f"  {phase:<12} {n}" for phase, n in sorted(per_phase.items())]
     lines.append("per kind:")
     lines += [f"  {kind:<48} {n}" for kind, n in sorted(per_kind.items())]
@@ -166,6 +187,7 @@ def render_with_secrets(
     except (platform_settings.SettingsError, catalog.CatalogError) as err:
         raise RenderError(str(err)) from err
     recording = _run_program(stack, config)
+    reports = expand_charts(recording, parsed.kubernetes_version)
     summary_settings = {
         "registry": parsed.registry,
         "kubernetesVersion": parsed.kubernetes_version,
@@ -173,6 +195,11 @@ def render_with_secrets(
         "phases": list(parsed.phases.enabled()),
     }
     plan = build_plan(stack, recording, summary_settings)
+    plan["charts"] = [
+        {"name": r.name, "chart": r.chart, "version": r.version, "objects": r.objects, "pods": r.pods,
+         "crds": r.crds, "hooksDropped": r.hooks_dropped}
+        for r in reports
+    ]
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "plan.json").write_text(json.dumps(plan, indent=1, sort_keys=True))

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import yaml
 
-from components.catalog import LOCK_FILE, VENDOR_ROOT, content_digest, load_vendored_records
+from components.catalog import LOCK_FILE, VENDOR_ROOT, load_vendored_records
+from policies.catalog import content_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRRORS = Path(os.environ.get("CHART_GIT_MIRRORS", "/work/.mirror"))

@@ -1,4 +1,4 @@
-"""Install an upstream Helm chart exactly as the catalog pins it."""
+"""Install an upstream Helm chart from the bytes vendored in ``charts/<key>/``."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -17,7 +17,11 @@ def helm_chart(
     ctx: KitContext,
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v4.Chart:
-    """A ``helm.v4.Chart`` with the catalog's repository and exact version.
+    """A ``helm.v4.Chart`` from the vendored chart folder the catalog names.
+
+    A local path, not a repository URL: the provider renders exactly the bytes the offline render
+    checked (and an air-gapped cluster needs no chart repository). ``version`` is still passed so the
+    plan says which release is deployed; Helm ignores it for a local folder.
 
     Image values are the caller's job because every chart spells them differently; callers
     build them from ``ctx.catalog.image(key)`` so that the policy pack finds only digests.
@@ -25,17 +29,12 @@ def helm_chart(
     only when the monitoring CRDs are already installed.
     """
     chart = ctx.catalog.chart(chart_key)
-    repository = chart.repository
-    if repository.startswith("oci://"):
-        source = {"chart": f"{repository.rstrip('/')}/{chart.chart}"}
-    else:
-        source = {"chart": chart.chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=repository)}
     return k8s.helm.v4.Chart(
         name,
+        chart=f"./{chart.path}",
         namespace=namespace,
         version=chart.version,
         values=dict(values),
         skip_crds=False,
         opts=ctx.after_metrics_crds(opts),
-        **source,
     )

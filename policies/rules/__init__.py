@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..rule import Rule
 from . import (
-    chart_hardening,
     default_deny,
     namespace_pod_security,
     no_broad_network_allows,
@@ -25,7 +24,6 @@ RULES: tuple[Rule, ...] = (
     read_only_root.RULE,
     no_host_access.RULE,
     pinned_charts.RULE,
-    chart_hardening.RULE,
     no_plaintext_secrets.RULE,
     namespace_pod_security.RULE,
     no_public_services.RULE,

@@ -43,7 +43,9 @@ def check(resource: ResourceView, _config: RuleConfig) -> Iterator[Finding]:
 def _secret(resource: ResourceView) -> Iterator[Finding]:
     for section in ("data", "stringData"):
         value = resource.props.get(section)
-        if is_unknown(value) or (isinstance(value, dict) and value):
+        # A non-empty mapping, or a masked one ("[secret]" in an offline plan, where the data was a
+        # Pulumi secret): either way the Secret carries literal data.
+        if is_unknown(value) or (isinstance(value, (dict, str)) and value):
             yield Violation(
                 f"Secret '{resource.object_name}' carries literal {section}; deliver it with an ExternalSecret"
             )

@@ -11,9 +11,6 @@ from ..model import Finding, ResourceView, Unresolved, Violation, is_unknown
 from ..podspec import POD_SPEC_PATHS, is_custom_resource, pod_templates, required_images
 from ..rule import Rule, RuleConfig, Severity
 
-CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"})
-IMAGE_PARTS = ("registry", "repository", "tag", "digest")
-DIGEST_KEYS = ("digest", "sha")  # kube-prometheus-stack and grafana charts call it `sha`
 CR_IMAGE_KEYS = ("image", "imageName")
 HIDING_SENTINELS = frozenset(
     {"6a19a0b0-7e62-4c92-b797-7f8e31da9cc2", "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"}
@@ -51,11 +48,7 @@ def image_references(resource: ResourceView) -> Iterator[tuple[str, str | Findin
                     yield container.label, Unresolved(f"{container.path}.image", image.sentinel)
                 else:
                     yield container.label, image if isinstance(image, str) else ""
-    elif resource.type in CHART_TYPES:
-        values = resource.props.get("values")
-        if is_unknown(values):
-            yield "values", Unresolved("values", values.sentinel)
-        yield from _chart_values_images(values, "values")
+                yield from _named_images(container.spec, container.label, container.path)
     elif is_custom_resource(resource.type):
         yield from _custom_resource_images(resource)
 
@@ -100,54 +93,44 @@ def _spec_images(node: Any, path: str) -> Iterator[tuple[str, str | Finding]]:
             yield from _spec_images(value, child)
 
 
-def _chart_values_images(node: Any, path: str) -> Iterator[tuple[str, str | Finding]]:
-    """Images in Helm values: ``{registry?, repository, tag|digest}`` mappings and ``image: <ref>`` strings."""
-    if isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _chart_values_images(item, f"{path}[{index}]")
-        return
-    if not isinstance(node, dict):
-        return
-    repository = node.get("repository")
-    if (isinstance(repository, str) or is_unknown(repository)) and ("tag" in node or any(k in node for k in DIGEST_KEYS)):
-        yield path, _join_image(node, path)
-    for key, value in node.items():
-        child = f"{path}.{key}"
-        if key == "image" and is_unknown(value):
-            yield child, Unresolved(child, value.sentinel)
-        elif key == "image" and isinstance(value, str) and looks_like_image(value):
-            yield child, value
-        elif key not in (*IMAGE_PARTS, "sha") or isinstance(value, (dict, list)):
-            yield from _chart_values_images(value, child)
+def _named_images(container: Any, label: str, path: str) -> Iterator[tuple[str, str | Finding]]:
+    """Images an operator container names for what it starts: ``*IMAGE*`` (and Strimzi's ``*_BUILDER``) env values and image
+    arguments (``--prometheus-config-reloader=<ref>``), each ``<version>=<ref>`` list entry included.
 
-
-def _join_image(values: dict[str, Any], path: str) -> str | Unresolved:
-    """Join an image mapping as charts do: ``registry/repository:tag@digest``.
-
-    Charts spell the digest ``digest: sha256:<hex>`` or ``sha: <hex>`` (the template adds
-    ``@sha256:``; kube-state-metrics takes the full ``sha256:<hex>`` there too).
+    An operator runs these when a custom resource names no image of its own, so they are held
+    to the same catalog as the images of pods.
     """
-    for part in (*IMAGE_PARTS, "sha"):
-        if is_unknown(values.get(part)):
-            return Unresolved(f"{path}.{part}", values[part].sentinel)
-    registry, repository, tag, digest = (str(values.get(part) or "") for part in IMAGE_PARTS)
-    sha = str(values.get("sha") or "")
-    if sha and not digest:
-        digest = sha if sha.startswith("sha256:") else f"sha256:{sha}"
-    reference = f"{registry.rstrip('/')}/{repository}" if registry else repository
-    if tag:
-        reference = f"{reference}:{tag}"
-    if digest and "@" not in tag:
-        reference = f"{reference}@{digest}"
-    return reference
+    for index, env in enumerate(container.get("env") or []):
+        name = str(env.get("name", "")).upper() if isinstance(env, dict) else ""
+        if "IMAGE" not in name and not name.endswith("_BUILDER"):
+            continue
+        value = env.get("value")
+        if is_unknown(value):
+            yield label, Unresolved(f"{path}.env[{index}].value", value.sentinel)
+        elif isinstance(value, str):
+            yield from ((f"{label} env {env['name']}", ref) for ref in _references_in(value))
+    for index, arg in enumerate(container.get("args") or []):
+        flag, _, value = arg.partition("=") if isinstance(arg, str) else ("", "", "")
+        if flag.startswith("-") and ("image" in flag.lower() or "reloader" in flag.lower()):
+            yield from ((f"{label} args[{index}]", ref) for ref in _references_in(value))
+
+
+def _references_in(text: str) -> Iterator[str]:
+    """Image references in a value such as ``4.2.0=quay.io/a/b:1@sha256:..`` lists, one per token."""
+    for token in text.replace(",", " ").split():
+        candidate = token.rsplit("=", 1)[-1].strip()
+        first = candidate.split("/", 1)[0]
+        if "/" in candidate and ("." in first or ":" in first) and looks_like_image(candidate):
+            yield candidate
 
 
 RULE = Rule(
     name="signed-images",
     description=(
-        "Every container image (init and ephemeral containers, Helm chart image values and every "
-        "image/imageName of a custom resource's spec included) is pinned by sha256 digest, listed in platform.lock.yaml with a signer, "
-        "and pulled from a registry the stack allows."
+        "Every container image (init and ephemeral containers, the images operators name in their env and "
+        "arguments for what they start, and every image/imageName of a custom resource's spec included) is "
+        "pinned by sha256 digest, listed in platform.lock.yaml with a signer, and pulled from a registry the stack allows. "
+        "Helm charts are judged by the objects they render."
     ),
     severity=Severity.CRITICAL,
     remediation=(

@@ -136,12 +136,20 @@ def kafka_version(tag: str) -> str:
 def operator_values(stores: StoreContext) -> dict:
     image = stores.ctx.catalog.image("strimzi-operator")
     pinned = {"registry": image.registry, "repository": image.repository, "name": "", "tag": image.tag, "digest": image.digest}
+    broker = stores.ctx.catalog.image("strimzi-kafka")
+    # The exporter's and Cruise Control's default images are the broker image of the default
+    # Kafka version (chart: kafka:<tag>-kafka-4.3.1); pinned to the catalog's digest of it (the
+    # chart renders <repository>@<digest> (a digest replaces the tag). The per-version maps (STRIMZI_KAFKA_IMAGES, ...) cannot take one digest for four versions;
+    # they are waived by image in policies/config with the reason.
+    broker_pinned = {"registry": broker.registry, "repository": broker.repository, "name": "", "digest": broker.digest}
     return {
         "watchNamespaces": [stores.data_ns],
         "image": pinned,
         "topicOperator": {"image": pinned},
         "userOperator": {"image": pinned},
         "kafkaInit": {"image": pinned},
+        "kafkaExporter": {"image": broker_pinned},
+        "cruiseControl": {"image": broker_pinned},
         "resources": resource_requirements(stores.settings.operator_resources),
         "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {

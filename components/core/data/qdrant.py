@@ -35,6 +35,13 @@ def chart_values(stores: StoreContext, api_key_secret: str) -> dict:
         "podSecurityContext": {"runAsNonRoot": True, "fsGroup": FS_GROUP, "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {**container_security_context(uid=UID), "runAsGroup": GID},
         "updateVolumeFsOwnership": False,
+        # Probes on the gRPC port: the chart's HTTP readiness probe picks its path with
+        # semverCompare over image.tag, which fails on our "<tag>@sha256:<digest>" reference.
+        "service": {"ports": [
+            {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT, "protocol": "TCP", "checksEnabled": False},
+            {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "protocol": "TCP", "checksEnabled": True},
+            {"name": "p2p", "port": P2P_PORT, "targetPort": P2P_PORT, "protocol": "TCP", "checksEnabled": False},
+        ]},
         "config": {"cluster": {"enabled": replicas > 1, "p2p": {"port": P2P_PORT}}},
         "podDisruptionBudget": {"enabled": replicas > 1, "maxUnavailable": 1},
         "affinity": anti_affinity(POD_LABELS, stores.ctx.high_availability) if replicas > 1 else {},

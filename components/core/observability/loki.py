@@ -33,15 +33,19 @@ SCALABLE_TARGETS = ("read", "write", "backend")
 DISABLED_PARTS = ("gateway", "chunksCache", "resultsCache", "lokiCanary", "test", "minio")
 
 
-def _target(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket, replicas: int, persistent: bool) -> dict[str, Any]:
+PERSISTENCE_SWITCH = {"singleBinary": "enabled", "write": "volumeClaimsEnabled", "backend": "enabled"}
+"""Which key turns a target's volume claims on: chart 18.11.0 names it differently per target."""
+
+
+def _target(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket, replicas: int, switch: str | None) -> dict[str, Any]:
     part: dict[str, Any] = {
         "replicas": replicas,
         "resources": resource_requirements(settings.resources),
         "extraArgs": ["-config.expand-env=true"],
         "extraEnv": bucket.env,
     }
-    if persistent:
-        part["persistence"] = {"enabled": True, "size": settings.storage, "storageClass": ctx.storage_class}
+    if switch:
+        part["persistence"] = {switch: True, "size": settings.storage, "storageClass": ctx.storage_class}
     return part
 
 
@@ -90,9 +94,9 @@ def values(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket) -> 
         "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
         "analytics": {"reporting_enabled": False},
     }
-    single = _target(settings, ctx, bucket, 0 if scalable else settings.replicas, persistent=True)
+    single = _target(settings, ctx, bucket, 0 if scalable else settings.replicas, PERSISTENCE_SWITCH["singleBinary"])
     scaled = {
-        name: _target(settings, ctx, bucket, settings.replicas if scalable else 0, persistent=name != "read")
+        name: _target(settings, ctx, bucket, settings.replicas if scalable else 0, PERSISTENCE_SWITCH.get(name))
         for name in SCALABLE_TARGETS
     }
     return {

@@ -51,6 +51,22 @@ def _claim(storage_class: str, size: str) -> dict[str, Any]:
     }
 
 
+def operator_generated(main: str, uid: int) -> dict[str, Any]:
+    """Hardening for the containers the Prometheus operator generates, stated in the resource.
+
+    The operator merges ``containers`` and ``initContainers`` into its generated pod by name. It
+    applies a restrictive securityContext of its own, but the gate judges what the resource says,
+    so the main container, the config reloader and its init container are hardened here
+    explicitly, and the reloaders get their requests and limits.
+    """
+    hardened = container_security_context(uid=uid)
+    reloader = {"securityContext": hardened, "resources": resource_requirements(CONFIG_RELOADER_RESOURCES)}
+    return {
+        "containers": [{"name": main, "securityContext": hardened}, {"name": "config-reloader", **reloader}],
+        "initContainers": [{"name": "init-config-reloader", **reloader}],
+    }
+
+
 def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
     image = ctx.catalog.image
     anti_affinity = "hard" if ctx.high_availability else "soft"
@@ -103,6 +119,7 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
                 "enableOTLPReceiver": True,
                 "otlp": {"translationStrategy": "UnderscoreEscapingWithSuffixes"},
                 "tsdb": {"outOfOrderTimeWindow": "30m"},
+                **operator_generated("prometheus", PROMETHEUS_UID),
                 **selectors,
             }
         },
@@ -114,6 +131,10 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
                 "resources": resource_requirements(ALERTMANAGER_RESOURCES),
                 "podAntiAffinity": anti_affinity,
                 "securityContext": pod_security_context(PROMETHEUS_UID),
+                # No chart-made Secret with the configuration in literal data: without one the
+                # operator runs Alertmanager with its generated default configuration.
+                "useExistingSecret": True,
+                **operator_generated("alertmanager", PROMETHEUS_UID),
             }
         },
         "kube-state-metrics": {

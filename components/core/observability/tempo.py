@@ -56,7 +56,14 @@ def values(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket) -> 
             },
             "receivers": {
                 "otlp": {"protocols": {"grpc": {"endpoint": f"0.0.0.0:{t.OTLP_GRPC}"}}},
-                "jaeger": None,
+                # The chart's Service template reads every Jaeger endpoint, so the receiver cannot be
+                # removed; bound to loopback, nothing outside the pod reaches it.
+                "jaeger": {"protocols": {
+                    "grpc": {"endpoint": "127.0.0.1:14250"},
+                    "thrift_binary": {"endpoint": "127.0.0.1:6832"},
+                    "thrift_compact": {"endpoint": "127.0.0.1:6831"},
+                    "thrift_http": {"endpoint": "127.0.0.1:14268"},
+                }},
             },
             "securityContext": container,
             "extraEnv": bucket.env,

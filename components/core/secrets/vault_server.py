@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import yaml
 import pulumi_vault as vault
 
 from components.kit import KitContext, custom_resource, helm_chart
@@ -116,13 +117,15 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
                 "disruptionBudget": {"enabled": True},
             },
             dataStorage={"enabled": True, "size": v.storage, "storageClass": ctx.storage_class},
-            affinity={
+            # The chart's default is a template string, so Helm would drop a mapping here with a
+            # warning ("destination ... is a table"); the same anti-affinity, written as YAML text.
+            affinity=yaml.safe_dump({
                 "podAntiAffinity": {
                     "requiredDuringSchedulingIgnoredDuringExecution": [
                         {"labelSelector": {"matchLabels": POD_LABELS}, "topologyKey": "kubernetes.io/hostname"}
                     ]
                 }
-            },
+            }),
             extraEnvironmentVars={"VAULT_CACERT": f"{TLS_MOUNT}/ca.crt"},
             volumes=volumes,
             volumeMounts=mounts,
