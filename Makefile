@@ -5,13 +5,16 @@ PY     := $(VENV)/bin/python
 STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
 
-.PHONY: help venv render gate test bench-gate clean
+.PHONY: help venv render gate test bench-gate bench-render vendor-chart clean
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
 	@echo "make gate STACK=prod [PLAN=]  run the policy gate over a rendered plan"
 	@echo "make test                     install what is needed and run every test"
 	@echo "make bench-gate               time the gate over 10,000 synthetic workloads"
+	@echo "make bench-render [STACK=prod] time the full render (charts expanded) against the import floor"
+	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version]"
+	@echo "make vendor-chart NAME= AGAIN=1   re-vendor exactly what platform.lock.yaml records"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +35,14 @@ test: venv
 
 bench-gate: venv
 	$(PY) -m tools.bench_gate --workloads 10000
+
+bench-render: venv
+	$(PY) -m tools.bench_render --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
+
+# Vendor one chart from its upstream Git tag into charts/$(NAME) and rewrite its catalog entry.
+vendor-chart: venv
+	$(PY) -m tools.vendor_chart --key $(NAME) $(if $(AGAIN),--again,--version $(VERSION) --git $(GIT) --tag $(TAG) --path $(CHART_PATH)) \
+		$(foreach d,$(DEPS),--dep $(d)) $(foreach s,$(STEPS),--step $(s))
 
 clean:
 	rm -rf build

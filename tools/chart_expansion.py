@@ -270,6 +270,13 @@ def _is_manifest(path: str) -> bool:
     return path.endswith((".yaml", ".yml", ".json", ".tpl")) and ("/templates/" in path or path == "(stdout)")
 
 
+@functools.lru_cache(maxsize=None)
+def may_template_crds(folder: Path) -> bool:
+    """Whether any template of the chart or its subcharts mentions a CRD (else the first pass can skip it)."""
+    return any("CustomResourceDefinition" in path.read_text(errors="replace")
+               for path in folder.rglob("*") if path.is_file() and "templates" in path.parts)
+
+
 def templated_crds(manifests: Mapping[str, str]) -> list[dict[str, Any]]:
     """The CRDs among rendered templates, parsing only the documents that can be one."""
     crds = []
@@ -355,7 +362,8 @@ def expand(registrations: list[Registration], kubernetes_version: str,
     all_crds = list(plan_crds)
     for req in requests:
         try:
-            all_crds += templated_crds(render_text(req, kube_version, api_versions_of(plan_crds)))
+            if may_template_crds(req.folder):
+                all_crds += templated_crds(render_text(req, kube_version, api_versions_of(plan_crds)))
             if not req.skip_crds:
                 all_crds += crd_documents(req.folder, helm_engine.chart_defaults(req.folder, req.values))
         except ChartRenderError as err:
@@ -369,7 +377,8 @@ def expand(registrations: list[Registration], kubernetes_version: str,
     for req in requests:
         objects, _, report = render_objects(req, kube_version, api_versions)
         if check_values:
-            ignored = ignored_value_keys(req, lambda values: render_text(_with_values(req, values), kube_version, api_versions))
+            ignored = ignored_value_keys(req, lambda values: render_text(_with_values(req, values), kube_version, api_versions),
+                                         objects)
             if ignored:
                 problems.append(f"chart {req.resource_name} ({report.chart} {report.version}) ignores values "
                                 f"the program sets: {', '.join(ignored)}")

@@ -3,7 +3,9 @@
 Helm accepts any key; a misspelt or moved key (``securityContext`` one level too high, a key a
 new chart version renamed) changes nothing and nobody notices. A key counts as used when it is in
 the chart's default values (subcharts' defaults under their key), or the chart's
-``values.schema.json`` names it, or, failing both, changing it changes the rendered output.
+``values.schema.json`` names it, or, failing both, the rendered output shows it is read: the
+mapping that holds it appears whole in a rendered object (charts pass such maps through with
+``toYaml``), or changing the key changes the output.
 """
 from __future__ import annotations
 
@@ -73,13 +75,59 @@ def _perturbed(values: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, An
     return changed
 
 
-def ignored_value_keys(request: Any, render: Callable[[dict[str, Any]], Any]) -> list[str]:
-    """Dotted keys of ``request.values`` that the chart neither declares nor reacts to."""
+def _mappings(node: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _mappings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _mappings(value)
+
+
+def _at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = values
+    for part in path:
+        node = node[part]
+    return node
+
+
+def mappings_by_key(rendered: list[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Every mapping of the rendered objects (CRDs left out: values never flow into them), by each key it has."""
+    index: dict[str, list[Mapping[str, Any]]] = {}
+    for obj in rendered:
+        if obj.get("kind") == "CustomResourceDefinition":
+            continue
+        for found in _mappings(obj):
+            for key in found:
+                index.setdefault(key, []).append(found)
+    return index
+
+
+def passed_through(values: Mapping[str, Any], path: tuple[str, ...], index: Mapping[str, list[Mapping[str, Any]]]) -> bool:
+    """Whether the mapping holding ``path`` shows up whole (every key, equal values) in a rendered object."""
+    holder = _at(values, path[:-1]) if len(path) > 1 else None
+    if not isinstance(holder, Mapping) or not holder:
+        return False
+    return any(all(key in found and found[key] == value for key, value in holder.items())
+               for found in index.get(path[-1], ()))
+
+
+def ignored_value_keys(request: Any, render: Callable[[dict[str, Any]], Any],
+                       rendered: list[Mapping[str, Any]] = ()) -> list[str]:
+    """Dotted keys of ``request.values`` that the chart neither declares nor reacts to.
+
+    ``rendered`` are the objects the chart rendered with these values; keys whose mapping they
+    carry whole need no further render.
+    """
     defaults = helm_engine.chart_defaults(request.folder)
     schema = helm_engine.chart_schema(request.folder)
     undeclared = [path for path, declared in _leaves(request.values, defaults) if not declared]
     if schema is not None:
         undeclared = [path for path in undeclared if not _schema_names(schema, path)]
+    if undeclared and rendered:
+        index = mappings_by_key(rendered)
+        undeclared = [path for path in undeclared if not passed_through(request.values, path, index)]
     if not undeclared:
         return []
     baseline = render(request.values)

@@ -41,7 +41,19 @@ PACKAGING_STEPS = {
     "set-chart-version": "Chart.yaml version and appVersion set to the release version, as upstream's "
     "release runs `helm package --version <v> --app-version <v>` over a placeholder",
     "copy-license": "the repository's license file copied into the chart folder (the chart folder has none)",
+    "external-secrets-crds": "CRDs copied into templates/crds/ from deploy/crds/bundle.yaml as upstream's release runs "
+    "`make helm.generate` (hack/helm.generate.sh): one file per CRD, wrapped in its installCRDs/crds.create<Kind> "
+    "switch, webhook name and namespace templated, crds.annotations and the cert-manager annotation added",
 }
+ESO_ANNOTATIONS = (
+    "    {{- with .Values.crds.annotations }}\n"
+    "    {{- toYaml . | nindent 4}}\n"
+    "    {{- end }}\n"
+    "    {{- if and .Values.crds.conversion.enabled .Values.webhook.certManager.enabled "
+    ".Values.webhook.certManager.addInjectorAnnotations }}\n"
+    '    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "external-secrets.fullname" . }}-webhook\n'
+    "    {{- end }}\n"
+)
 
 
 class VendorError(RuntimeError):
@@ -170,6 +182,45 @@ def set_chart_version(folder: Path, version: str) -> None:
     (folder / "Chart.yaml").write_text(text)
 
 
+def external_secrets_crds(folder: Path, source: Source) -> None:
+    """hack/helm.generate.sh of external-secrets, step by step, from the bundle at the same commit.
+
+    Its yq step turns a ``v1alpha1`` version of the ExternalSecret/SecretStore kinds into a
+    conditional; no such version exists in the bundles this was written for, so one is refused
+    rather than half-reproduced.
+    """
+    bundle = _git(git_dir(source.git), "show", f"{source.ref}:deploy/crds/bundle.yaml").decode()
+    out = folder / "templates" / "crds"
+    out.mkdir(parents=True, exist_ok=True)
+    for text in re.split(r"(?m)^---\s*$", bundle):
+        doc = yaml.safe_load(text)
+        if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        kind, singular = doc["spec"]["names"]["kind"], doc["spec"]["names"]["singular"]
+        flag = f"create{kind}"
+        body = text.strip("\n") + "\n"
+        if "ExternalSecret" in flag or "SecretStore" in flag:
+            if any(v.get("name") == "v1alpha1" for v in doc["spec"].get("versions", [])):
+                raise VendorError(f"external-secrets bundle: {kind} has a v1alpha1 version, which helm.generate.sh "
+                                  "rewrites with yq; that step is not reproduced here")
+            body = "".join(line for line in body.splitlines(keepends=True) if "- |-" not in line)
+            body = body.replace("       additionalPrinterColumns:", "    - additionalPrinterColumns:")
+            body = re.sub(r"(name: v1beta1\n(?:.*\n)*?.*?)served: false",
+                          r"\1served: {{ .Values.crds.unsafeServeV1Beta1 }}", body, count=1)
+        if "Cluster" in flag or "PushSecret" in flag:
+            guard = f"{{{{- if and (.Values.installCRDs) (.Values.crds.{flag}) }}}}\n"
+        else:
+            guard = "{{- if .Values.installCRDs }}\n"
+        body = guard + body + "{{- end }}\n"
+        body = body.replace("name: kubernetes", 'name: {{ include "external-secrets.fullname" . }}-webhook')
+        body = body.replace("namespace: default", "namespace: {{ .Release.Namespace | quote }}")
+        lines = body.splitlines(keepends=True)
+        at = next((i for i, line in enumerate(lines) if "annotations" in line), None)
+        if at is not None:
+            lines.insert(at + 1, ESO_ANNOTATIONS)
+        (out / f"{singular}.yaml").write_text("".join(lines))
+
+
 def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], steps: list[str], into: Path) -> Vendored:
     """Build the vendored chart in ``into``; raise :class:`VendorError` on any mismatch."""
     unknown = [s for s in steps if s not in PACKAGING_STEPS]
@@ -180,6 +231,9 @@ def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], 
     if "set-chart-version" in steps:
         set_chart_version(into, version)
         applied.append("set-chart-version")
+    if "external-secrets-crds" in steps:
+        external_secrets_crds(into, Source(upstream.git, commit, upstream.path))
+        applied.append("external-secrets-crds")
     found = str(chart_metadata(into).get("version", ""))
     if found.lstrip("v") != version.lstrip("v"):
         raise VendorError(f"{upstream.git}@{upstream.ref}:{upstream.path} is chart version {found}, not {version}")
