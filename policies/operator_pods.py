@@ -44,6 +44,11 @@ class OperatorPod:
     """A resource-wide seccompProfile applied to the pod when its securityContext names none."""
     present: str | None = None
     """The pod exists only when this path is set (None: always)."""
+    host_network: str | None = None
+    """Where the resource puts the pod on the node's network (None: the kind has no such field)."""
+    extra_containers: tuple[tuple[str, str], ...] = ()
+    """(container field, path of a list): containers the resource adds to the pod besides the ones the
+    operator generates (sidecars), judged like the containers of any pod spec."""
 
 
 STRIMZI_KAFKA = (
@@ -155,6 +160,8 @@ def _prometheus_operator_pod(label: str, main: str) -> tuple[OperatorPod, ...]:
             label=label,
             pod_security_context="spec.securityContext",
             volumes="spec.volumes",
+            host_network="spec.hostNetwork",
+            extra_containers=(("containers", "spec.containers"), ("initContainers", "spec.initContainers")),
             containers=(
                 OperatorContainer(
                     name=main,

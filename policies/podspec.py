@@ -224,6 +224,9 @@ def _operator_pod(resource: ResourceView, layout: OperatorPod) -> PodTemplate:
         places["seccompProfile"] = layout.seccomp_fallback
     if layout.volumes:
         places["volumes"] = layout.volumes
+    if layout.host_network:
+        spec["hostNetwork"] = at(layout.host_network)
+        places["hostNetwork"] = layout.host_network
     containers = []
     for index, container in enumerate(layout.containers):
         if container.present is not None and at(container.present) is None:
@@ -245,4 +248,16 @@ def _operator_pod(resource: ResourceView, layout: OperatorPod) -> PodTemplate:
                 {key: path for key, path in keys.items() if path},
             )
         )
-    return PodTemplate(spec, "spec", tuple(containers), (), places)
+    generated = {c.name for c in layout.containers}
+    unresolved: list[Finding] = []
+    for field_name, path in layout.extra_containers:
+        items = at(path)
+        if is_unknown(items):
+            unresolved.append(Unresolved(path, items.sentinel))
+            continue
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if is_unknown(item):
+                unresolved.append(Unresolved(f"{path}[{index}]", item.sentinel))
+            elif isinstance(item, dict) and item.get("name") not in generated:
+                containers.append(ContainerRef(field_name, index, item, path.rpartition(".")[0], f"{layout.label} pod:"))
+    return PodTemplate(spec, "spec", tuple(containers), tuple(unresolved), places)

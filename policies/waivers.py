@@ -28,6 +28,8 @@ class Waiver:
     reason: str
     accepted: bool
     note: str = ""
+    image: str = ""
+    """Set when the waiver is an allow-list entry that excuses one image only."""
 
 
 def declared_waivers(resource: ResourceView) -> dict[str, str]:
@@ -47,12 +49,24 @@ def _image_entry(resource_id: str, message: str, config: Mapping[str, Any]) -> M
     return None
 
 
+def image_waivers(rule: str, config: Mapping[str, Any]) -> list[Waiver]:
+    """The image-scoped allow-list entries of ``rule``'s config, as waivers (for the inventory)."""
+    found = []
+    for entry in config.get("allowedWaivers", []):
+        if isinstance(entry, Mapping) and entry.get("image"):
+            reason = str(entry.get("reason") or "").strip()
+            found.append(Waiver(rule, str(entry.get("resource", "")), reason, bool(reason),
+                                "" if reason else "waiver has no reason", image=str(entry["image"])))
+    return found
+
+
 def judge_waiver(resource: ResourceView, rule: str, config: Mapping[str, Any], message: str = "") -> Waiver | None:
     """The waiver for this finding of ``rule`` and whether this stack's config accepts it (None: no waiver)."""
     entry = _image_entry(resource.resource_id, message, config)
     if entry is not None:
         reason = str(entry.get("reason") or "").strip()
-        return Waiver(rule, resource.resource_id, reason, bool(reason), "" if reason else "waiver has no reason")
+        return Waiver(rule, resource.resource_id, reason, bool(reason), "" if reason else "waiver has no reason",
+                      image=str(entry["image"]))
     reason = declared_waivers(resource).get(rule)
     if reason is None:
         return None

@@ -1,10 +1,12 @@
 """Time the promotion gate over a synthetic plan: ``python -m tools.bench_gate --workloads 10000``.
 
 The plan holds N hardened Deployments spread over namespaces of 100, each namespace with its
-Namespace object and default-deny NetworkPolicy, and one Helm chart per namespace, all under
-prod-like settings (mandatory, allow-list waivers, platform registry only). The catalog is a
-one-image, one-chart file written to a temporary directory, so the figure measures the gate,
-not the size of platform.lock.yaml. Prints the best of ``--repeat`` runs.
+Namespace object and default-deny NetworkPolicy, and one Helm chart per namespace deployed from
+the repository's vendored ``charts/vault`` (so pinned-charts checks path, version and the folder's
+digest), all under prod-like settings (mandatory, allow-list waivers, platform registry only). The
+gate judges a chart by the objects it renders; the Deployments stand for those. The catalog is a
+one-image, one-chart file written to a temporary directory, so the figure measures the gate, not
+the size of platform.lock.yaml. Prints the best of ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -18,26 +20,19 @@ from typing import Any
 
 import yaml
 
+from policies.catalog import REPO_ROOT, content_digest
 from tools.gate import run_gate
 
 REGISTRY = "registry.bench.test/mirror"
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"{REGISTRY}/bench/agent:1.0.0@{DIGEST}"
-CHART_REPO = "https://charts.bench.test"
 PER_NAMESPACE = 100
-# A chart the chart-hardening map knows (qdrant's values layout), hardened as the program does.
-HARDENED_CHART_VALUES = {
-    "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-    "containerSecurityContext": {
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    },
-    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-    "updateVolumeFsOwnership": False,
-}
+CHART_PATH = "charts/vault"
+"""A chart vendored in this repository: pinned-charts hashes its files like any deployed chart's."""
+
+
+def _chart_version() -> str:
+    return str(yaml.safe_load((REPO_ROOT / CHART_PATH / "Chart.yaml").read_text(encoding="utf-8"))["version"])
 
 
 def write_catalog(directory: Path) -> Path:
@@ -46,7 +41,13 @@ def write_catalog(directory: Path) -> Path:
         yaml.safe_dump(
             {
                 "charts": {
-                    "qdrant": {"repository": CHART_REPO, "chart": "qdrant", "version": "1.0.0", "source": "bench"}
+                    "vault": {
+                        "repository": "https://helm.releases.hashicorp.com",
+                        "chart": "vault",
+                        "version": _chart_version(),
+                        "source": "bench",
+                        "vendored": {"path": CHART_PATH, "digest": content_digest(REPO_ROOT / CHART_PATH)},
+                    }
                 },
                 "images": {
                     "agent": {
@@ -123,6 +124,7 @@ def _workload(name: str, namespace: str) -> dict[str, Any]:
 
 def synthetic_plan(workloads: int) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
+    chart_version = _chart_version()
     for first in range(0, workloads, PER_NAMESPACE):
         namespace = f"bench-{first // PER_NAMESPACE}"
         resources.append(
@@ -153,14 +155,10 @@ def synthetic_plan(workloads: int) -> dict[str, Any]:
                 "kubernetes:helm.sh/v4:Chart",
                 f"{namespace}-chart",
                 {
-                    "chart": "qdrant",
-                    "version": "1.0.0",
+                    "chart": f"./{CHART_PATH}",
+                    "version": chart_version,
                     "namespace": namespace,
-                    "repositoryOpts": {"repo": CHART_REPO},
-                    "values": {
-                        "image": {"registry": REGISTRY, "repository": "bench/agent", "tag": "1.0.0", "digest": DIGEST},
-                        **HARDENED_CHART_VALUES,
-                    },
+                    "values": {"injector": {"enabled": False}},
                 },
             )
         )

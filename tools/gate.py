@@ -34,7 +34,7 @@ from policies.evaluate import Outcome, check_resource, check_stack
 from policies.model import ResourceView
 from policies.rule import Rule
 from policies.rules import RULES
-from policies.waivers import Waiver, declared_waivers, judge_waiver
+from policies.waivers import Waiver, declared_waivers, image_waivers, judge_waiver
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LEVEL_ORDER = {"mandatory": 0, "advisory": 1, "waived": 2}
@@ -102,7 +102,8 @@ class GateReport:
             w = use.waiver
             status = "accepted" if w.accepted else f"rejected: {w.note}"
             unused = "" if use.used else " (matches no violation)"
-            out.append(f"  {w.rule:<28}  {w.resource_id}  [{status}]{unused}  {w.reason}")
+            image = f"  image {w.image}" if w.image else ""
+            out.append(f"  {w.rule:<28}  {w.resource_id}{image}  [{status}]{unused}  {w.reason}")
         out.append("Summary (rule: mandatory / advisory / waived):")
         counts = self.counts()
         for rule in RULES:
@@ -152,11 +153,10 @@ def _check_catalogs(settings: Mapping[str, RuleSettings]) -> None:
 def _waiver_inventory(
     views: Sequence[ResourceView], settings: Mapping[str, RuleSettings], lines: Sequence[ReportLine]
 ) -> tuple[WaiverUse, ...]:
-    """Every waiver in force: each annotation in the plan (judged, and whether it waived anything),
-    then each finding waived by an image entry of the stack's allow-list."""
+    """Every waiver in force: each annotation in the plan and each image entry of the stack's allow
+    lists, judged, and whether it waived anything (a stale exception shows as matching nothing)."""
     used = {(line.urn, line.rule) for line in lines if line.waiver is not None}
     inventory: list[WaiverUse] = []
-    annotated: set[tuple[str, str]] = set()
     for view in views:
         for rule_name, reason in declared_waivers(view).items():
             if rule_name in settings:
@@ -164,10 +164,12 @@ def _waiver_inventory(
             else:
                 waiver = Waiver(rule_name, view.resource_id, reason, False, "no rule with that name")
             if waiver is not None:
-                annotated.add((view.urn, rule_name))
                 inventory.append(WaiverUse(waiver, view.urn, (view.urn, rule_name) in used))
-    inventory += [WaiverUse(line.waiver, line.urn, True) for line in lines
-                  if line.waiver is not None and line.waiver.accepted and (line.urn, line.rule) not in annotated]
+    for rule_name, rule_settings in settings.items():
+        for waiver in image_waivers(rule_name, rule_settings.config):
+            uses = [line.urn for line in lines if line.waiver is not None and line.waiver.image == waiver.image
+                    and line.waiver.resource_id == waiver.resource_id and line.rule == rule_name]
+            inventory.append(WaiverUse(waiver, uses[0] if uses else "", bool(uses)))
     return tuple(inventory)
 
 

@@ -6,20 +6,32 @@ import re
 from collections.abc import Iterator
 
 from ..catalog import REPO_ROOT, CatalogError, folder_stamp, load_catalog, vendored_digest
-from ..model import Finding, ResourceView, Unresolved, Violation, is_unknown
+from ..model import Finding, ResourceView, Unresolved, Violation, contains_unknown, is_unknown
 from ..rule import Rule, RuleConfig, Severity
 
 CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"})
+RELEASE = "kubernetes:helm.sh/v3:Release"
 EXACT_SEMVER = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
     if resource.type not in CHART_TYPES:
         return
+    if resource.type == RELEASE:
+        # A Release's objects never become Pulumi resources, so no rule would ever see its pods.
+        yield Violation(f"helm.v3.Release '{resource.object_name}' deploys objects the gate cannot judge; "
+                        "use helm.v4.Chart (the kit's chart block), whose objects are registered and checked")
+        return
     chart, version = resource.props.get("chart"), resource.props.get("version")
     for value, path in ((chart, "chart"), (version, "version")):
         if is_unknown(value):
             yield Unresolved(path, value.sentinel)
+            return
+    for key in ("values", "namespace", "name", "skipCrds"):
+        # The provider registers no children at all while any input is unknown ("Preview is
+        # incomplete"), so the pods of such a chart would pass unjudged: undecidable, not passed.
+        if contains_unknown(resource.props.get(key)):
+            yield Unresolved(key, "unknown during preview")
             return
     if not isinstance(version, str) or not EXACT_SEMVER.match(version):
         yield Violation(f"chart '{chart}' version '{version or ''}' is not an exact semver version")
@@ -32,7 +44,7 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
     except CatalogError as error:
         yield Violation(str(error))
         return
-    entry = catalog.charts_by_path.get(chart.removeprefix("./").strip("/"))
+    entry = catalog.charts_by_path.get(chart.removeprefix("./").rstrip("/"))  # a leading / leaves the repository
     if entry is None:
         known = ", ".join(sorted(catalog.charts_by_path)) or "none"
         yield Violation(f"chart '{chart}' is not a vendored chart of platform.lock.yaml (vendored: {known})")
@@ -50,9 +62,10 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
 RULE = Rule(
     name="pinned-charts",
     description=(
-        "Every Helm chart (Chart v4 and Release) is deployed from its vendored folder charts/<key>, at the exact "
-        "version platform.lock.yaml pins, and the folder's files still match the digest recorded when it was "
-        "vendored from its upstream release tag."
+        "Every Helm chart is a helm.v4.Chart (a v3 Release's objects are never judged) deployed from its vendored "
+        "folder charts/<key>, at the exact version platform.lock.yaml pins, and the folder's files still match the "
+        "digest recorded when it was vendored from its upstream release tag; a chart with an input unknown during "
+        "preview is undecidable (the provider registers none of its objects then)."
     ),
     severity=Severity.HIGH,
     remediation=(

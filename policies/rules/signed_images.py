@@ -100,27 +100,40 @@ def _named_images(container: Any, label: str, path: str) -> Iterator[tuple[str, 
     An operator runs these when a custom resource names no image of its own, so they are held
     to the same catalog as the images of pods.
     """
-    for index, env in enumerate(container.get("env") or []):
-        name = str(env.get("name", "")).upper() if isinstance(env, dict) else ""
+    envs, args = container.get("env"), container.get("args")
+    for key, value in (("env", envs), ("args", args)):
+        if is_unknown(value):
+            yield label, Unresolved(f"{path}.{key}", value.sentinel)
+    for index, env in enumerate(envs if isinstance(envs, list) else []):
+        raw = env.get("name") if isinstance(env, dict) else env
+        if is_unknown(raw):
+            yield label, Unresolved(f"{path}.env[{index}]" + (".name" if isinstance(env, dict) else ""), raw.sentinel)
+            continue
+        name = str(raw or "").upper() if isinstance(env, dict) else ""
         if "IMAGE" not in name and not name.endswith("_BUILDER"):
             continue
         value = env.get("value")
         if is_unknown(value):
             yield label, Unresolved(f"{path}.env[{index}].value", value.sentinel)
         elif isinstance(value, str):
-            yield from ((f"{label} env {env['name']}", ref) for ref in _references_in(value))
-    for index, arg in enumerate(container.get("args") or []):
+            yield from ((f"{label} env {env['name']}", ref) for ref in _references_in(value, host_required=False))
+    for index, arg in enumerate(args if isinstance(args, list) else []):
         flag, _, value = arg.partition("=") if isinstance(arg, str) else ("", "", "")
         if flag.startswith("-") and ("image" in flag.lower() or "reloader" in flag.lower()):
             yield from ((f"{label} args[{index}]", ref) for ref in _references_in(value))
 
 
-def _references_in(text: str) -> Iterator[str]:
-    """Image references in a value such as ``4.2.0=quay.io/a/b:1@sha256:..`` lists, one per token."""
+def _references_in(text: str, host_required: bool = True) -> Iterator[str]:
+    """Image references in a value such as ``4.2.0=quay.io/a/b:1@sha256:..`` lists, one per token.
+
+    In an ``*IMAGE*`` env value any image-shaped token counts (``busybox:latest`` too); in an
+    argument only one with a registry host, so that other ``key=value`` flags are not mistaken for one.
+    """
     for token in text.replace(",", " ").split():
         candidate = token.rsplit("=", 1)[-1].strip()
         first = candidate.split("/", 1)[0]
-        if "/" in candidate and ("." in first or ":" in first) and looks_like_image(candidate):
+        has_host = "/" in candidate and ("." in first or ":" in first)
+        if (has_host or not host_required) and looks_like_image(candidate):
             yield candidate
 
 

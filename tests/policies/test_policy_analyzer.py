@@ -139,17 +139,41 @@ def test_unknown_container_list_defers_every_container_rule() -> None:
     assert {d.enforcementLevel for d in diagnostics} == {proto.ADVISORY}
 
 
-def test_chart_values_are_checked_through_the_service() -> None:
-    chart = {
-        "chart": "vault",
-        "version": "0.31.0",
-        "namespace": "vault",
-        "repositoryOpts": {"repo": "https://helm.example.test/hashicorp"},
-        "values": {"server": {"image": {"repository": "hashicorp/vault", "tag": "1.20.4"}}, "replicas": 3},
-    }
-    diagnostics = analyze(configured(), chart, "kubernetes:helm.sh/v4:Chart")
-    assert [d.policyName for d in diagnostics if d.policyName != "chart-hardening"] == ["signed-images"]
-    assert any("values.server.statefulSet.securityContext.container" in d.message for d in diagnostics)
+STRIMZI_KAFKA_BY_TAG = "quay.io/strimzi/kafka:1.2.0-kafka-4.3.1"
+
+
+def operator_container(env: Any = None, args: Any = None) -> dict[str, Any]:
+    """A hardened operator container that names the images it starts in its env and arguments."""
+    return {**hardened_container("operator"), "env": env or [], "args": args or []}
+
+
+def test_operator_default_images_are_checked_through_the_service() -> None:
+    container = operator_container(
+        env=[
+            {"name": "OPERATOR_IMAGE_NAME", "value": AGENT},
+            {"name": "IMAGE_PULL_POLICY", "value": "IfNotPresent"},
+            {"name": "STRIMZI_KAFKA_IMAGES", "value": f"4.2.0={AGENT}\n4.3.1={STRIMZI_KAFKA_BY_TAG}\n"},
+        ],
+        args=[
+            "--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
+            "--config-reloader-cpu-limit=100m",
+        ],
+    )
+    diagnostics = analyze(configured(), deployment(container))
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.MANDATORY)] * 2
+    messages = " ".join(d.message for d in diagnostics)
+    assert f"env STRIMZI_KAFKA_IMAGES: image '{STRIMZI_KAFKA_BY_TAG}' is not pinned" in messages
+    assert (
+        "args[0]: image 'quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1' is not pinned" in messages
+    )
+
+
+def test_operator_with_pinned_catalog_default_images_passes_through_the_service() -> None:
+    container = operator_container(
+        env=[{"name": "STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE", "value": AGENT}],
+        args=[f"--prometheus-config-reloader={AGENT}"],
+    )
+    assert analyze(configured(), deployment(container)) == []
 
 
 def test_waiver_outside_the_prod_allow_list_still_blocks() -> None:
@@ -270,19 +294,40 @@ def test_rules_do_not_mutate_the_engine_properties() -> None:
     assert props == before
 
 
-def test_unknown_chart_values_are_not_passed_silently() -> None:
-    chart = {
-        "chart": "vault",
-        "version": "0.31.0",
-        "namespace": "vault",
-        "repositoryOpts": {"repo": "https://helm.example.test/hashicorp"},
-        "values": {"server": {"image": UNKNOWN_STRING_VALUE}},
-    }
-    diagnostics = [
-        d for d in analyze(configured(), chart, "kubernetes:helm.sh/v4:Chart") if d.policyName == "signed-images"
-    ]
-    assert [d.enforcementLevel for d in diagnostics] == [proto.ADVISORY]
-    assert "values.server.image can't be known during preview" in diagnostics[0].message
+def test_unknown_operator_env_image_is_not_passed_silently() -> None:
+    container = operator_container(env=[{"name": "OPERATOR_IMAGE_NAME", "value": UNKNOWN_STRING_VALUE}])
+    diagnostics = analyze(configured(), deployment(container))
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
+    assert "containers[0].env[0].value can't be known during preview" in diagnostics[0].message
+
+
+@pytest.mark.parametrize("field", ["env", "args"])
+def test_unknown_operator_env_or_args_list_is_deferred_not_passed(field: str) -> None:
+    """A whole env or args list unknown during preview could name any image: signed-images defers."""
+    container = operator_container(**{field: UNKNOWN_ARRAY_VALUE})
+    diagnostics = analyze(configured(), deployment(container))
+    signed = [d for d in diagnostics if d.policyName == "signed-images"]
+    assert [d.enforcementLevel for d in signed] == [proto.ADVISORY]
+    assert f"containers[0].{field} can't be known during preview" in signed[0].message
+    assert all(d.enforcementLevel == proto.ADVISORY for d in diagnostics)
+
+
+def chart(**changes: Any) -> dict[str, Any]:
+    return {"chart": "./charts/vault", "version": "0.31.0", "namespace": "vault", "values": {}, **changes}
+
+
+def test_vendored_chart_passes_and_a_repository_chart_is_refused_through_the_service() -> None:
+    assert analyze(configured(), chart(), "kubernetes:helm.sh/v4:Chart") == []
+    fetched = chart(chart="vault", repositoryOpts={"repo": "https://helm.example.test/hashicorp"})
+    diagnostics = analyze(configured(), fetched, "kubernetes:helm.sh/v4:Chart")
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("pinned-charts", proto.MANDATORY)]
+    assert "chart 'vault' is fetched from a repository" in diagnostics[0].message
+
+
+def test_unknown_chart_path_is_deferred_not_passed() -> None:
+    diagnostics = analyze(configured(), chart(chart=UNKNOWN_STRING_VALUE), "kubernetes:helm.sh/v4:Chart")
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("pinned-charts", proto.ADVISORY)]
+    assert "chart can't be known during preview" in diagnostics[0].message
 
 
 KEEPER = "kubernetes:clickhouse-keeper.altinity.com/v1:ClickHouseKeeperInstallation"

@@ -1,18 +1,25 @@
 """The gate against the real program: both stacks pass, and every hardening property is load-bearing.
 
 "Load-bearing" is checked by mutation on the prod plan: for every pod the pod rules see (each pod
-of a Kubernetes workload, of a ClickHouse/Keeper installation's pod templates, and each pod an
-operator builds from a Strimzi Kafka/KafkaNodePool or CloudNativePG Cluster), one property at a
+of a Kubernetes workload, the program's own and those the Helm charts render, of a
+ClickHouse/Keeper installation's pod templates, and each pod an operator builds from a Strimzi
+Kafka/KafkaNodePool, a CloudNativePG Cluster or a Prometheus/Alertmanager), one property at a
 time is removed or weakened on the pod's first container and the gate must report a new blocking
-violation of the right rule on that object:
+violation of the right rule on that object. Every chart that renders pods must have had one of
+them weakened, for every property:
 
 * signed-images: the image's digest removed (containers whose image the resource names);
 * non-root: runAsNonRoot, allowPrivilegeEscalation, capabilities.drop or seccompProfile removed,
   privileged: true set, runAsUser: 0 set;
 * resource-limits: limits or requests removed;
 * read-only-root-filesystem: readOnlyRootFilesystem removed;
-* no-host-access: hostNetwork: true (pods with a pod spec; operator CRs have no such field) and a
-  hostPath volume added (where the object has a volumes list: pod specs, Strimzi templates).
+* no-host-access: hostNetwork: true (pod specs, and Prometheus/Alertmanager's spec.hostNetwork;
+  Strimzi and CloudNativePG resources have no such field) and a hostPath volume added (where the
+  object has a volumes list: pod specs, Strimzi templates, Prometheus/Alertmanager spec.volumes).
+
+Operator places may select a list item by name (``spec.containers[name=prometheus].securityContext``);
+a mutation that sets a value under such a place creates the item ``{name: prometheus}`` when the
+resource does not list it.
 
 Then: deleting only a namespace's ``default-deny`` NetworkPolicy (its allow policies stay) fails
 default-deny-network-policy, and removing a Namespace's pod-security label fails
@@ -38,7 +45,7 @@ from tools.gate import run_gate
 Mutation = Callable[[dict[str, Any], PodTemplate, ContainerRef], bool]
 """Mutates a resource's inputs for one pod and container; False when the property has no place there."""
 DIGEST_SUFFIX = re.compile(r"@sha256:[0-9a-f]{64}$")
-STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^=\]]+)=([^\]]*)\]")
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
@@ -61,6 +68,13 @@ def _view(resource: dict[str, Any]) -> ResourceView:
     return ResourceView.of(resource["type"], resource["name"], resource["urn"], resource["inputs"])
 
 
+def _chart_of(plan: dict[str, Any], resource: dict[str, Any]) -> str | None:
+    """The name of the Helm chart that rendered ``resource`` (None for the program's own objects)."""
+    parent = resource.get("parent") or ""
+    chain = parent.split("::")[2] if parent.count("::") >= 3 else ""
+    return parent.rsplit("::", 1)[-1] if chain.endswith("kubernetes:helm.sh/v4:Chart") else None
+
+
 def _pod_carriers(plan: dict[str, Any]) -> list[int]:
     return [i for i, r in enumerate(plan["resources"]) if carries_pod_template(r["type"])]
 
@@ -70,24 +84,47 @@ def _waived(resource: dict[str, Any], rule: str) -> bool:
     return f"{WAIVER_PREFIX}{rule}" in annotations
 
 
-def _steps(path: str) -> list[str | int]:
-    return [name if name else int(index) for name, index in STEP.findall(path)]
+Step = str | int | tuple[str, str]
 
 
-def _parent(inputs: dict[str, Any], path: str, create: bool) -> tuple[Any, str | int] | None:
-    """The container of the last step of ``path`` (created as dicts when ``create``), and that step."""
-    *head, last = _steps(path)
+def _steps(path: str) -> list[Step]:
+    """``spec.containers[name=x].env[0]`` -> ``["spec", "containers", ("name", "x"), "env", 0]``."""
+    steps: list[Step] = []
+    for name, index, key, value in STEP.findall(path):
+        steps.append(name if name else int(index) if index else (key, value))
+    return steps
+
+
+def _child(node: Any, step: Step, then: Step | None, create: bool) -> Any:
+    """One step down from ``node``; when ``create``, a missing key becomes what ``then`` indexes
+    (a list before an index or a selector, else a dict) and a missing ``[name=x]`` item ``{name: x}``."""
+    if isinstance(step, int):
+        return node[step] if isinstance(node, list) and step < len(node) else None
+    if isinstance(step, tuple):
+        if not isinstance(node, list):
+            return None
+        key, value = step
+        found = next((item for item in node if isinstance(item, dict) and item.get(key) == value), None)
+        if found is None and create:
+            found = {key: value}
+            node.append(found)
+        return found
+    if not isinstance(node, dict):
+        return None
+    if create and node.get(step) is None:
+        node[step] = [] if isinstance(then, (int, tuple)) else {}
+    return node.get(step)
+
+
+def _parent(inputs: dict[str, Any], path: str, create: bool) -> tuple[Any, Step] | None:
+    """The container of the last step of ``path`` (created when ``create``), and that step."""
+    steps = _steps(path)
     node: Any = inputs
-    for step in head:
-        if isinstance(step, int):
-            node = node[step] if isinstance(node, list) and step < len(node) else None
-        elif isinstance(node, dict):
-            node = node.setdefault(step, {}) if create else node.get(step)
-        else:
-            node = None
+    for position, step in enumerate(steps[:-1]):
+        node = _child(node, step, steps[position + 1], create)
         if node is None:
             return None
-    return node, last
+    return node, steps[-1]
 
 
 def _drop(inputs: dict[str, Any], path: str) -> None:
@@ -140,8 +177,8 @@ def _set_own(key: str, value: Any) -> Mutation:
 
 
 def _host_network(inputs: dict[str, Any], pod: PodTemplate, c: ContainerRef) -> bool:
-    if pod.places:
-        return False  # operator pods (Strimzi, CloudNativePG) have no host-namespace field
+    if pod.places and "hostNetwork" not in pod.places:
+        return False  # Strimzi and CloudNativePG resources have no host-namespace field
     _set(inputs, pod.where("hostNetwork"), True)
     return True
 
@@ -197,6 +234,7 @@ def test_weakening_one_hardening_property_fails_the_gate(
     plan, config = plans["prod"], _config("prod")
     before = {(line.urn, line.message) for line in run_gate(plan, config).blocking if line.rule == rule}
     checked: set[str] = set()
+    charts_checked: set[str | None] = set()
     for index in _pod_carriers(plan):
         original = plan["resources"][index]
         if _waived(original, rule):
@@ -217,8 +255,113 @@ def test_weakening_one_hardening_property_fails_the_gate(
             ]
             assert new, f"{prop} on {pod.containers[0].label} of {resource['urn']} did not fail {rule}"
             checked.add(resource["type"])
+            charts_checked.add(_chart_of(plan, resource))
     assert checked, f"no unwaived pod to weaken {prop} on"
     assert any(is_custom_resource(t) for t in checked), f"{prop} was tried on no custom resource: {sorted(checked)}"
+    with_pods = {chart["name"] for chart in plan["charts"] if chart["pods"]}
+    assert with_pods - charts_checked == set(), f"{prop} was tried on no pod of these charts"
+
+
+PINNED = re.compile(r"([^\s=,]+)@sha256:[0-9a-f]{64}")
+
+
+def _operator_default_images(plan: dict[str, Any]) -> list[tuple[int, list[str | int], str]]:
+    """(resource index, path to the env value or argument, image) for every pinned image an operator
+    container names for what it starts: env variables named *IMAGE* or *_BUILDER, and arguments."""
+    found: list[tuple[int, list[str | int], str]] = []
+    for index in _pod_carriers(plan):
+        for pod in pod_templates(_view(plan["resources"][index])):
+            if pod.places:
+                continue
+            for c in pod.containers:
+                base: list[str | int] = [*_steps(c.path)]
+                for i, env in enumerate(c.get("env") or []):
+                    name = str(env.get("name", "")).upper()
+                    value = env.get("value")
+                    if ("IMAGE" in name or name.endswith("_BUILDER")) and isinstance(value, str):
+                        found += [(index, [*base, "env", i, "value"], m.group(0)) for m in PINNED.finditer(value)]
+                for i, arg in enumerate(c.get("args") or []):
+                    if isinstance(arg, str) and arg.startswith("-"):
+                        found += [(index, [*base, "args", i], m.group(0)) for m in PINNED.finditer(arg)]
+    return found
+
+
+def test_unpinning_an_operator_default_image_fails_the_gate(plans: dict[str, dict[str, Any]]) -> None:
+    """The images operators start on their own (Strimzi's STRIMZI_DEFAULT_*_IMAGE, CloudNativePG's
+    OPERATOR_IMAGE_NAME, the Prometheus operator's --prometheus-config-reloader) are load-bearing too."""
+    plan, config = plans["prod"], _config("prod")
+    images = _operator_default_images(plan)
+    kinds = {("env" if "env" in path else "args") for _, path, _ in images}
+    assert kinds == {"env", "args"}, f"expected pinned operator images in env and in args, found {kinds}"
+    for index, path, image in images:
+        resource = copy.deepcopy(plan["resources"][index])
+        *head, last = path
+        holder = resource["inputs"]
+        for step in head:
+            holder = holder[step]
+        unpinned = DIGEST_SUFFIX.sub("", image)
+        holder[last] = holder[last].replace(image, unpinned)
+        mutated = {**plan, "resources": [*plan["resources"][:index], resource, *plan["resources"][index + 1 :]]}
+        report = run_gate(mutated, config)
+        assert any(
+            line.rule == "signed-images"
+            and line.urn == resource["urn"]
+            and f"'{unpinned}' is not pinned" in line.message
+            for line in report.blocking
+        ), f"unpinning {image} at {path} of {resource['urn']} did not fail signed-images"
+
+
+def _replace_in_strings(node: Any, old: str, new: str) -> int:
+    """Replace ``old`` by ``new`` in every string under ``node`` (in place); how many strings changed."""
+    changed = 0
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        if isinstance(value, str) and old in value:
+            node[key] = value.replace(old, new)
+            changed += 1
+        else:
+            changed += _replace_in_strings(value, old, new)
+    return changed
+
+
+def test_image_waivers_excuse_only_their_image_on_their_object(plans: dict[str, dict[str, Any]]) -> None:
+    """prod's image-scoped waivers (defaults operators name but never start here) each excuse a finding,
+    and only for that image on that object: another image there, or that image elsewhere, blocks."""
+    plan, config = plans["prod"], _config("prod")
+    entries = [e for e in config["signed-images"]["allowedWaivers"] if e.get("image")]
+    assert entries, "prod lists no image-scoped waiver"
+    waived = [line for line in run_gate(plan, config).lines if line.waiver is not None and line.waiver.accepted]
+    for entry in entries:
+        assert any(
+            line.rule == "signed-images"
+            and line.waiver.resource_id == entry["resource"]
+            and f"'{entry['image']}'" in line.message
+            for line in waived
+        ), f"the waiver for {entry['image']} on {entry['resource']} excuses nothing: remove it"
+
+    entry = entries[0]
+    index = next(i for i, r in enumerate(plan["resources"]) if _view(r).resource_id == entry["resource"])
+    other_image = f"{entry['image']}-other"
+    resource = copy.deepcopy(plan["resources"][index])
+    assert _replace_in_strings(resource["inputs"], entry["image"], other_image)
+    mutated = {**plan, "resources": [*plan["resources"][:index], resource, *plan["resources"][index + 1 :]]}
+    assert any(
+        line.urn == resource["urn"] and f"'{other_image}' is not pinned" in line.message
+        for line in run_gate(mutated, config).blocking
+    ), f"{other_image} on {entry['resource']} was excused by the waiver for {entry['image']}"
+
+    elsewhere = next(
+        i for i in _pod_carriers(plan)
+        if i != index and not is_custom_resource(plan["resources"][i]["type"])
+    )
+    resource = copy.deepcopy(plan["resources"][elsewhere])
+    pod = pod_templates(_view(resource))[0]
+    _set(resource["inputs"], pod.containers[0].where("image"), entry["image"])
+    mutated = {**plan, "resources": [*plan["resources"][:elsewhere], resource, *plan["resources"][elsewhere + 1 :]]}
+    assert any(
+        line.urn == resource["urn"] and f"'{entry['image']}' is not pinned" in line.message
+        for line in run_gate(mutated, config).blocking
+    ), f"the waiver for {entry['image']} on {entry['resource']} also excused it on {resource['urn']}"
 
 
 def test_removing_only_the_default_deny_policy_fails_the_gate(plans: dict[str, dict[str, Any]]) -> None:
