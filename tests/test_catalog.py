@@ -27,9 +27,23 @@ def entry(**overrides):
     return base
 
 
-def chart(**overrides):
+def vendored(key: str = "vault", **overrides):
+    """A complete ``vendored`` block for the chart under ``key``, as tools/vendor_chart.py writes it."""
+    base = {
+        "path": f"charts/{key}",
+        "upstream": {"git": "github.com/hashicorp/vault-helm", "tag": "v0.31.0",
+                     "commit": "da81d965d3968a19a3da9286f0993da5cd0866de", "path": "."},
+        "packaging": [],
+        "dependencies": [],
+        "digest": "sha256:7c91cb1962e03c6642b2b6462e4d63db28c7ac4f026e35eb287862f581d98393",
+    }
+    base.update(overrides)
+    return base
+
+
+def chart(key: str = "vault", **overrides):
     base = {"repository": "https://helm.releases.hashicorp.com", "chart": "vault", "version": "0.31.0",
-            "source": "https://github.com/hashicorp/vault-helm/releases"}
+            "source": "https://github.com/hashicorp/vault-helm/releases", "vendored": vendored(key)}
     base.update(overrides)
     return base
 
@@ -91,7 +105,41 @@ def test_bad_image_entries_are_refused(bad, expected):
     ],
 )
 def test_bad_chart_entries_are_refused(bad, expected):
-    assert any(expected in p for p in problems({"images": {}, "charts": {"vault": bad}}))
+    (problem,) = problems({"images": {}, "charts": {"vault": bad}})
+    assert problem.startswith("charts.vault") and expected in problem
+
+
+def test_a_complete_chart_entry_is_accepted_with_its_vendored_folder():
+    pinned = catalog.parse({"images": {}, "charts": {"vault": chart()}}).chart("vault")
+    assert (pinned.path, pinned.version) == ("charts/vault", "0.31.0")
+    assert pinned.folder == ROOT / "charts" / "vault"
+
+
+def upstream(**overrides):
+    return {**vendored()["upstream"], **overrides}
+
+
+@pytest.mark.parametrize(
+    "block, expected",
+    [
+        (None, "charts.vault.vendored is missing"),
+        (vendored(path="charts/consul"), "charts.vault.vendored.path must be charts/vault, got 'charts/consul'"),
+        (vendored(path="../vault"), "charts.vault.vendored.path must be charts/vault"),
+        (vendored(digest="sha256:abc"), "charts.vault.vendored.digest must be sha256:<64 hex>"),
+        (vendored(upstream=upstream(commit="da81d96")), "charts.vault.vendored.upstream.commit must be a full 40-hex commit, got 'da81d96'"),
+        (vendored(upstream=upstream(commit="v0.31.0")), "charts.vault.vendored.upstream.commit must be a full 40-hex commit"),
+        (vendored(upstream=upstream(path="")), "charts.vault.vendored.upstream must name git, tag, commit and path"),
+        (vendored(packaging=None), "charts.vault.vendored: 'packaging' and 'dependencies' must be lists"),
+    ],
+)
+def test_a_chart_that_is_not_properly_vendored_is_refused_naming_its_key(block, expected):
+    entry = chart()
+    if block is None:
+        del entry["vendored"]
+    else:
+        entry["vendored"] = block
+    (problem,) = problems({"images": {}, "charts": {"vault": entry}})
+    assert problem.startswith(expected), problem
 
 
 def test_the_same_image_twice_is_refused():
@@ -106,8 +154,13 @@ def test_a_key_written_twice_in_the_file_is_refused():
 
 
 def test_every_problem_is_listed():
-    found = problems({"images": {"a": entry(tag="latest", digest="x"), "b": entry(source="")}, "charts": {"c": chart(version="1")}})
-    assert len(found) == 4
+    found = problems({"images": {"a": entry(tag="latest", digest="x"), "b": entry(source="")}, "charts": {"c": chart("c", version="1")}})
+    assert found == [
+        "images.a: tag 'latest' floats; pin a release tag",
+        "images.a: digest must be sha256:<64 lower-case hex>, got 'x'",
+        "images.b: 'source' is missing or empty",
+        "charts.c: version must be an exact release such as 1.2.3, got '1'",
+    ]
 
 
 def test_unknown_keys_fail_with_a_remedy():

@@ -1,34 +1,67 @@
-"""Every image either stack runs, in a manifest, in chart values or in a custom resource, is
-digest-pinned and in the catalog.
+"""Every image either stack runs is digest-pinned and in the catalog: in every pod the plan renders
+(the program's own and every chart's children, init containers included), in every custom resource,
+and every default image an operator names in its environment or arguments for what it starts.
 
-The images are read with the signed-images rule's own reader (``image_references``), which covers
-pod templates, Helm chart values and every ``image``/``imageName`` under a custom resource's spec,
-so this test and the gate cannot disagree about which images exist.
+The images are read with the signed-images rule's own reader (``image_references``), so this test
+and the gate cannot disagree about which images exist; a second, independent walk over the rendered
+pod specs proves the reader misses no container. The only exceptions are the image-scoped waivers
+in ``policies/config/<stack>.json`` (``signed-images.allowedWaivers``): each names the object and
+the exact image it excuses, with a reason; each must excuse something, and none may excuse an
+image a pod actually runs.
 """
 from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 
 import pytest
 
 from components import catalog
 from policies.catalog import load_catalog
+from policies.config import load_config_file, stack_config_path
 from policies.images import ImageRef, image_problem
+from policies.model import ResourceView
 from policies.podspec import is_custom_resource, required_images
 from policies.rules.signed_images import image_references
+from tests.helpers import pod_specs
 from tools.gate import plan_views
 
 STACKS = ("dev", "prod")
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
-def images_of(plan: dict) -> list[tuple[str, str]]:
+def images_of(plan: dict) -> list[tuple[ResourceView, str, str]]:
+    """(resource, where, reference) for every image the signed-images reader finds in the plan."""
     found = []
     for view in plan_views(plan):
         for where, reference in image_references(view):
-            found.append((f"{view.urn} {where}", reference if isinstance(reference, str) else repr(reference)))
+            found.append((view, where, reference if isinstance(reference, str) else repr(reference)))
     return found
+
+
+def image_waivers(stack: str) -> dict[tuple[str, str], str]:
+    """``(<kind>/<namespace>/<name>, image) -> reason`` for the stack's image-scoped signed-images waivers."""
+    entries = load_config_file(stack_config_path(stack))["signed-images"].get("allowedWaivers", [])
+    return {(e["resource"], e["image"]): e.get("reason", "") for e in entries if e.get("image")}
+
+
+def pinning_problems(plan: dict, stack: str) -> tuple[list[str], dict[tuple[str, str], list[str]]]:
+    """Findings no waiver excuses, and where each waiver excused one."""
+    lock = load_catalog(None)
+    registry = plan["settings"]["registry"]
+    waivers = image_waivers(stack)
+    problems, excused = [], defaultdict(list)
+    for view, where, reference in images_of(plan):
+        problem = image_problem(reference, lock, [registry])
+        if problem is None:
+            continue
+        if (view.resource_id, reference) in waivers:
+            excused[(view.resource_id, reference)].append(where)
+        else:
+            problems.append(f"{view.urn} {where}: {problem}")
+    return problems, excused
 
 
 def catalog_digests_in(plan: dict) -> set[str]:
@@ -41,11 +74,60 @@ def catalog_digests_in(plan: dict) -> set[str]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_image_is_pinned_and_catalogued(plans, stack):
-    lock = load_catalog(None)
-    registry = plans[stack]["settings"]["registry"]
-    found = images_of(plans[stack])
-    problems = [f"{where}: {problem}" for where, ref in found if (problem := image_problem(ref, lock, [registry]))]
+    problems, excused = pinning_problems(plans[stack], stack)
     assert not problems, "\n".join(problems)
+    waivers = image_waivers(stack)
+    stale = sorted(set(waivers) - set(excused))
+    assert not stale, f"waivers that excuse nothing (remove them from policies/config/{stack}.json): {stale}"
+    assert all(reason.strip() for reason in waivers.values()), "every waiver says why"
+    # every excused finding is a default image an operator names (env or argument), never a container's own
+    places = [where for wheres in excused.values() for where in wheres]
+    assert len(places) >= len(waivers)
+    assert all(" env " in where or " args[" in where for where in places), places
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_waiver_excuses_an_image_a_pod_runs(plans, stack):
+    """Waived images are defaults an operator would start for a resource the platform does not declare;
+    every container that actually runs has a pinned catalog image."""
+    waived = {image for _, image in image_waivers(stack)}
+    running = {c.get("image") for _, spec in pod_specs(plans[stack]) for key in CONTAINER_LISTS for c in spec.get(key) or []}
+    assert running and not (waived & running)
+
+
+def test_a_waiver_excuses_only_the_image_it_names_on_the_object_it_names(plans):
+    """The checks above are not vacuous: the same operator under another name is not excused, its
+    default Thanos image is reported again, and the waiver naming the old object excuses nothing."""
+    import copy
+
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "Deployment" and r["inputs"]["metadata"]["name"] == "kps-operator":
+            r["inputs"]["metadata"]["name"] = "prometheus-operator"
+    problems, excused = pinning_problems(broken, "prod")
+    assert [p for p in problems if "quay.io/thanos/thanos:v0.42.4" in p] and len(problems) == 1, problems
+    assert set(image_waivers("prod")) - set(excused) == {("Deployment/soma-observability/kps-operator", "quay.io/thanos/thanos:v0.42.4")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reader_sees_every_container_of_every_rendered_pod(plans, stack):
+    """An independent walk over every pod spec in the plan (kit workloads and chart children alike):
+    each container's image is among those the reader reports for that object."""
+    read: dict[str, set[str]] = {}
+    for view, _, reference in images_of(plans[stack]):
+        read.setdefault(view.resource_id, set()).add(reference)
+    missed, seen = [], 0
+    for obj, spec in pod_specs(plans[stack]):
+        meta = obj["metadata"]
+        resource_id = f"{obj['kind']}/{meta['namespace']}/{meta['name']}"
+        for key in CONTAINER_LISTS:
+            for container in spec.get(key) or []:
+                seen += 1
+                if container.get("image") not in read.get(resource_id, set()):
+                    missed.append(f"{resource_id} {key} {container['name']}: {container.get('image')}")
+    assert not missed, missed
+    chart_pods = [obj for obj, _ in pod_specs(plans[stack]) if obj["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "Helm"]
+    assert seen > len(chart_pods) >= 10, "the chart children's pods are part of the plan, beside the program's own"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -53,7 +135,7 @@ def test_the_reader_finds_every_catalog_image_the_stack_uses(plans, stack):
     """Guards the test above from passing vacuously: every catalog digest in the plan was read as an image."""
     used = catalog_digests_in(plans[stack])
     found = images_of(plans[stack])
-    read = {ImageRef.parse(reference).digest for _, reference in found}
+    read = {ImageRef.parse(reference).digest for _, _, reference in found}
     assert used, "the plan names no catalog image at all"
     assert len(found) >= len(used)
     assert used <= read, f"catalog images in the plan the reader did not see: {sorted(used - read)}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from components import catalog, settings
 from components.core import telemetry_for
@@ -10,7 +11,7 @@ from components.kit.labels import waiver_annotations
 from components.settings import Resources
 from tests.helpers import by_type, objects
 from tools import mock_runtime
-from tools.render import build_plan, stack_config
+from tools.render import ROOT, build_plan, stack_config
 
 RESOURCES = Resources(cpu_request="100m", memory_request="128Mi", cpu_limit="500m", memory_limit="256Mi")
 
@@ -145,8 +146,15 @@ def test_charts_come_pinned_from_the_catalog():
         "dev", {},
     )
     (chart,) = by_type(build_plan("dev", recording, {}), "kubernetes:helm.sh/v4:Chart")
+    # The provider deploys the vendored folder (a local path: no repository is asked for anything),
+    # and that folder holds the release the catalog pins.
+    assert chart["inputs"]["chart"] == "./charts/vault" == f"./{pinned.path}"
+    assert "repositoryOpts" not in chart["inputs"]
     assert chart["inputs"]["version"] == pinned.version
-    assert chart["inputs"]["repositoryOpts"] == {"repo": pinned.repository}
+    vendored = yaml.safe_load((ROOT / chart["inputs"]["chart"] / "Chart.yaml").read_text())
+    assert (vendored["name"], vendored["version"]) == (pinned.chart, pinned.version)
+    assert chart["inputs"]["namespace"] == "soma-secrets"
+    assert chart["inputs"]["values"] == {"injector": {"enabled": False}}
     assert chart["remote"] is True
 
 

@@ -13,7 +13,10 @@ import pytest
 from tools import mock_runtime
 from tools.render import ROOT, RenderError, build_plan, clean, phase_of, render, stack_config, summary, write_manifests
 
-PLAN_KEYS = {"urn", "type", "name", "parent", "dependencies", "custom", "remote", "inputs"}
+PLAN_KEYS = {"stack", "settings", "resources", "charts"}
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "dependencies", "custom", "remote", "options", "inputs"}
+CHART_REPORT_KEYS = {"name", "chart", "version", "objects", "pods", "crds", "hooksDropped"}
+CHART = "kubernetes:helm.sh/v4:Chart"
 
 
 def run_plan(program) -> dict:
@@ -22,11 +25,59 @@ def run_plan(program) -> dict:
 
 
 def test_every_resource_has_the_documented_fields(plans):
+    """docs/architecture/contracts.md: the plan's top-level keys, each resource's fields, ``options``
+    only ``retainOnDelete`` (chart objects marked ``helm.sh/resource-policy: keep``), and one
+    ``charts`` report per chart resource."""
     for plan in plans.values():
+        assert set(plan) == PLAN_KEYS
         assert plan["resources"], "the program registered nothing"
+        in_charts = chart_urns(plan)
         for resource in plan["resources"]:
-            assert set(resource) == PLAN_KEYS
+            assert set(resource) == RESOURCE_KEYS
             assert resource["urn"].startswith(f"urn:pulumi:{plan['stack']}::somaagenthub::")
+            annotations = (resource["inputs"].get("metadata") or {}).get("annotations") or {}
+            kept = annotations.get("helm.sh/resource-policy") == "keep"
+            expected = {"retainOnDelete": True} if kept and resource["parent"] in in_charts else {}
+            assert resource["options"] == expected, resource["urn"]
+        charts = {r["name"]: r for r in plan["resources"] if r["type"] == CHART}
+        assert sorted(c["name"] for c in plan["charts"]) == sorted(charts)
+        for report in plan["charts"]:
+            assert set(report) == CHART_REPORT_KEYS
+            chart = charts[report["name"]]
+            children = [r for r in plan["resources"] if r["parent"] == chart["urn"]]
+            assert report["version"] == chart["inputs"]["version"]
+            assert report["objects"] == len(children) > 0, report["name"]
+            assert report["crds"] == sum(c["inputs"]["kind"] == "CustomResourceDefinition" for c in children)
+
+
+def chart_urns(plan: dict) -> set[str]:
+    return {r["urn"] for r in plan["resources"] if r["type"] == CHART}
+
+
+def test_objects_a_chart_keeps_on_uninstall_are_retained_on_delete(plans):
+    """The CRDs CloudNativePG's chart marks ``helm.sh/resource-policy: keep`` survive ``pulumi destroy``,
+    as ``helm uninstall`` would leave them; the check above would pass on a plan without any."""
+    retained = [r for r in plans["dev"]["resources"] if r["options"] == {"retainOnDelete": True}]
+    assert retained and all(r["parent"] in chart_urns(plans["dev"]) for r in retained)
+    assert "urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core$somaagenthub:core:DataStores$kubernetes:helm.sh/v4:Chart" \
+        "$kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition::cloudnative-pg:clusters.postgresql.cnpg.io" \
+        in {r["urn"] for r in retained}
+
+
+def test_urns_are_the_ones_the_engine_builds(plans):
+    """Whole URN strings: the engine leaves the root stack's type out and chains every parent's type."""
+    urns = {r["urn"] for r in plans["dev"]["resources"]}
+    root_child = "urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core::core"
+    grandchild = ("urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core$somaagenthub:kit:Namespace"
+                  "$kubernetes:core/v1:Namespace::soma-data")
+    chart_child = ("urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core$somaagenthub:core:Secrets"
+                   "$kubernetes:helm.sh/v4:Chart$kubernetes:apps/v1:StatefulSet::vault:soma-secrets/vault")
+    assert {root_child, grandchild, chart_child} <= urns
+    by_urn = {r["urn"]: r for r in plans["dev"]["resources"]}
+    assert by_urn[root_child]["parent"] == "urn:pulumi:dev::somaagenthub::pulumi:pulumi:Stack::somaagenthub-dev"
+    assert by_urn[grandchild]["parent"] == "urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core$somaagenthub:kit:Namespace::soma-data"
+    assert by_urn[chart_child]["parent"] == ("urn:pulumi:dev::somaagenthub::somaagenthub:phase:Core$somaagenthub:core:Secrets"
+                                             "$kubernetes:helm.sh/v4:Chart::vault")
 
 
 def test_phases_are_component_resources_with_the_documented_type_tokens(plans):

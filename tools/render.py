@@ -98,6 +98,7 @@ def expand_charts(recording: Recording, kubernetes_version: str) -> list[ChartRe
         kids, reports = chart_expansion.expand(recording.registrations, kubernetes_version, make_urn)
     except ChartRenderError as err:
         raise RenderError(str(err)) from err
+    reports.sort(key=lambda report: report.name)  # registration order varies between runs; the plan must not
     seen = {r.urn for r in recording.registrations}
     duplicates = [k.urn for k in kids if k.urn in seen or seen.add(k.urn)]
     if duplicates:

@@ -1,18 +1,21 @@
 """Every Core component the alerts watch is scraped, reachable, and applied after the monitoring CRDs.
 
-Read from the rendered plans of both stacks:
+Read from the rendered plans of both stacks (charts expanded into the objects they deploy):
 
 * each component named in the core-components / audit-pipeline alerts has a monitor: a
   ServiceMonitor or PodMonitor object of ours whose selector picks the component's pods or Service
-  as rendered, or a chart value that turns the chart's own monitor on;
+  as rendered, or a ServiceMonitor its chart renders;
 * the job label that monitor produces (Service name, or ``<namespace>/<podmonitor>``) is the one
   the alert matches, in the namespace the alert names;
-* every monitor's port is admitted by a NetworkPolicy from Prometheus;
+* every monitor's port is admitted by a NetworkPolicy from Prometheus, and every monitor a chart
+  renders targets pods Prometheus may reach (its egress and their ingress), or its
+  kube-prometheus-stack TargetDown alert fires forever;
 * every monitor, PrometheusRule and chart other than kube-prometheus-stack waits for
-  kube-prometheus-stack (directly or through a parent), which installs their CRDs.
+  kube-prometheus-stack (directly or through a parent), which installs their CRDs; the monitors
+  and rules kube-prometheus-stack renders itself wait for its CRD objects.
 
-Not shown offline: that the charts render their monitors (Helm is not run) or that the targets
-answer (no cluster); docs/runbooks/observability.md says how to check both on a cluster.
+Not shown offline: that the targets answer (no cluster); docs/runbooks/observability.md says how
+to check on a cluster.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import yaml
 from components import settings as platform_settings
 from components.core.data import clickhouse, kafka, postgres, qdrant
 from components.core.secrets import external_secrets, vault_server
-from tests.helpers import objects
+from tests.helpers import objects, pod_specs
 from tools.render import stack_config
 
 STACKS = ("dev", "prod")
@@ -110,9 +113,28 @@ def admits_prometheus(plan: dict, stack: str, namespace: str, pods: dict, port: 
     return False
 
 
-def values(plan: dict, chart: str) -> dict:
-    (found,) = [r["inputs"]["values"] for r in plan["resources"] if r["type"] == CHART and r["inputs"]["chart"] == chart]
-    return found
+def selects(selector: dict, labels: dict) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against a set of labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, values = expression["key"], expression.get("values", [])
+        holds = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[expression["operator"]]
+        if not holds:
+            return False
+    return True
+
+
+def rendered_monitors(plan: dict, chart: str) -> list[dict]:
+    """The ServiceMonitors a chart (by catalog key) renders that select a Service of the same chart."""
+    services = chart_children(plan, chart, "Service")
+    return [m for m in chart_children(plan, chart, "ServiceMonitor")
+            if any(s in services for s in selected_services(plan, m))]
 
 
 def coverage_problems(plan: dict, stack: str) -> list[str]:
@@ -137,25 +159,23 @@ def coverage_problems(plan: dict, stack: str) -> list[str]:
 
 
 def chart_monitor_problems(plan: dict, stack: str) -> list[str]:
-    """Vault and External Secrets are scraped through their charts' ServiceMonitors; the values turn them on."""
+    """Vault, External Secrets and the telemetry backends are scraped through the ServiceMonitors their
+    charts render."""
     problems = []
-    vault = values(plan, "vault")
-    if not vault.get("serverTelemetry", {}).get("serviceMonitor", {}).get("enabled"):
-        problems.append("VaultDown: the vault chart's serverTelemetry.serviceMonitor is off")
+    if not rendered_monitors(plan, "vault"):
+        problems.append("VaultDown: the vault chart renders no ServiceMonitor")
     if not admits_prometheus(plan, stack, namespace_of(stack, "secrets"), vault_server.POD_LABELS, vault_server.PORT):
         problems.append("VaultDown: no NetworkPolicy lets Prometheus reach Vault")
-    eso = values(plan, "external-secrets")
-    if not (eso.get("serviceMonitor", {}).get("enabled") and eso.get("metrics", {}).get("service", {}).get("enabled")):
-        problems.append("ExternalSecretsDown: the external-secrets chart's metrics Service or ServiceMonitor is off")
-    if not admits_prometheus(plan, stack, namespace_of(stack, "operators"), external_secrets.CONTROLLER_LABELS, external_secrets.METRICS_PORT):
+    eso_jobs = {s["metadata"]["name"] for m in rendered_monitors(plan, "external-secrets") for s in selected_services(plan, m)}
+    if external_secrets.METRICS_SERVICE not in eso_jobs:
+        problems.append(f"ExternalSecretsDown: no ServiceMonitor of the external-secrets chart scrapes {external_secrets.METRICS_SERVICE}")
+    controller = next(o for o in objects(plan, "Deployment") if o["metadata"]["name"] == external_secrets.RELEASE)
+    pod_labels = controller["spec"]["template"]["metadata"]["labels"]
+    if not admits_prometheus(plan, stack, namespace_of(stack, "operators"), pod_labels, external_secrets.METRICS_PORT):
         problems.append("ExternalSecretsDown: no NetworkPolicy lets Prometheus reach the External Secrets controller")
-    for chart, path in (("opentelemetry-collector", ("serviceMonitor",)), ("loki", ("monitoring", "serviceMonitor")),
-                        ("tempo", ("serviceMonitor",)), ("grafana", ("serviceMonitor",))):
-        node = values(plan, chart)
-        for key in path:
-            node = node.get(key, {})
-        if not node.get("enabled"):
-            problems.append(f"{chart}: the chart's ServiceMonitor is off")
+    for chart in ("opentelemetry-collector", "loki", "tempo", "grafana"):
+        if not rendered_monitors(plan, chart):
+            problems.append(f"{chart}: the chart renders no ServiceMonitor")
     return problems
 
 
@@ -232,14 +252,40 @@ def test_qdrant_is_scraped_with_its_api_key_from_the_eso_secret(plans, stack):
     assert "qdrant-api-key" in secrets
 
 
+def chart_children(plan: dict, chart: str, kind: str) -> list[dict]:
+    """The objects of ``kind`` a chart (by catalog key) renders."""
+    (chart_urn,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["inputs"]["chart"] == f"./charts/{chart}"]
+    return [r["inputs"] for r in plan["resources"] if r["parent"] == chart_urn and r["inputs"].get("kind") == kind]
+
+
+def selected_services(plan: dict, monitor: dict) -> list[dict]:
+    namespaces = monitor["spec"].get("namespaceSelector", {}).get("matchNames", [monitor["metadata"]["namespace"]])
+    return [s for s in objects(plan, "Service")
+            if s["metadata"]["namespace"] in namespaces and selects(monitor["spec"]["selector"], s["metadata"].get("labels", {}))]
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_vault_is_scraped_over_tls_with_its_ca_in_raft_mode(plans, stack):
-    monitor = values(plans[stack], "vault")["serverTelemetry"]["serviceMonitor"]
+    plan = plans[stack]
+    (monitor,) = chart_children(plan, "vault", "ServiceMonitor")
+    (endpoint,) = endpoints(monitor)
+    (service,) = selected_services(plan, monitor)
+    assert service["metadata"]["name"] == vault_server.SCRAPE_JOBS[core(stack).vault.mode], "the job VaultDown matches"
+    assert endpoint["path"] == "/v1/sys/metrics" and endpoint["params"] == {"format": ["prometheus"]}
+    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+    assert port["targetPort"] == vault_server.PORT
     if core(stack).vault.mode == "raft":
-        assert monitor["tlsConfig"]["ca"] == {"secret": {"name": vault_server.TLS_SECRET, "key": "ca.crt"}}
-        assert "telemetry {\n    unauthenticated_metrics_access = true\n  }" in values(plans[stack], "vault")["server"]["ha"]["raft"]["config"]
+        assert (endpoint["scheme"], endpoint["port"]) == ("https", "https")
+        assert endpoint["tlsConfig"] == {"ca": {"secret": {"name": vault_server.TLS_SECRET, "key": "ca.crt"}},
+                                         "serverName": f"vault.{namespace_of(stack, 'secrets')}.svc"}
+        (certificate,) = [c["spec"] for c in objects(plan, "Certificate") if c["spec"]["secretName"] == vault_server.TLS_SECRET]
+        assert endpoint["tlsConfig"]["serverName"] in certificate["dnsNames"]
+        (config,) = [c for c in chart_children(plan, "vault", "ConfigMap") if c["metadata"]["name"] == "vault-config"]
+        assert "telemetry {\n    unauthenticated_metrics_access = true\n  }" in config["data"]["extraconfig-from-values.hcl"]
     else:
-        assert "tlsConfig" not in monitor
+        # dev mode listens without TLS; the chart's default tlsConfig (insecureSkipVerify) is unused over http
+        assert (endpoint["scheme"], endpoint["port"]) == ("http", "http")
+        assert "ca" not in endpoint.get("tlsConfig", {})
 
 
 # --- the alerts match the jobs the monitors produce -----------------------------------------------
@@ -307,13 +353,26 @@ def waits_for(plan: dict, resource: dict, target: str) -> bool:
     return False
 
 
+def waits_for_its_crd(plan: dict, resource: dict, kps: str) -> bool:
+    """A monitor or rule kube-prometheus-stack renders itself depends on the CRD object of its kind
+    (the provider orders chart children by cli-utils' graph: a CRD before its custom resources)."""
+    if resource["parent"] != kps:
+        return False
+    group = resource["inputs"]["apiVersion"].split("/")[0]
+    return any(
+        r["urn"] in resource["dependencies"] and r["parent"] == kps
+        and (r["inputs"]["spec"]["group"], r["inputs"]["spec"]["names"]["kind"]) == (group, resource["inputs"]["kind"])
+        for r in plan["resources"] if r["inputs"].get("kind") == "CustomResourceDefinition"
+    )
+
+
 def ordering_problems(plan: dict) -> list[str]:
     (kps,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
     problems = []
     for r in plan["resources"]:
         kind = r["inputs"].get("kind")
         needs_crds = kind in (*MONITOR_KINDS, "PrometheusRule") or (r["type"] == CHART and r["urn"] != kps)
-        if needs_crds and not waits_for(plan, r, kps):
+        if needs_crds and not (waits_for(plan, r, kps) or waits_for_its_crd(plan, r, kps)):
             problems.append(f"{kind or r['type']} {r['name']} does not wait for {KPS}")
     return problems
 
@@ -321,7 +380,10 @@ def ordering_problems(plan: dict) -> list[str]:
 @pytest.mark.parametrize("stack", STACKS)
 def test_monitors_rules_and_charts_wait_for_the_monitoring_crds(plans, stack):
     plan = plans[stack]
-    assert len([r for r in plan["resources"] if r["inputs"].get("kind") in (*MONITOR_KINDS, "PrometheusRule")]) >= 10
+    (kps,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
+    needing = [r for r in plan["resources"] if r["inputs"].get("kind") in (*MONITOR_KINDS, "PrometheusRule")]
+    assert len([r for r in needing if r["parent"] != kps]) >= 10
+    assert len([r for r in needing if r["parent"] == kps]) >= 10, "kube-prometheus-stack's own monitors and default rules"
     assert ordering_problems(plan) == []
 
 
@@ -332,6 +394,13 @@ def test_the_ordering_check_notices_a_chart_that_does_not_wait(plans):
         if r["type"] == CHART and r["name"] == "qdrant":
             r["dependencies"] = [d for d in r["dependencies"] if d != kps]
     assert ordering_problems(broken) == [f"{CHART} qdrant does not wait for {KPS}"]
+
+
+def test_the_ordering_check_notices_a_chart_rule_that_does_not_wait_for_its_crd(plans):
+    broken = copy.deepcopy(plans["prod"])
+    (rule,) = [r for r in broken["resources"] if r["name"] == f"{KPS}:soma-observability/kps-general.rules"]
+    rule["dependencies"] = [d for d in rule["dependencies"] if "CustomResourceDefinition" not in d]
+    assert ordering_problems(broken) == [f"PrometheusRule {KPS}:soma-observability/kps-general.rules does not wait for {KPS}"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -402,3 +471,137 @@ def test_the_scrape_egress_check_notices_a_target_port_prometheus_cannot_reach(p
     named, _ = prometheus_egress(broken, "prod")
     missing = {a for a in scrape_admissions(broken, "prod")} - named
     assert [port for _, _, port in missing] == [9999]
+
+
+# --- every monitor a chart renders targets pods Prometheus can reach -----------------------------
+
+OPERATOR_GENERATED_PORTS = {"reloader-web": 8080}
+"""Named container ports of pods the Prometheus operator builds (not in the plan): the config reloader
+listens on :8080 as ``reloader-web`` (prometheus-operator pkg/operator/config_reloader.go)."""
+OUTSIDE_THE_PLAN = {"kps-apiserver": ("api_server_cidr", 443), "kps-kubelet": ("node_cidr", 10250)}
+"""kube-prometheus-stack monitors whose Services the cluster provides (``default/kubernetes``, the
+kubelet Service the operator maintains): reached by CIDR, on the API server's and the kubelet's port."""
+
+
+def scrape_targets(plan: dict, monitor: dict) -> list[tuple[str, dict, int | str]]:
+    """(namespace, pod labels, container port) per Service the monitor selects and endpoint it scrapes.
+
+    Pod labels are those of the plan's pods behind the Service, or the Service's selector when the
+    pods are made outside the plan (by an operator, by the cluster).
+    """
+    pods = [(o["metadata"]["namespace"], spec, o["spec"]["template"]["metadata"].get("labels", {}))
+            for o, spec in pod_specs(plan) if o["kind"] != "CronJob"]
+    found = []
+    for service in selected_services(plan, monitor):
+        ns, selector = service["metadata"]["namespace"], service["spec"].get("selector", {})
+        behind = [(spec, labels) for pod_ns, spec, labels in pods if pod_ns == ns and selector and selector.items() <= labels.items()]
+        for endpoint in endpoints(monitor):
+            # a selected Service without the endpoint's port yields no target (Prometheus skips it)
+            for port in [p for p in service["spec"]["ports"] if p.get("name") == endpoint["port"]]:
+                found += targets_of(port, behind, selector, ns)
+    return found
+
+
+def targets_of(port: dict, behind: list, selector: dict, ns: str) -> list[tuple[str, dict, int | str]]:
+    target = port.get("targetPort", port["port"])
+    if isinstance(target, str):
+        named = {p["containerPort"] for spec, _ in behind for c in spec["containers"] for p in c.get("ports", []) if p.get("name") == target}
+        target = named.pop() if len(named) == 1 else OPERATOR_GENERATED_PORTS.get(target, target)
+    return [(ns, labels, target) for labels in [labels for _, labels in behind] or [selector]]
+
+
+def prometheus_egress_rules(plan: dict, stack: str) -> list[dict]:
+    """The egress rules of every NetworkPolicy that selects the Prometheus pods."""
+    obs = namespace_of(stack, "observability")
+    return [rule for policy in objects(plan, "NetworkPolicy")
+            if policy["metadata"]["namespace"] == obs and "Egress" in policy["spec"]["policyTypes"]
+            and selects(policy["spec"]["podSelector"], PROMETHEUS_POD)
+            for rule in policy["spec"].get("egress", [])]
+
+
+def prometheus_may_egress(plan: dict, stack: str, namespace: str, pods: dict, port: int) -> bool:
+    obs = namespace_of(stack, "observability")
+    for rule in prometheus_egress_rules(plan, stack):
+        if rule.get("ports") and port not in {p["port"] for p in rule["ports"]}:
+            continue
+        for peer in rule.get("to", []):
+            ns_selector = peer.get("namespaceSelector")
+            in_namespace = (ns_selector is None and namespace == obs) or ns_selector == {} or (
+                ns_selector is not None and ns_selector.get("matchLabels", {}).get("kubernetes.io/metadata.name") == namespace)
+            if "ipBlock" not in peer and in_namespace and selects(peer.get("podSelector", {}), pods):
+                return True
+    return False
+
+
+def prometheus_admitted(plan: dict, stack: str, namespace: str, pods: dict, port: int) -> bool:
+    """Ingress into ``namespace``: unrestricted where the plan declares no NetworkPolicy there."""
+    obs = namespace_of(stack, "observability")
+    policies = [p for p in objects(plan, "NetworkPolicy") if p["metadata"]["namespace"] == namespace]
+    if not policies:
+        return True
+    for policy in policies:
+        spec = policy["spec"]
+        if "Ingress" not in spec["policyTypes"] or not selects(spec["podSelector"], pods):
+            continue
+        for rule in spec.get("ingress", []):
+            if rule.get("ports") and port not in {p["port"] for p in rule["ports"]}:
+                continue
+            for peer in rule.get("from", []):
+                ns_selector = peer.get("namespaceSelector")
+                from_obs = (ns_selector is None and namespace == obs) or (
+                    ns_selector is not None and ns_selector.get("matchLabels", {}).get("kubernetes.io/metadata.name") == obs)
+                if from_obs and selects(peer.get("podSelector", {}), PROMETHEUS_POD):
+                    return True
+    return False
+
+
+def unreachable_chart_monitors(plan: dict, stack: str) -> list[str]:
+    charts = {r["urn"] for r in plan["resources"] if r["type"] == CHART}
+    core_settings = core(stack)
+    problems = []
+    for r in plan["resources"]:
+        monitor = r["inputs"]
+        if r["parent"] not in charts or monitor.get("kind") != "ServiceMonitor":
+            continue
+        name = monitor["metadata"]["name"]
+        if name in OUTSIDE_THE_PLAN:
+            cidr, port = OUTSIDE_THE_PLAN[name]
+            if not any(port in {p["port"] for p in rule.get("ports", [])} and {"ipBlock": {"cidr": getattr(core_settings, cidr)}} in rule["to"]
+                       for rule in prometheus_egress_rules(plan, stack)):
+                problems.append(f"{r['name']}: Prometheus may not reach {cidr} on {port}")
+            continue
+        targets = scrape_targets(plan, monitor)
+        if not targets:
+            problems.append(f"{r['name']}: selects no Service of the plan")
+        for ns, pods, port in targets:
+            if not isinstance(port, int):
+                problems.append(f"{r['name']}: cannot resolve port {port!r} in {ns}")
+            elif not prometheus_may_egress(plan, stack, ns, pods, port):
+                problems.append(f"{r['name']}: Prometheus' egress does not allow {ns}/{pods_label(pods)}:{port}")
+            elif not prometheus_admitted(plan, stack, ns, pods, port):
+                problems.append(f"{r['name']}: no NetworkPolicy in {ns} admits Prometheus to {pods_label(pods)}:{port}")
+    return problems
+
+
+def pods_label(pods: dict) -> str:
+    return pods.get("app.kubernetes.io/name") or pods.get("k8s-app") or ",".join(f"{k}={v}" for k, v in sorted(pods.items()))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_monitor_a_chart_renders_targets_pods_prometheus_can_reach(plans, stack):
+    """A target Prometheus cannot reach is down forever, and kube-prometheus-stack's TargetDown
+    (kps-general.rules, rendered here) fires for it."""
+    plan = plans[stack]
+    (target_down,) = [rule for o in objects(plan, "PrometheusRule") for g in o["spec"]["groups"] for rule in g["rules"]
+                      if rule.get("alert") == "TargetDown"]
+    assert "up == 0" in target_down["expr"]
+    assert unreachable_chart_monitors(plan, stack) == []
+
+
+def test_the_reachability_check_notices_a_closed_scrape_port(plans):
+    broken = copy.deepcopy(plans["prod"])
+    for r in broken["resources"]:
+        if r["inputs"].get("kind") == "NetworkPolicy" and r["inputs"]["metadata"]["name"] == "prometheus-scrape":
+            for rule in r["inputs"]["spec"]["egress"]:
+                rule["ports"] = [p for p in rule["ports"] if p["port"] != 3200]
+    assert "tempo:soma-observability/tempo: Prometheus' egress does not allow soma-observability/tempo:3200" in unreachable_chart_monitors(broken, "prod")

@@ -2,21 +2,23 @@
 
 What is shown here, offline:
 
-* the five charts are the catalog's pins, every image in their values is a catalog digest, and
+* the five charts are the catalog's vendored pins, every image their rendered pods (and the
+  Prometheus and Alertmanager resources) run is a catalog digest from the stack's registry, and
   the parts whose images are not pinned (node exporter, bundled Grafana, Loki gateway and caches,
-  tempo-query, test pods) are off;
+  tempo-query) are not rendered at all;
 * the collector is the Service the kit points every workload at, with OTLP in, memory limiter and
   batch from settings, and one exporter per backend; the node-log agent is refused with a reason;
 * Prometheus, Loki and Tempo follow the stack settings (retention, storage, replicas, modes,
   buckets), credentials only by Secret reference;
 * Grafana has the three data sources under the uids the dashboards use, linked to each other,
   and its admin credentials come from the Vault grant;
-* one dashboard ConfigMap per phase and one PrometheusRule per alert file;
+* one dashboard ConfigMap per phase and one PrometheusRule per alert file, beside the
+  PrometheusRules the charts render themselves;
 * every kit workload carries the OTEL environment, a scraped metrics port and JSON logs;
 * the NetworkPolicies open exactly the listed telemetry flows, nothing else.
 
-What is not shown: that the charts render with these values (Helm is not run offline) or that
-data flows at runtime (no cluster). Both are listed in docs/runbooks/observability.md.
+What is not shown: that data flows at runtime (no cluster); docs/runbooks/observability.md says how
+to check it.
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ import copy
 import dataclasses
 import json
 import re
-from typing import Any, Iterator
 
 import pytest
 
@@ -59,39 +60,47 @@ def obs_namespace(stack: str) -> str:
     return loaded(stack).core.namespaces.observability.name
 
 
-def charts(plan: dict) -> dict[str, dict]:
-    """The observability charts by chart name: the Observability component's, and kube-prometheus-stack,
+def chart_resources(plan: dict) -> dict[str, dict]:
+    """The observability charts by catalog key: the Observability component's, and kube-prometheus-stack,
     which Core builds first (it installs the monitoring CRDs) and hands to Observability."""
     return {
-        r["inputs"]["chart"]: r["inputs"]
+        r["inputs"]["chart"].removeprefix("./charts/"): r
         for r in plan["resources"]
-        if r["type"] == CHART and (f"{OBSERVABILITY}$" in r["urn"] or r["urn"].endswith(f"$somaagenthub:phase:Core${CHART}::kube-prometheus-stack"))
+        if r["type"] == CHART and (f"{OBSERVABILITY}$" in r["urn"] or (r["urn"].split("::")[2] == f"somaagenthub:phase:Core${CHART}"
+                                                                       and r["name"] == "kube-prometheus-stack"))
     }
+
+
+def charts(plan: dict) -> dict[str, dict]:
+    return {key: r["inputs"] for key, r in chart_resources(plan).items()}
+
+
+def rendered(plan: dict, chart: str, kind: str | None = None) -> list[dict]:
+    """The objects a chart renders (its children in the plan), optionally of one kind."""
+    urn = chart_resources(plan)[chart]["urn"]
+    return [r["inputs"] for r in plan["resources"] if r["parent"] == urn and kind in (None, r["inputs"].get("kind"))]
+
+
+def rendered_images(plan: dict, chart: str) -> list[tuple[str, str]]:
+    """(where, image) for every container of every pod a chart renders, the Prometheus and Alertmanager
+    resources' images (the operator runs them), and the config reloader the operator adds to both."""
+    found = []
+    for obj in rendered(plan, chart):
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in ("Prometheus", "Alertmanager"):
+            found.append((f"{where} spec.image", obj["spec"]["image"]))
+        template = obj.get("spec", {}).get("template", {}).get("spec") if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job") else None
+        for key in ("containers", "initContainers"):
+            found += [(f"{where} {key} {c['name']}", c["image"]) for c in (template or {}).get(key) or []]
+        if template:
+            for c in template["containers"]:
+                found += [(f"{where} {c['name']} {a.split('=')[0]}", a.split("=", 1)[1])
+                          for a in c.get("args", []) if a.startswith("--prometheus-config-reloader=")]
+    return found
 
 
 def values(plan: dict, chart: str) -> dict:
     return charts(plan)[chart]["values"]
-
-
-def image_mappings(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        if "repository" in node and ("tag" in node or "digest" in node or "sha" in node):
-            yield node
-        for child in node.values():
-            yield from image_mappings(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from image_mappings(child)
-
-
-def catalog_key(image: dict) -> str | None:
-    """The catalog entry an image mapping pins, by digest and repository, or None."""
-    digest = image.get("digest") or image.get("sha") or image.get("tag", "").partition("@")[2]
-    digest = digest if digest.startswith("sha256:") else f"sha256:{digest}"
-    for key, entry in platform_catalog.load().images.items():
-        if entry.digest == digest and str(image["repository"]).endswith(entry.repository):
-            return key
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -158,27 +167,65 @@ def test_the_five_charts_are_the_catalog_pins_in_the_observability_namespace(obs
     assert set(found) == set(CHART_IMAGES)
     for name, chart in found.items():
         pinned = lock.chart(name)
-        assert (chart["version"], chart["repositoryOpts"]["repo"]) == (pinned.version, pinned.repository)
+        assert (chart["chart"], chart["version"]) == (f"./{pinned.path}", pinned.version)
+        assert "repositoryOpts" not in chart, "deployed from the vendored folder, not fetched"
         assert chart["namespace"] == obs_namespace(stack)
+        elsewhere = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in rendered(obs[stack], name)
+                     if o["metadata"].get("namespace", obs_namespace(stack)) != obs_namespace(stack)}
+        # kube-prometheus-stack's Service for scraping CoreDNS is the one object it puts next to CoreDNS
+        assert elsewhere <= {("Service", "kube-system", "kps-coredns")}, elsewhere
+    assert {c["name"]: c["version"] for c in obs[stack]["charts"] if c["name"] in found} == {k: lock.chart(k).version for k in found}
+
+
+def catalog_match(image: str, registry: str) -> str | None:
+    """The catalog key whose digest ``image`` pins, pulled from the stack's registry; None otherwise.
+
+    ``registry/repository[:tag]@digest``: the tag may be left out (some charts drop it when a
+    digest is given), but when present it is the catalog's.
+    """
+    lock = platform_catalog.load().for_registry(registry)
+    name, _, digest = image.partition("@")
+    tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else ""
+    name = name.removesuffix(f":{tag}") if tag else name
+    for key in lock.images:
+        pinned = lock.image(key)
+        if (name, digest) == (pinned.name, pinned.digest) and tag in ("", pinned.tag):
+            return key
+    return None
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_chart_image_is_a_catalog_digest_from_the_stack_registry(obs, stack):
     registry = loaded(stack).registry
     for chart, expected in CHART_IMAGES.items():
-        images = list(image_mappings(values(obs[stack], chart)))
-        assert {catalog_key(i) for i in images} == expected, chart
-        for image in images:
-            where = image.get("registry") or image["repository"]
-            upstream = platform_catalog.load().images[catalog_key(image)].registry
-            assert where.startswith(upstream if registry == "upstream" else registry), (chart, image)
+        images = rendered_images(obs[stack], chart)
+        unmatched = [(where, image) for where, image in images if catalog_match(image, registry) is None]
+        assert not unmatched, (chart, unmatched)
+        assert {catalog_match(image, registry) for _, image in images} == expected, chart
 
 
 def test_kube_state_metrics_takes_the_full_digest_and_the_rest_of_the_stack_the_hex(obs):
-    kps = values(obs["prod"], "kube-prometheus-stack")
-    assert kps["kube-state-metrics"]["image"]["sha"].startswith("sha256:")
-    assert not kps["prometheus"]["prometheusSpec"]["image"]["sha"].startswith("sha256:")
-    assert not values(obs["prod"], "grafana")["image"]["sha"].startswith("sha256:")
+    """The charts spell digests differently (kube-state-metrics' ``sha`` wants ``sha256:<hex>``, the
+    Prometheus resources and Grafana the bare hex); each still renders one well-formed reference."""
+    lock = platform_catalog.load().for_registry(loaded("prod").registry)
+    by_where = {where.split(" ")[0]: image for where, image in rendered_images(obs["prod"], "kube-prometheus-stack")}
+    assert by_where["Deployment/kube-prometheus-stack-kube-state-metrics"] == lock.image("kube-state-metrics").reference
+    assert by_where["Prometheus/kps-prometheus"] == lock.image("prometheus").reference
+    (grafana,) = [image for where, image in rendered_images(obs["prod"], "grafana") if where.endswith(" containers grafana")]
+    assert grafana == lock.image("grafana").reference
+    for chart in CHART_IMAGES:
+        for where, image in rendered_images(obs["prod"], chart):
+            assert re.fullmatch(r"[^@]+@sha256:[0-9a-f]{64}", image), (where, image)
+
+
+def test_the_parts_without_pinned_images_are_not_rendered(obs):
+    """Node exporter, bundled Grafana, Loki's gateway, caches and canary, tempo-query: no pod of theirs."""
+    for stack in STACKS:
+        names = {o["metadata"]["name"] for chart in CHART_IMAGES for o in rendered(obs[stack], chart)
+                 if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")}
+        assert not {n for n in names if re.search(r"node-exporter|gateway|chunks-cache|results-cache|canary|tempo-query", n)}, names
+        assert not [n for n in names if n.startswith("kube-prometheus-stack-grafana")]
+        assert not [o for chart in CHART_IMAGES for o in rendered(obs[stack], chart) if o["kind"] == "DaemonSet"]
 
 
 # --- collector ------------------------------------------------------------------------------------
@@ -193,7 +240,7 @@ def test_the_collector_is_the_service_every_kit_workload_sends_to(obs, stack):
     # app.kubernetes.io/name is the chart name unless nameOverride is set (chart _helpers.tpl);
     # the kit's NetworkPolicies select the collector by that label.
     assert "nameOverride" not in collector
-    assert charts(obs[stack])["opentelemetry-collector"]["chart"] == "opentelemetry-collector"
+    assert charts(obs[stack])["opentelemetry-collector"]["chart"] == "./charts/opentelemetry-collector"
     kit_peers = [
         peer["podSelector"]["matchLabels"]
         for policy in objects(obs[stack], "NetworkPolicy")
@@ -262,24 +309,36 @@ def test_the_node_log_agent_is_refused_with_its_reason():
 def test_kube_prometheus_stack_keeps_the_operator_stack_and_follows_settings(obs, stack):
     s = loaded(stack)
     p = s.core.observability.prometheus
-    kps = values(obs[stack], "kube-prometheus-stack")
-    spec = kps["prometheus"]["prometheusSpec"]
+    (prometheus,) = rendered(obs[stack], "kube-prometheus-stack", "Prometheus")
+    (alertmanager,) = rendered(obs[stack], "kube-prometheus-stack", "Alertmanager")
+    spec = prometheus["spec"]
     assert (spec["replicas"], spec["retention"]) == (p.replicas, p.retention)
-    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    claim = spec["storage"]["volumeClaimTemplate"]["spec"]
     assert (claim["resources"]["requests"]["storage"], claim["storageClassName"]) == (p.storage, s.storage_class)
-    assert kps["alertmanager"]["alertmanagerSpec"]["replicas"] == p.alertmanager_replicas
+    assert alertmanager["spec"]["replicas"] == p.alertmanager_replicas
     assert spec["enableOTLPReceiver"] is True
+    # every monitor, probe, rule and scrape config of every namespace is picked up (kit workloads included)
     for kind in ("serviceMonitor", "podMonitor", "probe", "rule", "scrapeConfig"):
-        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False, kind
-    assert kps["nodeExporter"] == {"enabled": False} and kps["grafana"] == {"enabled": False}
-    assert kps["kubeStateMetrics"] == {"enabled": True}
-    assert kps["prometheusOperator"]["admissionWebhooks"] == {"enabled": False}
-    assert kps["prometheusOperator"]["tls"] == {"enabled": False}, "without the webhook Jobs the operator TLS Secret never exists"
+        assert (spec[f"{kind}Selector"], spec[f"{kind}NamespaceSelector"]) == ({}, {}), kind
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in rendered(obs[stack], "kube-prometheus-stack")}
+    deployments = {name for kind, name in kinds if kind == "Deployment"}
+    assert deployments == {"kps-operator", "kube-prometheus-stack-kube-state-metrics"}, "operator and kube-state-metrics; no Grafana"
+    assert not {kind for kind, _ in kinds} & {"DaemonSet", "Job", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}, \
+        "no node exporter, no admission webhooks or their patch Jobs"
+    (operator,) = [c for o in rendered(obs[stack], "kube-prometheus-stack", "Deployment") if o["metadata"]["name"] == "kps-operator"
+                   for c in o["spec"]["template"]["spec"]["containers"]]
+    assert "--web.enable-tls=false" in operator["args"], "without the webhook Jobs the operator TLS Secret never exists"
+    assert not operator.get("volumeMounts")
 
 
 def test_prod_runs_two_prometheus_replicas_spread_over_nodes(obs):
-    spec = values(obs["prod"], "kube-prometheus-stack")["prometheus"]["prometheusSpec"]
-    assert spec["replicas"] == 2 and spec["podAntiAffinity"] == "hard"
+    (prometheus,) = rendered(obs["prod"], "kube-prometheus-stack", "Prometheus")
+    spec = prometheus["spec"]
+    assert spec["replicas"] == 2 and spec.get("shards", 1) == 1
+    (term,) = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    selected = {e["key"]: e["values"] for e in term["labelSelector"]["matchExpressions"] if e["operator"] == "In"}
+    assert selected == {"app.kubernetes.io/name": ["prometheus"], "app.kubernetes.io/instance": [prometheus["metadata"]["name"]]}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -379,12 +438,20 @@ def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack)
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_one_prometheus_rule_per_alert_group(obs, stack):
-    rules = {r["metadata"]["name"]: r for r in objects(obs[stack], "PrometheusRule")}
+    """Ours: one PrometheusRule per alert file, not from a chart. The charts' own rules (kube-prometheus-stack's
+    default rules) are rendered beside them and must not take one of our names."""
+    charts_ = {r["urn"] for r in obs[stack]["resources"] if r["type"] == CHART}
+    ours = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in obs[stack]["resources"]
+            if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] not in charts_}
+    from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
+                   if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups()
-    assert set(rules) == {f"soma-{g}" for g in groups}
+    assert set(ours) == {f"soma-{g}" for g in groups}
     for group, spec in groups.items():
-        assert rules[f"soma-{group}"]["spec"] == spec
-        assert rules[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
+        assert ours[f"soma-{group}"]["spec"] == spec
+        assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
+    assert from_charts and not set(from_charts) & set(ours)
+    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts)
 
 
 # --- kit workloads: observable by default ---------------------------------------------------------
@@ -543,7 +610,7 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[t
         (ns, "Egress", "prometheus", f"{data}/strimzi.io/cluster=platform", "9404/TCP"),
         (ns, "Egress", "prometheus", f"{data}/clickhouse.altinity.com/chi=audit", "9363/TCP"),
         (ns, "Egress", "prometheus", f"{secrets}/vault", "8200/TCP"),
-        (ns, "Egress", "prometheus", f"{operators}/external-secrets", "8080/TCP"),
+        (ns, "Egress", "prometheus", f"{operators}/app.kubernetes.io/instance=external-secrets", "8080/TCP"),
         (ns, "Egress", "prometheus", f"{ns}/*", scraped),
         (ns, "Egress", "prometheus", "*/*", "9464/TCP"),
         (ns, "Egress", "prometheus", f"cidr:{core.node_cidr}", "10250/TCP"),

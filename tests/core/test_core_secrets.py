@@ -9,7 +9,7 @@ import pytest
 from components import settings
 from components.core.secrets.vault_access import SecretConsumer, policy_hcl
 from policies.rules.no_plaintext_secrets import is_sensitive_key
-from tests.helpers import by_type, config_with, objects, stack_document
+from tests.helpers import by_type, config_with, objects, pod_specs, stack_document
 from tools.render import render, stack_config
 
 STACKS = ("dev", "prod")
@@ -74,6 +74,37 @@ def test_no_key_that_names_a_credential_holds_a_literal(plans, stack):
     assert set(found) == allowed
 
 
+def secret_values(value, path="") -> list[str]:
+    """Paths holding a Pulumi secret (masked ``[secret]``), whatever the key is called."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in secret_values(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in secret_values(item, f"{path}[{i}]")]
+    return [path] if value == SECRET else []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_kubernetes_object_carries_a_pulumi_secret_outside_a_secret(plans, stack):
+    """A generated credential inside a pod spec or chart values sits readable in the cluster, whatever
+    its key is called (``VAULT_DEV_ROOT_TOKEN_ID`` ends in ``_ID`` and passes the key-name check).
+    The one exception is dev's Vault root token: dev mode takes it as a chart value, and the chart
+    hands it to the server as an environment variable."""
+    found = {
+        f"{r['name']}{p}"
+        for r in plans[stack]["resources"]
+        if r["type"].startswith("kubernetes:") and r["type"] != "kubernetes:core/v1:Secret"
+        for p in secret_values(r["inputs"])
+    }
+    vault = "vault:soma-secrets/vault"
+    allowed = {"vault.values.server.dev.devRootToken"} if stack == "dev" else set()
+    if stack == "dev":
+        (statefulset,) = [r["inputs"] for r in plans[stack]["resources"] if r["name"] == vault and r["inputs"]["kind"] == "StatefulSet"]
+        env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"]
+        (index,) = [i for i, e in enumerate(env) if e["name"] == "VAULT_DEV_ROOT_TOKEN_ID"]
+        allowed.add(f"{vault}.spec.template.spec.containers[0].env[{index}].value")
+    assert found == allowed
+
+
 def test_the_sensitive_key_check_catches_a_literal():
     assert sensitive_literals({"env": [{"name": "DB_PASSWORD", "value": "hunter2"}]})
     assert sensitive_literals({"data": {"apiKey": "abc"}})
@@ -82,11 +113,34 @@ def test_the_sensitive_key_check_catches_a_literal():
     assert not sensitive_literals({"env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "x", "key": "y"}}}]})
 
 
+def chart_urns(plan: dict) -> set[str]:
+    return {r["urn"] for r in by_type(plan, CHART)}
+
+
+def secrets_written_by_cert_controllers(plan: dict) -> set[tuple[str, str]]:
+    """(namespace, name) of the Secrets a rendered certificate controller fills at runtime, read from
+    its arguments (External Secrets' cert-controller: ``--secret-name``, ``--secret-namespace``)."""
+    found = set()
+    for _, spec in pod_specs(plan):
+        for container in spec["containers"]:
+            flags = dict(a.removeprefix("--").split("=", 1) for a in container.get("args") or [] if a.startswith("--") and "=" in a)
+            if "secret-name" in flags and "secret-namespace" in flags:
+                found.add((flags["secret-namespace"], flags["secret-name"]))
+    return found
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_credentials_go_to_vault_as_secrets(plans, stack):
-    written = by_type(plans[stack], "vault:kv/secretV2:SecretV2")
+    plan = plans[stack]
+    written = by_type(plan, "vault:kv/secretV2:SecretV2")
     assert written and all(r["inputs"]["dataJson"] == SECRET for r in written)
-    assert not objects(plans[stack], "Secret"), "no Secret manifest: workloads get ESO-managed Secrets only"
+    # No Secret manifest carries data: workloads get ESO-managed Secrets. The only Secret the plan
+    # declares is an empty one a chart creates for its certificate controller to fill.
+    secrets = [r for r in plan["resources"] if r["inputs"].get("kind") == "Secret"]
+    assert all(r["parent"] in chart_urns(plan) for r in secrets), [r["urn"] for r in secrets]
+    assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in secrets), [r["urn"] for r in secrets]
+    declared = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in secrets}
+    assert declared <= secrets_written_by_cert_controllers(plan)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -109,29 +163,68 @@ def test_every_consumer_reads_through_its_own_restricted_store(plans, stack):
         assert store["conditions"][0]["namespaces"] == [es["metadata"]["namespace"]], es["metadata"]["name"]
 
 
+CNPG_WEBHOOK_SECRET = "cnpg-webhook-cert"
+"""The CloudNativePG operator creates and renews its webhook certificate in this Secret of its own
+namespace (cloudnative-pg internal/cmd/manager/controller/controller.go, ``WebhookSecretName``)."""
+
+
+def secret_reads(plan: dict) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(credentials, mounted) Secrets the plan's objects read: ``secretKeyRef`` and ``envFrom``
+    ``secretRef`` (credentials), and ``secret`` volumes (mounted files), as (namespace, name).
+    CRDs are skipped: their schemas mention ``secretKeyRef`` as a field, not a reference."""
+    credentials, mounted = set(), set()
+
+    def walk(node, ns):
+        if isinstance(node, dict):
+            for key, into in (("secretKeyRef", credentials), ("secretRef", credentials)):
+                ref = node.get(key)
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                    into.add((ns, ref["name"]))
+            volume = node.get("secret")
+            if isinstance(volume, dict) and isinstance(volume.get("secretName"), str):
+                mounted.add((ns, volume["secretName"]))
+            for value in node.values():
+                walk(value, ns)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, ns)
+
+    for obj in objects(plan):
+        if obj["kind"] != "CustomResourceDefinition":
+            walk(obj.get("spec", {}), obj["metadata"].get("namespace"))
+    return credentials, mounted
+
+
+def issued_by_controllers(plan: dict) -> set[tuple[str, str]]:
+    """Secrets a controller the plan installs writes itself: cert-manager Certificates, Strimzi's cluster
+    CA per Kafka cluster, External Secrets' webhook certificate, CloudNativePG's webhook certificate."""
+    issued = {(c["metadata"]["namespace"], c["spec"]["secretName"]) for c in objects(plan, "Certificate")}
+    issued |= {(k["metadata"]["namespace"], f"{k['metadata']['name']}-cluster-ca-cert") for k in objects(plan, "Kafka")}
+    issued |= secrets_written_by_cert_controllers(plan)
+    issued |= {(d["metadata"]["namespace"], CNPG_WEBHOOK_SECRET) for d in objects(plan, "Deployment")
+               if d["metadata"]["name"] == "cloudnative-pg"}
+    return issued
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_secret_a_pod_reads_is_managed_by_external_secrets(plans, stack):
+    """Every credential any object reads (the program's and every chart's pods, and custom resources)
+    is an ESO-managed Secret; every mounted Secret is ESO-managed or written by a certificate
+    controller the plan installs. Nothing reads a Secret that nothing creates."""
     plan = plans[stack]
     managed = {(o["metadata"]["namespace"], o["spec"]["target"]["name"]) for o in objects(plan, "ExternalSecret")}
-    referenced = set()
-    for obj in objects(plan):
-        ns = obj["metadata"].get("namespace")
+    credentials, mounted = secret_reads(plan)
+    assert credentials and mounted, "the plan has consumers"
+    assert credentials <= managed, sorted(credentials - managed)
+    assert mounted <= managed | issued_by_controllers(plan), sorted(mounted - managed - issued_by_controllers(plan))
 
-        def walk(node):
-            if isinstance(node, dict):
-                ref = node.get("secretKeyRef")
-                if isinstance(ref, dict):
-                    referenced.add((ns, ref["name"]))
-                for v in node.values():
-                    walk(v)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v)
 
-        walk(obj.get("spec", {}))
-    generated_by_operators = {(ns, n) for ns, n in referenced if n.endswith("-cluster-ca-cert")}
-    assert referenced, "the plan has consumers"
-    assert referenced - generated_by_operators <= managed, sorted(referenced - managed)
+def test_the_secret_check_sees_chart_pods_and_their_volumes(plans):
+    """Chart pods are read too: External Secrets' webhook mounts the certificate its cert-controller
+    writes, and Vault in raft mode mounts the cert-manager certificate."""
+    _, mounted = secret_reads(plans["prod"])
+    assert {("soma-operators", "external-secrets-webhook"), ("soma-secrets", "vault-tls"), ("soma-operators", CNPG_WEBHOOK_SECRET)} <= mounted
+    assert ("soma-operators", "external-secrets-webhook") in secrets_written_by_cert_controllers(plans["prod"])
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -149,18 +242,38 @@ def test_vault_policies_are_exactly_the_least_privilege_documents(plans, stack):
         assert p["inputs"]["policy"] == policy_hcl(consumer, mount)
 
 
+def vault_server_pods(plan: dict) -> dict:
+    (statefulset,) = [r["inputs"] for r in plan["resources"]
+                      if r["name"] == "vault:soma-secrets/vault" and r["inputs"]["kind"] == "StatefulSet"]
+    return statefulset
+
+
 def test_dev_runs_one_dev_mode_vault_and_prod_an_ha_raft_cluster_with_tls(plans):
-    dev = chart(plans["dev"], "vault")["values"]
-    assert dev["server"]["dev"]["enabled"] is True and dev["server"]["dev"]["devRootToken"] == SECRET
-    assert dev["injector"]["enabled"] is False and dev["csi"]["enabled"] is False
-    prod = chart(plans["prod"], "vault")["values"]
-    ha = prod["server"]["ha"]
-    assert "dev" not in prod["server"] and prod["global"]["tlsDisable"] is False
-    assert ha["replicas"] == loaded("prod").core.vault.replicas == 3 and ha["raft"]["enabled"] is True
-    assert ha["disruptionBudget"]["enabled"] is True
-    assert "tls_cert_file" in ha["raft"]["config"] and 'storage "raft"' in ha["raft"]["config"]
-    assert "requiredDuringSchedulingIgnoredDuringExecution" in prod["server"]["affinity"]["podAntiAffinity"]
-    assert prod["server"]["dataStorage"]["size"] == loaded("prod").core.vault.storage
+    dev = vault_server_pods(plans["dev"])
+    (server,) = dev["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert dev["spec"]["replicas"] == 1 and "vault server -dev" in " ".join(server["args"])
+    assert env["VAULT_DEV_ROOT_TOKEN_ID"] == SECRET and "volumeClaimTemplates" not in dev["spec"]
+    dev_kinds = {r["inputs"]["kind"] for r in plans["dev"]["resources"] if r["name"].startswith("vault:")}
+    assert not dev_kinds & {"MutatingWebhookConfiguration", "DaemonSet", "Deployment"}, "no injector, no CSI provider"
+
+    prod_settings = loaded("prod").core.vault
+    prod = vault_server_pods(plans["prod"])
+    (server,) = prod["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert "VAULT_DEV_ROOT_TOKEN_ID" not in env and env["VAULT_ADDR"].startswith("https://")
+    assert prod["spec"]["replicas"] == prod_settings.replicas == 3
+    (term,) = prod["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= prod["spec"]["template"]["metadata"]["labels"].items()
+    (claim,) = prod["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == prod_settings.storage
+    (pdb,) = [r["inputs"] for r in plans["prod"]["resources"] if r["name"] == "vault:soma-secrets/vault" and r["inputs"]["kind"] == "PodDisruptionBudget"]
+    assert pdb["spec"]["maxUnavailable"] == 1
+    (config,) = [r["inputs"] for r in plans["prod"]["resources"] if r["name"] == "vault:soma-secrets/vault-config"]
+    hcl = config["data"]["extraconfig-from-values.hcl"]
+    assert 'tls_cert_file = "/vault/tls/tls.crt"' in hcl and 'storage "raft"' in hcl and "tls_disable" not in hcl
+    assert {"name": "tls", "secret": {"secretName": "vault-tls"}} in prod["spec"]["template"]["spec"]["volumes"]
     certs = {o["metadata"]["name"]: o["spec"] for o in objects(plans["prod"], "Certificate")}
     assert "127.0.0.1" in certs["vault-tls"]["ipAddresses"]
     assert by_type(plans["prod"], "vault:index/audit:Audit")

@@ -2,18 +2,17 @@
 
 A ResourceQuota refuses the PersistentVolumeClaim that would cross ``requests.storage`` or
 ``persistentvolumeclaims``: the pod that needs it stays Pending, long after ``pulumi up`` said
-yes. So the claims are summed here from everything in the plan that will create them:
+yes. So the claims are summed here from everything in the plan that will create them, the
+objects the charts render included (Qdrant, Vault, Loki, Tempo, Grafana, kube-prometheus-stack):
 
 * StatefulSets: ``volumeClaimTemplates`` x replicas;
+* PersistentVolumeClaims: one each;
+* Prometheus and Alertmanager (the operator makes the StatefulSets): ``storage.volumeClaimTemplate``
+  x replicas (x shards for Prometheus);
 * CloudNativePG ``Cluster``: ``storage`` + ``walStorage`` x instances;
 * Strimzi ``KafkaNodePool``: its persistent-claim volumes x replicas;
 * Altinity ``ClickHouseInstallation`` / ``ClickHouseKeeperInstallation``: the volume claim
-  templates the defaults use x the pods of the layout (shards x replicas);
-* charts, from their values: Qdrant ``persistence`` x ``replicaCount``, Vault ``server.dataStorage``
-  and ``server.auditStorage`` x HA replicas, Prometheus and Alertmanager storage x replicas, Loki
-  single-binary/write/backend persistence x replicas, Tempo persistence x replicas, Grafana's.
-
-Not counted: claims a chart makes from defaults we do not set (Helm is not run offline).
+  templates the defaults use x the pods of the layout (shards x replicas).
 """
 from __future__ import annotations
 
@@ -24,10 +23,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers import by_type, objects
+from tests.helpers import objects
 
 STACKS = ("dev", "prod")
-CHART = "kubernetes:helm.sh/v4:Chart"
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
 GI = 2**30
 
@@ -59,6 +57,12 @@ def object_claims(obj: dict) -> list[Claims]:
     if kind == "StatefulSet":
         sizes = [t["spec"]["resources"]["requests"]["storage"] for t in spec.get("volumeClaimTemplates", [])]
         return [claims(what, ns, sizes, int(spec.get("replicas", 1)))]
+    if kind == "PersistentVolumeClaim":
+        return [claims(what, ns, [spec["resources"]["requests"]["storage"]], 1)]
+    if kind in ("Prometheus", "Alertmanager") and obj["apiVersion"].startswith("monitoring.coreos.com/"):
+        template = spec.get("storage", {}).get("volumeClaimTemplate")
+        sizes = [template["spec"]["resources"]["requests"]["storage"]] if template else []
+        return [claims(what, ns, sizes, int(spec.get("replicas", 1)) * int(spec.get("shards", 1)))]
     if kind == "Cluster" and obj["apiVersion"].startswith("postgresql.cnpg.io/"):
         sizes = [spec["storage"]["size"]] + ([spec["walStorage"]["size"]] if "walStorage" in spec else [])
         return [claims(what, ns, sizes, int(spec["instances"]))]
@@ -77,41 +81,8 @@ def object_claims(obj: dict) -> list[Claims]:
     return []
 
 
-def enabled_size(persistence: dict, key: str = "size") -> list[str]:
-    return [persistence[key]] if persistence.get("enabled", True) and persistence.get(key) else []
-
-
-def chart_claims(chart: dict) -> list[Claims]:
-    name, ns, v = chart["chart"], chart["namespace"], chart.get("values", {})
-    found: list[Claims] = []
-    if name == "qdrant":
-        found.append(claims("qdrant", ns, enabled_size(v.get("persistence", {})), int(v.get("replicaCount", 1))))
-    elif name == "vault":
-        server = v.get("server", {})
-        ha = server.get("ha", {})
-        pods = int(ha.get("replicas", 3)) if ha.get("enabled") else 1
-        sizes = enabled_size(server.get("dataStorage", {})) + enabled_size(server.get("auditStorage", {"enabled": False}))
-        found.append(claims("vault", ns, sizes, 0 if server.get("dev", {}).get("enabled") else pods))
-    elif name == "kube-prometheus-stack":
-        prom = v.get("prometheus", {}).get("prometheusSpec", {})
-        am = v.get("alertmanager", {}).get("alertmanagerSpec", {})
-        for what, spec, template in (("prometheus", prom, prom.get("storageSpec", {})), ("alertmanager", am, am.get("storage", {}))):
-            claim = template.get("volumeClaimTemplate")
-            if claim:
-                found.append(claims(what, ns, [claim["spec"]["resources"]["requests"]["storage"]], int(spec.get("replicas", 1))))
-    elif name == "loki":
-        for target in ("singleBinary", "write", "backend", "read"):
-            part = v.get(target, {})
-            found.append(claims(f"loki {target}", ns, enabled_size(part.get("persistence", {"enabled": False})), int(part.get("replicas", 0))))
-    elif name in ("tempo", "grafana"):
-        found.append(claims(name, ns, enabled_size(v.get("persistence", {"enabled": False})), int(v.get("replicas", 1))))
-    return [c for c in found if c.count]
-
-
 def all_claims(plan: dict) -> list[Claims]:
-    found = [c for obj in objects(plan) for c in object_claims(obj)]
-    found += [c for r in by_type(plan, CHART) for c in chart_claims(r["inputs"])]
-    return found
+    return [c for obj in objects(plan) for c in object_claims(obj) if c.count]
 
 
 def quotas(plan: dict) -> dict[str, dict]:
@@ -149,15 +120,34 @@ def test_every_namespace_claims_within_its_storage_quota(plans, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_sum_sees_every_store_of_core(plans, stack):
-    sources = {c.source.split(" ")[0] if c.source.startswith("loki") else c.source for c in all_claims(plans[stack])}
+    sources = {c.source for c in all_claims(plans[stack])}
     expected = {
-        "StatefulSet minio", "Cluster app-db", "ClickHouseInstallation audit", "qdrant",
-        "prometheus", "alertmanager", "loki", "tempo",
+        "StatefulSet minio", "Cluster app-db", "ClickHouseInstallation audit", "StatefulSet qdrant",
+        "Prometheus kps-prometheus", "Alertmanager kps-alertmanager", "StatefulSet tempo",
     }
     assert expected <= sources, expected - sources
     assert any(s.startswith("KafkaNodePool ") for s in sources)
+    loki = {"StatefulSet loki-write", "StatefulSet loki-backend"} if stack == "prod" else {"StatefulSet loki"}
+    assert loki <= sources, loki - sources
     if stack == "prod":
-        assert {"ClickHouseKeeperInstallation audit", "vault", "KafkaNodePool controllers", "KafkaNodePool brokers"} <= sources
+        assert {"ClickHouseKeeperInstallation audit", "StatefulSet vault", "KafkaNodePool controllers", "KafkaNodePool brokers"} <= sources
+    else:
+        assert "StatefulSet vault" not in sources, "dev-mode Vault keeps its data in memory"
+
+
+def test_chart_claims_count_the_replicas_the_settings_ask_for(plans):
+    """The chart-rendered claims are sized and multiplied by the stack settings, as a cluster would see them."""
+    from components import settings
+    from tools.render import stack_config
+
+    core = settings.parse(stack_config("prod"), "prod").core
+    found = {c.source: c for c in all_claims(plans["prod"])}
+    assert found["StatefulSet vault"] == Claims("StatefulSet vault", "soma-secrets", quantity(core.vault.storage) * core.vault.replicas, core.vault.replicas)
+    prometheus = core.observability.prometheus
+    assert found["Prometheus kps-prometheus"].size == quantity(prometheus.storage) * prometheus.replicas
+    assert found["Alertmanager kps-alertmanager"].count == prometheus.alertmanager_replicas
+    tempo = core.observability.tempo
+    assert found["StatefulSet tempo"].size == quantity(tempo.storage) * tempo.replicas
 
 
 def test_prod_kafka_controllers_claim_their_own_small_volume(plans):

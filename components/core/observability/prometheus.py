@@ -12,7 +12,8 @@ Switched off, each with its reason:
   CI instead (CRD schema and PromQL parsing, tests/core/test_observability_as_code.py). With the
   webhook Jobs gone the operator's TLS Secret is never created, so operator TLS is off as well.
 * etcd, controller-manager, scheduler and kube-proxy scrapes (and their default rules) - not
-  reachable on managed control planes; the alerts would fire forever.
+  reachable on managed control planes; the alerts would fire forever. CoreDNS too: it lives in
+  kube-system, where Prometheus' egress reaches DNS (53) only, so its target would always be down.
 
 Selectors: ServiceMonitors, PodMonitors, Probes, ScrapeConfigs and PrometheusRules are picked up
 from every namespace (``*SelectorNilUsesHelmValues: false``), which is how kit workloads in later
@@ -40,7 +41,7 @@ ALERTMANAGER_RESOURCES = Resources(cpu_request="10m", memory_request="32Mi", cpu
 CONFIG_RELOADER_RESOURCES = Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="64Mi")
 OPERATOR_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 KUBE_STATE_METRICS_RESOURCES = Resources(cpu_request="20m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
-UNREACHABLE_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy")
+UNREACHABLE_CONTROL_PLANE = ("kubeEtcd", "kubeControllerManager", "kubeScheduler", "kubeProxy", "coreDns")
 
 
 def _claim(storage_class: str, size: str) -> dict[str, Any]:

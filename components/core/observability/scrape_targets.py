@@ -49,7 +49,8 @@ CORE_TARGETS = (
     _target("Kafka brokers and Kafka Exporter", "data", kafka.KAFKA_LABELS, kafka.METRICS_PORT),
     _target("ClickHouse", "data", clickhouse.CHI_LABELS, clickhouse.METRICS_PORT),
     _target("Vault", "secrets", vault_server.POD_LABELS, vault_server.PORT),
-    _target("External Secrets controller", "operators", external_secrets.CONTROLLER_LABELS, external_secrets.METRICS_PORT),
+    _target("External Secrets controller, webhook and cert-controller", "operators", external_secrets.METRICS_PODS,
+            external_secrets.METRICS_PORT),
     _target("observability components and Alertmanager", "observability", {}, *OBSERVABILITY_PORTS),
 )
 

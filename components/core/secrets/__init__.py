@@ -159,7 +159,7 @@ class Secrets(pulumi.ComponentResource):
             allow_egress("vault-to-api-server", secrets_ns, vault_pods, [api], API_SERVER_PORTS, c),
             allow_egress("external-secrets-to-vault", operators_ns, external_secrets.CONTROLLER_LABELS,
                          [Peer(namespace=secrets_ns, pods=vault_pods)], [vault_server.PORT], c),
-            allow_ingress("external-secrets-metrics-scrape", operators_ns, external_secrets.CONTROLLER_LABELS, [prometheus],
+            allow_ingress("external-secrets-metrics-scrape", operators_ns, external_secrets.METRICS_PODS, [prometheus],
                           [external_secrets.METRICS_PORT], c),
             allow_egress("external-secrets-to-api-server", operators_ns, external_secrets.CONTROLLER_LABELS, [api], API_SERVER_PORTS, c),
             allow_egress("external-secrets-webhook-to-api-server", operators_ns, external_secrets.WEBHOOK_LABELS, [api], API_SERVER_PORTS, c),

@@ -23,6 +23,9 @@ WEBHOOK_LABELS = {"app.kubernetes.io/name": "external-secrets-webhook"}
 CERT_CONTROLLER_LABELS = {"app.kubernetes.io/name": "external-secrets-cert-controller"}
 WEBHOOK_PORT = 10250
 METRICS_PORT = 8080
+METRICS_PODS = {"app.kubernetes.io/instance": RELEASE}
+"""All three of the chart's pods (controller, webhook, cert-controller) serve metrics on METRICS_PORT, and
+``serviceMonitor.enabled`` renders a ServiceMonitor for each: Prometheus may reach all three."""
 METRICS_SERVICE = f"{RELEASE}-metrics"
 """The chart's metrics Service (``<fullname>-metrics``), which names the scrape job."""
 REFRESH_INTERVAL = "1h"
