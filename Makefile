@@ -43,6 +43,8 @@ bench-render: venv
 vendor-chart: venv
 	$(PY) -m tools.vendor_chart --key $(NAME) $(if $(AGAIN),--again,--version $(VERSION) --git $(GIT) --tag $(TAG) --path $(CHART_PATH)) \
 		$(foreach d,$(DEPS),--dep $(d)) $(foreach s,$(STEPS),--step $(s))
+	@# upstream charts carry .gitignore files (subcharts, Chart.lock): stage every vendored byte anyway
+	git add -f charts/$(NAME) platform.lock.yaml
 
 clean:
 	rm -rf build

@@ -31,6 +31,17 @@ def test_every_vendored_folder_is_a_catalog_chart():
     assert folders == set(LOCK.charts), f"unlisted: {sorted(folders - set(LOCK.charts))}, missing: {sorted(set(LOCK.charts) - folders)}"
 
 
+def test_every_vendored_file_is_committed():
+    """Upstream charts ship .gitignore files that ignore their own subcharts and Chart.lock; a
+    vendored file git ignores would be missing from every clone (and from CI)."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "charts"],
+                            capture_output=True, text=True)
+    if listed.returncode:
+        pytest.skip("not a git checkout")
+    on_disk = {p.relative_to(ROOT).as_posix() for p in (ROOT / "charts").rglob("*") if p.is_file()}
+    assert on_disk - set(listed.stdout.splitlines()) == set(), "git ignores these vendored files; add them with git add -f"
+
+
 def test_an_added_or_edited_file_changes_the_digest(tmp_path):
     copy = tmp_path / "vault"
     shutil.copytree(LOCK.charts["vault"].folder, copy)
