@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -254,16 +255,25 @@ class ChartRequest:
 
 def render_text(req: ChartRequest, kube_version: str, api_versions: Iterable[str]) -> dict[str, str]:
     """Helm's raw output (template path -> text); a failure or a warning about our values raises."""
-    meta = yaml.safe_load((req.folder / "Chart.yaml").read_text()) or {}
+    return dict(_render_text(req.folder, json.dumps(req.values, sort_keys=True), req.release, req.namespace,
+                             req.resource_name, kube_version, tuple(sorted(api_versions))))
+
+
+@functools.lru_cache(maxsize=512)
+def _render_text(folder: Path, values_json: str, release: str, namespace: str, resource_name: str,
+                 kube_version: str, api_versions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Rendering is a pure function of these; one process (a test session) renders each case once.
+    Vendored folders never change while a process runs (pinned-charts and the tests check their bytes)."""
+    meta = yaml.safe_load((folder / "Chart.yaml").read_text()) or {}
     try:
-        rendered = helm_engine.template(req.folder, req.values, release=req.release, namespace=req.namespace,
-                                        kube_version=kube_version, api_versions=sorted(api_versions))
+        rendered = helm_engine.template(folder, json.loads(values_json), release=release, namespace=namespace,
+                                        kube_version=kube_version, api_versions=api_versions)
     except helm_engine.HelmTemplateError as err:
-        raise ChartRenderError(f"chart {req.resource_name} ({meta.get('name')} {meta.get('version')}) failed to render: {err}") from err
+        raise ChartRenderError(f"chart {resource_name} ({meta.get('name')} {meta.get('version')}) failed to render: {err}") from err
     if rendered.warnings:
-        raise ChartRenderError(f"chart {req.resource_name} ({meta.get('name')} {meta.get('version')}) rendered with "
+        raise ChartRenderError(f"chart {resource_name} ({meta.get('name')} {meta.get('version')}) rendered with "
                                f"warnings about our values: " + "; ".join(rendered.warnings))
-    return {path: text for path, text in rendered.manifests.items() if _is_manifest(path)}
+    return tuple((path, text) for path, text in sorted(rendered.manifests.items()) if _is_manifest(path))
 
 
 def _is_manifest(path: str) -> bool:

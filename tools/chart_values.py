@@ -5,7 +5,8 @@ new chart version renamed) changes nothing and nobody notices. A key counts as u
 the chart's default values (subcharts' defaults under their key), or the chart's
 ``values.schema.json`` names it, or, failing both, the rendered output shows it is read: the
 mapping that holds it appears whole in a rendered object (charts pass such maps through with
-``toYaml``), or changing the key changes the output.
+``toYaml``), or a marker put in its place shows up in the output, or changing the key changes
+the output.
 """
 from __future__ import annotations
 
@@ -113,6 +114,41 @@ def passed_through(values: Mapping[str, Any], path: tuple[str, ...], index: Mapp
                for found in index.get(path[-1], ()))
 
 
+def _markable(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """The string and number leaves under ``value`` (booleans excluded), with their paths."""
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            yield from _markable(sub, path + (key,))
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            yield from _markable(sub, path + (index,))
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        yield path, value
+
+
+def marked_paths(values: Mapping[str, Any], paths: list[tuple[str, ...]],
+                 render: Callable[[dict[str, Any]], Mapping[str, str]]) -> set[tuple[str, ...]]:
+    """Of ``paths``, those shown read in one render: each string and number under them is replaced by
+    a marker no chart could produce otherwise, and a marker found in the output proves its key was read."""
+    marked = copy.deepcopy(dict(values))
+    markers: dict[str, tuple[str, ...]] = {}
+    for number, path in enumerate(paths):
+        for leaf_path, value in _markable(_at(values, path), tuple(path)):
+            marker = f"zq{number}x{len(markers)}qz" if isinstance(value, str) else 7_000_000_000 + len(markers)
+            node: Any = marked
+            for step in leaf_path[:-1]:
+                node = node[step]
+            node[leaf_path[-1]] = marker
+            markers[str(marker)] = path
+    if not markers:
+        return set()
+    try:
+        text = "\n".join(render(marked).values())
+    except Exception:  # noqa: BLE001 - markers broke a template; fall back to one render per key
+        return set()
+    return {path for marker, path in markers.items() if marker in text}
+
+
 def ignored_value_keys(request: Any, render: Callable[[dict[str, Any]], Any],
                        rendered: list[Mapping[str, Any]] = ()) -> list[str]:
     """Dotted keys of ``request.values`` that the chart neither declares nor reacts to.
@@ -128,6 +164,10 @@ def ignored_value_keys(request: Any, render: Callable[[dict[str, Any]], Any],
     if undeclared and rendered:
         index = mappings_by_key(rendered)
         undeclared = [path for path in undeclared if not passed_through(request.values, path, index)]
+    if not undeclared:
+        return []
+    read = marked_paths(request.values, undeclared, render)
+    undeclared = [path for path in undeclared if path not in read]
     if not undeclared:
         return []
     baseline = render(request.values)
