@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -32,6 +34,7 @@ from tools.chart_values import ignored_value_keys
 from tools.mock_runtime import Registration
 
 ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "build" / ".cache"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 HOOK = "helm.sh/hook"
 RESOURCE_POLICY = "helm.sh/resource-policy"
@@ -106,17 +109,32 @@ def mask(value: Any, secrets: set[str]) -> Any:
     return value
 
 
+DOCUMENT_SEPARATOR = re.compile(r"(?m)^---[ \t]*(?:#.*)?$")
+
+
 def documents(text: str) -> list[dict[str, Any]]:
-    """The objects of a manifest stream, ``List`` kinds expanded, empty documents dropped."""
+    """The objects of a manifest stream, ``List`` kinds expanded, empty documents dropped.
+
+    The objects are shared with a per-process parse cache: callers copy before changing one.
+    """
     found: list[dict[str, Any]] = []
-    for doc in yaml.load_all(text, Loader=_ManifestLoader):  # noqa: S506 - a SafeLoader subclass
+    for chunk in DOCUMENT_SEPARATOR.split(text):
+        found += _parse_document(chunk)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_document(chunk: str) -> tuple[dict[str, Any], ...]:
+    """One YAML document; the same text (a chart's static object, a CRD) is parsed once per process."""
+    found: list[dict[str, Any]] = []
+    for doc in yaml.load_all(chunk, Loader=_ManifestLoader):  # noqa: S506 - a SafeLoader subclass
         if not isinstance(doc, dict) or not doc:
             continue
         if doc.get("kind", "").endswith("List") and isinstance(doc.get("items"), list):
             found += [i for i in doc["items"] if isinstance(i, dict)]
         else:
             found.append(doc)
-    return found
+    return tuple(found)
 
 
 def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
@@ -148,19 +166,32 @@ def enabled_subcharts(folder: Path, merged: Mapping[str, Any]) -> list[tuple[Pat
 
 @functools.lru_cache(maxsize=None)
 def _crd_folder(crd_dir: Path) -> tuple[dict[str, Any], ...]:
-    """A ``crds/`` folder's objects, parsed once per process (they are large and never templated)."""
+    """A ``crds/`` folder's objects (large, never templated), parsed once per process and kept as
+    JSON under build/.cache keyed by the files' sha256, so later renders skip the YAML parse."""
+    files = sorted(p for p in crd_dir.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    texts = [path.read_bytes() for path in files]
+    key = hashlib.sha256(b"\0".join(p.relative_to(crd_dir).as_posix().encode() + b"\0" + t for p, t in zip(files, texts)))
+    cached = CACHE / f"crds-{key.hexdigest()}.json"
+    if cached.is_file():
+        return tuple(json.loads(cached.read_text()))
     found: list[dict[str, Any]] = []
-    for path in sorted(p for p in crd_dir.rglob("*") if p.suffix in (".yaml", ".yml", ".json")):
-        found += documents(path.read_text())
+    for text in texts:
+        found += documents(text.decode())
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(found))
+    except OSError:
+        pass  # a read-only checkout renders without the cache
     return tuple(found)
 
 
 def crd_documents(folder: Path, merged: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """CRDs from the ``crds/`` folders of the chart and its enabled subcharts, as Helm installs them."""
+    """CRDs from the ``crds/`` folders of the chart and its enabled subcharts, as Helm installs them
+    (shared objects: copy before changing one)."""
     crds: list[dict[str, Any]] = []
     for chart_dir, _ in enabled_subcharts(folder, merged):
         if (chart_dir / "crds").is_dir():
-            crds += copy.deepcopy(list(_crd_folder(chart_dir / "crds")))
+            crds += _crd_folder(chart_dir / "crds")
     return crds
 
 
