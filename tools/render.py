@@ -151,9 +151,11 @@ def summary(plan: dict[str, Any], seconds: float) -> str:
     per_phase = Counter(phase_of(r["urn"]) for r in plan["resources"])
     per_kind = Counter(r["inputs"].get("kind") or r["type"] for r in plan["resources"])
     lines = [f"stack {plan['stack']}: {len(plan['resources'])} resources in {seconds:.2f}s", "per chart (objects, pods):"]
-    lines += [f"  {c['name']:<28} {c['chart']} {c['version']:<10} {c['objects']:>4} objects {c['pods']:>3} pods"
+    lines += [f"  {c['name']:<26} {c['chart'] + ' ' + c['version']:<44} {c['objects']:>4} objects {c['pods']:>3} pods"
               + (f", {len(c['hooksDropped'])} hooks not deployed" if c["hooksDropped"] else "")
               for c in plan.get("charts", [])]
+    lines.append(f"  {'charts total':<26} {'':<44} {sum(c['objects'] for c in plan.get('charts', [])):>4} objects "
+                 f"{sum(c['pods'] for c in plan.get('charts', [])):>3} pods")
     lines.append("per phase:")
     lines += [f"  {phase:<12} {n}" for phase, n in sorted(per_phase.items())]
     lines.append("per kind:")
