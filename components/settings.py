@@ -292,6 +292,9 @@ class PlatformSettings:
     registry: str = field(metadata=rule(check=_registry))
     policy_enforcement: Literal["advisory", "mandatory"]
     high_availability: bool
+    deletion_protection: bool
+    """Protect every stateful resource and every chart that installs CRDs (Pulumi ``protect``): a
+    rename, a parent move or a destroy on the wrong stack then stops instead of deleting data."""
     storage_class: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a StorageClass name"))
     container_defaults: ContainerDefaults
     phases: Phases
@@ -350,6 +353,14 @@ def _purpose_problems(s: PlatformSettings) -> list[str]:
     ]
 
 
+def _protection_problems(s: PlatformSettings) -> list[str]:
+    """A stack whose policies are mandatory (prod) holds data worth keeping: it must protect it."""
+    if s.policy_enforcement == "mandatory" and not s.deletion_protection:
+        return [f"{PROJECT}:deletionProtection: policyEnforcement is mandatory, so stateful resources must be "
+                "protected from deletion (set true; tearing down on purpose is in docs/runbooks/core-data.md)"]
+    return []
+
+
 def _ha_problems(s: PlatformSettings) -> list[str]:
     """A stack that says it is highly available must not run any quorum of one."""
     if not s.high_availability:
@@ -390,6 +401,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if settings is not None:
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
+                + _protection_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -26,8 +26,8 @@ def run_plan(program) -> dict:
 
 def test_every_resource_has_the_documented_fields(plans):
     """docs/architecture/contracts.md: the plan's top-level keys, each resource's fields, ``options``
-    only ``retainOnDelete`` (chart objects marked ``helm.sh/resource-policy: keep``), and one
-    ``charts`` report per chart resource."""
+    (``retainOnDelete`` exactly on chart objects marked ``helm.sh/resource-policy: keep``, ``protect``
+    only as true, ``aliases`` only when there are some), and one ``charts`` report per chart resource."""
     for plan in plans.values():
         assert set(plan) == PLAN_KEYS
         assert plan["resources"], "the program registered nothing"
@@ -37,8 +37,10 @@ def test_every_resource_has_the_documented_fields(plans):
             assert resource["urn"].startswith(f"urn:pulumi:{plan['stack']}::somaagenthub::")
             annotations = (resource["inputs"].get("metadata") or {}).get("annotations") or {}
             kept = annotations.get("helm.sh/resource-policy") == "keep"
-            expected = {"retainOnDelete": True} if kept and resource["parent"] in in_charts else {}
-            assert resource["options"] == expected, resource["urn"]
+            options = resource["options"]
+            assert set(options) <= {"protect", "retainOnDelete", "aliases"}, resource["urn"]
+            assert options.get("retainOnDelete", False) == (kept and resource["parent"] in in_charts), resource["urn"]
+            assert options.get("protect", True) is True and options.get("aliases", [1]) != [], resource["urn"]
         charts = {r["name"]: r for r in plan["resources"] if r["type"] == CHART}
         assert sorted(c["name"] for c in plan["charts"]) == sorted(charts)
         for report in plan["charts"]:

@@ -13,7 +13,8 @@ and provider/pkg/provider/yaml/v2/yaml.go; the rules are cited in docs/architect
   with the type token ``kubernetes:<group or core>/<version>:<Kind>``, parented to the chart;
 * order them as cli-utils' dependency graph does (a CRD before its custom resources, a Namespace
   before what lives in it, ``config.kubernetes.io/depends-on``) and record those edges;
-* mark ``v1/Secret`` data secret, and ``helm.sh/resource-policy: keep`` as retainOnDelete.
+* mark ``v1/Secret`` data secret, and ``helm.sh/resource-policy: keep`` as retainOnDelete;
+* give each child the chart's ``protect`` (children inherit it from their parent).
 """
 from __future__ import annotations
 
@@ -268,6 +269,8 @@ class ChartRequest:
     skip_crds: bool
     prefix: str
     secrets: set[str]
+    protect: bool = False
+    """Children inherit the chart's protect, as every child inherits it from its parent."""
 
     @classmethod
     def of(cls, reg: Registration) -> "ChartRequest":
@@ -281,7 +284,7 @@ class ChartRequest:
         return cls(urn=reg.urn, resource_name=reg.name, release=str(inputs.get("name") or reg.name),
                    namespace=str(inputs.get("namespace") or "default"), folder=folder, values=values,
                    skip_crds=bool(inputs.get("skipCrds", False)), prefix=str(inputs.get("resourcePrefix") or reg.name),
-                   secrets=secrets)
+                   secrets=secrets, protect=bool(reg.options.get("protect")))
 
 
 def render_text(req: ChartRequest, kube_version: str, api_versions: Iterable[str]) -> dict[str, str]:
@@ -376,10 +379,11 @@ def children(req: ChartRequest, objects: list[dict], crd_scopes: Mapping[tuple[s
             inputs = {k: ({_special_sig_key: _special_secret_sig, "value": v} if k in ("data", "stringData") else v)
                       for k, v in inputs.items()}
         keep = ((obj["metadata"].get("annotations") or {}).get(RESOURCE_POLICY) == "keep")
+        options = {**({"protect": True} if req.protect else {}), **({"retainOnDelete": True} if keep else {})}
         out.append(Registration(
             urn=urns[i], type=type_token(obj["apiVersion"], obj["kind"]), name=urns[i].rsplit("::", 1)[-1],
             parent=req.urn, dependencies=sorted(urns[j] for j in edges[i]), custom=True, remote=False,
-            inputs=inputs, options={"retainOnDelete": True} if keep else {}))
+            inputs=inputs, options=options))
     return out
 
 

@@ -118,12 +118,27 @@ class RecordingMonitor(MockMonitor):
             custom=bool(request.custom),
             remote=bool(request.remote),
             inputs=json_format.MessageToDict(request.object),
+            options=resource_options(request),
         )
         with self._lock:
             if any(r.urn == urn for r in self.registrations):
                 self.duplicates.append(urn)
             self.registrations.append(record)
         return response
+
+
+def resource_options(request) -> dict[str, Any]:
+    """The options the engine acts on at delete time, as the request carries them (the SDK has already
+    applied inheritance: ``protect`` comes from the parent unless set)."""
+    options: dict[str, Any] = {}
+    if request.protect:
+        options["protect"] = True
+    if request.HasField("retainOnDelete") and request.retainOnDelete:
+        options["retainOnDelete"] = True
+    aliases = [json_format.MessageToDict(alias) for alias in request.aliases] + list(request.aliasURNs)
+    if aliases:
+        options["aliases"] = aliases
+    return options
 
 
 @dataclass

@@ -25,6 +25,7 @@ class KitContext:
     stack: str
     kubernetes_version: str
     high_availability: bool
+    deletion_protection: bool
     storage_class: str
     container_defaults: ContainerDefaults
     catalog: Catalog
@@ -39,6 +40,13 @@ class KitContext:
         """A copy whose charts and monitoring objects wait for ``resources``."""
         return dataclasses.replace(self, metrics_crds=tuple(resources))
 
+    def keep(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """``opts`` for a stateful resource or a chart that installs CRDs: protected when the stack
+        says so, so that no rename, parent move or destroy deletes it (children inherit protect)."""
+        if not self.deletion_protection:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))
+
     def after_metrics_crds(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
         """``opts`` plus a dependency on the monitoring CRDs, when this context has them."""
         if not self.metrics_crds:
@@ -51,6 +59,7 @@ class KitContext:
             stack=settings.stack,
             kubernetes_version=settings.kubernetes_version,
             high_availability=settings.high_availability,
+            deletion_protection=settings.deletion_protection,
             storage_class=settings.storage_class,
             container_defaults=settings.container_defaults,
             catalog=catalog.for_registry(settings.registry),

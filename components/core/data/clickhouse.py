@@ -106,7 +106,7 @@ class ClickHouseStore:
         replicated = s.replicas > 1
         operator_creds = secrets.grant(OPERATOR, ops, OPERATOR, "credentials",
                                        {"username": "clickhouse_operator", "password": secrets.password("clickhouse-operator")})
-        self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, operator_values(stores, operator_creds.name), ctx, opts)
+        self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, operator_values(stores, operator_creds.name), ctx, ctx.keep(opts))
         self.users = secrets.grant(
             SERVICE_ACCOUNT, ns, SERVICE_ACCOUNT, "users",
             {"audit-admin-password": secrets.password("clickhouse-audit-admin"), "audit-reader-password": secrets.password("clickhouse-audit-reader")},
@@ -169,7 +169,7 @@ class ClickHouseStore:
                     ],
                 },
             },
-            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else [])),
+            ctx.keep(pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else []))),
         )
         self.monitor = pod_monitor("clickhouse", ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.sql_settings = audit_sql_settings(stores, kafka)
@@ -219,7 +219,7 @@ class ClickHouseStore:
                                                                       "resources": {"requests": {"storage": "10Gi"}}}}],
                 },
             },
-            opts,
+            stores.ctx.keep(opts),
         )
 
     def _schema_job(self, stores: StoreContext, opts: pulumi.ResourceOptions) -> Job:

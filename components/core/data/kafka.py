@@ -165,7 +165,7 @@ class KafkaStore:
         s = stores.settings.kafka
         ctx = stores.ctx
         ns = stores.data_ns
-        self.operator = helm_chart("strimzi", "strimzi-kafka-operator", stores.operators_ns, operator_values(stores), ctx, opts)
+        self.operator = helm_chart("strimzi", "strimzi-kafka-operator", stores.operators_ns, operator_values(stores), ctx, ctx.keep(opts))
         after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))
         labels = lambda name, component: {**recommended(name, component), **KAFKA_LABELS}  # noqa: E731
         pools = [("dual", ["controller", "broker"], s.brokers, s.storage)] if s.controllers == 1 and s.brokers == 1 else [
@@ -179,7 +179,7 @@ class KafkaStore:
                     "replicas": n, "roles": roles, "storage": node_storage(size, ctx.storage_class), "resources": resource_requirements(s.resources),
                     "template": {"pod": {"securityContext": POD_SECURITY}, "kafkaContainer": {"securityContext": CONTAINER_SECURITY}},
                 },
-                after, labels=labels(name, "kafka-node-pool"),
+                ctx.keep(after), labels=labels(name, "kafka-node-pool"),
             )
             for name, roles, n, size in pools
         ]
@@ -243,7 +243,7 @@ class KafkaStore:
                     },
                 },
             },
-            pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[*self.node_pools, self.metrics_config])),
+            ctx.keep(pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[*self.node_pools, self.metrics_config]))),
             annotations={"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"},
         )
         after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))

@@ -155,7 +155,7 @@ class MinioStore:
                 egress=(Egress(to=Peer(namespace=ns, pods=selector(NAME)), ports=(PORT,)),),
             ),
             stores.ctx,
-            opts=opts,
+            opts=stores.ctx.keep(opts),
         )
         self.setup = self._setup_job(stores, opts)
 

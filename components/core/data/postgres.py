@@ -60,7 +60,7 @@ class PostgresStore:
         ns = stores.data_ns
         ctx = stores.ctx
         secrets = stores.secrets
-        self.operator = helm_chart("cloudnative-pg", "cloudnative-pg", stores.operators_ns, operator_values(stores), ctx, opts)
+        self.operator = helm_chart("cloudnative-pg", "cloudnative-pg", stores.operators_ns, operator_values(stores), ctx, ctx.keep(opts))
         self.owners = {
             db: secrets.grant(
                 CLUSTER, ns, SERVICE_ACCOUNT, f"owner-{db}",
@@ -116,7 +116,7 @@ class PostgresStore:
         }
         if ha:
             spec["postgresql"] = {"synchronous": {"method": "any", "number": 1, "dataDurability": "required"}}
-        self.cluster = custom_resource(API, "Cluster", CLUSTER, ns, spec, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator])))
+        self.cluster = custom_resource(API, "Cluster", CLUSTER, ns, spec, ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))))
         after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))
         self.databases = [
             custom_resource(

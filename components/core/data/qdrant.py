@@ -57,7 +57,7 @@ class QdrantStore:
         ns = stores.data_ns
         secrets = stores.secrets
         self.api_key = secrets.grant(NAME, ns, NAME, "api-key", {"api-key": secrets.password("qdrant-api-key", 48)})
-        self.chart = helm_chart(NAME, "qdrant", ns, chart_values(stores, self.api_key.name), stores.ctx, opts)
+        self.chart = helm_chart(NAME, "qdrant", ns, chart_values(stores, self.api_key.name), stores.ctx, stores.ctx.keep(opts))
         self.address = f"http://{NAME}.{ns}.svc.cluster.local:{HTTP_PORT}"
         # Container port "http" comes from the chart's service.ports (templates/statefulset.yaml).
         self.monitor = pod_monitor(

@@ -28,4 +28,4 @@ def chart(settings: CoreSettings, ctx: KitContext, parent: pulumi.Resource, opts
     moved = pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(parent=former_parent)])
     namespace = settings.namespaces.observability.name
     return helm_chart(NAME, NAME, namespace, prometheus.values(settings.observability.prometheus, ctx), ctx,
-                      pulumi.ResourceOptions.merge(opts, moved))
+                      ctx.keep(pulumi.ResourceOptions.merge(opts, moved)))

@@ -74,7 +74,7 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
 
 
 def operator(settings: CoreSettings, ctx: KitContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-    return helm_chart(RELEASE, "external-secrets", settings.namespaces.operators.name, chart_values(settings, ctx), ctx, opts)
+    return helm_chart(RELEASE, "external-secrets", settings.namespaces.operators.name, chart_values(settings, ctx), ctx, ctx.keep(opts))
 
 
 def store_name(consumer: SecretConsumer) -> str:

@@ -214,7 +214,7 @@ def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[st
     if settings.vault.mode == "raft":
         depends = tls_chain(namespace, opts)
     chart = helm_chart(RELEASE, "vault", namespace, chart_values(settings, ctx, root_token), ctx,
-                       pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends)))
+                       ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends))))
     scheme = "http" if settings.vault.mode == "dev" else "https"
     endpoint = VaultEndpoint(
         url=f"{scheme}://{RELEASE}.{namespace}.svc:{PORT}",
