@@ -625,3 +625,39 @@ def test_colliding_consumers_are_rejected() -> None:
                             _consumer(namespace="a", service="b-c")])
     with pytest.raises(ValueError, match="empty"):
         writer_policy_hcl(MOUNT, [])
+
+
+# The deployer policy of the real stacks, generated from what the program writes
+
+
+def test_each_stack_writes_its_secrets_without_reading_them_back(plans) -> None:
+    from tools.deployer_policy import SECRET_TYPE
+
+    for plan in plans.values():
+        secrets = [r for r in plan["resources"] if r["type"] == SECRET_TYPE]
+        assert secrets, "the program writes its generated credentials to Vault"
+        assert [r["name"] for r in secrets if r["inputs"].get("disableRead") is not True] == []
+
+
+def test_each_stacks_deployer_policy_writes_every_declared_secret_and_reads_none(env: Env, plans) -> None:
+    """The policy `python -m tools.deployer_policy` prints, loaded into OpenBao: a token holding only
+    it can create and update every secret the rendered stack writes, and read, list or delete none."""
+    from tools.deployer_policy import deployer_policy, written_paths
+
+    for stack, plan in plans.items():
+        name = f"pulumi-deployer-{stack}"
+        env.root.sys.create_or_update_policy(name, deployer_policy(plan))
+        token = env.make_token([name])
+        written = written_paths(plan)
+        assert list(written) == [MOUNT]
+        for path in written[MOUNT]:
+            for version in (1, 2):
+                response = env.call(token, "POST", data_api_path(MOUNT, path), json={"data": {"value": f"v{version}"}})
+                assert response.status_code == 200, (stack, path, version, response.text)
+            for method, api_path in (("GET", data_api_path(MOUNT, path)), ("DELETE", data_api_path(MOUNT, path)),
+                                     ("GET", metadata_api_path(MOUNT, path))):
+                assert env.call(token, method, api_path).status_code == 403, (stack, method, api_path)
+        folder = written[MOUNT][0].rsplit("/", 1)[0]
+        undeclared = env.call(token, "POST", data_api_path(MOUNT, f"{folder}/undeclared"), json={"data": {"value": "x"}})
+        assert undeclared.status_code == 403
+        assert env.call(token, "LIST", f"{MOUNT}/metadata/").status_code == 403

@@ -111,6 +111,9 @@ class Secrets(pulumi.ComponentResource):
             mount=cfg.mount.path,
             name=path,
             data_json=pulumi.Output.secret(pulumi.Output.json_dumps(dict(values))),
+            # written, never read back: the deployer's policy (vault_access.writer_policy_hcl,
+            # `python -m tools.deployer_policy`) grants create and update only
+            disable_read=True,
             opts=on_vault,
         )
         name = f"{service}-{secret}"
