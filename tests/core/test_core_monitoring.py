@@ -61,6 +61,7 @@ class Scraped:
 
 
 OWN_MONITORS = (
+    Scraped("VaultDown", "secrets", "PodMonitor", vault_server.MONITOR, vault_server.POD_LABELS, vault_server.PORT),
     Scraped("PostgresInstanceDown", "data", "PodMonitor", postgres.CLUSTER, postgres.INSTANCE_LABELS, postgres.METRICS_PORT),
     Scraped("QdrantDown", "data", "PodMonitor", qdrant.NAME, qdrant.POD_LABELS, qdrant.HTTP_PORT),
     Scraped("KafkaDown", "data", "PodMonitor", "kafka-brokers", kafka.BROKER_LABELS, kafka.METRICS_PORT),
@@ -162,10 +163,6 @@ def chart_monitor_problems(plan: dict, stack: str) -> list[str]:
     """Vault, External Secrets and the telemetry backends are scraped through the ServiceMonitors their
     charts render."""
     problems = []
-    if not rendered_monitors(plan, "vault"):
-        problems.append("VaultDown: the vault chart renders no ServiceMonitor")
-    if not admits_prometheus(plan, stack, namespace_of(stack, "secrets"), vault_server.POD_LABELS, vault_server.PORT):
-        problems.append("VaultDown: no NetworkPolicy lets Prometheus reach Vault")
     eso_jobs = {s["metadata"]["name"] for m in rendered_monitors(plan, "external-secrets") for s in selected_services(plan, m)}
     if external_secrets.METRICS_SERVICE not in eso_jobs:
         problems.append(f"ExternalSecretsDown: no ServiceMonitor of the external-secrets chart scrapes {external_secrets.METRICS_SERVICE}")
@@ -265,15 +262,20 @@ def selected_services(plan: dict, monitor: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_vault_is_scraped_over_tls_with_its_ca_in_raft_mode(plans, stack):
+def test_every_vault_pod_is_scraped_over_tls_with_its_ca_in_raft_mode(plans, stack):
+    """Every server pod, not only the active one (the chart's ServiceMonitor would see that one
+    alone), so a sealed standby shows as a target that does not answer."""
     plan = plans[stack]
-    (monitor,) = chart_children(plan, "vault", "ServiceMonitor")
-    (endpoint,) = endpoints(monitor)
-    (service,) = selected_services(plan, monitor)
-    assert service["metadata"]["name"] == vault_server.SCRAPE_JOBS[core(stack).vault.mode], "the job VaultDown matches"
+    assert chart_children(plan, "vault", "ServiceMonitor") == [], "the chart's active-only ServiceMonitor is off"
+    (monitor,) = [m for m in objects(plan, "PodMonitor") if m["metadata"]["name"] == vault_server.MONITOR]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    (statefulset,) = [s for s in chart_children(plan, "vault", "StatefulSet")]
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert selects(monitor["spec"]["selector"], pod_labels), "the monitor selects the server pods"
+    assert "vault-active" not in monitor["spec"]["selector"].get("matchLabels", {})
+    (port,) = [p for p in statefulset["spec"]["template"]["spec"]["containers"][0]["ports"] if p["name"] == endpoint["port"]]
+    assert port["containerPort"] == vault_server.PORT
     assert endpoint["path"] == "/v1/sys/metrics" and endpoint["params"] == {"format": ["prometheus"]}
-    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
-    assert port["targetPort"] == vault_server.PORT
     if core(stack).vault.mode == "raft":
         assert (endpoint["scheme"], endpoint["port"]) == ("https", "https")
         assert endpoint["tlsConfig"] == {"ca": {"secret": {"name": vault_server.TLS_SECRET, "key": "ca.crt"}},
@@ -283,9 +285,12 @@ def test_vault_is_scraped_over_tls_with_its_ca_in_raft_mode(plans, stack):
         (config,) = [c for c in chart_children(plan, "vault", "ConfigMap") if c["metadata"]["name"] == "vault-config"]
         assert "telemetry {\n    unauthenticated_metrics_access = true\n  }" in config["data"]["extraconfig-from-values.hcl"]
     else:
-        # dev mode listens without TLS; the chart's default tlsConfig (insecureSkipVerify) is unused over http
-        assert (endpoint["scheme"], endpoint["port"]) == ("http", "http")
-        assert "ca" not in endpoint.get("tlsConfig", {})
+        assert endpoint["port"] == "http" and "scheme" not in endpoint and "tlsConfig" not in endpoint
+
+
+def test_a_single_unreachable_vault_pod_alerts_without_waiting_for_all():
+    expr = alert_exprs()["VaultPodUnreachable"]
+    assert "max" not in expr and "up{" in expr, "per pod, not aggregated over the namespace"
 
 
 # --- the alerts match the jobs the monitors produce -----------------------------------------------
@@ -314,7 +319,6 @@ def expected_jobs(plan: dict, stack: str) -> dict[str, tuple[str, set[str]]]:
         ns = namespace_of(stack, item.namespace)
         monitor = find_monitor(plan, item.kind, ns, item.name)
         out.setdefault(item.alert, (ns, set()))[1].add(job_of(monitor))
-    out["VaultDown"] = (namespace_of(stack, "secrets"), {vault_server.SCRAPE_JOBS[core(stack).vault.mode]})
     out["ExternalSecretsDown"] = (namespace_of(stack, "operators"), {external_secrets.METRICS_SERVICE})
     return out
 
@@ -334,10 +338,7 @@ def test_down_alerts_match_the_jobs_and_namespaces_the_monitors_produce(plans, s
             assert all(matches(m, job) for m in job_matchers), (alert, job, job_matchers)
 
 
-def test_vault_scrape_jobs_are_the_services_the_chart_monitor_selects():
-    # templates/prometheus-servicemonitor.yaml: vault-active: "true" in ha mode, vault-internal: "true" otherwise;
-    # both labels sit on the Services of the same name.
-    assert vault_server.SCRAPE_JOBS == {"dev": "vault-internal", "raft": "vault-active"}
+def test_the_external_secrets_job_is_its_metrics_service():
     assert external_secrets.METRICS_SERVICE == "external-secrets-metrics"
 
 

@@ -22,7 +22,7 @@ import pulumi
 import yaml
 import pulumi_vault as vault
 
-from components.kit import KitContext, custom_resource, helm_chart
+from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
 from components.kit.security import resource_requirements
 from components.settings import CoreSettings
 
@@ -35,9 +35,8 @@ KUBERNETES_AUTH_PATH = "kubernetes"
 VAULT_UID = 100
 VAULT_GID = 1000
 POD_LABELS = {"app.kubernetes.io/name": "vault", "component": "server"}
-SERVICE_MONITOR_LABELS = {"app.kubernetes.io/part-of": "somaagenthub"}
-SCRAPE_JOBS = {"dev": "vault-internal", "raft": "vault-active"}
-"""The Service the chart's ServiceMonitor selects in each mode, which Prometheus uses as the job name."""
+MONITOR = "vault"
+"""The PodMonitor that scrapes every Vault pod; Prometheus names the job ``<namespace>/vault``."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,8 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
         tls_disable = False
     return {
         "global": {"tlsDisable": tls_disable},
-        "serverTelemetry": {"serviceMonitor": service_monitor(settings)},
+        # every pod is scraped through our PodMonitor (scrape_endpoint), not only the active one
+        "serverTelemetry": {"serviceMonitor": {"enabled": False}},
         "injector": {"enabled": False},
         "csi": {"enabled": False},
         "ui": {"enabled": False},
@@ -141,23 +141,24 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
     }
 
 
-def service_monitor(settings: CoreSettings) -> dict:
-    """The chart's own ServiceMonitor (hashicorp/vault-helm values.yaml ``serverTelemetry.serviceMonitor``,
-    templates/prometheus-servicemonitor.yaml): ``/v1/sys/metrics?format=prometheus`` on the ``http``
-    or ``https`` Service port, without a token. Dev mode's listener allows that by itself (Vault
-    command/server.go sets ``Telemetry.UnauthenticatedMetricsAccess`` on the dev listener); raft
-    mode's listener says so in :func:`raft_config`.
+def scrape_endpoint(settings: CoreSettings) -> dict:
+    """How Prometheus scrapes each Vault pod: ``/v1/sys/metrics?format=prometheus`` without a token.
 
-    The chart selects the ``vault-internal`` Service in dev mode and ``vault-active`` in HA mode,
-    so the scrape job (the Service name) is one of those two. In raft mode the scrape verifies
-    Vault's certificate against the CA in the ``vault-tls`` Secret instead of the chart's default
-    ``insecureSkipVerify``.
+    A PodMonitor over every server pod, not the chart's ServiceMonitor, which selects only the
+    active pod's Service (hashicorp/vault-helm templates/prometheus-servicemonitor.yaml,
+    ``vault-active: "true"``): a sealed or lagging standby would never be seen. Each pod serves its
+    own metrics because the listener allows unauthenticated metrics access (dev mode's listener by
+    itself, Vault command/server.go; raft mode's in :func:`raft_config`). A sealed Vault answers no
+    metrics, so its pod's ``up`` drops to 0 and VaultPodUnreachable fires. In raft mode the scrape
+    verifies Vault's certificate against the CA in the ``vault-tls`` Secret.
     """
-    monitor: dict = {"enabled": True, "selectors": SERVICE_MONITOR_LABELS, "interval": "30s", "scrapeTimeout": "10s"}
+    endpoint: dict = {"port": "http", "path": "/v1/sys/metrics", "params": {"format": ["prometheus"]},
+                      "interval": "30s", "scrapeTimeout": "10s"}
     if settings.vault.mode != "dev":
         namespace = settings.namespaces.secrets.name
-        monitor["tlsConfig"] = {"ca": {"secret": {"name": TLS_SECRET, "key": "ca.crt"}}, "serverName": f"{RELEASE}.{namespace}.svc"}
-    return monitor
+        endpoint.update(port="https", scheme="https", tlsConfig={
+            "ca": {"secret": {"name": TLS_SECRET, "key": "ca.crt"}}, "serverName": f"{RELEASE}.{namespace}.svc"})
+    return endpoint
 
 
 def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
@@ -215,6 +216,7 @@ def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[st
         depends = tls_chain(namespace, opts)
     chart = helm_chart(RELEASE, "vault", namespace, chart_values(settings, ctx, root_token), ctx,
                        ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends))))
+    pod_monitor(MONITOR, namespace, POD_LABELS, [scrape_endpoint(settings)], ctx, opts)
     scheme = "http" if settings.vault.mode == "dev" else "https"
     endpoint = VaultEndpoint(
         url=f"{scheme}://{RELEASE}.{namespace}.svc:{PORT}",
