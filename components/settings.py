@@ -21,6 +21,7 @@ from components.config_schema import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     SettingsError,
+    camel,
     count,
     cpu,
     duration,
@@ -140,6 +141,66 @@ def _cidr(value: str) -> str | None:
     return None
 
 
+SEAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "shamir": (),
+    "transit": ("address", "key_name"),
+    "awskms": ("region", "kms_key_id"),
+    "gcpckms": ("project", "region", "key_ring", "crypto_key"),
+    "azurekeyvault": ("tenant_id", "vault_name", "key_name"),
+}
+"""The fields each seal needs (Vault's seal stanzas of the same names)."""
+SEAL_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "shamir": ("shamir_reason",),
+    "transit": ("mount_path", "credentials_secret"),
+    "awskms": ("credentials_secret",),
+    "gcpckms": ("credentials_secret",),
+    "azurekeyvault": ("credentials_secret",),
+}
+SEAL_ATTRIBUTES = ("address", "mount_path", "key_name", "region", "kms_key_id", "project", "key_ring", "crypto_key",
+                   "tenant_id", "vault_name", "credentials_secret", "shamir_reason")
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    """How Vault unseals after a restart: by itself (``transit``: another Vault; ``awskms``, ``gcpckms``,
+    ``azurekeyvault``: a cloud KMS) or by people entering key shares (``shamir``).
+
+    No credential is written here: ``credentialsSecret`` names a Secret in Vault's namespace that
+    the cluster administrator creates beforehand (keys: ``token`` for transit, ``AWS_ACCESS_KEY_ID``
+    and ``AWS_SECRET_ACCESS_KEY``, ``credentials.json`` for GCP, ``AZURE_CLIENT_ID`` and
+    ``AZURE_CLIENT_SECRET``); without it the cloud seals use the pod's workload identity. External
+    Secrets cannot deliver it: Vault needs it before anything can be read from Vault.
+    """
+
+    type: Literal["shamir", "transit", "awskms", "gcpckms", "azurekeyvault"]
+    address: str | None = field(default=None, metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"),
+                                                                 pattern_hint="the https URL of the Vault that holds the transit key"))
+    mount_path: str | None = None
+    key_name: str | None = None
+    region: str | None = None
+    kms_key_id: str | None = None
+    project: str | None = None
+    key_ring: str | None = None
+    crypto_key: str | None = None
+    tenant_id: str | None = None
+    vault_name: str | None = None
+    credentials_secret: str | None = field(default=None, metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a Secret name"))
+    shamir_reason: str | None = None
+    """Why a highly available stack is unsealed by people: the waiver the settings require then."""
+
+    def __post_init__(self) -> None:
+        missing = [camel(f) for f in SEAL_FIELDS[self.type] if not getattr(self, f)]
+        allowed = set(SEAL_FIELDS[self.type]) | set(SEAL_OPTIONAL[self.type])
+        foreign = [camel(f) for f in SEAL_ATTRIBUTES if getattr(self, f) is not None and f not in allowed]
+        problems = []
+        if missing:
+            problems.append(f"seal type '{self.type}' needs {', '.join(missing)}")
+        if foreign:
+            problems.append(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to seal type '{self.type}'")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
 @dataclass(frozen=True)
 class VaultSettings:
     """Vault: its sizing, how it runs, and the switch of its two-step bootstrap.
@@ -159,6 +220,7 @@ class VaultSettings:
     address: str = field(metadata=rule(check=_vault_address))
     configure: bool
     kv_mount: str = field(default="platform", metadata=rule(pattern=DNS_LABEL, pattern_hint="a KV mount name such as platform"))
+    seal: SealSettings = field(default_factory=lambda: SealSettings(type="shamir"))
 
 
 @dataclass(frozen=True)
@@ -337,6 +399,11 @@ def _vault_problems(s: PlatformSettings) -> list[str]:
         problems.append(f"{PROJECT}:core.vault.replicas: mode 'dev' runs exactly one in-memory server; got {vault.replicas}")
     if vault.mode == "dev" and s.high_availability:
         problems.append(f"{PROJECT}:core.vault.mode: highAvailability is on, so Vault must run mode 'raft'")
+    if vault.mode == "dev" and vault.seal.type != "shamir":
+        problems.append(f"{PROJECT}:core.vault.seal.type: mode 'dev' unseals itself in memory; a '{vault.seal.type}' seal applies to raft only")
+    if s.high_availability and vault.seal.type == "shamir" and not (vault.seal.shamir_reason or "").strip():
+        problems.append(f"{PROJECT}:core.vault.seal: highAvailability is on, so Vault must unseal without people "
+                        "(type transit, awskms, gcpckms or azurekeyvault), or seal.shamirReason must say why people unseal it")
     return problems
 
 

@@ -206,13 +206,23 @@ def issued_by_controllers(plan: dict) -> set[tuple[str, str]]:
     return issued
 
 
+def declared_prerequisites(stack: str) -> set[tuple[str, str]]:
+    """Secrets the stack file says an administrator creates before the first up: Vault's auto-unseal
+    credentials (Vault needs them before anything can be read from Vault, so ESO cannot deliver them)."""
+    core = settings.parse(stack_config(stack), stack).core
+    seal = core.vault.seal.credentials_secret
+    return {(core.namespaces.secrets.name, seal)} if seal else set()
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_secret_a_pod_reads_is_managed_by_external_secrets(plans, stack):
     """Every credential any object reads (the program's and every chart's pods, and custom resources)
-    is an ESO-managed Secret; every mounted Secret is ESO-managed or written by a certificate
-    controller the plan installs. Nothing reads a Secret that nothing creates."""
+    is an ESO-managed Secret or a prerequisite the stack file declares (Vault's unseal credentials);
+    every mounted Secret is ESO-managed or written by a certificate controller the plan installs.
+    Nothing reads a Secret that nothing creates or declares."""
     plan = plans[stack]
     managed = {(o["metadata"]["namespace"], o["spec"]["target"]["name"]) for o in objects(plan, "ExternalSecret")}
+    managed |= declared_prerequisites(stack)
     credentials, mounted = secret_reads(plan)
     assert credentials and mounted, "the plan has consumers"
     assert credentials <= managed, sorted(credentials - managed)

@@ -24,7 +24,7 @@ import pulumi_vault as vault
 
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
 from components.kit.security import resource_requirements
-from components.settings import CoreSettings
+from components.settings import CoreSettings, SealSettings
 
 RELEASE = "vault"
 PORT = 8200
@@ -48,8 +48,47 @@ class VaultEndpoint:
     namespace: str
 
 
-def raft_config(replicas: int, namespace: str) -> str:
-    """Raft storage, TLS listener, Kubernetes service registration; unauthenticated metrics for Prometheus."""
+SEAL_STANZA_FIELDS = {
+    "transit": (("address", "address"), ("mount_path", "mount_path"), ("key_name", "key_name")),
+    "awskms": (("region", "region"), ("kms_key_id", "kms_key_id")),
+    "gcpckms": (("project", "project"), ("region", "region"), ("key_ring", "key_ring"), ("crypto_key", "crypto_key")),
+    "azurekeyvault": (("tenant_id", "tenant_id"), ("vault_name", "vault_name"), ("key_name", "key_name")),
+}
+"""Vault seal stanza parameter <- settings field (developer.hashicorp.com/vault/docs/configuration/seal/<type>)."""
+SEAL_SECRET_ENV = {
+    "transit": (("VAULT_TOKEN", "token"),),
+    "awskms": (("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")),
+    "azurekeyvault": (("AZURE_CLIENT_ID", "AZURE_CLIENT_ID"), ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_SECRET")),
+}
+"""Where each seal reads its credentials from the environment: (variable, key of credentialsSecret)."""
+GCP_CREDENTIALS_MOUNT = "/vault/unseal"
+
+
+def seal_stanza(seal: SealSettings) -> str:
+    """The ``seal`` block of Vault's configuration ("" for Shamir, Vault's default): no credential in it,
+    they come from the environment (transit: VAULT_TOKEN) or the pod's identity."""
+    if seal.type == "shamir":
+        return ""
+    lines = [f'  {param} = "{getattr(seal, attr)}"' for param, attr in SEAL_STANZA_FIELDS[seal.type] if getattr(seal, attr)]
+    if seal.type == "gcpckms" and seal.credentials_secret:
+        lines.append(f'  credentials = "{GCP_CREDENTIALS_MOUNT}/credentials.json"')
+    return f'seal "{seal.type}" {{\n' + "\n".join(lines) + "\n}\n"
+
+
+def seal_credentials(seal: SealSettings) -> tuple[list[dict], list[dict], list[dict]]:
+    """(extraSecretEnvironmentVars, volumes, volumeMounts) that hand the seal its credentials Secret."""
+    if not seal.credentials_secret:
+        return [], [], []
+    env = [{"envName": var, "secretName": seal.credentials_secret, "secretKey": key} for var, key in SEAL_SECRET_ENV.get(seal.type, ())]
+    if seal.type != "gcpckms":
+        return env, [], []
+    volume = {"name": "unseal-credentials", "secret": {"secretName": seal.credentials_secret}}
+    return env, [volume], [{"name": "unseal-credentials", "mountPath": GCP_CREDENTIALS_MOUNT, "readOnly": True}]
+
+
+def raft_config(replicas: int, namespace: str, seal: SealSettings | None = None) -> str:
+    """Raft storage, TLS listener, Kubernetes service registration; unauthenticated metrics for
+    Prometheus; the auto-unseal stanza the settings choose."""
     joins = "".join(
         f'  retry_join {{\n    leader_api_addr = "https://{RELEASE}-{i}.{RELEASE}-internal.{namespace}.svc:{PORT}"\n'
         f'    leader_ca_cert_file = "{TLS_MOUNT}/ca.crt"\n  }}\n'
@@ -69,6 +108,7 @@ def raft_config(replicas: int, namespace: str) -> str:
         'storage "raft" {\n  path = "/vault/data"\n' + joins + "}\n"
         'service_registration "kubernetes" {}\n'
         'telemetry {\n  prometheus_retention_time = "30s"\n  disable_hostname = true\n}\n'
+        + (seal_stanza(seal) if seal else "")
     )
 
 
@@ -108,11 +148,14 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
     else:
         volumes.append({"name": "tls", "secret": {"secretName": TLS_SECRET}})
         mounts.append({"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True})
+        seal_env, seal_volumes, seal_mounts = seal_credentials(v.seal)
+        volumes += seal_volumes
+        mounts += seal_mounts
         server.update(
             ha={
                 "enabled": True,
                 "replicas": v.replicas,
-                "raft": {"enabled": True, "setNodeId": True, "config": raft_config(v.replicas, namespace)},
+                "raft": {"enabled": True, "setNodeId": True, "config": raft_config(v.replicas, namespace, v.seal)},
                 "disruptionBudget": {"enabled": True},
             },
             dataStorage={"enabled": True, "size": v.storage, "storageClass": ctx.storage_class},
@@ -126,6 +169,7 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
                 }
             }),
             extraEnvironmentVars={"VAULT_CACERT": f"{TLS_MOUNT}/ca.crt"},
+            **({"extraSecretEnvironmentVars": seal_env} if seal_env else {}),
             volumes=volumes,
             volumeMounts=mounts,
         )
