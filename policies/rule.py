@@ -41,6 +41,8 @@ WAIVER_CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
             "properties": {
                 "resource": {"type": "string", "description": "<kind>/<namespace>/<name>"},
                 "reason": {"type": "string", "minLength": 1},
+                "image": {"type": "string", "description": "excuse only findings quoting this image"},
+                "finding": {"type": "string", "description": "excuse only findings containing this phrase"},
             },
         },
     },

@@ -4,9 +4,10 @@
    (the kit writes it from ``opt_out={...}``). Whether it counts is the stack's decision, made in
    the rule's policy config: ``waivers: any`` (dev) accepts every waiver with a reason;
    ``waivers: allow-list`` (prod) accepts only objects listed in the rule's ``allowedWaivers``.
-2. An ``allowedWaivers`` entry that also names the ``image`` it excuses, for objects a chart
-   renders (they carry no annotation of ours): it waives only findings about that image on that
-   object, in the stack whose config lists it.
+2. An ``allowedWaivers`` entry that also names the ``image`` it excuses, or the ``finding`` (a phrase
+   of the message, such as "grants write on secrets"), for objects a chart renders (they carry no
+   annotation of ours): it waives only the findings on that object that quote that image or phrase,
+   in the stack whose config lists it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ class Waiver:
     reason: str
     accepted: bool
     note: str = ""
-    image: str = ""
-    """Set when the waiver is an allow-list entry that excuses one image only."""
+    scope: str = ""
+    """Set when the waiver is an allow-list entry that excuses one finding only: "image <ref>" or
+    "finding <phrase>"."""
 
 
 def declared_waivers(resource: ResourceView) -> dict[str, str]:
@@ -41,10 +43,20 @@ def declared_waivers(resource: ResourceView) -> dict[str, str]:
     }
 
 
+def _scoped(entry: Mapping[str, Any]) -> str:
+    """The one finding an allow-list entry excuses on its own: an image it quotes, or a phrase."""
+    if entry.get("image"):
+        return f"'{entry['image']}'"
+    return str(entry.get("finding") or "")
+
+
+def _scope(entry: Mapping[str, Any]) -> str:
+    return f"image {entry['image']}" if entry.get("image") else f"finding '{entry['finding']}'"
+
+
 def _image_entry(resource_id: str, message: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for entry in config.get("allowedWaivers", []):
-        if (isinstance(entry, Mapping) and entry.get("resource") == resource_id and entry.get("image")
-                and f"'{entry['image']}'" in message):
+        if isinstance(entry, Mapping) and entry.get("resource") == resource_id and _scoped(entry) and _scoped(entry) in message:
             return entry
     return None
 
@@ -53,10 +65,10 @@ def image_waivers(rule: str, config: Mapping[str, Any]) -> list[Waiver]:
     """The image-scoped allow-list entries of ``rule``'s config, as waivers (for the inventory)."""
     found = []
     for entry in config.get("allowedWaivers", []):
-        if isinstance(entry, Mapping) and entry.get("image"):
+        if isinstance(entry, Mapping) and (entry.get("image") or entry.get("finding")):
             reason = str(entry.get("reason") or "").strip()
             found.append(Waiver(rule, str(entry.get("resource", "")), reason, bool(reason),
-                                "" if reason else "waiver has no reason", image=str(entry["image"])))
+                                "" if reason else "waiver has no reason", scope=_scope(entry)))
     return found
 
 
@@ -66,7 +78,7 @@ def judge_waiver(resource: ResourceView, rule: str, config: Mapping[str, Any], m
     if entry is not None:
         reason = str(entry.get("reason") or "").strip()
         return Waiver(rule, resource.resource_id, reason, bool(reason), "" if reason else "waiver has no reason",
-                      image=str(entry["image"]))
+                      scope=_scope(entry))
     reason = declared_waivers(resource).get(rule)
     if reason is None:
         return None

@@ -102,8 +102,8 @@ class GateReport:
             w = use.waiver
             status = "accepted" if w.accepted else f"rejected: {w.note}"
             unused = "" if use.used else " (matches no violation)"
-            image = f"  image {w.image}" if w.image else ""
-            out.append(f"  {w.rule:<28}  {w.resource_id}{image}  [{status}]{unused}  {w.reason}")
+            scope = f"  {w.scope}" if w.scope else ""
+            out.append(f"  {w.rule:<28}  {w.resource_id}{scope}  [{status}]{unused}  {w.reason}")
         out.append("Summary (rule: mandatory / advisory / waived):")
         counts = self.counts()
         for rule in RULES:
@@ -167,7 +167,7 @@ def _waiver_inventory(
                 inventory.append(WaiverUse(waiver, view.urn, (view.urn, rule_name) in used))
     for rule_name, rule_settings in settings.items():
         for waiver in image_waivers(rule_name, rule_settings.config):
-            uses = [line.urn for line in lines if line.waiver is not None and line.waiver.image == waiver.image
+            uses = [line.urn for line in lines if line.waiver is not None and line.waiver.scope == waiver.scope
                     and line.waiver.resource_id == waiver.resource_id and line.rule == rule_name]
             inventory.append(WaiverUse(waiver, uses[0] if uses else "", bool(uses)))
     return tuple(inventory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..rule import Rule
 from . import (
     default_deny,
+    least_privilege_rbac,
     namespace_pod_security,
     no_broad_network_allows,
     no_host_access,
@@ -28,6 +29,7 @@ RULES: tuple[Rule, ...] = (
     namespace_pod_security.RULE,
     no_public_services.RULE,
     no_broad_network_allows.RULE,
+    least_privilege_rbac.RULE,
     default_deny.RULE,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

@@ -31,7 +31,7 @@ def rooted(plan: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def annotation_waivers(report):
     """The inventory's annotation waivers (the stack config's image entries are listed there too)."""
-    return [use for use in report.waivers if not use.waiver.image]
+    return [use for use in report.waivers if not use.waiver.scope]
 
 def test_hardened_prod_plan_passes_with_an_empty_report() -> None:
     report = run_gate(hardened_plan(), config("prod"))
