@@ -221,3 +221,15 @@ def test_out_must_be_a_folder(tmp_path):
     target.write_text("x")
     result = subprocess.run([sys.executable, "-m", "tools.render", "--stack", "dev", "--out", str(target)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "is a file" in result.stderr and target.read_text() == "x"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_dependency_graph_stays_within_six_waves(plans, stack):
+    """Each wave waits for the one before; more than six makes a fresh `pulumi up` crawl."""
+    from tools.render import dependency_waves
+
+    chain = dependency_waves(plans[stack])
+    assert 1 < len(chain) <= 6, [u.rsplit("::", 1)[-1] for u in chain]
+    for earlier, later in zip(chain, chain[1:]):
+        (resource,) = [r for r in plans[stack]["resources"] if r["urn"] == later]
+        assert earlier in resource["dependencies"], "the chain follows real dependencies"

@@ -147,6 +147,29 @@ def phase_of(urn: str) -> str:
     return "(stack)"
 
 
+def dependency_waves(plan: dict[str, Any]) -> list[str]:
+    """The longest chain of explicit dependencies, first to last: its length is how many waves the
+    engine needs (a resource starts only once everything it depends on exists)."""
+    deps = {r["urn"]: [d for d in r["dependencies"] if d != r["urn"]] for r in plan["resources"]}
+    depth: dict[str, int] = {}
+    for urn in deps:  # iterative, so a long chain cannot hit Python's recursion limit
+        stack = [urn]
+        while stack:
+            top = stack[-1]
+            pending = [d for d in deps[top] if d in deps and d not in depth]
+            if pending:
+                stack.extend(pending)
+                continue
+            depth[top] = 1 + max((depth[d] for d in deps[top] if d in deps), default=0)
+            stack.pop()
+    if not depth:
+        return []
+    chain = [max(depth, key=lambda u: (depth[u], u))]
+    while deps[chain[-1]]:
+        chain.append(max((d for d in deps[chain[-1]] if d in deps), key=lambda u: (depth[u], u)))
+    return list(reversed(chain))
+
+
 def summary(plan: dict[str, Any], seconds: float) -> str:
     per_phase = Counter(phase_of(r["urn"]) for r in plan["resources"])
     per_kind = Counter(r["inputs"].get("kind") or r["type"] for r in plan["resources"])
@@ -156,6 +179,8 @@ def summary(plan: dict[str, Any], seconds: float) -> str:
               for c in plan.get("charts", [])]
     lines.append(f"  {'charts total':<26} {'':<44} {sum(c['objects'] for c in plan.get('charts', [])):>4} objects "
                  f"{sum(c['pods'] for c in plan.get('charts', [])):>3} pods")
+    chain = dependency_waves(plan)
+    lines.append(f"dependency waves: {len(chain)} (" + " -> ".join(u.rsplit("::", 1)[-1] for u in chain) + ")")
     lines.append("per phase:")
     lines += [f"  {phase:<12} {n}" for phase, n in sorted(per_phase.items())]
     lines.append("per kind:")
