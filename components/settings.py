@@ -327,6 +327,8 @@ class CoreSettings:
     namespaces: CoreNamespaces
     api_server_cidr: str = field(metadata=rule(check=_cidr))
     node_cidr: str = field(metadata=rule(check=_cidr))
+    pod_cidr: str = field(metadata=rule(check=_cidr))
+    """The cluster's pod network (the CNI's pod CIDR): the only addresses ClickHouse users accept."""
     operator_resources: Resources
     vault: VaultSettings
     external_secrets: Stateless

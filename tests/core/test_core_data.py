@@ -287,3 +287,26 @@ def test_database_owners_decide_the_postgres_client_namespaces():
 
     assert set(DATABASES) == set(OWNER_PHASES) == {"openfga", "orchestrator", "memory"}
     assert ClientNamespaces.of(loaded("prod")) == ClientNamespaces(governance="soma-governance", agents="soma-agents")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_clickhouse_users_accept_the_pod_network_only(plans, stack):
+    """Not ::/0: a leaked password is useless from outside the cluster's pod network."""
+    pod_cidr = settings.parse(stack_config(stack), stack).core.pod_cidr
+    (chi,) = objects(plans[stack], "ClickHouseInstallation")
+    users = chi["spec"]["configuration"]["users"]
+    networks = {key: value for key, value in users.items() if key.endswith("/networks/ip")}
+    assert networks and all(value == [pod_cidr] for value in networks.values()), networks
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_kafka_listener_admits_only_labelled_clients_of_the_named_namespaces(plans, stack):
+    parsed = settings.parse(stack_config(stack), stack)
+    expected = sorted({parsed.core.namespaces.data.name, parsed.governance.namespaces["governance"].name,
+                       parsed.agents.namespaces["agents"].name})
+    (kafka,) = objects(plans[stack], "Kafka")
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    (peer,) = listener["networkPolicyPeers"]
+    assert peer["podSelector"] == {"matchLabels": {"somaagenthub.io/kafka-client": "true"}}
+    (expression,) = peer["namespaceSelector"]["matchExpressions"]
+    assert (expression["key"], expression["operator"], expression["values"]) == ("kubernetes.io/metadata.name", "In", expected)

@@ -118,7 +118,7 @@ class ClickHouseStore:
         self.keeper = self._keeper(stores, after) if replicated else None
         configuration: dict = {
             "clusters": [{"name": CLUSTER, "layout": {"shardsCount": s.shards, "replicasCount": s.replicas}}],
-            "users": self._users(),
+            "users": self._users(stores.settings.pod_cidr),
             "files": {"config.d/kafka.xml": kafka_config(CLICKHOUSE_USER), "config.d/prometheus.xml": PROMETHEUS_CONFIG},
         }
         if replicated:
@@ -176,18 +176,19 @@ class ClickHouseStore:
         self.schema = self._schema_job(stores, opts)
         self.network_policies = self._network(stores, replicated, opts)
 
-    def _users(self) -> dict:
-        """Passwords come from the ESO Secret through the operator's ``valueFrom`` (env + from_env), never inline."""
+    def _users(self, pod_cidr: str) -> dict:
+        """Passwords come from the ESO Secret through the operator's ``valueFrom`` (env + from_env), never
+        inline; both users accept connections from the cluster's pod network only (``core.podCidr``)."""
         def password(key: str) -> dict:
             return {"valueFrom": {"secretKeyRef": {"name": self.users.name, "key": key}}}
 
         return {
             "audit_admin/password": password("audit-admin-password"),
-            "audit_admin/networks/ip": ["::/0"],
+            "audit_admin/networks/ip": [pod_cidr],
             "audit_admin/profile": "default",
             "audit_admin/grants/query": ["GRANT ALL ON audit.*", "GRANT CLUSTER ON *.*", "GRANT READ, WRITE ON KAFKA"],
             "audit_reader/password": password("audit-reader-password"),
-            "audit_reader/networks/ip": ["::/0"],
+            "audit_reader/networks/ip": [pod_cidr],
             "audit_reader/profile": "readonly",
             "audit_reader/grants/query": ["GRANT SELECT ON audit.*"],
         }

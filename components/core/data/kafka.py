@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core.data.common import API_SERVER_PORTS, StoreContext
+from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.labels import client_label
 from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended
@@ -160,6 +160,15 @@ def operator_values(stores: StoreContext) -> dict:
     }
 
 
+CLIENT_PHASES = ("governance", "agents")
+"""The later phases whose services write audit events (the gateway, the orchestrator, the governance
+decision points); with the data namespace (ClickHouse reads the topic), the listener's only clients."""
+
+
+def client_namespaces(stores: StoreContext) -> list[str]:
+    return [stores.data_ns, *(getattr(stores.clients, phase) for phase in CLIENT_PHASES)]
+
+
 class KafkaStore:
     def __init__(self, stores: StoreContext, opts: pulumi.ResourceOptions):
         s = stores.settings.kafka
@@ -203,10 +212,10 @@ class KafkaStore:
                         {
                             "name": "tls", "port": TLS_PORT, "type": "internal", "tls": True,
                             "authentication": {"type": "scram-sha-512"},
-                            # Audit producers of later phases are not declared yet, so any
-                            # namespace's labelled pods reach the listener; SCRAM users and ACLs
-                            # still decide who may read or write.
-                            "networkPolicyPeers": [Peer(any_namespace=True, pods=client_label("kafka")).as_rule()],
+                            # Only labelled pods of the namespaces that run Kafka clients: ClickHouse
+                            # (data) and the audit producers of the later phases; SCRAM users and
+                            # ACLs still decide who may read or write.
+                            "networkPolicyPeers": [client_peer("kafka", client_namespaces(stores)).as_rule()],
                         }
                     ],
                     "authorization": {"type": "simple"},
