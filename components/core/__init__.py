@@ -44,7 +44,8 @@ class Core(Phase):
         # initialised and core.vault.configure is true (docs/runbooks/core-secrets.md).
         self.data = DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside) if self.secrets.configured else None
         self.observability = (
-            Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack, opts=inside) if self.data else None
+            Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
+                          clients.workloads, opts=inside) if self.data else None
         )
         self.outputs = CoreOutputs(
             operators_namespace=ns.operators.name,

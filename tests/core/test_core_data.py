@@ -286,7 +286,9 @@ def test_database_owners_decide_the_postgres_client_namespaces():
     from components.core.data.postgres import DATABASES, OWNER_PHASES
 
     assert set(DATABASES) == set(OWNER_PHASES) == {"openfga", "orchestrator", "memory"}
-    assert ClientNamespaces.of(loaded("prod")) == ClientNamespaces(governance="soma-governance", agents="soma-agents")
+    clients = ClientNamespaces.of(loaded("prod"))
+    assert (clients.governance, clients.agents) == ("soma-governance", "soma-agents")
+    assert clients.workloads == tuple(sorted(loaded("prod").all_namespaces())) and "soma-agents" in clients.workloads
 
 
 @pytest.mark.parametrize("stack", STACKS)

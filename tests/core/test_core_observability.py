@@ -145,7 +145,7 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
                          prometheus.values(core.observability.prometheus, ctx), ctx, None)
-        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps)
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.all_namespaces())
 
     recording = mock_runtime.run(program, stack, {})
     return build_plan(stack, recording, {})
@@ -583,7 +583,8 @@ def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
     return found
 
 
-def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[tuple[str, str, str, str, str]]:
+def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads) -> set[tuple[str, str, str, str, str]]:
+    """``workloads``: every namespace the platform creates, the only senders the collector admits."""
     store_ns, store_port = store
     data, secrets, operators = core.namespaces.data.name, core.namespaces.secrets.name, core.namespaces.operators.name
     api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
@@ -591,7 +592,7 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core) -> set[t
     gossip = "9094/TCP,9094/UDP"
     loki_ring = "3100/TCP,7946/TCP,9095/TCP"
     return {
-        (ns, "Ingress", "opentelemetry-collector", "*/*", "4317/TCP,4318/TCP"),
+        *((ns, "Ingress", "opentelemetry-collector", f"{workload_ns}/*", "4317/TCP,4318/TCP") for workload_ns in workloads),
         (ns, "Egress", "opentelemetry-collector", f"{ns}/prometheus", "9090/TCP"),
         (ns, "Egress", "opentelemetry-collector", f"{ns}/loki", "3100/TCP"),
         (ns, "Egress", "opentelemetry-collector", f"{ns}/tempo", "4317/TCP"),
@@ -637,8 +638,8 @@ def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stac
     ns = obs_namespace(stack)
     mine = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ns]
     found = flows(mine)
-    core = platform_settings.parse(stack_config(stack), stack).core
-    expected = expected_observability_flows(ns, object_store(obs[stack]), core)
+    parsed = platform_settings.parse(stack_config(stack), stack)
+    expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.all_namespaces())
     assert found == expected, f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
 
 
@@ -666,8 +667,8 @@ def test_the_flow_comparison_notices_an_extra_opening(obs):
     mine = [copy.deepcopy(p) for p in objects(obs["prod"], "NetworkPolicy") if p["metadata"]["namespace"] == ns]
     grafana = next(p for p in mine if p["metadata"]["name"] == "grafana-to-backends")
     grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
-    core = platform_settings.parse(stack_config("prod"), "prod").core
-    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), core)
+    parsed = platform_settings.parse(stack_config("prod"), "prod")
+    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.all_namespaces())
     assert extra == {(ns, "Egress", "grafana", "*/*", "5432/TCP")}
 
 

@@ -24,12 +24,16 @@ class ClientNamespaces:
 
     governance: str
     agents: str
+    workloads: tuple[str, ...] = ()
+    """Every namespace the platform creates (all phases): where platform and app workloads run, and
+    so the only namespaces that send telemetry to the collector."""
 
     @classmethod
     def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
         return cls(
             governance=settings.governance.namespaces["governance"].name,
             agents=settings.agents.namespaces["agents"].name,
+            workloads=tuple(sorted(settings.all_namespaces())),
         )
 
 

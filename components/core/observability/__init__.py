@@ -1,8 +1,9 @@
 """Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
 
-``Observability(settings, ctx, secrets, storage, prometheus_chart)`` is built by Core after its
-secrets and data parts, from which it takes exactly two things: a Vault-backed grant for Grafana's
-admin credentials and the MinIO buckets of Loki and Tempo. The kube-prometheus-stack chart is
+``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces)`` is built by
+Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
+for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
+(every namespace the platform creates) are the only ones the collector accepts telemetry from. The kube-prometheus-stack chart is
 built by Core before everything else (monitoring_stack.py: it installs the monitoring CRDs) and
 handed in; the rest of the stack and the alert rules wait for it. Everything runs in the observability
 namespace; every chart comes from the catalog, every flow in and out is a named NetworkPolicy
@@ -11,6 +12,8 @@ namespace; every chart comes from the catalog, every flow in and out is a named 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from typing import Sequence
 
 import pulumi
 
@@ -42,6 +45,7 @@ class Observability(pulumi.ComponentResource):
         secrets: SecretGrants,
         storage: ObjectStorage,
         prometheus_chart: pulumi.Resource,
+        workload_namespaces: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
@@ -69,7 +73,7 @@ class Observability(pulumi.ComponentResource):
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
         scraped = scrape_targets.core_targets(settings.namespaces)
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped), child
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces), child
         )
 
         self.outputs = ObservabilityOutputs(

@@ -30,7 +30,7 @@ from components.core.observability import topology as t
 from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
 from components.kit.labels import selector
-from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, tcp
+from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, in_namespaces, tcp
 
 EXTERNAL = "0.0.0.0/0"
 API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
@@ -92,13 +92,16 @@ def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
 
 def telemetry_flows(
     loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
+    workload_namespaces: Sequence[str],
 ) -> list[Flow]:
-    """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets)."""
+    """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets);
+    ``workload_namespaces``: every namespace the platform creates, the only senders of telemetry."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
     return [
         Flow("collector-from-workloads", "Ingress", selects("collector"),
-             (FlowRule((every_namespace(),), tcp(t.OTLP_GRPC, t.OTLP_HTTP)),),
-             "every workload sends traces, metrics and logs over OTLP to the collector"),
+             (FlowRule(({"namespaceSelector": in_namespaces(workload_namespaces), "podSelector": {}},),
+                       tcp(t.OTLP_GRPC, t.OTLP_HTTP)),),
+             "every workload of the platform's namespaces sends traces, metrics and logs over OTLP to the collector"),
         Flow("collector-to-backends", "Egress", selects("collector"),
              (FlowRule((component("prometheus"),), tcp(t.PROMETHEUS_WEB)),
               FlowRule((component("loki"),), tcp(t.LOKI_HTTP)),
