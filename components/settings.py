@@ -274,6 +274,49 @@ class MinioSettings:
     backup_retention_days: int = count(1, 3650)
 
 
+def _https_endpoint(value: str) -> str | None:
+    if not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", value):
+        return "must be the S3 endpoint's https URL, such as https://s3.eu-central-1.amazonaws.com"
+    return None
+
+
+def _vault_path(value: str) -> str | None:
+    if not re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(/[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", value):
+        return "must be a KV path relative to the mount, such as backups/offsite (lowercase segments, no globs)"
+    return None
+
+
+@dataclass(frozen=True)
+class OffsiteTarget:
+    """An S3-compatible bucket outside the cluster that every backup stream writes to directly.
+
+    The keys are not in the stack: an administrator writes ``access-key-id`` and
+    ``secret-access-key`` to Vault at ``credentialsPath`` (under the KV mount), and each backup
+    writer's namespace receives them through its own store (docs/runbooks/core-data.md,
+    "Off-cluster backups"). ``egressCidr`` is the endpoint's address range: NetworkPolicies
+    name addresses, not hosts, so the writers' egress is opened to it (port 443) and nowhere else.
+    """
+
+    endpoint: str = field(metadata=rule(check=_https_endpoint))
+    bucket: str = field(metadata=rule(pattern=re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), pattern_hint="an S3 bucket name"))
+    region: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="an S3 region such as eu-central-1"))
+    egress_cidr: str = field(metadata=rule(check=_cidr))
+    credentials_path: str = field(default="backups/offsite", metadata=rule(check=_vault_path))
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Where backups go and how old the newest one may get before an alert fires.
+
+    Without ``offsite`` every stream lands in the in-cluster MinIO, which dies with the cluster it
+    protects; a mandatory (prod) stack then needs ``inClusterReason``, the waiver saying why.
+    """
+
+    max_age_hours: int = count(1, 24 * 31)
+    offsite: OffsiteTarget | None = None
+    in_cluster_reason: str | None = None
+
+
 @dataclass(frozen=True)
 class CollectorSettings:
     replicas: int = count(1, 20)
@@ -337,6 +380,7 @@ class CoreSettings:
     kafka: KafkaSettings
     clickhouse: ClickHouseSettings
     minio: MinioSettings
+    backups: BackupSettings
     observability: ObservabilitySettings
 
 
@@ -430,6 +474,15 @@ def _protection_problems(s: PlatformSettings) -> list[str]:
     return []
 
 
+def _backup_problems(s: PlatformSettings) -> list[str]:
+    """Backups that stay in the cluster are lost with it: a mandatory stack sends them elsewhere."""
+    backups = s.core.backups
+    if s.policy_enforcement == "mandatory" and backups.offsite is None and not (backups.in_cluster_reason or "").strip():
+        return [f"{PROJECT}:core.backups.offsite: policyEnforcement is mandatory, so backups must leave the cluster "
+                "(name an S3-compatible target outside it), or core.backups.inClusterReason must say why they stay"]
+    return []
+
+
 def _ha_problems(s: PlatformSettings) -> list[str]:
     """A stack that says it is highly available must not run any quorum of one."""
     if not s.high_availability:
@@ -470,7 +523,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if settings is not None:
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
-                + _protection_problems(settings)
+                + _protection_problems(settings) + _backup_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -11,6 +11,8 @@ from typing import Mapping, Protocol, Sequence
 
 import pulumi
 
+from components.kit.network import Peer
+
 
 @dataclass(frozen=True)
 class SecretRef:
@@ -43,18 +45,33 @@ class SecretGrants(Protocol):
 
 @dataclass(frozen=True)
 class BucketAccess:
-    """An S3 bucket and the ESO-managed Secret holding the keys of the one user allowed into it."""
+    """An S3 bucket (and the key prefix inside it) and the ESO-managed Secret holding the keys of
+    the user allowed into it; ``peer`` and ``port`` are where the writer's egress must be opened
+    (the in-cluster MinIO pods, or the off-cluster target's address range)."""
 
     bucket: str
     endpoint: str
     region: str
     credentials: SecretRef
+    peer: Peer
+    port: int
+    prefix: str = ""
+    """Where inside the bucket this stream writes: empty for a bucket of its own, ``<stream>/``
+    in the shared off-cluster bucket."""
     access_key_field: str = "access-key-id"
     secret_key_field: str = "secret-access-key"
+
+    @property
+    def url(self) -> str:
+        """``s3://<bucket>/<prefix>``: where the stream's objects live."""
+        return f"s3://{self.bucket}/{self.prefix}"
 
 
 class ObjectStorage(Protocol):
     endpoint: str
 
     def access(self, bucket: str) -> BucketAccess:
-        """Access to one of the platform buckets (backups, loki, tempo), declared by Core."""
+        """Access to one of the platform buckets (backups, loki, tempo), declared by Core.
+
+        A backup target (:class:`components.core.data.offsite.OffsiteStorage`, or MinIO when a
+        stack keeps backups in the cluster) answers for the backup streams only."""

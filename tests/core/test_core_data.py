@@ -37,7 +37,9 @@ def test_postgres_cluster_follows_the_settings(plans, stack):
     assert spec["instances"] == s.instances
     assert spec["storage"]["size"] == s.storage and spec["walStorage"]["size"] == s.wal_storage
     assert spec["backup"]["retentionPolicy"] == f"{s.backup_retention_days}d"
-    assert spec["backup"]["barmanObjectStore"]["destinationPath"] == "s3://postgres-backups/"
+    offsite = loaded(stack).core.backups.offsite
+    expected = f"s3://{offsite.bucket}/postgres-backups/" if offsite else "s3://postgres-backups/"
+    assert spec["backup"]["barmanObjectStore"]["destinationPath"] == expected
     assert "@sha256:" in spec["imageName"]
     assert one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]["schedule"] == s.backup_schedule
     assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory"}
@@ -145,7 +147,10 @@ def test_minio_runs_hardened_with_one_volume_per_drive(plans, stack):
 def test_buckets_have_their_own_users_versioning_and_retention(plans, stack):
     days = loaded(stack).core.minio.backup_retention_days
     data = one(plans[stack], "ConfigMap", "minio-setup")["data"]
-    for bucket in ("postgres-backups", "clickhouse-backups"):
+    if loaded(stack).core.backups.offsite:
+        assert not [key for key in data if "backups" in key or "snapshots" in key], "backups go off the cluster, not to MinIO"
+        return
+    for bucket in ("postgres-backups", "clickhouse-backups", "qdrant-snapshots", "vault-snapshots"):
         rules = json.loads(data[f"lifecycle-{bucket}.json"])["Rules"]
         assert rules[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": days}
         assert f"mc version enable platform/{bucket}" in data["setup.sh"]
@@ -176,10 +181,11 @@ def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stac
         (o["metadata"]["namespace"], o["metadata"]["name"]): sorted(d["secretKey"] for d in o["spec"]["data"])
         for o in objects(plans[stack], "ExternalSecret")
     }
-    expected = {
-        ("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups"),
-        ("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket"),
-    }
+    in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups")}
+    offsite = {("soma-data", "offsite-backups-credentials")}
+    expected = {("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket")}
+    expected |= offsite if loaded(stack).core.backups.offsite else in_cluster
+    assert not (in_cluster | offsite) - expected & set(keys), "backup keys of the other target were delivered too"
     assert expected <= set(keys)
     assert all(keys[consumer] == ["access-key-id", "secret-access-key"] for consumer in expected)
 
@@ -220,7 +226,10 @@ CLIENT_POLICIES = {
     "postgres": ("postgres-from-clients", lambda s: {s.governance.namespaces["governance"].name, s.agents.namespaces["agents"].name}),
     "clickhouse": ("clickhouse-from-clients", lambda s: {s.core.namespaces.observability.name}),
     "qdrant": ("qdrant-from-clients", lambda s: {s.agents.namespaces["agents"].name}),
-    "minio": ("minio-callers", lambda s: {s.core.namespaces.data.name, s.core.namespaces.observability.name}),
+    # Loki and Tempo always; the backup writers (data: PostgreSQL, ClickHouse, Qdrant; secrets: Vault
+    # snapshots) only where backups stay in the cluster.
+    "minio": ("minio-callers", lambda s: {s.core.namespaces.observability.name} | (
+        {s.core.namespaces.data.name, s.core.namespaces.secrets.name} if s.core.backups.offsite is None else set())),
 }
 
 

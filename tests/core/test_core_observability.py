@@ -34,6 +34,7 @@ from components import settings as platform_settings
 from components.core.interfaces import BucketAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
+from components.kit import Peer
 from components.kit.labels import client_label
 from tests.helpers import objects
 from tools import mock_runtime
@@ -129,7 +130,8 @@ class FakeStorage:
 
     def access(self, bucket: str) -> BucketAccess:
         credentials = SecretRef(name=f"{bucket}-s3", namespace=self.secret_namespace, keys=("access-key-id", "secret-access-key"))
-        return BucketAccess(bucket=bucket, endpoint=self.endpoint, region="us-east-1", credentials=credentials)
+        return BucketAccess(bucket=bucket, endpoint=self.endpoint, region="us-east-1", credentials=credentials,
+                            peer=Peer(namespace="storage", pods={"app": "s3"}), port=9000)
 
 
 def render_component(stack: str, core_settings=None, storage: FakeStorage | None = None) -> dict:

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from components.core.data.offsite import CONSUMER as OFFSITE_CONSUMER
+
 from components import settings
 from components.core.secrets.vault_access import SecretConsumer, policy_hcl
 from policies.rules.no_plaintext_secrets import is_sensitive_key
@@ -248,7 +250,10 @@ def test_vault_policies_are_exactly_the_least_privilege_documents(plans, stack):
         role = roles[p["inputs"]["name"]]
         namespace = role["boundServiceAccountNamespaces"][0]
         service = p["inputs"]["name"].removeprefix(f"{namespace}-")
-        consumer = SecretConsumer(service=service, namespace=namespace, service_account=role["boundServiceAccountNames"][0], secrets=("x",))
+        offsite = loaded(stack).core.backups.offsite
+        shared = offsite.credentials_path if offsite and service == OFFSITE_CONSUMER else None
+        consumer = SecretConsumer(service=service, namespace=namespace, service_account=role["boundServiceAccountNames"][0],
+                                  secrets=("x",), shared_path=shared)
         assert p["inputs"]["policy"] == policy_hcl(consumer, mount)
 
 

@@ -79,6 +79,10 @@ LLM_ADMIN_A = SecretConsumer("llm-admin", "tenant-a", "llm-admin", ("openai-key"
 WRITER_LISTED = (LLM_A, LLM_B)
 WRITER_POLICY = "pulumi-deployer"
 
+# The off-cluster backup keys: written by an administrator at one shared path, read by a consumer
+# of their own in each writer namespace (components/core/data/offsite.py).
+OFFSITE = SecretConsumer("offsite-backups", "soma-data", "offsite-backups", ("credentials",), shared_path="backups/offsite")
+
 
 def secret_value(consumer: SecretConsumer, name: str) -> str:
     """A value unique per secret, so a leak is recognisable in any response body."""
@@ -251,7 +255,7 @@ def env(bao_server: BaoServer) -> Env:
     root.sys.enable_auth_method("kubernetes", path=K8S_AUTH)
 
     result = Env(bao_server, root)
-    for consumer in validate_consumers(READERS + WRITER_LISTED + (LLM_ADMIN_A,)):
+    for consumer in validate_consumers(READERS + WRITER_LISTED + (LLM_ADMIN_A, OFFSITE)):
         root.sys.create_or_update_policy(policy_name(consumer), policy_hcl(consumer, MOUNT))
         body = role_settings(consumer)
         name = body.pop("role_name")
@@ -265,6 +269,10 @@ def env(bao_server: BaoServer) -> Env:
             root.secrets.kv.v2.create_or_update_secret(
                 path, secret={"value": secret_value(consumer, name)}, mount_point=MOUNT
             )
+    root.secrets.kv.v2.create_or_update_secret(
+        "backups/offsite", secret={"access-key-id": "AKOFFSITE", "secret-access-key": "offsite-key"}, mount_point=MOUNT
+    )
+    root.secrets.kv.v2.create_or_update_secret("backups/other", secret={"value": "not-yours"}, mount_point=MOUNT)
     # A secret sitting *at* a consumer's prefix without the trailing slash, and one in a
     # sibling folder: neither belongs to `api`.
     root.secrets.kv.v2.create_or_update_secret(
@@ -661,3 +669,35 @@ def test_each_stacks_deployer_policy_writes_every_declared_secret_and_reads_none
         undeclared = env.call(token, "POST", data_api_path(MOUNT, f"{folder}/undeclared"), json={"data": {"value": "x"}})
         assert undeclared.status_code == 403
         assert env.call(token, "LIST", f"{MOUNT}/metadata/").status_code == 403
+
+
+# --------------------------------------------------------------------------------------------
+# Administrator-written secrets (the off-cluster backup keys): one exact path, read only
+
+
+def test_shared_path_consumer_reads_exactly_that_path(env: Env) -> None:
+    token = env.token(OFFSITE)
+    got = env.call(token, "GET", data_api_path(MOUNT, "backups/offsite"))
+    assert got.status_code == 200, got.text
+    assert got.json()["data"]["data"] == {"access-key-id": "AKOFFSITE", "secret-access-key": "offsite-key"}
+    for path in ("backups/other", *vault_paths(GATEWAY).values()):
+        assert env.call(token, "GET", data_api_path(MOUNT, path)).status_code == 403, path
+    assert env.call(token, "LIST", metadata_api_path(MOUNT, "backups/")).status_code == 403
+    written = env.call(token, "POST", data_api_path(MOUNT, "backups/offsite"), json={"data": {"x": "y"}})
+    assert written.status_code == 403, "a reader must not be able to replace the target's keys"
+
+
+def test_other_consumers_and_the_deployer_cannot_read_the_shared_path(env: Env) -> None:
+    for who in (GATEWAY, API):
+        assert env.call(env.token(who), "GET", data_api_path(MOUNT, "backups/offsite")).status_code == 403
+    assert env.call(env.tokens[WRITER_POLICY], "GET", data_api_path(MOUNT, "backups/offsite")).status_code == 403
+
+
+def test_the_deployer_policy_never_covers_an_administrator_written_path() -> None:
+    assert "backups/offsite" not in writer_policy_hcl(MOUNT, WRITER_LISTED + (OFFSITE,))
+
+
+@pytest.mark.parametrize("path", ["backups/*", "backups", "/backups/offsite", "backups/../x", "Backups/offsite"])
+def test_a_shared_path_must_be_exact(path: str) -> None:
+    with pytest.raises(ValueError, match="shared_path"):
+        SecretConsumer("offsite-backups", "soma-data", "offsite-backups", ("credentials",), shared_path=path)

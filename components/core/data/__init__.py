@@ -12,7 +12,9 @@ import pulumi
 from components.core.data.clickhouse import ClickHouseStore
 from components.core.data.common import ClientNamespaces, StoreContext
 from components.core.data.kafka import KafkaStore
-from components.core.data.minio import MinioStore
+from components.core.data.minio import MinioStore, backup_buckets
+from components.core.data.offsite import OffsiteStorage
+from components.core.interfaces import ObjectStorage
 from components.core.data.postgres import PostgresStore
 from components.core.data.qdrant import QdrantStore
 from components.core.secrets import Secrets
@@ -20,8 +22,17 @@ from components.kit import KitContext
 from components.settings import CoreSettings
 
 
+def backup_target(stores: StoreContext, minio: MinioStore) -> ObjectStorage:
+    """Where the backup streams write: the off-cluster bucket when the stack names one, else MinIO."""
+    offsite = stores.settings.backups.offsite
+    if offsite is None:
+        return minio
+    return OffsiteStorage(offsite, stores.secrets, {b.name: b.namespace for b in backup_buckets(stores).values()})
+
+
 class DataStores(pulumi.ComponentResource):
-    """``object_store`` implements :class:`components.core.interfaces.ObjectStorage`."""
+    """``object_store`` (MinIO: Loki, Tempo, and backups kept in the cluster) and ``backup_target``
+    implement :class:`components.core.interfaces.ObjectStorage`."""
 
     def __init__(
         self, settings: CoreSettings, ctx: KitContext, secrets: Secrets, clients: ClientNamespaces,
@@ -31,10 +42,11 @@ class DataStores(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets, clients=clients)
         self.object_store = MinioStore(stores, child)
-        self.postgres = PostgresStore(stores, self.object_store, child)
+        self.backup_target = backup_target(stores, self.object_store)
+        self.postgres = PostgresStore(stores, self.backup_target, child)
         self.qdrant = QdrantStore(stores, child)
         self.kafka = KafkaStore(stores, child)
-        self.clickhouse = ClickHouseStore(stores, self.kafka, self.object_store, child)
+        self.clickhouse = ClickHouseStore(stores, self.kafka, self.backup_target, child)
         self.register_outputs({
             "objectStore": self.object_store.endpoint,
             "postgres": self.postgres.address,

@@ -24,7 +24,7 @@ from components.core.audit.sql_templates import AuditSqlSettings, render_named_s
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
-from components.core.interfaces import ObjectStorage
+from components.core.interfaces import BucketAccess, ObjectStorage
 from components.kit import (
     Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
 )
@@ -174,7 +174,7 @@ class ClickHouseStore:
         self.monitor = pod_monitor("clickhouse", ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.sql_settings = audit_sql_settings(stores, kafka)
         self.schema = self._schema_job(stores, opts)
-        self.network_policies = self._network(stores, replicated, opts)
+        self.network_policies = self._network(stores, replicated, self.backups, opts)
 
     def _users(self, pod_cidr: str) -> dict:
         """Passwords come from the ESO Secret through the operator's ``valueFrom`` (env + from_env), never
@@ -254,19 +254,18 @@ class ClickHouseStore:
         )
 
     @staticmethod
-    def _network(stores: StoreContext, replicated: bool, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    def _network(stores: StoreContext, replicated: bool, backups: BucketAccess, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         ns, ops = stores.data_ns, stores.operators_ns
         operator = Peer(namespace=ops, pods={"app.kubernetes.io/name": "altinity-clickhouse-operator"})
         replicas = Peer(namespace=ns, pods=CHI_LABELS)
         schema_job = Peer(namespace=ns, pods=selector(SCHEMA))
-        minio = Peer(namespace=ns, pods={"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"})
         policies = [
             allow_ingress("clickhouse-from-operator", ns, CHI_LABELS, [operator], [HTTP_PORT, NATIVE_PORT], opts),
             allow_ingress("clickhouse-from-schema-job", ns, CHI_LABELS, [schema_job], [NATIVE_PORT], opts),
             allow_ingress("clickhouse-from-clients", ns, CHI_LABELS, [client_peer("clickhouse", [stores.observability_ns])], [HTTP_PORT], opts),
             allow_ingress("clickhouse-metrics-scrape", ns, CHI_LABELS, [stores.prometheus], [METRICS_PORT], opts),
             allow_egress("clickhouse-to-kafka", ns, CHI_LABELS, [Peer(namespace=ns, pods=KAFKA_LABELS)], [9093], opts),
-            allow_egress("clickhouse-to-minio", ns, CHI_LABELS, [minio], [9000], opts),
+            allow_egress("clickhouse-to-backup-target", ns, CHI_LABELS, [backups.peer], [backups.port], opts),
             allow_egress("clickhouse-operator-to-api-server", ops, {"app.kubernetes.io/name": "altinity-clickhouse-operator"},
                          [stores.api_server], API_SERVER_PORTS, opts),
             allow_egress("clickhouse-operator-to-clickhouse", ops, {"app.kubernetes.io/name": "altinity-clickhouse-operator"},

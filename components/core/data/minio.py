@@ -42,22 +42,36 @@ class Bucket:
         return self.name.upper().replace("-", "_")
 
 
-def buckets(stores: StoreContext) -> dict[str, Bucket]:
-    """Backups are versioned with lifecycle retention; Loki and Tempo manage their own retention.
+def backup_buckets(stores: StoreContext) -> dict[str, Bucket]:
+    """One bucket per backup stream and the one writer given its keys; they live in MinIO only
+    when the stack keeps backups in the cluster (otherwise they are prefixes of the off-cluster
+    bucket, components/core/data/offsite.py).
 
     PostgreSQL's current backup objects are deleted by CloudNativePG's retention policy (a
     lifecycle rule must never remove the last base backup), so only noncurrent versions expire
-    there; ClickHouse backups have no such owner, so their current objects expire too.
+    there; the other streams have no such owner, so their current objects expire too.
     """
     data = stores.data_ns
-    obs = stores.settings.namespaces.observability.name
     found = [
         Bucket("postgres-backups", "app-db", data, "app-db-secrets", versioned=True, expire_current=False),
         Bucket("clickhouse-backups", "clickhouse", data, "clickhouse", versioned=True, expire_current=True),
-        Bucket("loki", "loki", obs, "loki", versioned=False, expire_current=False),
-        Bucket("tempo", "tempo", obs, "tempo", versioned=False, expire_current=False),
+        Bucket("qdrant-snapshots", "qdrant-backup", data, "qdrant-backup", versioned=True, expire_current=True),
+        Bucket("vault-snapshots", "vault-snapshot", stores.settings.namespaces.secrets.name, "vault-snapshot",
+               versioned=True, expire_current=True),
     ]
     return {b.name: b for b in found}
+
+
+def buckets(stores: StoreContext) -> dict[str, Bucket]:
+    """Loki and Tempo manage their own retention; backups are versioned with lifecycle retention."""
+    obs = stores.settings.namespaces.observability.name
+    found = {
+        "loki": Bucket("loki", "loki", obs, "loki", versioned=False, expire_current=False),
+        "tempo": Bucket("tempo", "tempo", obs, "tempo", versioned=False, expire_current=False),
+    }
+    if stores.settings.backups.offsite is None:
+        found.update(backup_buckets(stores))
+    return found
 
 
 def client_namespaces(found: dict[str, Bucket]) -> tuple[str, ...]:
@@ -221,5 +235,6 @@ class MinioStore:
                 {"access-key-id": self.access_key(bucket), "secret-access-key": self.secret_key(bucket)},
                 create_service_account=b.service_account == "app-db-secrets",
             )
-            self._granted[bucket] = BucketAccess(bucket=bucket, endpoint=self.endpoint, region=REGION, credentials=ref)
+            self._granted[bucket] = BucketAccess(bucket=bucket, endpoint=self.endpoint, region=REGION, credentials=ref,
+                                                 peer=Peer(namespace=self._stores.data_ns, pods=selector(NAME)), port=PORT)
         return self._granted[bucket]

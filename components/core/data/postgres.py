@@ -14,7 +14,7 @@ import pulumi
 
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
-from components.core.interfaces import ObjectStorage
+from components.core.interfaces import BucketAccess, ObjectStorage
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor
 
 API = "postgresql.cnpg.io/v1"
@@ -99,7 +99,7 @@ class PostgresStore:
             "backup": {
                 "retentionPolicy": f"{s.backup_retention_days}d",
                 "barmanObjectStore": {
-                    "destinationPath": f"s3://{backups.bucket}/",
+                    "destinationPath": backups.url,
                     "endpointURL": backups.endpoint,
                     "serverName": CLUSTER,
                     "s3Credentials": {
@@ -135,20 +135,19 @@ class PostgresStore:
         # Each instance exports cnpg_* on container port "metrics" (9187); instance pods carry
         # cnpg.io/cluster=<cluster> (cloudnative-pg docs/src/monitoring.md, "Monitoring Instances").
         self.monitor = pod_monitor(CLUSTER, ns, INSTANCE_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
-        self.network_policies = self._network(stores, opts)
+        self.network_policies = self._network(stores, backups, opts)
 
     @staticmethod
-    def _network(stores: StoreContext, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    def _network(stores: StoreContext, backups: BucketAccess, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         ns, ops = stores.data_ns, stores.operators_ns
         operator = Peer(namespace=ops, pods=OPERATOR_LABELS)
         peers = Peer(namespace=ns, pods=INSTANCE_LABELS)
-        minio = Peer(namespace=ns, pods={"app.kubernetes.io/name": "minio", "app.kubernetes.io/part-of": "somaagenthub"})
         return [
             allow_ingress("postgres-from-clients", ns, INSTANCE_LABELS, [client_peer("postgres", client_namespaces(stores)), peers], [PORT], opts),
             allow_ingress("postgres-from-operator", ns, INSTANCE_LABELS, [operator], [STATUS_PORT, PORT], opts),
             allow_ingress("postgres-metrics-scrape", ns, INSTANCE_LABELS, [stores.prometheus], [METRICS_PORT], opts),
             allow_egress("postgres-to-peers", ns, INSTANCE_LABELS, [peers], [PORT, STATUS_PORT], opts),
-            allow_egress("postgres-to-minio", ns, INSTANCE_LABELS, [minio], [9000], opts),
+            allow_egress("postgres-to-backup-target", ns, INSTANCE_LABELS, [backups.peer], [backups.port], opts),
             allow_egress("postgres-to-api-server", ns, INSTANCE_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
             allow_egress("cloudnative-pg-to-api-server", ops, OPERATOR_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
             allow_egress("cloudnative-pg-to-instances", ops, OPERATOR_LABELS, [peers], [STATUS_PORT, PORT], opts),

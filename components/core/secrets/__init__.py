@@ -124,6 +124,28 @@ class Secrets(pulumi.ComponentResource):
         )
         return SecretRef(name=name, namespace=namespace, keys=keys)
 
+    def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *, after: Sequence[pulumi.Resource] = ()) -> SecretRef:
+        """Deliver a secret an administrator keeps in Vault at ``path`` as the ESO-managed Secret
+        ``<service>-credentials`` in ``namespace``.
+
+        For credentials the program cannot generate (the off-cluster backup target's keys): it never
+        writes or reads them. The consumer is a service account of its own (``service``), whose
+        Vault role reads that one path and nothing else, so the workloads of the namespace gain no
+        Vault access from it.
+        """
+        if self.configuration is None:
+            raise VaultNotConfigured(f"share {path} with {namespace}/{service}: core.vault.configure is false")
+        if (namespace, service) in self._consumers:
+            raise ValueError(f"share {path} with {namespace}/{service}: that consumer already exists")
+        consumer = SecretConsumer(service=service, namespace=namespace, service_account=service,
+                                  secrets=("credentials",), shared_path=path)
+        self._consumers[(namespace, service)] = _Consumer(service_account=service, secrets=["credentials"])
+        self._new_consumer(consumer, True, after)
+        name = f"{service}-credentials"
+        external_secrets.external_secret(consumer, name, path, tuple(sorted(keys)),
+                                         pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+        return SecretRef(name=name, namespace=namespace, keys=tuple(sorted(keys)))
+
     def _new_consumer(self, consumer: SecretConsumer, create_service_account: bool, after: Sequence[pulumi.Resource]) -> None:
         cfg = self.configuration
         on_vault = pulumi.ResourceOptions(parent=self, provider=cfg.provider)
