@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.core import backup_watch
 from components.core.data import ClientNamespaces, DataStores
 from components.core.interfaces import SecretGrants
 from components.core.observability import Observability, monitoring_stack
@@ -46,6 +47,10 @@ class Core(Phase):
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
                           clients.workloads, opts=inside) if self.data else None
+        )
+        self.backup_alerts = (
+            backup_watch.backup_age_rule(self.data.backup_watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
+            if self.data else None
         )
         self.outputs = CoreOutputs(
             operators_namespace=ns.operators.name,

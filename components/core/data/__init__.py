@@ -47,6 +47,8 @@ class DataStores(pulumi.ComponentResource):
         self.qdrant = QdrantStore(stores, child)
         self.kafka = KafkaStore(stores, child)
         self.clickhouse = ClickHouseStore(stores, self.kafka, self.backup_target, child)
+        self.backup_watches = [self.postgres.backup_watch]
+        """Each backup stream's newest-backup metric, watched by one age alert (components/core/backup_watch.py)."""
         self.register_outputs({
             "objectStore": self.object_store.endpoint,
             "postgres": self.postgres.address,

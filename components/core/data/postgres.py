@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.core.backup_watch import BackupWatch
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.interfaces import BucketAccess, ObjectStorage
@@ -131,6 +132,9 @@ class PostgresStore:
             {"schedule": s.backup_schedule, "cluster": {"name": CLUSTER}, "backupOwnerReference": "self", "method": "barmanObjectStore", "immediate": True},
             after_cluster,
         )
+        # The newest base backup as the instances report it (CloudNativePG's default metrics).
+        self.backup_watch = BackupWatch("postgres", f"PostgreSQL base backup of {CLUSTER}",
+                                        f'max(cnpg_collector_last_available_backup_timestamp{{namespace="{ns}", pod=~"{CLUSTER}-[0-9]+"}})')
         self.address = f"{CLUSTER}-rw.{ns}.svc.cluster.local:{PORT}"
         # Each instance exports cnpg_* on container port "metrics" (9187); instance pods carry
         # cnpg.io/cluster=<cluster> (cloudnative-pg docs/src/monitoring.md, "Monitoring Instances").
