@@ -26,7 +26,7 @@ def run_plan(program) -> dict:
 
 def test_every_resource_has_the_documented_fields(plans):
     """docs/architecture/contracts.md: the plan's top-level keys, each resource's fields, ``options``
-    (``retainOnDelete`` exactly on chart objects marked ``helm.sh/resource-policy: keep``, ``protect``
+    (``retainOnDelete`` exactly on chart objects marked ``helm.sh/resource-policy: keep`` and on prod's CRDs, ``protect``
     only as true, ``aliases`` only when there are some), and one ``charts`` report per chart resource."""
     for plan in plans.values():
         assert set(plan) == PLAN_KEYS
@@ -39,7 +39,9 @@ def test_every_resource_has_the_documented_fields(plans):
             kept = annotations.get("helm.sh/resource-policy") == "keep"
             options = resource["options"]
             assert set(options) <= {"protect", "retainOnDelete", "aliases"}, resource["urn"]
-            assert options.get("retainOnDelete", False) == (kept and resource["parent"] in in_charts), resource["urn"]
+            # and, in a stack that protects its data, on every CRD (tests/core/test_deletion_safety.py)
+            protects = plan["stack"] == "prod" and resource["inputs"].get("kind") == "CustomResourceDefinition"
+            assert options.get("retainOnDelete", False) == (kept and resource["parent"] in in_charts or protects), resource["urn"]
             assert options.get("protect", True) is True and options.get("aliases", [1]) != [], resource["urn"]
         charts = {r["name"]: r for r in plan["resources"] if r["type"] == CHART}
         assert sorted(c["name"] for c in plan["charts"]) == sorted(charts)
@@ -49,7 +51,8 @@ def test_every_resource_has_the_documented_fields(plans):
             children = [r for r in plan["resources"] if r["parent"] == chart["urn"]]
             assert report["version"] == chart["inputs"]["version"]
             assert report["objects"] == len(children) > 0, report["name"]
-            assert report["crds"] == sum(c["inputs"]["kind"] == "CustomResourceDefinition" for c in children)
+            first = [r for r in plan["resources"] if r["urn"] in chart["dependencies"]]  # crds/ CRDs, installed first
+            assert report["crds"] == sum(c["inputs"].get("kind") == "CustomResourceDefinition" for c in children + first)
 
 
 def chart_urns(plan: dict) -> set[str]:

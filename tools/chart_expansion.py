@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -30,12 +28,12 @@ from typing import Any, Callable, Iterable, Mapping
 import yaml
 from pulumi.runtime.rpc import UNKNOWN, _special_secret_sig, _special_sig_key
 
+from components.kit.chart_files import CACHE, crd_documents, documents  # noqa: F401  (CACHE: bench_render)
 from tools import helm_engine
 from tools.chart_values import ignored_value_keys
 from tools.mock_runtime import Registration
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "build" / ".cache"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 HOOK = "helm.sh/hook"
 RESOURCE_POLICY = "helm.sh/resource-policy"
@@ -51,13 +49,6 @@ CLUSTER_SCOPED = {
     "MutatingAdmissionPolicyBinding", "CertificateSigningRequest", "FlowSchema", "PriorityLevelConfiguration",
     "ComponentStatus", "IPAddress", "ServiceCIDR", "DeviceClass", "VolumeAttributesClass",
 }
-
-
-class _ManifestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML 1.1 as Kubernetes reads it: a lone ``=`` is the string "=", not PyYAML's value tag."""
-
-
-_ManifestLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 class ChartRenderError(RuntimeError):
@@ -108,92 +99,6 @@ def mask(value: Any, secrets: set[str]) -> Any:
     if isinstance(value, str) and any(s in value for s in secrets):
         return SECRET_MASK
     return value
-
-
-DOCUMENT_SEPARATOR = re.compile(r"(?m)^---[ \t]*(?:#.*)?$")
-
-
-def documents(text: str) -> list[dict[str, Any]]:
-    """The objects of a manifest stream, ``List`` kinds expanded, empty documents dropped.
-
-    The objects are shared with a per-process parse cache: callers copy before changing one.
-    """
-    found: list[dict[str, Any]] = []
-    for chunk in DOCUMENT_SEPARATOR.split(text):
-        found += _parse_document(chunk)
-    return found
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_document(chunk: str) -> tuple[dict[str, Any], ...]:
-    """One YAML document; the same text (a chart's static object, a CRD) is parsed once per process."""
-    found: list[dict[str, Any]] = []
-    for doc in yaml.load_all(chunk, Loader=_ManifestLoader):  # noqa: S506 - a SafeLoader subclass
-        if not isinstance(doc, dict) or not doc:
-            continue
-        if doc.get("kind", "").endswith("List") and isinstance(doc.get("items"), list):
-            found += [i for i in doc["items"] if isinstance(i, dict)]
-        else:
-            found.append(doc)
-    return tuple(found)
-
-
-def _lookup(values: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def enabled_subcharts(folder: Path, merged: Mapping[str, Any]) -> list[tuple[Path, Mapping[str, Any]]]:
-    """The chart itself and every subchart whose condition holds, with the values it sees."""
-    found = [(folder, merged)]
-    meta = yaml.safe_load((folder / "Chart.yaml").read_text()) or {}
-    for dep in meta.get("dependencies") or []:
-        key = dep.get("alias") or dep["name"]
-        enabled = True
-        for path in str(dep.get("condition") or "").split(","):
-            decided = _lookup(merged, path.strip()) if path.strip() else None
-            if isinstance(decided, bool):
-                enabled = decided
-                break
-        sub = folder / "charts" / dep["name"]
-        if enabled and (sub / "Chart.yaml").exists():
-            found += enabled_subcharts(sub, merged.get(key) or {})
-    return found
-
-
-@functools.lru_cache(maxsize=None)
-def _crd_folder(crd_dir: Path) -> tuple[dict[str, Any], ...]:
-    """A ``crds/`` folder's objects (large, never templated), parsed once per process and kept as
-    JSON under build/.cache keyed by the files' sha256, so later renders skip the YAML parse."""
-    files = sorted(p for p in crd_dir.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
-    texts = [path.read_bytes() for path in files]
-    key = hashlib.sha256(b"\0".join(p.relative_to(crd_dir).as_posix().encode() + b"\0" + t for p, t in zip(files, texts)))
-    cached = CACHE / f"crds-{key.hexdigest()}.json"
-    if cached.is_file():
-        return tuple(json.loads(cached.read_text()))
-    found: list[dict[str, Any]] = []
-    for text in texts:
-        found += documents(text.decode())
-    try:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(found))
-    except OSError:
-        pass  # a read-only checkout renders without the cache
-    return tuple(found)
-
-
-def crd_documents(folder: Path, merged: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """CRDs from the ``crds/`` folders of the chart and its enabled subcharts, as Helm installs them
-    (shared objects: copy before changing one)."""
-    crds: list[dict[str, Any]] = []
-    for chart_dir, _ in enabled_subcharts(folder, merged):
-        if (chart_dir / "crds").is_dir():
-            crds += _crd_folder(chart_dir / "crds")
-    return crds
 
 
 def api_versions_of(crds: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -428,6 +333,9 @@ def expand(registrations: list[Registration], kubernetes_version: str,
                 problems.append(f"chart {req.resource_name} ({report.chart} {report.version}) ignores values "
                                 f"the program sets: {', '.join(ignored)}")
         kids = children(req, objects, scopes, make_urn)
+        # CRDs of crds/ folders that the program installs itself, before the chart (components/kit/chart.py)
+        waited = next(set(r.dependencies) for r in registrations if r.urn == req.urn)
+        report.crds += sum(r.urn in waited and r.inputs.get("kind") == "CustomResourceDefinition" for r in registrations)
         report.objects = len(kids)
         report.pods = sum(k.inputs.get("kind") in POD_KINDS for k in kids)
         registered += kids

@@ -6,7 +6,10 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kit.chart_files import ROOT, chart_defaults, coalesce, crd_documents
 from components.kit.context import KitContext
+
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 
 
 def helm_chart(
@@ -26,15 +29,43 @@ def helm_chart(
     Image values are the caller's job because every chart spells them differently; callers
     build them from ``ctx.catalog.image(key)`` so that the policy pack finds only digests.
     The chart waits for ``ctx.metrics_crds``: many charts ship ServiceMonitors or render them
-    only when the monitoring CRDs are already installed.
+    only when the monitoring CRDs are already installed. CRDs of ``crds/`` folders (the chart's and
+    its enabled subcharts') are installed by :func:`install_crd` instead of by Helm.
     """
+    opts = opts or pulumi.ResourceOptions()
     chart = ctx.catalog.chart(chart_key)
+    folder = ROOT / chart.path
+    crds = [install_crd(name, crd, ctx, opts) for crd in crd_documents(folder, coalesce(chart_defaults(folder), values))]
     return k8s.helm.v4.Chart(
         name,
         chart=f"./{chart.path}",
         namespace=namespace,
         version=chart.version,
         values=dict(values),
-        skip_crds=False,
-        opts=ctx.after_metrics_crds(opts),
+        # The crds/ folders' CRDs are installed first, by the program, so that they can outlive the chart.
+        skip_crds=bool(crds),
+        opts=pulumi.ResourceOptions.merge(ctx.after_metrics_crds(opts), pulumi.ResourceOptions(depends_on=crds)),
+    )
+
+
+def install_crd(chart_name: str, crd: Mapping[str, Any], ctx: KitContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """One CRD of a chart's ``crds/`` folder, installed before the chart and kept on delete when the
+    stack protects its data.
+
+    Deleting a CRD deletes every custom resource of its kind (every PostgreSQL cluster, Kafka cluster,
+    Prometheus), and pulumi-kubernetes does not pass a chart's ``retainOnDelete`` to its children
+    (pulumi/pulumi-kubernetes#3065), so these CRDs are the program's own resources. The chart waits
+    for them, as Helm applies ``crds/`` first. Their alias is the URN the provider gave them as the
+    chart's children (``<chart>:<crd>`` under the chart), so a stack deployed that way keeps them.
+    """
+    meta = crd["metadata"]
+    name = f"{chart_name}:{meta['name']}"
+    as_chart_child = pulumi.Alias(name=name, parent=pulumi.create_urn(chart_name, CHART_TYPE, parent=opts.parent))
+    return k8s.apiextensions.v1.CustomResourceDefinition(
+        name,
+        metadata=dict(meta),
+        spec=crd["spec"],
+        # cluster-scoped and self-contained: it waits for nothing the chart waits for (its namespace)
+        opts=pulumi.ResourceOptions(parent=opts.parent, protect=opts.protect, retain_on_delete=ctx.deletion_protection or None,
+                                    aliases=[as_chart_child]),
     )

@@ -61,3 +61,8 @@ def anti_affinity(labels: Mapping[str, str], required: bool) -> dict:
     if required:
         return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
     return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}}
+
+
+RETAIN_CLAIMS = {"whenDeleted": "Retain", "whenScaled": "Retain"}
+"""A StatefulSet's ``persistentVolumeClaimRetentionPolicy``: its volume claims survive the
+StatefulSet's deletion and a scale-down, so deleting or re-creating it never deletes data."""

@@ -23,6 +23,7 @@ from components.kit.network import Peer
 from components.kit.observability import METRICS_PORT_NAME, otel_env, service_monitor
 from components.kit.security import (
     NON_ROOT_UID,
+    RETAIN_CLAIMS,
     anti_affinity,
     container_security_context,
     pod_security_context,
@@ -125,6 +126,8 @@ class Workload(pulumi.ComponentResource):
             )
             spec["serviceName"] = f"{args.name}-headless"
             spec["podManagementPolicy"] = "Parallel" if args.parallel_start else "OrderedReady"
+            # The data outlives the StatefulSet and a scale-down (Kubernetes' default, said explicitly).
+            spec["persistentVolumeClaimRetentionPolicy"] = RETAIN_CLAIMS
             spec["volumeClaimTemplates"] = [
                 {
                     "metadata": {"name": volume, "labels": labels},

@@ -355,13 +355,16 @@ def waits_for(plan: dict, resource: dict, target: str) -> bool:
 
 
 def waits_for_its_crd(plan: dict, resource: dict, kps: str) -> bool:
-    """A monitor or rule kube-prometheus-stack renders itself depends on the CRD object of its kind
-    (the provider orders chart children by cli-utils' graph: a CRD before its custom resources)."""
+    """A monitor or rule kube-prometheus-stack renders itself waits for the CRD object of its kind: the
+    chart depends on the CRDs of its crds/ folders, which the kit installs first (components/kit/chart.py),
+    or, for a CRD the chart renders, the provider orders it first (cli-utils' graph)."""
     if resource["parent"] != kps:
         return False
+    (chart,) = [r for r in plan["resources"] if r["urn"] == kps]
+    waited = set(resource["dependencies"]) | set(chart["dependencies"])
     group = resource["inputs"]["apiVersion"].split("/")[0]
     return any(
-        r["urn"] in resource["dependencies"] and r["parent"] == kps
+        r["urn"] in waited
         and (r["inputs"]["spec"]["group"], r["inputs"]["spec"]["names"]["kind"]) == (group, resource["inputs"]["kind"])
         for r in plan["resources"] if r["inputs"].get("kind") == "CustomResourceDefinition"
     )
@@ -400,8 +403,10 @@ def test_the_ordering_check_notices_a_chart_that_does_not_wait(plans):
 def test_the_ordering_check_notices_a_chart_rule_that_does_not_wait_for_its_crd(plans):
     broken = copy.deepcopy(plans["prod"])
     (rule,) = [r for r in broken["resources"] if r["name"] == f"{KPS}:soma-observability/kps-general.rules"]
-    rule["dependencies"] = [d for d in rule["dependencies"] if "CustomResourceDefinition" not in d]
-    assert ordering_problems(broken) == [f"PrometheusRule {KPS}:soma-observability/kps-general.rules does not wait for {KPS}"]
+    (chart,) = [r for r in broken["resources"] if r["type"] == CHART and r["name"] == KPS]
+    for waiting in (rule, chart):
+        waiting["dependencies"] = [d for d in waiting["dependencies"] if "CustomResourceDefinition" not in d]
+    assert f"PrometheusRule {KPS}:soma-observability/kps-general.rules does not wait for {KPS}" in ordering_problems(broken)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -31,6 +31,7 @@ import pytest
 
 from components import catalog as platform_catalog
 from components import settings as platform_settings
+from components.core.backup_watch import RULE_NAME as BACKUP_RULE
 from components.core.interfaces import BucketAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
@@ -448,7 +449,7 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups()
-    assert set(ours) == {f"soma-{g}" for g in groups}
+    assert set(ours) == {f"soma-{g}" for g in groups} | {BACKUP_RULE}  # the backup-age rule is generated
     for group, spec in groups.items():
         assert ours[f"soma-{group}"]["spec"] == spec
         assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)

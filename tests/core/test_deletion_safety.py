@@ -41,7 +41,10 @@ def test_prod_protects_every_chart_that_installs_crds_and_every_crd(plans):
     prod = plans["prod"]
     charts = {r["urn"]: r for r in prod["resources"] if r["type"] == CHART}
     crds = kinds(prod, "CustomResourceDefinition")
+    # a chart installs the CRDs it renders (its children) and those of its crds/ folders (which it waits for)
+    crd_urns = {r["urn"] for r in crds}
     installing = {r["parent"] for r in crds if r["parent"] in charts}
+    installing |= {u for u, chart in charts.items() if crd_urns & set(chart["dependencies"])}
     assert len(installing) >= 5, "kube-prometheus-stack, ESO, CloudNativePG, Strimzi and Altinity install CRDs"
     assert [u for u in installing if not charts[u]["options"].get("protect")] == []
     assert [r["urn"] for r in crds if not r["options"].get("protect")] == []
@@ -77,3 +80,70 @@ def test_a_core_component_moved_to_another_parent_keeps_its_former_urn_through_i
     former = (f"urn:pulumi:{stack}::somaagenthub::somaagenthub:phase:Core$somaagenthub:core:Observability"
               f"$kubernetes:helm.sh/v4:Chart::kube-prometheus-stack")
     assert former in alias_urns(chart)
+
+
+def test_prod_keeps_every_crd_on_delete(plans):
+    """Deleting a CRD deletes every object of its kind; in prod the engine keeps them all, whether the
+    chart templates them (marked ``helm.sh/resource-policy: keep``) or ships them in ``crds/``."""
+    crds = kinds(plans["prod"], "CustomResourceDefinition")
+    assert len(crds) >= 60
+    assert [r["urn"] for r in crds if not r["options"].get("retainOnDelete")] == []
+
+
+def test_dev_crds_go_with_their_charts_except_where_upstream_keeps_them(plans):
+    kept = {r["inputs"]["metadata"]["name"] for r in kinds(plans["dev"], "CustomResourceDefinition") if r["options"].get("retainOnDelete")}
+    assert kept and all(name.endswith(".cnpg.io") for name in kept), sorted(kept)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_crds_of_crds_folders_keep_the_urns_the_provider_would_give_them(plans, stack):
+    """The kit installs ``crds/`` CRDs itself, before the chart (``skipCrds`` on it), each aliased to the
+    URN the provider gave it as the chart's child, so a stack deployed before keeps every CRD instead
+    of replacing it. The set is the one Helm's own engine selects (enabled subcharts included)."""
+    from pathlib import Path
+
+    from tools import helm_engine
+    from tools.chart_expansion import crd_documents
+
+    plan = plans[stack]
+    charts = {r["urn"]: r for r in plan["resources"] if r["type"] == CHART}
+    crds = {r["urn"]: r for r in kinds(plan, "CustomResourceDefinition")}
+    skipping = [c for c in charts.values() if c["inputs"].get("skipCrds")]
+    assert {c["name"] for c in skipping} >= {"kube-prometheus-stack", "strimzi", "clickhouse-operator"}
+    for chart in skipping:
+        folder = Path(chart["inputs"]["chart"])
+        helm_selected = crd_documents(folder, helm_engine.chart_defaults(folder, chart["inputs"]["values"]))
+        as_children = {make_urn(chart["urn"], "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+                                f"{chart['name']}:{c['metadata']['name']}") for c in helm_selected}
+        waited = [crds[u] for u in chart["dependencies"] if u in crds]
+        assert len(waited) == len(helm_selected) > 0, chart["name"]
+        assert {u for crd in waited for u in alias_urns(crd)} >= as_children, chart["name"]
+
+
+def claim_policies(plan: dict) -> dict[str, object]:
+    """What happens to each store's volume claims when its owner is deleted, by owner."""
+    found: dict[str, object] = {}
+    for r in kinds(plan, "StatefulSet"):
+        spec = r["inputs"]["spec"]
+        if spec.get("volumeClaimTemplates"):
+            # unset is Kubernetes' default: Retain on delete and on scale-down
+            found[f"StatefulSet/{r['inputs']['metadata']['name']}"] = (spec.get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted", "Retain")
+    for kind in ("Prometheus", "Alertmanager"):
+        for r in kinds(plan, kind):
+            found[f"{kind}/{r['inputs']['metadata']['name']}"] = (r["inputs"]["spec"].get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted")
+    for r in kinds(plan, "KafkaNodePool"):
+        volumes = r["inputs"]["spec"]["storage"]["volumes"]
+        found[f"KafkaNodePool/{r['inputs']['metadata']['name']}"] = "Retain" if all(v["deleteClaim"] is False for v in volumes) else "Delete"
+    for kind in ("ClickHouseInstallation", "ClickHouseKeeperInstallation"):
+        for r in kinds(plan, kind):
+            templates = r["inputs"]["spec"]["templates"]["volumeClaimTemplates"]
+            found[f"{kind}/{r['inputs']['metadata']['name']}"] = "Retain" if all(t.get("reclaimPolicy") == "Retain" for t in templates) else "Delete"
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_volume_claims_outlive_their_owners(plans, stack):
+    policies = claim_policies(plans[stack])
+    owners = {key.split("/")[0] for key in policies}
+    assert {"StatefulSet", "Prometheus", "Alertmanager", "KafkaNodePool", "ClickHouseInstallation"} <= owners
+    assert {k: v for k, v in policies.items() if v != "Retain"} == {}

@@ -165,7 +165,9 @@ class ClickHouseStore:
                 "templates": {
                     "podTemplates": [pod_template],
                     "volumeClaimTemplates": [
-                        {"name": "data", "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ctx.storage_class, "resources": {"requests": {"storage": s.storage}}}}
+                        # Retain: the operator's default deletes the claims with the installation (CRD: reclaimPolicy)
+                        {"name": "data", "reclaimPolicy": "Retain",
+                         "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": ctx.storage_class, "resources": {"requests": {"storage": s.storage}}}}
                     ],
                 },
             },
@@ -216,7 +218,8 @@ class ClickHouseStore:
                             }],
                         },
                     }],
-                    "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": stores.ctx.storage_class,
+                    "volumeClaimTemplates": [{"name": "data", "reclaimPolicy": "Retain",
+                                              "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": stores.ctx.storage_class,
                                                                       "resources": {"requests": {"storage": "10Gi"}}}}],
                 },
             },

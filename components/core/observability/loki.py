@@ -45,7 +45,9 @@ def _target(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket, re
         "extraEnv": bucket.env,
     }
     if switch:
-        part["persistence"] = {switch: True, "size": settings.storage, "storageClass": ctx.storage_class}
+        # The claims outlive the StatefulSet (the chart's backend default deletes them with it).
+        part["persistence"] = {switch: True, "size": settings.storage, "storageClass": ctx.storage_class,
+                               "enableStatefulSetAutoDeletePVC": True, "whenDeleted": "Retain", "whenScaled": "Retain"}
     return part
 
 

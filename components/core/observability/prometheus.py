@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.core.observability import topology as t
-from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.kit.security import RETAIN_CLAIMS, container_security_context, pod_security_context, resource_requirements
 from components.core.observability.images import registry_repository_tag_full_sha, registry_repository_tag_sha
 from components.kit import KitContext
 from components.settings import PrometheusSettings, Resources
@@ -114,6 +114,7 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
                 "replicas": settings.replicas,
                 "retention": settings.retention,
                 "storageSpec": _claim(ctx.storage_class, settings.storage),
+                "persistentVolumeClaimRetentionPolicy": RETAIN_CLAIMS,
                 "resources": resource_requirements(settings.resources),
                 "podAntiAffinity": anti_affinity,
                 "securityContext": pod_security_context(PROMETHEUS_UID),
@@ -129,6 +130,7 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
                 "image": registry_repository_tag_sha(image("alertmanager")),
                 "replicas": settings.alertmanager_replicas,
                 "storage": _claim(ctx.storage_class, ALERTMANAGER_STORAGE),
+                "persistentVolumeClaimRetentionPolicy": RETAIN_CLAIMS,
                 "resources": resource_requirements(ALERTMANAGER_RESOURCES),
                 "podAntiAffinity": anti_affinity,
                 "securityContext": pod_security_context(PROMETHEUS_UID),

@@ -59,6 +59,9 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
     }
     return {
         "installCRDs": True,
+        # The chart templates its CRDs; `keep` makes the provider retain them on delete
+        # (pulumi-kubernetes helm/v4 chart.go), so a destroy leaves every ExternalSecret in place.
+        **({"crds": {"annotations": {"helm.sh/resource-policy": "keep"}}} if ctx.deletion_protection else {}),
         "leaderElect": True,
         "image": pinned,
         "resources": resource_requirements(es.resources),

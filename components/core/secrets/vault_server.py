@@ -23,7 +23,7 @@ import yaml
 import pulumi_vault as vault
 
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
-from components.kit.security import resource_requirements
+from components.kit.security import RETAIN_CLAIMS, resource_requirements
 from components.settings import CoreSettings, SealSettings
 
 RELEASE = "vault"
@@ -135,6 +135,7 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
         "statefulSet": {"securityContext": {"pod": pod, "container": container}},
         "authDelegator": {"enabled": True},
         "logFormat": "json",
+        "persistentVolumeClaimRetentionPolicy": RETAIN_CLAIMS,
     }
     if v.mode == "dev":
         server.update(
