@@ -7,9 +7,10 @@ Two shapes, chosen by ``core.vault.mode``:
   The price: a restart loses every secret (``pulumi up --refresh`` writes them back), and the
   root token sits in the StatefulSet's environment. Never for a shared cluster.
 * ``raft``: an HA integrated-storage cluster (replicas from settings, required pod
-  anti-affinity, the chart's PodDisruptionBudget), a TLS listener whose certificate comes from a
-  cert-manager CA chain in the secrets namespace, and an audit device. A human initialises and
-  unseals it once (docs/runbooks/core-secrets.md); the deployer's token comes from VAULT_TOKEN.
+  anti-affinity, the chart's PodDisruptionBudget), a TLS listener whose certificate comes from the
+  platform CA (cert-manager, installed by Core before Vault), and an audit device. A human
+  initialises and unseals it once (docs/runbooks/core-secrets.md); the deployer's token comes
+  from VAULT_TOKEN.
 
 The injector, the CSI provider and the UI are disabled: their images are not in the catalog
 and nothing here uses them (External Secrets is the only way secrets reach workloads).
@@ -22,6 +23,7 @@ import pulumi
 import yaml
 import pulumi_vault as vault
 
+from components.core.interfaces import IssuerRef
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
 from components.kit.security import resource_requirements
 from components.settings import CoreSettings, SealSettings
@@ -205,11 +207,13 @@ def scrape_endpoint(settings: CoreSettings) -> dict:
     return endpoint
 
 
-def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-    """cert-manager (a cluster prerequisite) issues a private CA and, from it, Vault's serving certificate.
+def serving_certificate(namespace: str, issuer: IssuerRef, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """Vault's serving certificate, from the platform CA (components/core/certificates.py).
 
-    The certificate names every address Vault is reached at: the service, each raft peer through
-    the headless service, and 127.0.0.1 for the deployer's port-forward.
+    It names every address Vault is reached at: the service, each raft peer through the headless
+    service, and 127.0.0.1 for the deployer's port-forward. cert-manager writes the key, the
+    certificate and the CA (``ca.crt``, which raft joins, scrapes and External Secrets trust) to
+    the Secret ``vault-tls`` and renews it 15 days before expiry with a new key.
     """
     dns = [
         RELEASE,
@@ -220,22 +224,7 @@ def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resou
         f"*.{RELEASE}-internal.{namespace}.svc.cluster.local",
         "localhost",
     ]
-    self_signed = custom_resource("cert-manager.io/v1", "Issuer", "vault-selfsigned", namespace, {"selfSigned": {}}, opts)
-    ca = custom_resource(
-        "cert-manager.io/v1", "Certificate", "vault-ca", namespace,
-        {
-            "isCA": True,
-            "commonName": "somaagenthub-vault-ca",
-            "secretName": "vault-ca",
-            "duration": "87600h",
-            "privateKey": {"algorithm": "ECDSA", "size": 256},
-            "issuerRef": {"name": "vault-selfsigned", "kind": "Issuer", "group": "cert-manager.io"},
-        },
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self_signed])),
-    )
-    issuer = custom_resource("cert-manager.io/v1", "Issuer", "vault-ca", namespace, {"ca": {"secretName": "vault-ca"}},
-                             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ca])))
-    serving = custom_resource(
+    return custom_resource(
         "cert-manager.io/v1", "Certificate", TLS_SECRET, namespace,
         {
             "secretName": TLS_SECRET,
@@ -246,18 +235,18 @@ def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resou
             "renewBefore": "360h",
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             "usages": ["server auth", "client auth"],
-            "issuerRef": {"name": "vault-ca", "kind": "Issuer", "group": "cert-manager.io"},
+            "issuerRef": issuer.spec(),
         },
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[issuer])),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[issuer.resource])),
     )
-    return [self_signed, ca, issuer, serving]
 
 
-def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None, opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, VaultEndpoint]:
+def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None, issuer: IssuerRef,
+           opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, VaultEndpoint]:
     namespace = settings.namespaces.secrets.name
     depends: list[pulumi.Resource] = []
     if settings.vault.mode == "raft":
-        depends = tls_chain(namespace, opts)
+        depends = [serving_certificate(namespace, issuer, opts)]
     chart = helm_chart(RELEASE, "vault", namespace, chart_values(settings, ctx, root_token), ctx,
                        ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends))))
     pod_monitor(MONITOR, namespace, POD_LABELS, [scrape_endpoint(settings)], ctx, opts)
