@@ -271,7 +271,7 @@ def test_dev_runs_one_dev_mode_vault_and_prod_an_ha_raft_cluster_with_tls(plans)
 
     prod_settings = loaded("prod").core.vault
     prod = vault_server_pods(plans["prod"])
-    (server,) = prod["spec"]["template"]["spec"]["containers"]
+    (server,) = [c for c in prod["spec"]["template"]["spec"]["containers"] if c["name"] == "vault"]
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert "VAULT_DEV_ROOT_TOKEN_ID" not in env and env["VAULT_ADDR"].startswith("https://")
     assert prod["spec"]["replicas"] == prod_settings.replicas == 3

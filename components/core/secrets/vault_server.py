@@ -8,7 +8,8 @@ Two shapes, chosen by ``core.vault.mode``:
   root token sits in the StatefulSet's environment. Never for a shared cluster.
 * ``raft``: an HA integrated-storage cluster (replicas from settings, required pod
   anti-affinity, the chart's PodDisruptionBudget), a TLS listener whose certificate comes from the
-  platform CA (cert-manager, installed by Core before Vault), and an audit device. A human
+  platform CA (cert-manager, installed by Core before Vault) and is reloaded on renewal without a
+  restart (tls_reload.sh in a sidecar sends Vault SIGHUP), and an audit device. A human
   initialises and unseals it once (docs/runbooks/core-secrets.md); the deployer's token comes
   from VAULT_TOKEN.
 
@@ -18,6 +19,7 @@ and nothing here uses them (External Secrets is the only way secrets reach workl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import yaml
@@ -39,6 +41,12 @@ VAULT_GID = 1000
 POD_LABELS = {"app.kubernetes.io/name": "vault", "component": "server"}
 MONITOR = "vault"
 """The PodMonitor that scrapes every Vault pod; Prometheus names the job ``<namespace>/vault``."""
+TLS_RELOAD_SCRIPT = Path(__file__).with_name("tls_reload.sh")
+TLS_RELOAD_CONTAINER = "tls-reload"
+TLS_RELOAD_INTERVAL_SECONDS = 30
+"""How often the sidecar hashes the mounted certificate: the kubelet takes up to a minute or so to
+swap a renewed Secret into the volume, and renewal happens 15 days before expiry."""
+VAULT_PROCESS = "vault"
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,33 @@ def raft_config(replicas: int, namespace: str, seal: SealSettings | None = None)
     )
 
 
+def tls_reload_container(ctx: KitContext, security_context: dict) -> dict:
+    """The sidecar that sends Vault SIGHUP when its certificate files change (tls_reload.sh, run as is).
+
+    Vault's own image (busybox sh, sha256sum and pkill; Alpine), so nothing new is pulled; Vault's user
+    and security context, which is what lets it signal the Vault process in the shared process
+    namespace and nothing more; the certificate volume read-only; the stack's default container
+    requests and limits.
+    """
+    image = ctx.catalog.image("vault")
+    d = ctx.container_defaults
+    return {
+        "name": TLS_RELOAD_CONTAINER,
+        "image": image.reference,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", TLS_RELOAD_SCRIPT.read_text(encoding="utf-8")],
+        "env": [
+            {"name": "TLS_DIR", "value": TLS_MOUNT},
+            {"name": "CHECK_INTERVAL_SECONDS", "value": str(TLS_RELOAD_INTERVAL_SECONDS)},
+            {"name": "PROCESS_NAME", "value": VAULT_PROCESS},
+        ],
+        "securityContext": dict(security_context),
+        "resources": {"requests": {"cpu": d.cpu_request, "memory": d.memory_request},
+                      "limits": {"cpu": d.cpu_limit, "memory": d.memory_limit}},
+        "volumeMounts": [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}],
+    }
+
+
 def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None) -> dict:
     """Values keys read from hashicorp/vault-helm values.yaml and templates/server-statefulset.yaml."""
     v = settings.vault
@@ -174,6 +209,9 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
             **({"extraSecretEnvironmentVars": seal_env} if seal_env else {}),
             volumes=volumes,
             volumeMounts=mounts,
+            # a renewed certificate is loaded by SIGHUP from the sidecar, never by a restart (which would seal Vault)
+            shareProcessNamespace=True,
+            extraContainers=[tls_reload_container(ctx, container)],
         )
         tls_disable = False
     return {
@@ -213,7 +251,8 @@ def serving_certificate(namespace: str, issuer: IssuerRef, opts: pulumi.Resource
     It names every address Vault is reached at: the service, each raft peer through the headless
     service, and 127.0.0.1 for the deployer's port-forward. cert-manager writes the key, the
     certificate and the CA (``ca.crt``, which raft joins, scrapes and External Secrets trust) to
-    the Secret ``vault-tls`` and renews it 15 days before expiry with a new key.
+    the Secret ``vault-tls``, renews it 15 days before expiry with a new key, and the tls-reload
+    sidecar makes Vault load it without a restart (:func:`tls_reload_container`).
     """
     dns = [
         RELEASE,
