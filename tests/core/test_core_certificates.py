@@ -1,23 +1,28 @@
 """cert-manager in Core and the platform CA, read from the rendered plans of both stacks (the chart
-expanded into what it deploys).
+expanded into what it deploys), and the certificate metrics the alerts use, read from cert-manager's
+source at the commit the catalog records.
 
 Not shown offline: that cert-manager issues (no API server, no controller running). What is shown:
 the chart is the vendored release with pinned images and hardened pods; every Issuer, ClusterIssuer
 and Certificate waits for it; the CA chain links up by name; Vault's certificate comes from the
-platform CA; the network lets the API server reach the webhook and every pod reach the API server.
+platform CA; the network lets the API server reach the webhook and Prometheus reach the metrics; the
+chart's ServiceMonitor selects the controller that exports ``certmanager_certificate_expiration_timestamp_seconds``.
 """
 from __future__ import annotations
 
 import copy
+import re
+import subprocess
 
 import pytest
-from test_core_monitoring import chart_children, selects
+from test_core_monitoring import alert_exprs, chart_children, matchers, matches, scrape_targets, selects
 
 from components import catalog
 from components import settings as platform_settings
 from components.core import certificates
 from components.core.secrets import vault_server
 from tests.helpers import config_with, objects, stack_document
+from tools import vendor_chart
 from tools.render import stack_config
 
 STACKS = ("dev", "prod")
@@ -203,3 +208,99 @@ def test_the_api_server_reaches_the_webhook_and_every_pod_reaches_the_api_server
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert any(api in rule["to"] and {"protocol": "TCP", "port": 443} in rule["ports"]
                    for spec in policies_for(plan, namespace, pod_labels, "Egress") for rule in spec["egress"]), name
+
+
+# --- scraped, and the alerts can fire ---------------------------------------------------------------
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_chart_service_monitor_scrapes_the_controller_with_honored_labels(plans, stack):
+    plan = plans[stack]
+    namespace = core(stack).namespaces.operators.name
+    (monitor,) = chart_children(plan, "cert-manager", "ServiceMonitor")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True, "else Prometheus renames the certificates' namespace and name labels exported_*"
+    controller = deployments(plan)["cert-manager"]["spec"]["template"]["metadata"]["labels"]
+    targets = scrape_targets(plan, monitor)
+    assert (namespace, controller, certificates.METRICS_PORT) in targets
+    assert {labels["app.kubernetes.io/component"] for _, labels, _ in targets} == {"controller", "webhook", "cainjector"}
+    assert {port for _, _, port in targets} == {certificates.METRICS_PORT}
+    # the job label: the selected controller Service's value of the monitor's jobLabel
+    (service,) = [s for s in chart_children(plan, "cert-manager", "Service") if s["metadata"]["name"] == certificates.METRICS_SERVICE]
+    assert selects({"matchLabels": service["spec"]["selector"]}, controller)
+    job = service["metadata"]["labels"][monitor["spec"]["jobLabel"]]
+    expr = alert_exprs()["CertManagerDown"]
+    assert all(matches(m, job) for m in matchers(expr, "job")) and matchers(expr, "job")
+    assert all(matches(m, namespace) for m in matchers(expr, "namespace")) and matchers(expr, "namespace")
+
+
+CERT_MANAGER_METRICS = re.compile(r'prometheus\.NewDesc\(\s*"(certmanager_[a-z_]+)",\s*"[^"]*",\s*\[\]string\{([^}]*)\}')
+COLLECTORS = {"internal/collectors/certificate_collector.go": "NewCertificateCollector",
+              "internal/collectors/issuer_collector.go": "NewIssuerCollector",
+              "internal/collectors/clusterissuer_collector.go": "NewClusterIssuerCollector",
+              "internal/collectors/acme_collector.go": "NewACMECollector"}
+"""Where the controller's certmanager_* metrics are defined, and the constructor that pkg/metrics/metrics.go
+must call for them to be served on the controller's metrics endpoint."""
+
+
+@pytest.fixture(scope="module")
+def exported() -> dict[str, set[str]]:
+    """``metric -> labels`` of every certmanager_* metric the controller of the vendored release serves: defined
+    by a collector that pkg/metrics/metrics.go registers, read from cert-manager's Git repository at the
+    commit platform.lock.yaml records for the chart (its images are that release)."""
+    record = vendor_chart.load_vendored_records()["cert-manager"]
+    mirror = vendor_chart.MIRRORS / record["upstream"]["git"].removeprefix("github.com/").replace("/", "+") / "repo"
+    if not mirror.is_dir():
+        pytest.skip(f"cert-manager's Git repository is not on this machine ({mirror}); `fetch` or clone it there")
+
+    def show(path: str) -> str:
+        return subprocess.run(["git", "-C", str(mirror), "show", f"{record['upstream']['commit']}:{path}"],
+                              capture_output=True, text=True, check=True).stdout
+
+    served = show("pkg/metrics/metrics.go")
+    found: dict[str, set[str]] = {}
+    for path, constructor in COLLECTORS.items():
+        if f"cmcollectors.{constructor}(" not in served:
+            continue
+        for name, labels in CERT_MANAGER_METRICS.findall(show(path)):
+            found[name] = set(re.findall(r'"([a-z_]+)"', labels))
+    return found
+
+
+def metric_problems(exprs: dict[str, str], exported: dict[str, set[str]]) -> list[str]:
+    """Each certmanager_* metric an alert uses must be exported, and every label it groups by, matches
+    on or prints (``$labels.x``) must be one of the metric's own."""
+    from components.core.observability.catalog import load_alert_groups
+
+    annotations = {rule["alert"]: " ".join(rule.get("annotations", {}).values())
+                   for spec in load_alert_groups().values() for group in spec["groups"] for rule in group["rules"]}
+    problems = []
+    for alert, expr in exprs.items():
+        for metric in set(re.findall(r"\bcertmanager_[a-z_]+", expr)):
+            if metric not in exported:
+                problems.append(f"{alert}: {metric} is not exported by the vendored cert-manager")
+                continue
+            used = set(re.findall(r"\bby\s*\(([^)]*)\)", expr))
+            labels = {label.strip() for group in used for label in group.split(",")}
+            labels |= set(re.findall(rf"{metric}\{{([a-z_]+)\s*=", expr))
+            labels |= set(re.findall(r"\$labels\.([a-z_]+)", annotations.get(alert, "")))
+            missing = sorted(labels - exported[metric])
+            if missing:
+                problems.append(f"{alert}: {metric} has no label {missing}")
+    return problems
+
+
+def test_the_certificate_alerts_use_metrics_the_deployed_cert_manager_exports(exported):
+    exprs = {alert: expr for alert, expr in alert_exprs().items() if "certmanager_" in expr}
+    assert {"CertificateExpiringSoon", "CertificateExpiryImminent", "CertificateNotReady"} <= set(exprs)
+    assert "certmanager_certificate_expiration_timestamp_seconds" in exported
+    assert {"name", "namespace"} <= exported["certmanager_certificate_expiration_timestamp_seconds"]
+    assert metric_problems(exprs, exported) == []
+
+
+def test_the_metric_check_notices_a_metric_or_label_cert_manager_does_not_export(exported):
+    exprs = {"Renamed": "certmanager_certificate_expiry_seconds - time() < 0",
+             "WrongLabel": "max by (secret) (certmanager_certificate_ready_status) == 0"}
+    assert metric_problems(exprs, exported) == [
+        "Renamed: certmanager_certificate_expiry_seconds is not exported by the vendored cert-manager",
+        "WrongLabel: certmanager_certificate_ready_status has no label ['secret']",
+    ]
