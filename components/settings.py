@@ -375,6 +375,9 @@ class CoreSettings:
     operator_resources: Resources
     vault: VaultSettings
     external_secrets: Stateless
+    cert_manager: Stateless
+    """cert-manager's controller, webhook and CA injector: ``replicas`` pods of each, each container sized by
+    ``resources`` (a controller that signs a few platform certificates needs far less than the data operators)."""
     postgres: PostgresSettings
     qdrant: Server
     kafka: KafkaSettings
@@ -495,6 +498,7 @@ def _ha_problems(s: PlatformSettings) -> list[str]:
         "core.kafka.brokers": c.kafka.brokers,
         "core.clickhouse.replicas": c.clickhouse.replicas,
         "core.externalSecrets.replicas": c.external_secrets.replicas,
+        "core.certManager.replicas": c.cert_manager.replicas,
         "core.observability.prometheus.replicas": c.observability.prometheus.replicas,
     }
     return [

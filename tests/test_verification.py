@@ -65,3 +65,6 @@ def test_bad_names_are_caught():
     assert name_problem({"kind": "Namespace", "metadata": {"name": "Soma_Data"}})
     assert name_problem({"kind": "ConfigMap", "metadata": {"name": "a" * 254}})
     assert name_problem({"kind": "ConfigMap", "metadata": {"name": "grafana.dashboards"}}) is None
+    assert name_problem({"kind": "ConfigMap", "metadata": {"name": "cert-manager-webhook:dynamic-serving"}})
+    assert name_problem({"kind": "Role", "metadata": {"name": "cert-manager-webhook:dynamic-serving"}}) is None
+    assert name_problem({"kind": "ClusterRole", "metadata": {"name": "system/escape"}})

@@ -22,6 +22,10 @@ CRD_SCHEMAS = ROOT.parent / "shared" / "schemas" / "crds"
 DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_NAMED_KINDS = {"Namespace", "Service"}
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+"""Named as path segments, not DNS names: ``ValidateRBACName`` is ``path.IsValidPathSegmentName`` (kubernetes
+pkg/apis/rbac/validation/validation.go): anything but ``.``, ``..``, ``/`` and ``%``, so ``system:`` style
+colons (cert-manager's ``cert-manager-webhook:dynamic-serving``) are valid."""
 
 
 class NoSchema(LookupError):
@@ -115,6 +119,10 @@ def validate(obj: dict, kubernetes_version: str, installed: dict | None = None) 
 
 def name_problem(obj: dict) -> str | None:
     name = (obj.get("metadata") or {}).get("name", "")
+    if obj["kind"] in RBAC_KINDS:
+        if not name or name in (".", "..") or "/" in name or "%" in name:
+            return f"{obj['kind']} name {name!r} is not a valid path segment name"
+        return None
     pattern = DNS_1123_LABEL if obj["kind"] in LABEL_NAMED_KINDS else DNS_1123_SUBDOMAIN
     if not pattern.match(name):
         return f"{obj['kind']} name {name!r} is not a valid DNS-1123 {'label' if pattern is DNS_1123_LABEL else 'subdomain'}"

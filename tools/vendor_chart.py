@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import shutil
@@ -44,7 +45,21 @@ PACKAGING_STEPS = {
     "external-secrets-crds": "CRDs copied into templates/crds/ from deploy/crds/bundle.yaml as upstream's release runs "
     "`make helm.generate` (hack/helm.generate.sh): one file per CRD, wrapped in its installCRDs/crds.create<Kind> "
     "switch, webhook name and namespace templated, crds.annotations and the cert-manager annotation added",
+    "cert-manager-release-chart": "the chart folder as cert-manager's make/manifests.mk (read at the same commit) stages it "
+    "for `helm package`: version and appVersion set to the release, artifacthub.io/signKey (signkey_annotation.txt) and "
+    "artifacthub.io/prerelease added to Chart.yaml as its yq step does, README.md rendered from README.template.md, and "
+    "only the files the package target lists kept",
 }
+CERT_MANAGER_MAKEFILE = "make/manifests.mk"
+CERT_MANAGER_RECIPE = (
+    "$(HELM) package --app-version=$(VERSION) --version=$(VERSION)",
+    '.annotations."artifacthub.io/signKey" = strenv(SIGNKEY_ANNOTATION) | .annotations."artifacthub.io/prerelease" '
+    '= "$(IS_PRERELEASE)" | .version = "$(VERSION)" | .appVersion = "$(VERSION)"',
+    'sed -e "s:{{RELEASE_VERSION}}:$(VERSION):g"',
+    "HELM_TEMPLATE_SOURCES=$(wildcard deploy/charts/cert-manager/templates/*.yaml)",
+)
+"""The lines of make/manifests.mk that cert_manager_release_chart reproduces; if upstream changes
+any of them, vendoring stops so the step is reviewed instead of silently drifting."""
 ESO_ANNOTATIONS = (
     "    {{- with .Values.crds.annotations }}\n"
     "    {{- toYaml . | nindent 4}}\n"
@@ -221,6 +236,82 @@ def external_secrets_crds(folder: Path, source: Source) -> None:
         (out / f"{singular}.yaml").write_text("".join(lines))
 
 
+def _packaged_files(makefile: str) -> tuple[list[str], bool]:
+    """The files make/manifests.mk puts in the chart package, read from its ``cert-manager-$(VERSION).tgz``
+    rule: (paths relative to the chart folder, whether templates/*.yaml are included)."""
+    rule = next((line for line in makefile.splitlines() if line.startswith("$(bin_dir)/cert-manager-$(VERSION).tgz:")), None)
+    if rule is None:
+        raise VendorError(f"{CERT_MANAGER_MAKEFILE} has no cert-manager-$(VERSION).tgz rule; review the packaging step")
+    prerequisites = rule.split(":", 1)[1].split("|", 1)[0].split()
+    prefix = "$(bin_dir)/helm/cert-manager/"
+    files = [p.removeprefix(prefix) for p in prerequisites if p.startswith(prefix)]
+    unknown = [p for p in prerequisites if not p.startswith(prefix) and p != "$(HELM_TEMPLATE_TARGETS)"]
+    if unknown:
+        raise VendorError(f"{CERT_MANAGER_MAKEFILE}: the package rule needs {unknown}, which the step does not reproduce")
+    return files, "$(HELM_TEMPLATE_TARGETS)" in prerequisites
+
+
+def _with_annotations(chart_yaml: str, added: dict[str, str]) -> str:
+    """Chart.yaml text with ``added`` appended to its top-level ``annotations:`` block (where yq puts new keys)."""
+    lines = chart_yaml.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.rstrip() == "annotations:")
+    except StopIteration as err:
+        raise VendorError("Chart.yaml has no top-level annotations block to extend; review the packaging step") from err
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith("  ") or not lines[end].strip()):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    block = []
+    for name, value in added.items():
+        if "\n" in value.rstrip("\n"):
+            block.append(f"  {name}: |\n" + "".join(f"    {line}\n" for line in value.rstrip("\n").split("\n")))
+        else:
+            block.append(f"  {name}: {json.dumps(value)}\n")
+    return "".join(lines[:end] + block + lines[end:])
+
+
+def cert_manager_release_chart(folder: Path, source: Source, version: str) -> None:
+    """make/manifests.mk of cert-manager: the targets that build ``bin/helm/cert-manager`` before
+    ``helm package --app-version=$(VERSION) --version=$(VERSION)``.
+
+    Chart.yaml gets the yq edit (signKey from signkey_annotation.txt, prerelease, version and
+    appVersion); README.md is README.template.md with the version substituted; only the files the
+    package rule names are kept (tests, the templates of README and Chart annotations, linter files go).
+    ``IS_PRERELEASE`` is true when the release tag has a ``-`` (``git describe`` of the tag, grepped for one).
+    """
+    makefile = _git(git_dir(source.git), "show", f"{source.ref}:{CERT_MANAGER_MAKEFILE}").decode()
+    changed = [line for line in CERT_MANAGER_RECIPE if line not in makefile]
+    if changed:
+        raise VendorError(f"{CERT_MANAGER_MAKEFILE} at {source.ref} no longer has {changed}; review the packaging step")
+    files, with_templates = _packaged_files(makefile)
+    sign_key = (folder / "signkey_annotation.txt").read_text()
+    prerelease = "true" if "-" in version else "false"
+    text = _with_annotations((folder / "Chart.yaml").read_text(),
+                             {"artifacthub.io/signKey": sign_key, "artifacthub.io/prerelease": prerelease})
+    (folder / "Chart.yaml").write_text(text)
+    set_chart_version(folder, version)
+    meta = chart_metadata(folder)
+    annotations = meta.get("annotations") or {}
+    if (annotations.get("artifacthub.io/signKey"), annotations.get("artifacthub.io/prerelease")) != (sign_key, prerelease):
+        raise VendorError("Chart.yaml annotations did not come out as make/manifests.mk writes them")
+    readme = (folder / "README.template.md").read_text()
+    (folder / "README.md").write_text(readme.replace("{{RELEASE_VERSION}}", version))
+    keep = set(files)
+    if with_templates:
+        keep |= {p.relative_to(folder).as_posix() for p in (folder / "templates").glob("*.yaml")}
+    missing = sorted(keep - {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()})
+    if missing:
+        raise VendorError(f"the package rule names {missing}, which the chart folder at {source.ref} lacks")
+    for path in sorted(folder.rglob("*"), reverse=True):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], steps: list[str], into: Path) -> Vendored:
     """Build the vendored chart in ``into``; raise :class:`VendorError` on any mismatch."""
     unknown = [s for s in steps if s not in PACKAGING_STEPS]
@@ -234,6 +325,9 @@ def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], 
     if "external-secrets-crds" in steps:
         external_secrets_crds(into, Source(upstream.git, commit, upstream.path))
         applied.append("external-secrets-crds")
+    if "cert-manager-release-chart" in steps:
+        cert_manager_release_chart(into, Source(upstream.git, commit, upstream.path), version)
+        applied.append("cert-manager-release-chart")
     found = str(chart_metadata(into).get("version", ""))
     if found.lstrip("v") != version.lstrip("v"):
         raise VendorError(f"{upstream.git}@{upstream.ref}:{upstream.path} is chart version {found}, not {version}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core import backup_watch
+from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
 from components.core.interfaces import SecretGrants
 from components.core.observability import Observability, monitoring_stack
@@ -26,6 +27,8 @@ class CoreOutputs:
     observability_namespace: str
     secrets: SecretGrants | None
     """Vault-backed credentials for later phases; None until core.vault.configure is true."""
+    cluster_issuer: str
+    """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
 
 
 class Core(Phase):
@@ -40,7 +43,9 @@ class Core(Phase):
         # below waits for them, through the context (observability/monitoring_stack.py).
         self.monitoring_stack = monitoring_stack.chart(settings, ctx, self, inside)
         ctx = ctx.with_metrics_crds(self.monitoring_stack)
-        self.secrets = Secrets(settings, ctx, opts=inside)
+        # cert-manager and the platform CA next: Vault's serving certificate is the first one they issue.
+        self.certificates = Certificates(settings, ctx, opts=inside)
+        self.secrets = Secrets(settings, ctx, self.certificates.issuer, opts=inside)
         # Everything below takes credentials from Vault, so it exists only once Vault is
         # initialised and core.vault.configure is true (docs/runbooks/core-secrets.md).
         self.data = DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside) if self.secrets.configured else None
@@ -58,6 +63,7 @@ class Core(Phase):
             data_namespace=ns.data.name,
             observability_namespace=ns.observability.name,
             secrets=self.secrets if self.secrets.configured else None,
+            cluster_issuer=self.certificates.issuer.name,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

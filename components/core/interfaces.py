@@ -1,8 +1,9 @@
-"""What the parts of Core hand each other: secrets by grant, object storage by bucket.
+"""What the parts of Core hand each other: certificates by issuer, secrets by grant, object storage by bucket.
 
-The secrets part (Vault + External Secrets) and the data part (MinIO among the stores) are
-built before observability; observability asks them for credentials and buckets through these
-small interfaces only, never by reaching into their children.
+The certificates part (cert-manager and the platform CA) is built before the secrets part, whose
+Vault serves a certificate from it. The secrets part (Vault + External Secrets) and the data part
+(MinIO among the stores) are built before observability; observability asks them for credentials
+and buckets through these small interfaces only, never by reaching into their children.
 """
 from __future__ import annotations
 
@@ -75,3 +76,22 @@ class ObjectStorage(Protocol):
 
         A backup target (:class:`components.core.data.offsite.OffsiteStorage`, or MinIO when a
         stack keeps backups in the cluster) answers for the backup streams only."""
+
+
+@dataclass(frozen=True)
+class IssuerRef:
+    """A cert-manager issuer that parts of Core (and later phases) request certificates from.
+
+    ``resource`` is the issuer object itself: a Certificate that names the issuer waits for it, and
+    through it for cert-manager, whose CRDs and admission webhook must exist before any Certificate
+    can be applied.
+    """
+
+    name: str
+    kind: str
+    resource: pulumi.Resource
+    group: str = "cert-manager.io"
+
+    def spec(self) -> dict[str, str]:
+        """The ``issuerRef`` of a Certificate."""
+        return {"name": self.name, "kind": self.kind, "group": self.group}

@@ -159,3 +159,84 @@ def test_re_vendoring_from_the_recorded_commits_gives_the_same_bytes(key, tmp_pa
     steps = [s for s in record["packaging"] if s != "copy-license"]
     again = assemble(key, record["version"], upstream, deps, steps, tmp_path / key)
     assert again.digest == record["digest"]
+
+
+PACKAGE_RULE = ("$(bin_dir)/cert-manager-$(VERSION).tgz: $(bin_dir)/helm/cert-manager/README.md "
+                "$(bin_dir)/helm/cert-manager/Chart.yaml $(bin_dir)/helm/cert-manager/values.yaml $(HELM_TEMPLATE_TARGETS) "
+                "$(bin_dir)/helm/cert-manager/templates/_helpers.tpl $(bin_dir)/helm/cert-manager/.helmignore "
+                "| $(NEEDS_HELM) $(bin_dir)/helm/cert-manager")
+CERT_MANAGER_MK = "\n".join([
+    "HELM_TEMPLATE_SOURCES=$(wildcard deploy/charts/cert-manager/templates/*.yaml)",
+    PACKAGE_RULE,
+    '\t$(HELM) package --app-version=$(VERSION) --version=$(VERSION) --destination "$(dir $@)" ./$(bin_dir)/helm/cert-manager',
+    '\tsed -e "s:{{RELEASE_VERSION}}:$(VERSION):g" < $< > $@',
+    "\t\t'.annotations.\"artifacthub.io/signKey\" = strenv(SIGNKEY_ANNOTATION) | .annotations.\"artifacthub.io/prerelease\" "
+    "= \"$(IS_PRERELEASE)\" | .version = \"$(VERSION)\" | .appVersion = \"$(VERSION)\"' \\",
+]) + "\n"
+"""A cut-down make/manifests.mk of cert-manager: the package rule (without NOTES.txt, to show the
+step follows the rule rather than a list of its own) and the recipe lines the step reproduces."""
+
+
+def _cert_manager_upstream(root: Path, tag: str, makefile: str = CERT_MANAGER_MK) -> None:
+    chart = "deploy/charts/cert-manager"
+    _repo(root / "mirrors", "acme+cert-manager", {
+        "LICENSE": "Apache-2.0\n",
+        "make/manifests.mk": makefile,
+        f"{chart}/Chart.yaml": "apiVersion: v2\nname: cert-manager\nannotations:\n  artifacthub.io/license: Apache-2.0\n"
+                               "maintainers:\n  - name: m\n# set by the release tool\nversion: v0.0.0\nappVersion: v0.0.0\n",
+        f"{chart}/signkey_annotation.txt": "fingerprint: ABC123\nurl: https://keys.example.test/k.gpg\n",
+        f"{chart}/README.template.md": "helm install --version {{RELEASE_VERSION}}\n",
+        f"{chart}/values.yaml": "replicaCount: 1\n",
+        f"{chart}/.helmignore": "tests/\n",
+        f"{chart}/.gitignore": "charts/*\n",
+        f"{chart}/values.linter.exceptions": "x\n",
+        f"{chart}/templates/deployment.yaml": "kind: Deployment\n",
+        f"{chart}/templates/_helpers.tpl": "{{/* helpers */}}\n",
+        f"{chart}/templates/NOTES.txt": "not in this package rule\n",
+        f"{chart}/tests/deployment_test.yaml": "suite: x\n",
+    }, tag)
+
+
+def test_cert_manager_packaging_reproduces_the_release_makefile(tmp_path, monkeypatch):
+    monkeypatch.setattr(vendor_chart, "MIRRORS", tmp_path / "mirrors")
+    _cert_manager_upstream(tmp_path, "v1.2.3")
+    into = tmp_path / "out" / "cert-manager"
+    record = assemble("cert-manager", "v1.2.3", Source("github.com/acme/cert-manager", "v1.2.3", "deploy/charts/cert-manager"),
+                      {}, ["cert-manager-release-chart"], into)
+    meta = yaml.safe_load((into / "Chart.yaml").read_text())
+    assert (meta["version"], meta["appVersion"]) == ("v1.2.3", "v1.2.3")
+    assert meta["annotations"] == {"artifacthub.io/license": "Apache-2.0", "artifacthub.io/prerelease": "false",
+                                   "artifacthub.io/signKey": "fingerprint: ABC123\nurl: https://keys.example.test/k.gpg\n"}
+    assert (into / "README.md").read_text() == "helm install --version v1.2.3\n"
+    files = sorted(p.relative_to(into).as_posix() for p in into.rglob("*") if p.is_file())
+    # exactly the package rule's files (NOTES.txt is not in this cut-down rule), plus the license
+    assert files == [".helmignore", "Chart.yaml", "LICENSE", "README.md", "templates/_helpers.tpl",
+                     "templates/deployment.yaml", "values.yaml"]
+    assert record.packaging == ["cert-manager-release-chart", "copy-license"]
+
+
+def test_cert_manager_packaging_marks_a_prerelease_and_refuses_a_changed_makefile(tmp_path, monkeypatch):
+    monkeypatch.setattr(vendor_chart, "MIRRORS", tmp_path / "mirrors")
+    _cert_manager_upstream(tmp_path, "v1.3.0-beta.0")
+    source = Source("github.com/acme/cert-manager", "v1.3.0-beta.0", "deploy/charts/cert-manager")
+    assemble("cert-manager", "v1.3.0-beta.0", source, {}, ["cert-manager-release-chart"], tmp_path / "beta")
+    assert yaml.safe_load((tmp_path / "beta" / "Chart.yaml").read_text())["annotations"]["artifacthub.io/prerelease"] == "true"
+
+    changed = tmp_path / "changed-upstream"
+    _cert_manager_upstream(changed, "v1.4.0", CERT_MANAGER_MK.replace("--app-version=$(VERSION) ", ""))
+    monkeypatch.setattr(vendor_chart, "MIRRORS", changed / "mirrors")
+    with pytest.raises(VendorError, match="no longer has"):
+        assemble("cert-manager", "v1.4.0", Source("github.com/acme/cert-manager", "v1.4.0", "deploy/charts/cert-manager"),
+                 {}, ["cert-manager-release-chart"], tmp_path / "changed")
+    assert not (tmp_path / "changed" / "README.md").exists()
+
+
+def test_the_vendored_cert_manager_chart_is_the_packaged_release():
+    chart = LOCK.charts["cert-manager"]
+    meta = yaml.safe_load((chart.folder / "Chart.yaml").read_text())
+    assert meta["version"] == meta["appVersion"] == chart.version
+    assert meta["annotations"]["artifacthub.io/prerelease"] == "false"
+    assert meta["annotations"]["artifacthub.io/signKey"].startswith("fingerprint: ")
+    left_out = ("README.template.md", "signkey_annotation.txt", "tests", "values.linter.exceptions", ".gitignore")
+    assert [name for name in left_out if (chart.folder / name).exists()] == []
+    assert "{{RELEASE_VERSION}}" not in (chart.folder / "README.md").read_text()

@@ -503,9 +503,21 @@ def scrape_targets(plan: dict, monitor: dict) -> list[tuple[str, dict, int | str
         behind = [(spec, labels) for pod_ns, spec, labels in pods if pod_ns == ns and selector and selector.items() <= labels.items()]
         for endpoint in endpoints(monitor):
             # a selected Service without the endpoint's port yields no target (Prometheus skips it)
-            for port in [p for p in service["spec"]["ports"] if p.get("name") == endpoint["port"]]:
+            for port in endpoint_ports(endpoint, service, behind):
                 found += targets_of(port, behind, selector, ns)
     return found
+
+
+def endpoint_ports(endpoint: dict, service: dict, behind: list) -> list[dict]:
+    """The Service ports an endpoint scrapes: the one ``port`` names, or (``targetPort``, as cert-manager's
+    chart writes it) those that lead to the pods' container port of that name or number."""
+    if "port" in endpoint:
+        return [p for p in service["spec"]["ports"] if p.get("name") == endpoint["port"]]
+    wanted = endpoint["targetPort"]
+    numbers = {p["containerPort"] for spec, _ in behind for c in spec["containers"] for p in c.get("ports", [])
+               if wanted in (p.get("name"), p["containerPort"])}
+    return [p for p in service["spec"]["ports"]
+            if p.get("targetPort", p["port"]) == wanted or p.get("targetPort", p["port"]) in numbers]
 
 
 def targets_of(port: dict, behind: list, selector: dict, ns: str) -> list[tuple[str, dict, int | str]]:

@@ -615,6 +615,7 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "prometheus", f"{data}/clickhouse.altinity.com/chi=audit", "9363/TCP"),
         (ns, "Egress", "prometheus", f"{secrets}/vault", "8200/TCP"),
         (ns, "Egress", "prometheus", f"{operators}/app.kubernetes.io/instance=external-secrets", "8080/TCP"),
+        (ns, "Egress", "prometheus", f"{operators}/app.kubernetes.io/instance=cert-manager", "9402/TCP"),
         (ns, "Egress", "prometheus", f"{ns}/*", scraped),
         (ns, "Egress", "prometheus", "*/*", "9464/TCP"),
         (ns, "Egress", "prometheus", f"cidr:{core.node_cidr}", "10250/TCP"),

@@ -27,9 +27,11 @@ def chart(plan: dict, name: str) -> dict:
     return next(r["inputs"] for r in by_type(plan, CHART) if r["name"] == name)
 
 
-SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey"}
+SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey",
+                   "cert-manager.io/inject-ca-from-secret"}
 """These *name* something: a key of a Secret (secretKeyRef, remoteRef, caProvider, ExternalSecret data, a chart's
-``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``) or a node label (``topologyKey``)."""
+``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``; the ``<namespace>/<name>`` whose CA
+cert-manager's CA injector copies into a webhook configuration) or a node label (``topologyKey``)."""
 ENV_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 """``${AWS_SECRET_ACCESS_KEY}``: expanded by the process from an env var filled by secretKeyRef, not a value."""
 
@@ -274,7 +276,7 @@ def test_dev_runs_one_dev_mode_vault_and_prod_an_ha_raft_cluster_with_tls(plans)
 
     prod_settings = loaded("prod").core.vault
     prod = vault_server_pods(plans["prod"])
-    (server,) = prod["spec"]["template"]["spec"]["containers"]
+    (server,) = [c for c in prod["spec"]["template"]["spec"]["containers"] if c["name"] == "vault"]
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert "VAULT_DEV_ROOT_TOKEN_ID" not in env and env["VAULT_ADDR"].startswith("https://")
     assert prod["spec"]["replicas"] == prod_settings.replicas == 3

@@ -172,7 +172,7 @@ def test_alert_names_are_unique_and_expected_topics_are_covered(specs):
     # Every component has a down alert on its scrape job. Core's own monitors are matched by their
     # exact job; tests/core/test_core_monitoring.py checks those jobs against the monitors.
     job_matchers = re.findall(r'job\s*=~?\s*"([^"]*)"', exprs)
-    for component in ("vault", "external-secrets", "qdrant", "kafka", "clickhouse", "minio", "collector", "loki", "tempo", "grafana"):
+    for component in ("vault", "external-secrets", "cert-manager", "qdrant", "kafka", "clickhouse", "minio", "collector", "loki", "tempo", "grafana"):
         assert any(component in matcher for matcher in job_matchers), component
     assert "cnpg_collector_up" in exprs
 

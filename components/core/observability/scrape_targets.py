@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from components.core import certificates
 from components.core.data import clickhouse, kafka, minio, postgres, qdrant
 from components.core.observability import topology as t
 from components.core.secrets import external_secrets, vault_server
@@ -51,6 +52,8 @@ CORE_TARGETS = (
     _target("Vault", "secrets", vault_server.POD_LABELS, vault_server.PORT),
     _target("External Secrets controller, webhook and cert-controller", "operators", external_secrets.METRICS_PODS,
             external_secrets.METRICS_PORT),
+    _target("cert-manager controller, webhook and CA injector", "operators", certificates.POD_LABELS,
+            certificates.METRICS_PORT),
     _target("observability components and Alertmanager", "observability", {}, *OBSERVABILITY_PORTS),
 )
 

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components.core.interfaces import SecretRef
+from components.core.interfaces import IssuerRef, SecretRef
 from components.core.secrets import external_secrets, vault_server
 from components.core.secrets.vault_access import SecretConsumer, policy_hcl, policy_name, role_name, role_settings, vault_paths
 from components.kit import KitContext, Peer, allow_egress, allow_ingress, recommended
@@ -37,7 +37,8 @@ class _Consumer:
 class Secrets(pulumi.ComponentResource):
     """Vault server + External Secrets operator; ``password`` and ``grant`` for everyone else."""
 
-    def __init__(self, settings: CoreSettings, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, settings: CoreSettings, ctx: KitContext, issuer: IssuerRef, opts: pulumi.ResourceOptions | None = None):
+        """``issuer``: where Vault's serving certificate comes from in raft mode (the platform CA)."""
         super().__init__("somaagenthub:core:Secrets", "secrets", None, opts)
         self._child = pulumi.ResourceOptions(parent=self)
         self._settings = settings
@@ -47,7 +48,7 @@ class Secrets(pulumi.ComponentResource):
         self.mount = settings.vault.kv_mount
         self.configured = settings.vault.configure
         root_token = self.password("vault-dev-root-token") if settings.vault.mode == "dev" else None
-        self.vault_chart, self.endpoint = vault_server.server(settings, ctx, root_token, self._child)
+        self.vault_chart, self.endpoint = vault_server.server(settings, ctx, root_token, issuer, self._child)
         self.operator = external_secrets.operator(settings, ctx, self._child)
         self.network_policies = self._network_policies(settings)
         self.configuration = vault_server.configure(settings, root_token, self._child) if self.configured else None

@@ -7,9 +7,11 @@ Two shapes, chosen by ``core.vault.mode``:
   The price: a restart loses every secret (``pulumi up --refresh`` writes them back), and the
   root token sits in the StatefulSet's environment. Never for a shared cluster.
 * ``raft``: an HA integrated-storage cluster (replicas from settings, required pod
-  anti-affinity, the chart's PodDisruptionBudget), a TLS listener whose certificate comes from a
-  cert-manager CA chain in the secrets namespace, and an audit device. A human initialises and
-  unseals it once (docs/runbooks/core-secrets.md); the deployer's token comes from VAULT_TOKEN.
+  anti-affinity, the chart's PodDisruptionBudget), a TLS listener whose certificate comes from the
+  platform CA (cert-manager, installed by Core before Vault) and is reloaded on renewal without a
+  restart (tls_reload.sh in a sidecar sends Vault SIGHUP), and an audit device. A human
+  initialises and unseals it once (docs/runbooks/core-secrets.md); the deployer's token comes
+  from VAULT_TOKEN.
 
 The injector, the CSI provider and the UI are disabled: their images are not in the catalog
 and nothing here uses them (External Secrets is the only way secrets reach workloads).
@@ -17,11 +19,13 @@ and nothing here uses them (External Secrets is the only way secrets reach workl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import yaml
 import pulumi_vault as vault
 
+from components.core.interfaces import IssuerRef
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
 from components.kit.security import RETAIN_CLAIMS, resource_requirements
 from components.settings import CoreSettings, SealSettings
@@ -37,6 +41,12 @@ VAULT_GID = 1000
 POD_LABELS = {"app.kubernetes.io/name": "vault", "component": "server"}
 MONITOR = "vault"
 """The PodMonitor that scrapes every Vault pod; Prometheus names the job ``<namespace>/vault``."""
+TLS_RELOAD_SCRIPT = Path(__file__).with_name("tls_reload.sh")
+TLS_RELOAD_CONTAINER = "tls-reload"
+TLS_RELOAD_INTERVAL_SECONDS = 30
+"""How often the sidecar hashes the mounted certificate: the kubelet takes up to a minute or so to
+swap a renewed Secret into the volume, and renewal happens 15 days before expiry."""
+VAULT_PROCESS = "vault"
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,33 @@ def raft_config(replicas: int, namespace: str, seal: SealSettings | None = None)
     )
 
 
+def tls_reload_container(ctx: KitContext, security_context: dict) -> dict:
+    """The sidecar that sends Vault SIGHUP when its certificate files change (tls_reload.sh, run as is).
+
+    Vault's own image (busybox sh, sha256sum and pkill; Alpine), so nothing new is pulled; Vault's user
+    and security context, which is what lets it signal the Vault process in the shared process
+    namespace and nothing more; the certificate volume read-only; the stack's default container
+    requests and limits.
+    """
+    image = ctx.catalog.image("vault")
+    d = ctx.container_defaults
+    return {
+        "name": TLS_RELOAD_CONTAINER,
+        "image": image.reference,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-c", TLS_RELOAD_SCRIPT.read_text(encoding="utf-8")],
+        "env": [
+            {"name": "TLS_DIR", "value": TLS_MOUNT},
+            {"name": "CHECK_INTERVAL_SECONDS", "value": str(TLS_RELOAD_INTERVAL_SECONDS)},
+            {"name": "PROCESS_NAME", "value": VAULT_PROCESS},
+        ],
+        "securityContext": dict(security_context),
+        "resources": {"requests": {"cpu": d.cpu_request, "memory": d.memory_request},
+                      "limits": {"cpu": d.cpu_limit, "memory": d.memory_limit}},
+        "volumeMounts": [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}],
+    }
+
+
 def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None) -> dict:
     """Values keys read from hashicorp/vault-helm values.yaml and templates/server-statefulset.yaml."""
     v = settings.vault
@@ -173,6 +210,9 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
             **({"extraSecretEnvironmentVars": seal_env} if seal_env else {}),
             volumes=volumes,
             volumeMounts=mounts,
+            # a renewed certificate is loaded by SIGHUP from the sidecar, never by a restart (which would seal Vault)
+            shareProcessNamespace=True,
+            extraContainers=[tls_reload_container(ctx, container)],
         )
         tls_disable = False
     return {
@@ -206,11 +246,14 @@ def scrape_endpoint(settings: CoreSettings) -> dict:
     return endpoint
 
 
-def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-    """cert-manager (a cluster prerequisite) issues a private CA and, from it, Vault's serving certificate.
+def serving_certificate(namespace: str, issuer: IssuerRef, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """Vault's serving certificate, from the platform CA (components/core/certificates.py).
 
-    The certificate names every address Vault is reached at: the service, each raft peer through
-    the headless service, and 127.0.0.1 for the deployer's port-forward.
+    It names every address Vault is reached at: the service, each raft peer through the headless
+    service, and 127.0.0.1 for the deployer's port-forward. cert-manager writes the key, the
+    certificate and the CA (``ca.crt``, which raft joins, scrapes and External Secrets trust) to
+    the Secret ``vault-tls``, renews it 15 days before expiry with a new key, and the tls-reload
+    sidecar makes Vault load it without a restart (:func:`tls_reload_container`).
     """
     dns = [
         RELEASE,
@@ -221,22 +264,7 @@ def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resou
         f"*.{RELEASE}-internal.{namespace}.svc.cluster.local",
         "localhost",
     ]
-    self_signed = custom_resource("cert-manager.io/v1", "Issuer", "vault-selfsigned", namespace, {"selfSigned": {}}, opts)
-    ca = custom_resource(
-        "cert-manager.io/v1", "Certificate", "vault-ca", namespace,
-        {
-            "isCA": True,
-            "commonName": "somaagenthub-vault-ca",
-            "secretName": "vault-ca",
-            "duration": "87600h",
-            "privateKey": {"algorithm": "ECDSA", "size": 256},
-            "issuerRef": {"name": "vault-selfsigned", "kind": "Issuer", "group": "cert-manager.io"},
-        },
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self_signed])),
-    )
-    issuer = custom_resource("cert-manager.io/v1", "Issuer", "vault-ca", namespace, {"ca": {"secretName": "vault-ca"}},
-                             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ca])))
-    serving = custom_resource(
+    return custom_resource(
         "cert-manager.io/v1", "Certificate", TLS_SECRET, namespace,
         {
             "secretName": TLS_SECRET,
@@ -247,18 +275,18 @@ def tls_chain(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resou
             "renewBefore": "360h",
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             "usages": ["server auth", "client auth"],
-            "issuerRef": {"name": "vault-ca", "kind": "Issuer", "group": "cert-manager.io"},
+            "issuerRef": issuer.spec(),
         },
-        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[issuer])),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[issuer.resource])),
     )
-    return [self_signed, ca, issuer, serving]
 
 
-def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None, opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, VaultEndpoint]:
+def server(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Output[str] | None, issuer: IssuerRef,
+           opts: pulumi.ResourceOptions) -> tuple[pulumi.Resource, VaultEndpoint]:
     namespace = settings.namespaces.secrets.name
     depends: list[pulumi.Resource] = []
     if settings.vault.mode == "raft":
-        depends = tls_chain(namespace, opts)
+        depends = [serving_certificate(namespace, issuer, opts)]
     chart = helm_chart(RELEASE, "vault", namespace, chart_values(settings, ctx, root_token), ctx,
                        ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends))))
     pod_monitor(MONITOR, namespace, POD_LABELS, [scrape_endpoint(settings)], ctx, opts)
