@@ -28,7 +28,15 @@ GUARDED_RESOURCES = {
     "clusterroles": "RBAC",
     "rolebindings": "RBAC",
     "clusterrolebindings": "RBAC",
+    # whoever writes an ExternalSecret or a store reads what the stores it names can read
+    "externalsecrets": "secret sync",
+    "clusterexternalsecrets": "secret sync",
+    "secretstores": "secret sync",
+    "clustersecretstores": "secret sync",
+    "pushsecrets": "secret sync",
+    "clusterpushsecrets": "secret sync",
 }
+AGGREGATION_LABELS = ("rbac.authorization.k8s.io/aggregate-to-edit", "rbac.authorization.k8s.io/aggregate-to-admin")
 ADMIN_ROLES = frozenset({"cluster-admin", "admin", "edit"})
 
 
@@ -56,12 +64,18 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
         if is_unknown(rules):
             yield Unresolved("rules", rules.sentinel)
             return
+        labels = dig(resource.props, "metadata", "labels")
+        aggregated = [label.rsplit("-", 1)[-1] for label in AGGREGATION_LABELS
+                      if isinstance(labels, dict) and str(labels.get(label)).lower() == "true"]
         for index, rule in enumerate(rules if isinstance(rules, list) else []):
             if is_unknown(rule) or not isinstance(rule, dict):
                 yield Unresolved(f"rules[{index}]", getattr(rule, "sentinel", "unknown"))
                 continue
             for grant in grants(rule, index):
                 yield Violation(f"{resource.kind} '{resource.object_name}' {grant}")
+                if aggregated and "grants write" in grant:
+                    yield Violation(f"{resource.kind} '{resource.object_name}' adds {grant.split('grants ', 1)[1]} "
+                                    f"to every namespace's built-in {' and '.join(aggregated)} role")
     elif resource.type in BINDING_TYPES:
         role = dig(resource.props, "roleRef", "name")
         if is_unknown(role):
@@ -74,7 +88,9 @@ RULE = Rule(
     name="least-privilege-rbac",
     description=(
         "No Role or ClusterRole grants * verbs, resources or API groups, escalate, bind or impersonate, or "
-        "write access (create, update, patch, delete) to secrets, admission webhooks or RBAC objects; no "
+        "write access (create, update, patch, delete) to secrets, admission webhooks, RBAC objects or secret "
+        "sync objects (ExternalSecrets and stores), nor aggregates such write access into the built-in edit or "
+        "admin roles; no "
         "binding to the built-in cluster-admin, admin or edit ClusterRoles. Chart-rendered RBAC included."
     ),
     severity=Severity.HIGH,

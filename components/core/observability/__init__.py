@@ -67,7 +67,9 @@ class Observability(pulumi.ComponentResource):
         self.collector = helm_chart("opentelemetry-collector", "opentelemetry-collector", ns, collector.values(obs.collector, ctx, topo), ctx, after_crds)
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
         self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)
-        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx, after_crds)
+        reader = grafana.dashboard_reader(ns, child)
+        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx,
+                                  pulumi.ResourceOptions.merge(after_crds, pulumi.ResourceOptions(depends_on=[reader])))
         self.dashboards = provisioning.dashboard_config_maps(ns, child)
         self.alert_rules = provisioning.alert_rules(ns, after_crds)
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)

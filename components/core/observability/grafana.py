@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 from components.core.interfaces import SecretRef
 from components.core.observability import topology as t
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.observability.images import registry_repository_tag_sha
-from components.kit import KitContext
+from components.kit import KitContext, recommended
 from components.settings import Resources, Stateless
 
 GRAFANA_UID = 472
@@ -93,6 +96,19 @@ def datasources(topo: t.Topology) -> list[dict[str, Any]]:
     ]
 
 
+DASHBOARD_READER = "grafana-dashboard-reader"
+
+
+def dashboard_reader(namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    """The Role Grafana's dashboard sidecar needs: read ConfigMaps of its namespace, and nothing else."""
+    return k8s.rbac.v1.Role(
+        f"{namespace}-{DASHBOARD_READER}",
+        metadata={"name": DASHBOARD_READER, "namespace": namespace, "labels": recommended(DASHBOARD_READER, "rbac")},
+        rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}],
+        opts=opts,
+    )
+
+
 def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: SecretRef) -> dict[str, Any]:
     image = ctx.catalog.image
     return {
@@ -109,7 +125,8 @@ def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: Secret
             "image": registry_repository_tag_sha(image("k8s-sidecar")),
             "resources": resource_requirements(SIDECAR_RESOURCES),
             "securityContext": container_security_context(uid=SIDECAR_UID),
-            "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE},
+            # ConfigMaps only: the dashboards are ConfigMaps, and the sidecar may read no Secret
+            "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE, "resource": "configmap"},
         },
         "grafana.ini": {
             "analytics": {"reporting_enabled": False, "check_for_updates": False},
@@ -117,7 +134,9 @@ def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: Secret
             "auth.anonymous": {"enabled": False},
             "log.console": {"format": "json"},
         },
-        "rbac": {"create": True, "namespaced": True},
+        # The chart's own Role lets the sidecar read every Secret of the namespace (Loki's and Tempo's
+        # bucket keys among them) whenever a sidecar is on; Grafana is bound to ours instead.
+        "rbac": {"create": True, "namespaced": True, "useExistingRole": DASHBOARD_READER},
         "persistence": {"enabled": False},
         "initChownData": {"enabled": False},
         "testFramework": {"enabled": False},

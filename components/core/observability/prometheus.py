@@ -145,5 +145,8 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
             "resources": resource_requirements(KUBE_STATE_METRICS_RESOURCES),
             "securityContext": pod_security_context(KUBE_STATE_METRICS_UID),
             "containerSecurityContext": container_security_context(uid=KUBE_STATE_METRICS_UID),
+            # Listing Secrets returns their data: kube-state-metrics would read every credential of the
+            # cluster for kube_secret_* metrics no dashboard or alert uses (tests/core/test_secret_isolation.py).
+            "collectorsExclude": ["secrets"],
         },
     }

@@ -59,6 +59,10 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
     }
     return {
         "installCRDs": True,
+        # Only the deployer creates ExternalSecrets and stores: an ExternalSecret may name any store its
+        # namespace may use, so whoever can write one reads every consumer's secrets there. The chart
+        # would add that write access to the built-in edit and admin roles of every namespace.
+        "rbac": {"aggregateToEdit": False, "aggregateToAdmin": False},
         # The chart templates its CRDs; `keep` makes the provider retain them on delete
         # (pulumi-kubernetes helm/v4 chart.go), so a destroy leaves every ExternalSecret in place.
         **({"crds": {"annotations": {"helm.sh/resource-policy": "keep"}}} if ctx.deletion_protection else {}),
