@@ -47,7 +47,7 @@ class DataStores(pulumi.ComponentResource):
         self.qdrant = QdrantStore(stores, child)
         self.kafka = KafkaStore(stores, child)
         self.clickhouse = ClickHouseStore(stores, self.kafka, self.backup_target, child)
-        self.backup_watches = [self.postgres.backup_watch]
+        self.backup_watches = [self.postgres.backup_watch, self.clickhouse.backup_watch]
         """Each backup stream's newest-backup metric, watched by one age alert (components/core/backup_watch.py)."""
         self.register_outputs({
             "objectStore": self.object_store.endpoint,
