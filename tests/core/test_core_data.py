@@ -185,7 +185,7 @@ def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stac
         (o["metadata"]["namespace"], o["metadata"]["name"]): sorted(d["secretKey"] for d in o["spec"]["data"])
         for o in objects(plans[stack], "ExternalSecret")
     }
-    in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups")}
+    in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups"), ("soma-data", "qdrant-backup-backups")}
     offsite = {("soma-data", "offsite-backups-credentials")}
     expected = {("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket")}
     expected |= offsite if loaded(stack).core.backups.offsite else in_cluster
