@@ -27,9 +27,11 @@ def chart(plan: dict, name: str) -> dict:
     return next(r["inputs"] for r in by_type(plan, CHART) if r["name"] == name)
 
 
-SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey"}
+SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey",
+                   "cnpg.io/pluginClientSecret", "cnpg.io/pluginServerSecret"}
 """These *name* something: a key of a Secret (secretKeyRef, remoteRef, caProvider, ExternalSecret data, a chart's
-``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``) or a node label (``topologyKey``)."""
+``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``; the TLS Secrets a CNPG-I plugin's Service
+annotations name, cloudnative-pg docs/src/cnpg_i.md) or a node label (``topologyKey``)."""
 ENV_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 """``${AWS_SECRET_ACCESS_KEY}``: expanded by the process from an env var filled by secretKeyRef, not a value."""
 
