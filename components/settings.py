@@ -117,6 +117,20 @@ class Server:
     resources: Resources
 
 
+CRONJOB_SCHEDULE = re.compile(r"^\S+(\s+\S+){4}$")
+
+
+def cronjob_schedule() -> Any:
+    return field(metadata=rule(pattern=CRONJOB_SCHEDULE, pattern_hint="a five-field cron expression (minute first, UTC), as a Kubernetes CronJob expects"))
+
+
+@dataclass(frozen=True)
+class QdrantSettings(Server):
+    """``snapshot_schedule``: when the snapshot CronJob copies a full-storage snapshot to the backup target."""
+
+    snapshot_schedule: str = cronjob_schedule()
+
+
 def _vault_address(value: str) -> str | None:
     if not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", value):
         return "must be the URL the deployer reaches Vault at, such as http://127.0.0.1:8200 (a port-forward)"
@@ -263,6 +277,8 @@ class ClickHouseSettings:
     storage: str = memory()
     resources: Resources
     audit_retention_days: int = count(1, 3000)  # monthly partitions: one insert may touch at most 100
+    backup_schedule: str = cronjob_schedule()
+    """When the backup CronJob runs BACKUP DATABASE audit to the backup target."""
 
 
 @dataclass(frozen=True)
@@ -379,7 +395,7 @@ class CoreSettings:
     """cert-manager's controller, webhook and CA injector: ``replicas`` pods of each, each container sized by
     ``resources`` (a controller that signs a few platform certificates needs far less than the data operators)."""
     postgres: PostgresSettings
-    qdrant: Server
+    qdrant: QdrantSettings
     kafka: KafkaSettings
     clickhouse: ClickHouseSettings
     minio: MinioSettings

@@ -163,3 +163,39 @@ def test_waiver_annotations_are_sorted_and_prefixed():
         "waivers.somaagenthub.io/a": "why a",
         "waivers.somaagenthub.io/b": "why b",
     }
+
+
+def cronjob_plan(**overrides) -> dict:
+    from components.kit.cronjob import CronJob, CronJobArgs
+    from components.kit import Egress, ScriptFiles
+    args = dict(name="nightly", namespace="soma-data", component="backup", image="minio", command=("/bin/sh", "/run/job.sh"),
+                resources=RESOURCES, schedule="15 3 * * *", files=ScriptFiles("/run", {"job.sh": "true\n"}),
+                egress=(Egress(to=Peer(namespace="soma-data", pods={"app": "x"}), ports=(9000,)),))
+    args.update(overrides)
+    ctx = context("dev")
+    recording = mock_runtime.run(lambda: CronJob(CronJobArgs(**args), ctx), "dev", {})
+    return build_plan("dev", recording, {})
+
+
+def test_a_cronjob_runs_the_kit_jobs_hardened_pod_on_a_utc_schedule_without_overlap():
+    plan = cronjob_plan()
+    (cron,) = objects(plan, "CronJob")
+    spec = cron["spec"]
+    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("15 3 * * *", "Etc/UTC", "Forbid")
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False and pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "nightly"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
+    assert {"name": "files", "mountPath": "/run", "readOnly": True} in container["volumeMounts"]
+    labels = spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    (egress,) = objects(plan, "NetworkPolicy")
+    assert egress["spec"]["podSelector"]["matchLabels"].items() <= labels.items() and egress["spec"]["policyTypes"] == ["Egress"]
+    assert {o["kind"] for o in objects(plan)} == {"ServiceAccount", "ConfigMap", "CronJob", "NetworkPolicy"}
+
+
+@pytest.mark.parametrize("schedule", ["0 0 2 * * *", "daily", ""])
+def test_a_cronjob_needs_a_five_field_schedule(schedule):
+    from components.kit.cronjob import CronJobArgs
+    with pytest.raises(ValueError, match="five cron fields"):
+        CronJobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES, schedule=schedule)

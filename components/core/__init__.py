@@ -48,7 +48,8 @@ class Core(Phase):
         self.secrets = Secrets(settings, ctx, self.certificates.issuer, opts=inside)
         # Everything below takes credentials from Vault, so it exists only once Vault is
         # initialised and core.vault.configure is true (docs/runbooks/core-secrets.md).
-        self.data = DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside) if self.secrets.configured else None
+        self.data = (DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside, cert_manager=self.certificates.chart)
+                     if self.secrets.configured else None)
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
                           clients.workloads, opts=inside) if self.data else None

@@ -12,6 +12,7 @@ from ..podspec import POD_SPEC_PATHS, is_custom_resource, pod_templates, require
 from ..rule import Rule, RuleConfig, Severity
 
 CR_IMAGE_KEYS = ("image", "imageName")
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 HIDING_SENTINELS = frozenset(
     {"6a19a0b0-7e62-4c92-b797-7f8e31da9cc2", "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"}
 )
@@ -51,6 +52,27 @@ def image_references(resource: ResourceView) -> Iterator[tuple[str, str | Findin
                 yield from _named_images(container.spec, container.label, container.path)
     elif is_custom_resource(resource.type):
         yield from _custom_resource_images(resource)
+    elif resource.type == CONFIG_MAP:
+        yield from _config_map_images(resource)
+
+
+def _config_map_images(resource: ResourceView) -> Iterator[tuple[str, str | Finding]]:
+    """``*IMAGE*`` keys of a ConfigMap: an operator reads the image it injects from there.
+
+    The Barman Cloud plugin takes its sidecar's image from ``SIDECAR_IMAGE`` in a ConfigMap
+    (``env[].valueFrom.configMapKeyRef``), so the pod spec alone never shows it.
+    """
+    data = resource.props.get("data")
+    if is_unknown(data):
+        yield "data", Unresolved("data", data.sentinel)
+        return
+    for key, value in (data or {}).items() if isinstance(data, dict) else ():
+        if "IMAGE" not in str(key).upper():
+            continue
+        if is_unknown(value):
+            yield f"data.{key}", Unresolved(f"data.{key}", value.sentinel)
+        elif isinstance(value, str):
+            yield from ((f"data.{key}", ref) for ref in _references_in(value, host_required=False))
 
 
 def _custom_resource_images(resource: ResourceView) -> Iterator[tuple[str, str | Finding]]:

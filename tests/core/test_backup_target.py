@@ -55,17 +55,19 @@ def test_a_bad_offsite_field_is_named(key, value, message):
 
 
 def test_prod_postgres_archives_to_the_offsite_bucket_under_its_own_prefix(plans):
-    cluster = named(plans["prod"], "Cluster", "app-db")
-    store = cluster["inputs"]["spec"]["backup"]["barmanObjectStore"]
-    assert store["destinationPath"] == "s3://soma-prod-backups/postgres-backups/"
-    assert store["endpointURL"] == "https://backup.soma.example.com"
-    assert store["s3Credentials"]["accessKeyId"]["name"] == "offsite-backups-credentials"
+    store = named(plans["prod"], "ObjectStore", "app-db-backups")["inputs"]["spec"]
+    config = store["configuration"]
+    assert config["destinationPath"] == "s3://soma-prod-backups/postgres-backups/"
+    assert config["endpointURL"] == "https://backup.soma.example.com"
+    assert config["s3Credentials"]["accessKeyId"]["name"] == "offsite-backups-credentials"
+    assert "serverName" not in config, "the plugin wants the server name in the Cluster's parameters"
+    assert {"name": "AWS_DEFAULT_REGION", "value": "eu-central-1"} in store["instanceSidecarConfiguration"]["env"]
 
 
 def test_dev_postgres_archives_to_the_in_cluster_minio(plans):
-    store = named(plans["dev"], "Cluster", "app-db")["inputs"]["spec"]["backup"]["barmanObjectStore"]
-    assert store["destinationPath"] == "s3://postgres-backups/"
-    assert store["endpointURL"].startswith("http://minio.")
+    config = named(plans["dev"], "ObjectStore", "app-db-backups")["inputs"]["spec"]["configuration"]
+    assert config["destinationPath"] == "s3://postgres-backups/"
+    assert config["endpointURL"].startswith("http://minio.")
 
 
 def test_prod_backup_writers_egress_reaches_the_target_range_on_443_only(plans):

@@ -48,9 +48,14 @@ def deployments(plan: dict) -> dict[str, dict]:
 
 
 def waits_for(plan: dict, resource: dict, target: str) -> bool:
-    """``resource`` depends on ``target`` directly or through its dependencies (transitively)."""
+    """``resource`` depends on ``target`` directly or through its dependencies (transitively), or is the
+    child of a chart that does: the engine calls the provider's Construct for a chart only once the
+    chart's dependencies are done, so its children are registered after them."""
     by_urn = {r["urn"]: r for r in plan["resources"]}
     seen, todo = set(), list(resource["dependencies"])
+    parent = by_urn.get(resource["parent"])
+    if parent is not None and parent["type"] == CHART:
+        todo.append(parent["urn"])
     while todo:
         urn = todo.pop()
         if urn == target:

@@ -36,12 +36,16 @@ def test_postgres_cluster_follows_the_settings(plans, stack):
     spec = one(plans[stack], "Cluster", "app-db")["spec"]
     assert spec["instances"] == s.instances
     assert spec["storage"]["size"] == s.storage and spec["walStorage"]["size"] == s.wal_storage
-    assert spec["backup"]["retentionPolicy"] == f"{s.backup_retention_days}d"
+    assert "backup" not in spec, "the in-tree Barman object store is deprecated; the plugin archives"
+    store = one(plans[stack], "ObjectStore", "app-db-backups")["spec"]
+    assert store["retentionPolicy"] == f"{s.backup_retention_days}d"
     offsite = loaded(stack).core.backups.offsite
     expected = f"s3://{offsite.bucket}/postgres-backups/" if offsite else "s3://postgres-backups/"
-    assert spec["backup"]["barmanObjectStore"]["destinationPath"] == expected
+    assert store["configuration"]["destinationPath"] == expected
     assert "@sha256:" in spec["imageName"]
-    assert one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]["schedule"] == s.backup_schedule
+    scheduled = one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]
+    assert scheduled["schedule"] == s.backup_schedule
+    assert (scheduled["method"], scheduled["pluginConfiguration"]) == ("plugin", {"name": "barman-cloud.cloudnative-pg.io"})
     assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory"}
     if s.instances > 1:
         assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
@@ -181,7 +185,7 @@ def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stac
         (o["metadata"]["namespace"], o["metadata"]["name"]): sorted(d["secretKey"] for d in o["spec"]["data"])
         for o in objects(plans[stack], "ExternalSecret")
     }
-    in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups")}
+    in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups"), ("soma-data", "qdrant-backup-backups")}
     offsite = {("soma-data", "offsite-backups-credentials")}
     expected = {("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket")}
     expected |= offsite if loaded(stack).core.backups.offsite else in_cluster

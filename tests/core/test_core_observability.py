@@ -29,9 +29,10 @@ import re
 
 import pytest
 
+from components.core import backup_watch
+
 from components import catalog as platform_catalog
 from components import settings as platform_settings
-from components.core.backup_watch import RULE_NAME as BACKUP_RULE
 from components.core.interfaces import BucketAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
@@ -431,7 +432,7 @@ def test_grafana_admin_credentials_come_from_the_vault_grant(rendered, obs, stac
 @pytest.mark.parametrize("stack", STACKS)
 def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack):
     ns = obs_namespace(stack)
-    maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"}
+    maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
     assert set(maps) == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
     for phase, dashboard in obs_catalog.load_dashboards().items():
         config_map = maps[f"grafana-dashboard-{phase}"]
@@ -444,17 +445,19 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
     """Ours: one PrometheusRule per alert file, not from a chart. The charts' own rules (kube-prometheus-stack's
     default rules) are rendered beside them and must not take one of our names."""
     charts_ = {r["urn"] for r in obs[stack]["resources"] if r["type"] == CHART}
+    generated = {backup_watch.RULE_NAME}  # the backup-age rule is generated from DataStores.backup_watches, not a file
     ours = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in obs[stack]["resources"]
-            if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] not in charts_}
+            if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] not in charts_
+            and r["inputs"]["metadata"]["name"] not in generated}
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups()
-    assert set(ours) == {f"soma-{g}" for g in groups} | {BACKUP_RULE}  # the backup-age rule is generated
+    assert set(ours) == {f"soma-{g}" for g in groups}
     for group, spec in groups.items():
         assert ours[f"soma-{group}"]["spec"] == spec
         assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
     assert from_charts and not set(from_charts) & set(ours)
-    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts)
+    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts) + len(generated)
 
 
 # --- kit workloads: observable by default ---------------------------------------------------------

@@ -28,10 +28,11 @@ def chart(plan: dict, name: str) -> dict:
 
 
 SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey",
-                   "cert-manager.io/inject-ca-from-secret"}
+                   "cert-manager.io/inject-ca-from-secret", "cnpg.io/pluginClientSecret", "cnpg.io/pluginServerSecret"}
 """These *name* something: a key of a Secret (secretKeyRef, remoteRef, caProvider, ExternalSecret data, a chart's
 ``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``; the ``<namespace>/<name>`` whose CA
-cert-manager's CA injector copies into a webhook configuration) or a node label (``topologyKey``)."""
+cert-manager's CA injector copies into a webhook configuration; the TLS Secrets a CNPG-I plugin's Service
+annotations name, cloudnative-pg docs/src/cnpg_i.md) or a node label (``topologyKey``)."""
 ENV_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 """``${AWS_SECRET_ACCESS_KEY}``: expanded by the process from an env var filled by secretKeyRef, not a value."""
 

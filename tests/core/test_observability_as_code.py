@@ -166,6 +166,7 @@ def test_alert_names_are_unique_and_expected_topics_are_covered(specs):
         "otelcol_receiver_refused_",
         "otelcol_exporter_enqueue_failed_",
         "prometheus_rule_evaluation_failures_total",
+        "cnpg_pg_stat_archiver_failed_count",
         'reason="CrashLoopBackOff"',
     ):
         assert needle in exprs, needle

@@ -21,6 +21,13 @@ from pathlib import Path
 
 __all__ = [
     "AuditSqlSettings",
+    "BACKUP_DIR",
+    "S3_DESTINATION",
+    "S3_MARKERS",
+    "render_backup",
+    "render_fingerprint",
+    "render_restore",
+    "sql_string",
     "SQL_DIR",
     "TemplateError",
     "render_named_statements",
@@ -30,6 +37,13 @@ __all__ = [
 ]
 
 SQL_DIR = Path(__file__).resolve().with_name("sql")
+BACKUP_DIR = Path(__file__).resolve().with_name("backup")
+"""BACKUP, RESTORE and the drill's fingerprint: not part of the schema, so not in ``sql/``."""
+S3_MARKERS = ("@DESTINATION@", "@ACCESS_KEY_ID@", "@SECRET_ACCESS_KEY@")
+"""Filled by the backup CronJob at run time, each with an SQL string literal of an environment
+value (URL with the run's timestamp, and the target's keys): no credential is ever rendered here."""
+S3_DESTINATION = "S3({}, {}, {})".format(*S3_MARKERS)
+_DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 # Upper bound on retention. The ingest view accepts occurred_at only inside the
 # retention window and audit.events is partitioned by month; ClickHouse throws
@@ -184,3 +198,43 @@ def render_named_statements(settings: AuditSqlSettings, sql_dir: Path = SQL_DIR)
 def render_statements(settings: AuditSqlSettings, sql_dir: Path = SQL_DIR) -> list[str]:
     """The audit DDL for ``settings``: one statement per template, in order."""
     return [statement for _, statement in render_named_statements(settings, sql_dir)]
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a ClickHouse string literal: backslash and single quote escaped with a backslash.
+
+    The backup CronJob's awk renderer does the same at run time (components/core/data/clickhouse.py);
+    tests run both against chdb.
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _backup_statement(name: str, values: dict[str, str]) -> str:
+    path = BACKUP_DIR / name
+    statement = render_template(path.read_text(encoding="utf-8"), values, source=name).strip()
+    return statement.removesuffix(";").rstrip()
+
+
+def _on_cluster(settings: AuditSqlSettings) -> str:
+    return settings.placeholder_values()["on_cluster"]
+
+
+def render_backup(settings: AuditSqlSettings, destination: str = S3_DESTINATION) -> str:
+    """``BACKUP DATABASE audit [ON CLUSTER] TO <destination>``; the CronJob's is S3 with run-time markers."""
+    return _backup_statement("backup.sql", {"on_cluster": _on_cluster(settings), "destination": destination})
+
+
+def render_restore(settings: AuditSqlSettings, target: str = "audit", destination: str = S3_DESTINATION) -> str:
+    """``RESTORE DATABASE audit AS <target>`` without the Kafka table and its view (see restore.sql)."""
+    if not _DATABASE_NAME.match(target):
+        raise ValueError(f"restore target {target!r} must be a plain database name such as audit or audit_drill")
+    return _backup_statement("restore.sql", {"on_cluster": _on_cluster(settings), "target": target, "destination": destination})
+
+
+def render_fingerprint(database: str, cutoff: str) -> str:
+    """The drill's comparison query for ``database``; ``cutoff`` is ``YYYY-MM-DD hh:mm:ss`` (UTC)."""
+    if not _DATABASE_NAME.match(database):
+        raise ValueError(f"database {database!r} must be a plain database name")
+    if not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$", cutoff):
+        raise ValueError(f"cutoff {cutoff!r} must read YYYY-MM-DD hh:mm:ss (UTC)")
+    return _backup_statement("fingerprint.sql", {"database": database, "cutoff": f"toDateTime64('{cutoff}', 3, 'UTC')"})

@@ -36,18 +36,18 @@ class DataStores(pulumi.ComponentResource):
 
     def __init__(
         self, settings: CoreSettings, ctx: KitContext, secrets: Secrets, clients: ClientNamespaces,
-        opts: pulumi.ResourceOptions | None = None,
+        opts: pulumi.ResourceOptions | None = None, cert_manager: pulumi.Resource | None = None,
     ):
         super().__init__("somaagenthub:core:DataStores", "data", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets, clients=clients)
+        stores = StoreContext(settings=settings, ctx=ctx, secrets=secrets, clients=clients, cert_manager=cert_manager)
         self.object_store = MinioStore(stores, child)
         self.backup_target = backup_target(stores, self.object_store)
         self.postgres = PostgresStore(stores, self.backup_target, child)
-        self.qdrant = QdrantStore(stores, child)
+        self.qdrant = QdrantStore(stores, self.backup_target, child)
         self.kafka = KafkaStore(stores, child)
         self.clickhouse = ClickHouseStore(stores, self.kafka, self.backup_target, child)
-        self.backup_watches = [self.postgres.backup_watch]
+        self.backup_watches = [self.postgres.backup_watch, self.clickhouse.backup_watch, self.qdrant.backup_watch]
         """Each backup stream's newest-backup metric, watched by one age alert (components/core/backup_watch.py)."""
         self.register_outputs({
             "objectStore": self.object_store.endpoint,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pulumi
 from typing import Sequence
 
 from components.core.secrets import Secrets
@@ -45,6 +47,9 @@ class StoreContext:
     ctx: KitContext
     secrets: Secrets
     clients: ClientNamespaces
+    cert_manager: pulumi.Resource | None = None
+    """cert-manager (Core's Certificates): what a chart that requests certificates waits for, as its
+    Issuers and Certificates cannot be applied before cert-manager's CRDs and webhook exist."""
 
     @property
     def data_ns(self) -> str:

@@ -163,6 +163,7 @@ class MinioStore:
                     Peer(namespace=ns, pods={"cnpg.io/cluster": "app-db"}),
                     Peer(namespace=ns, pods={"clickhouse.altinity.com/chi": "audit"}),
                     Peer(namespace=ns, pods=selector(SETUP)),
+                    Peer(namespace=ns, pods=selector("qdrant-backup")),
                     Peer(namespace=ns, pods=selector(NAME)),
                     client_peer("minio", client_namespaces(self.buckets)),
                 ),

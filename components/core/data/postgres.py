@@ -1,12 +1,18 @@
-"""PostgreSQL through CloudNativePG: operator chart, one Cluster, its databases, WAL archiving and base backups to MinIO.
+"""PostgreSQL through CloudNativePG: operator chart, one Cluster, its databases, WAL archiving and base backups.
 
 Owners' passwords are generated, stored in Vault, and reach the Cluster as ESO-managed
 ``kubernetes.io/basic-auth`` Secrets labelled ``cnpg.io/reload`` (so a rotated password is
 applied without a restart). The services that use a database (later phases) get their own
 copy with ``secrets.grant(..., values={"password": secrets.password("postgres-<db>-owner")})``.
 
-Backups use the operator's in-tree Barman Cloud support, which is why the catalog pins the
-"system" PostgreSQL image (it ships barman-cloud); see platform.lock.yaml.
+Backups go through the Barman Cloud Plugin (CNPG-I), the path CloudNativePG supports since it
+deprecated its in-tree Barman object store in 1.26: the plugin chart runs next to the operator
+(same namespace, gRPC over mTLS with certificates from cert-manager, which Core installs first),
+an ``ObjectStore`` names the backup target and the retention, the Cluster's ``spec.plugins``
+makes the plugin its WAL archiver, and the ScheduledBackup uses ``method: plugin``. The plugin
+injects a sidecar carrying barman-cloud into every instance pod; it shares the pod's labels,
+so the instances' egress to the backup target covers it. Field names were read from the CRDs
+the vendored charts ship and from the plugin's docs at v0.13.0 (usage.md, parameters.md).
 """
 from __future__ import annotations
 
@@ -17,9 +23,20 @@ from components.core.data.common import API_SERVER_PORTS, StoreContext, client_p
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.interfaces import BucketAccess, ObjectStorage
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor
+from components.settings import Resources
 
 API = "postgresql.cnpg.io/v1"
+BARMAN_API = "barmancloud.cnpg.io/v1"
+PLUGIN = "barman-cloud.cloudnative-pg.io"
+"""The plugin's name (plugin-barman-cloud internal/cnpgi/metadata/constants.go, PluginName)."""
+PLUGIN_RELEASE = "plugin-barman-cloud"
+PLUGIN_LABELS = {"app.kubernetes.io/name": "plugin-barman-cloud", "app.kubernetes.io/instance": PLUGIN_RELEASE}
+"""The plugin pod's selector labels (chart templates/_helpers.tpl, selectorLabels)."""
+PLUGIN_PORT = 9090
+"""The plugin's gRPC port (chart templates/deployment.yaml, --server-address=:9090)."""
+PLUGIN_UID = 10001
 CLUSTER = "app-db"
+OBJECT_STORE = "app-db-backups"
 POSTGRES_UID = 26
 """The postgres user of the CloudNativePG images (the Cluster's postgresUID default)."""
 SERVICE_ACCOUNT = "app-db-secrets"
@@ -34,6 +51,12 @@ OWNER_PHASES = {"openfga": "governance", "orchestrator": "agents", "memory": "ag
 """Each database and the phase of the service that owns it: OpenFGA (governance), the orchestrator
 and the memory gateway (agents). The owners' namespaces are the ones admitted as clients."""
 DATABASES = tuple(OWNER_PHASES)
+SIDECAR_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="1", memory_limit="512Mi")
+"""The barman-cloud sidecar in each instance pod (ObjectStore instanceSidecarConfiguration): it
+compresses WAL and streams base backups, so it gets a CPU core when it needs one."""
+NEWEST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp"
+"""Exported by each instance's metrics endpoint for the plugin (plugin-barman-cloud v0.13.0
+internal/cnpgi/instance/metrics.go; docs observability.md); 0 while the store knows no backup."""
 
 
 def client_namespaces(stores: StoreContext) -> tuple[str, ...]:
@@ -55,6 +78,51 @@ def operator_values(stores: StoreContext) -> dict:
     }
 
 
+def plugin_values(stores: StoreContext) -> dict:
+    """Keys read from cloudnative-pg/charts plugin-barman-cloud values.yaml (see platform.lock.yaml); tag@digest."""
+    catalog = stores.ctx.catalog
+    plugin, sidecar = catalog.image("plugin-barman-cloud"), catalog.image("plugin-barman-cloud-sidecar")
+    return {
+        "image": {"registry": plugin.registry, "repository": plugin.repository, "tag": plugin.tag_at_digest, "pullPolicy": "IfNotPresent"},
+        "sidecarImage": {"registry": sidecar.registry, "repository": sidecar.repository, "tag": sidecar.tag_at_digest},
+        "crds": {"create": True},
+        "resources": resource_requirements(stores.settings.operator_resources),
+        "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {**container_security_context(uid=PLUGIN_UID), "runAsGroup": PLUGIN_UID},
+    }
+
+
+def object_store_spec(backups: BucketAccess, retention_days: int) -> dict:
+    """The ``ObjectStore``: where WAL and base backups go (the backup target) and how long they stay.
+
+    ``configuration`` has the in-tree ``barmanObjectStore`` shape; ``serverName`` stays out of it
+    (plugin docs: it must be left empty there; the Cluster's plugin parameters name it). The
+    sidecar gets the target's region through boto3's ``AWS_DEFAULT_REGION``.
+    """
+    return {
+        "configuration": {
+            "destinationPath": backups.url,
+            "endpointURL": backups.endpoint,
+            "s3Credentials": {
+                "accessKeyId": {"name": backups.credentials.name, "key": backups.access_key_field},
+                "secretAccessKey": {"name": backups.credentials.name, "key": backups.secret_key_field},
+            },
+            "wal": {"compression": "gzip", "maxParallel": 2},
+            "data": {"compression": "gzip"},
+        },
+        "retentionPolicy": f"{retention_days}d",
+        "instanceSidecarConfiguration": {
+            "env": [{"name": "AWS_DEFAULT_REGION", "value": backups.region}],
+            "resources": resource_requirements(SIDECAR_RESOURCES),
+        },
+    }
+
+
+def plugin_parameters() -> dict[str, str]:
+    """What the Cluster tells the plugin: the ObjectStore, and the folder (server name) inside it."""
+    return {"barmanObjectName": OBJECT_STORE, "serverName": CLUSTER}
+
+
 class PostgresStore:
     def __init__(self, stores: StoreContext, storage: ObjectStorage, opts: pulumi.ResourceOptions):
         s = stores.settings.postgres
@@ -62,6 +130,13 @@ class PostgresStore:
         ctx = stores.ctx
         secrets = stores.secrets
         self.operator = helm_chart("cloudnative-pg", "cloudnative-pg", stores.operators_ns, operator_values(stores), ctx, ctx.keep(opts))
+        # The plugin lives in the operator's namespace (plugin docs: installation.mdx) and installs
+        # the ObjectStore CRD, so it is kept like every chart that installs CRDs. It needs nothing of
+        # the operator's to start (the operator finds it later through its Service); it waits for
+        # cert-manager, which issues the certificates of its gRPC mTLS.
+        after_cert_manager = pulumi.ResourceOptions(depends_on=[stores.cert_manager] if stores.cert_manager else [])
+        self.backup_plugin = helm_chart(PLUGIN_RELEASE, "plugin-barman-cloud", stores.operators_ns, plugin_values(stores), ctx,
+                                        ctx.keep(pulumi.ResourceOptions.merge(opts, after_cert_manager)))
         self.owners = {
             db: secrets.grant(
                 CLUSTER, ns, SERVICE_ACCOUNT, f"owner-{db}",
@@ -71,6 +146,8 @@ class PostgresStore:
             for db in DATABASES
         }
         backups = storage.access("postgres-backups")
+        self.object_store = custom_resource(BARMAN_API, "ObjectStore", OBJECT_STORE, ns, object_store_spec(backups, s.backup_retention_days),
+                                            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.backup_plugin])))
         ha = s.instances > 1
         spec: dict = {
             "instances": s.instances,
@@ -97,27 +174,17 @@ class PostgresStore:
                     for db in DATABASES
                 ]
             },
-            "backup": {
-                "retentionPolicy": f"{s.backup_retention_days}d",
-                "barmanObjectStore": {
-                    "destinationPath": backups.url,
-                    "endpointURL": backups.endpoint,
-                    "serverName": CLUSTER,
-                    "s3Credentials": {
-                        "accessKeyId": {"name": backups.credentials.name, "key": backups.access_key_field},
-                        "secretAccessKey": {"name": backups.credentials.name, "key": backups.secret_key_field},
-                    },
-                    "wal": {"compression": "gzip", "maxParallel": 2},
-                    "data": {"compression": "gzip"},
-                },
-            },
+            "plugins": [{"name": PLUGIN, "enabled": True, "isWALArchiver": True, "parameters": plugin_parameters()}],
             # The Cluster's own PodMonitor switch is deprecated (CRD schema: "create a PodMonitor
             # manually"), so the PodMonitor below is ours.
             "monitoring": {"enablePodMonitor": False},
         }
         if ha:
             spec["postgresql"] = {"synchronous": {"method": "any", "number": 1, "dataDurability": "required"}}
-        self.cluster = custom_resource(API, "Cluster", CLUSTER, ns, spec, ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))))
+        # Not after the ObjectStore: the Cluster names it, and the plugin reads it when it first archives
+        # (a WAL segment waits and is retried until then); waiting would add a step to every first deploy.
+        self.cluster = custom_resource(API, "Cluster", CLUSTER, ns, spec, ctx.keep(pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[self.operator]))))
         after_cluster = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.cluster]))
         self.databases = [
             custom_resource(
@@ -129,12 +196,14 @@ class PostgresStore:
         ]
         self.scheduled_backup = custom_resource(
             API, "ScheduledBackup", f"{CLUSTER}-daily", ns,
-            {"schedule": s.backup_schedule, "cluster": {"name": CLUSTER}, "backupOwnerReference": "self", "method": "barmanObjectStore", "immediate": True},
+            {"schedule": s.backup_schedule, "cluster": {"name": CLUSTER}, "backupOwnerReference": "self", "immediate": True,
+             "method": "plugin", "pluginConfiguration": {"name": PLUGIN}},
             after_cluster,
         )
-        # The newest base backup as the instances report it (CloudNativePG's default metrics).
+        # The newest base backup in the ObjectStore, as the plugin reports it through every instance's
+        # metrics endpoint (the in-tree cnpg_collector_last_available_backup_timestamp stops with the plugin).
         self.backup_watch = BackupWatch("postgres", f"PostgreSQL base backup of {CLUSTER}",
-                                        f'max(cnpg_collector_last_available_backup_timestamp{{namespace="{ns}", pod=~"{CLUSTER}-[0-9]+"}})')
+                                        f'max({NEWEST_BACKUP_METRIC}{{namespace="{ns}", pod=~"{CLUSTER}-[0-9]+"}})')
         self.address = f"{CLUSTER}-rw.{ns}.svc.cluster.local:{PORT}"
         # Each instance exports cnpg_* on container port "metrics" (9187); instance pods carry
         # cnpg.io/cluster=<cluster> (cloudnative-pg docs/src/monitoring.md, "Monitoring Instances").
@@ -145,6 +214,7 @@ class PostgresStore:
     def _network(stores: StoreContext, backups: BucketAccess, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         ns, ops = stores.data_ns, stores.operators_ns
         operator = Peer(namespace=ops, pods=OPERATOR_LABELS)
+        plugin = Peer(namespace=ops, pods=PLUGIN_LABELS)
         peers = Peer(namespace=ns, pods=INSTANCE_LABELS)
         return [
             allow_ingress("postgres-from-clients", ns, INSTANCE_LABELS, [client_peer("postgres", client_namespaces(stores)), peers], [PORT], opts),
@@ -156,7 +226,13 @@ class PostgresStore:
             allow_egress("cloudnative-pg-to-api-server", ops, OPERATOR_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
             allow_egress("cloudnative-pg-to-instances", ops, OPERATOR_LABELS, [peers], [STATUS_PORT, PORT], opts),
             allow_ingress("cloudnative-pg-webhook-from-api-server", ops, OPERATOR_LABELS, [stores.api_server], [WEBHOOK_PORT], opts),
+            # CNPG-I: the operator calls the plugin's gRPC Service (mTLS); the instances talk to their
+            # sidecar over a socket inside the pod, and the sidecar's uploads leave through
+            # postgres-to-backup-target above (it carries the instance labels).
+            allow_egress("cloudnative-pg-to-barman-cloud", ops, OPERATOR_LABELS, [plugin], [PLUGIN_PORT], opts),
+            allow_ingress("barman-cloud-from-operator", ops, PLUGIN_LABELS, [operator], [PLUGIN_PORT], opts),
+            allow_egress("barman-cloud-to-api-server", ops, PLUGIN_LABELS, [stores.api_server], API_SERVER_PORTS, opts),
         ]
 
 
-__all__ = ["CLUSTER", "DATABASES", "OWNER_PHASES", "PostgresStore", "client_namespaces"]
+__all__ = ["CLUSTER", "DATABASES", "OBJECT_STORE", "OWNER_PHASES", "PLUGIN", "PostgresStore", "client_namespaces", "object_store_spec"]
