@@ -31,6 +31,7 @@ import pytest
 
 from components import catalog as platform_catalog
 from components import settings as platform_settings
+from components.core import backup_watch
 from components.core.interfaces import BucketAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
@@ -448,12 +449,14 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups()
+    # the backup-age rule is generated from the backup streams (components/core/backup_watch.py), not an alert file
+    assert ours.pop(backup_watch.RULE_NAME)["spec"]["groups"][0]["name"] == "somaagenthub.backups"
     assert set(ours) == {f"soma-{g}" for g in groups}
     for group, spec in groups.items():
         assert ours[f"soma-{group}"]["spec"] == spec
         assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
     assert from_charts and not set(from_charts) & set(ours)
-    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts)
+    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + 1 + len(from_charts)
 
 
 # --- kit workloads: observable by default ---------------------------------------------------------
