@@ -294,13 +294,13 @@ def pod_spec(args: JobArgs, image_of: Callable[[str], str]) -> dict:
         found = []
         for item in secret_files:
             if item not in own_volumes:
-                own_volumes[item] = f"secret-{len(own_volumes)}"
+                own_volumes[item] = f"secret-{sum(isinstance(k, SecretFile) for k in own_volumes)}"
                 volumes.append({"name": own_volumes[item], "secret": {
                     "secretName": item.secret, "defaultMode": 0o444, "items": [{"key": k, "path": k} for k in item.keys]}})
             found.append({"name": own_volumes[item], "mountPath": item.path, "readOnly": True})
         if token is not None:
             if token not in own_volumes:
-                own_volumes[token] = f"token-{len(own_volumes)}"
+                own_volumes[token] = f"token-{sum(isinstance(k, ServiceAccountToken) for k in own_volumes)}"
                 volumes.append({"name": own_volumes[token], "projected": {"sources": [{"serviceAccountToken": {
                     "audience": token.audience, "expirationSeconds": token.expiration_seconds, "path": "token"}}]}})
             found.append({"name": own_volumes[token], "mountPath": token.path, "readOnly": True})
