@@ -10,6 +10,7 @@ from components.core.data import ClientNamespaces, DataStores
 from components.core.interfaces import SecretGrants
 from components.core.observability import Observability, monitoring_stack
 from components.core.secrets import Secrets
+from components.core.secrets.raft_snapshots import RaftSnapshots
 from components.core.telemetry import telemetry_for
 from components.kit import KitContext
 from components.phase import Phase
@@ -48,8 +49,14 @@ class Core(Phase):
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
                           clients.workloads, opts=inside) if self.data else None
         )
+        # Vault's own backup: Raft snapshots to the same target as every other stream (raft mode only).
+        self.raft_snapshots = (
+            RaftSnapshots(settings, ctx, self.secrets, self.data.backup_target, opts=inside)
+            if self.data and settings.vault.mode == "raft" else None
+        )
+        watches = [*self.data.backup_watches, *([self.raft_snapshots.backup_watch] if self.raft_snapshots else [])] if self.data else []
         self.backup_alerts = (
-            backup_watch.backup_age_rule(self.data.backup_watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
+            backup_watch.backup_age_rule(watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
             if self.data else None
         )
         self.outputs = CoreOutputs(

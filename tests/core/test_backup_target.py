@@ -69,17 +69,22 @@ def test_dev_postgres_archives_to_the_in_cluster_minio(plans):
 
 
 def test_prod_backup_writers_egress_reaches_the_target_range_on_443_only(plans):
-    for name in ("postgres-to-backup-target", "clickhouse-to-backup-target"):
+    for name in ("postgres-to-backup-target", "clickhouse-to-backup-target", "vault-snapshot-egress-1"):
         egress = named(plans["prod"], "NetworkPolicy", name)["inputs"]["spec"]["egress"]
         assert egress == [{"to": [{"ipBlock": {"cidr": "192.0.2.0/24"}}], "ports": [{"port": 443, "protocol": "TCP"}]}], name
 
 
 def test_the_offsite_keys_come_from_the_administrators_vault_path_only(plans):
     prod = plans["prod"]
-    secret = named(prod, "ExternalSecret", "offsite-backups-credentials")
-    assert {d["remoteRef"]["key"] for d in secret["inputs"]["spec"]["data"]} == {SHARED_PATH}
+    secrets = [r for r in kinds(prod, "ExternalSecret") if r["inputs"]["metadata"]["name"] == "offsite-backups-credentials"]
+    assert sorted(r["inputs"]["metadata"]["namespace"] for r in secrets) == ["soma-data", "soma-secrets"]
+    for secret in secrets:
+        assert {d["remoteRef"]["key"] for d in secret["inputs"]["spec"]["data"]} == {SHARED_PATH}
     written = [r["inputs"]["name"] for r in prod["resources"] if r["type"] == "vault:kv/secretV2:SecretV2"]
     assert SHARED_PATH not in written, "the program must never write the target's keys"
-    (policy,) = [r for r in prod["resources"] if r["type"] == "vault:index/policy:Policy" and "offsite" in r["name"]]
-    assert f'path "platform/data/{SHARED_PATH}"' in policy["inputs"]["policy"]
-    assert "*" not in policy["inputs"]["policy"].split("# Everything not granted")[1]
+    policies = [r for r in prod["resources"] if r["type"] == "vault:index/policy:Policy" and "offsite" in r["name"]]
+    # one reader per writer namespace: PostgreSQL and ClickHouse (soma-data), the Raft snapshots (soma-secrets)
+    assert sorted(r["inputs"]["name"] for r in policies) == ["soma-data-offsite-backups", "soma-secrets-offsite-backups"]
+    for policy in policies:
+        assert f'path "platform/data/{SHARED_PATH}"' in policy["inputs"]["policy"]
+        assert "*" not in policy["inputs"]["policy"].split("# Everything not granted")[1]
