@@ -449,7 +449,13 @@ def vault_site(tmp_path_factory):
     try:
         root_call = lambda method, path, **kw: vault_site.call(source.root_token, method, path, **kw)  # noqa: E731
         root_call("POST", f"sys/mounts/{MOUNT}", json={"type": "kv", "options": {"version": "2"}}).raise_for_status()
-        root_call("POST", f"{MOUNT}/data/soma-data/app-db/owner", json={"data": CANARY}).raise_for_status()
+        deadline = time.monotonic() + 20
+        while True:  # a new KV v2 mount refuses writes (400) until its set-up finishes
+            written = root_call("POST", f"{MOUNT}/data/soma-data/app-db/owner", json={"data": CANARY})
+            if written.ok or time.monotonic() > deadline:
+                written.raise_for_status()
+                break
+            time.sleep(0.1)
         root_call("POST", "sys/auth/kubernetes", json={"type": "kubernetes"}).raise_for_status()
         # the platform sets kubernetes_host only (Vault runs in a pod); here Vault runs outside one
         root_call("POST", "auth/kubernetes/config", json={
