@@ -54,7 +54,9 @@ class Core(Phase):
             RaftSnapshots(settings, ctx, self.secrets, self.data.backup_target, opts=inside)
             if self.data and settings.vault.mode == "raft" else None
         )
-        watches = [*self.data.backup_watches, *([self.raft_snapshots.backup_watch] if self.raft_snapshots else [])] if self.data else []
+        watches = list(self.data.backup_watches) if self.data else []
+        if self.raft_snapshots:
+            watches.append(self.raft_snapshots.backup_watch)
         self.backup_alerts = (
             backup_watch.backup_age_rule(watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
             if self.data else None
