@@ -137,6 +137,38 @@ def _vault_address(value: str) -> str | None:
     return None
 
 
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+
+
+def _kubernetes_cron(value: str) -> str | None:
+    """A CronJob schedule: five numeric fields (minute hour day-of-month month day-of-week) of
+    numbers, ``*``, ranges, lists and steps.
+
+    A CronJob takes five fields: six (seconds first, as CloudNativePG's backupSchedule takes) or a
+    ``TZ=`` prefix (the CronJob's ``timeZone`` says that) are refused here, naming what is wrong,
+    rather than by the API server at deploy time. Names (``MON``) and macros (``@daily``) are
+    refused too: a number says the same thing.
+    """
+    hint = "a five-field cron schedule (minute hour day-of-month month day-of-week), such as 17 * * * *"
+    fields = value.split()
+    if any(f.upper().startswith(("TZ=", "CRON_TZ=")) for f in fields):
+        return f"must be {hint}; the time zone is not part of the schedule"
+    if len(fields) != len(CRON_FIELDS):
+        extra = " (no seconds field, unlike postgres.backupSchedule)" if len(fields) == 6 else ""
+        return f"must be {hint}; got {len(fields)} field{'' if len(fields) == 1 else 's'}{extra}"
+    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+        for part in text.split(","):
+            base, _, step = part.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                return f"must be {hint}; the {name} step {step!r} is not a positive number"
+            if base == "*":
+                continue
+            for bound in base.split("-", 1):
+                if not bound.isdigit() or not low <= int(bound) <= high:
+                    return f"must be {hint}; the {name} {bound!r} is not within {low}-{high}"
+    return None
+
+
 NARROWEST_HOST_NETWORK_PREFIX = 8
 
 
@@ -235,6 +267,9 @@ class VaultSettings:
     configure: bool
     kv_mount: str = field(default="platform", metadata=rule(pattern=DNS_LABEL, pattern_hint="a KV mount name such as platform"))
     seal: SealSettings = field(default_factory=lambda: SealSettings(type="shamir"))
+    snapshot_schedule: str | None = field(default=None, metadata=rule(check=_kubernetes_cron))
+    """When the Raft snapshot CronJob runs (five-field cron, UTC); required in ``raft`` mode, where
+    the snapshots go to the backup target and ``core.backups.maxAgeHours`` watches their age."""
 
 
 @dataclass(frozen=True)
@@ -466,6 +501,9 @@ def _vault_problems(s: PlatformSettings) -> list[str]:
         problems.append(f"{PROJECT}:core.vault.mode: highAvailability is on, so Vault must run mode 'raft'")
     if vault.mode == "dev" and vault.seal.type != "shamir":
         problems.append(f"{PROJECT}:core.vault.seal.type: mode 'dev' unseals itself in memory; a '{vault.seal.type}' seal applies to raft only")
+    if vault.mode == "raft" and not vault.snapshot_schedule:
+        problems.append(f"{PROJECT}:core.vault.snapshotSchedule: mode 'raft' keeps Vault's data in Raft, whose snapshots "
+                        "are its backup; name when they run (five-field cron, UTC), such as 17 * * * *")
     if s.high_availability and vault.seal.type == "shamir" and not (vault.seal.shamir_reason or "").strip():
         problems.append(f"{PROJECT}:core.vault.seal: highAvailability is on, so Vault must unseal without people "
                         "(type transit, awskms, gcpckms or azurekeyvault), or seal.shamirReason must say why people unseal it")

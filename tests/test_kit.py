@@ -165,37 +165,110 @@ def test_waiver_annotations_are_sorted_and_prefixed():
     }
 
 
-def cronjob_plan(**overrides) -> dict:
-    from components.kit.cronjob import CronJob, CronJobArgs
-    from components.kit import Egress, ScriptFiles
-    args = dict(name="nightly", namespace="soma-data", component="backup", image="minio", command=("/bin/sh", "/run/job.sh"),
-                resources=RESOURCES, schedule="15 3 * * *", files=ScriptFiles("/run", {"job.sh": "true\n"}),
-                egress=(Egress(to=Peer(namespace="soma-data", pods={"app": "x"}), ports=(9000,)),))
-    args.update(overrides)
-    ctx = context("dev")
-    recording = mock_runtime.run(lambda: CronJob(CronJobArgs(**args), ctx), "dev", {})
-    return build_plan("dev", recording, {})
+def cron_job_plan(stack: str = "prod") -> dict:
+    from components.kit import CronJob, CronJobArgs, Egress, JobArgs, SecretEnv, SecretFile, ServiceAccountToken, Step
+
+    small = Resources(cpu_request="10m", memory_request="32Mi", cpu_limit="100m", memory_limit="64Mi")
+    job = JobArgs(
+        name="exporter", namespace="soma-secrets", component="backup", image="minio", command=("/bin/sh", "/scripts/upload.sh"),
+        resources=RESOURCES, secret_env=(SecretEnv("S3_ACCESS_KEY_ID", "exporter-keys", "access-key-id"),),
+        steps=(Step("take", "vault", ("/bin/sh", "/scripts/take.sh"), small,
+                    secret_files=(SecretFile("vault-tls", ("ca.crt",), "/tls"),),
+                    token=ServiceAccountToken(audience="vault", path="/var/run/secrets/vault")),),
+        shared_dirs={"/work": "1Gi"}, pod_labels={"somaagenthub.io/minio-client": "true"},
+        egress=(Egress(to=Peer(namespace="soma-data"), ports=(9000,)),),
+    )
+    ctx = context(stack)
+    namespace = settings.parse(stack_config(stack), stack).core.namespaces.secrets
+
+    def program():
+        from components.kit import PlatformNamespace
+
+        PlatformNamespace(namespace, ctx)
+        CronJob(CronJobArgs(job=job, schedule="17 * * * *"), ctx)
+
+    return build_plan(stack, mock_runtime.run(program, stack, {}), {})
 
 
-def test_a_cronjob_runs_the_kit_jobs_hardened_pod_on_a_utc_schedule_without_overlap():
-    plan = cronjob_plan()
+def test_a_cron_job_runs_its_steps_hardened_one_run_at_a_time():
+    plan = cron_job_plan()
     (cron,) = objects(plan, "CronJob")
-    spec = cron["spec"]
-    assert (spec["schedule"], spec["timeZone"], spec["concurrencyPolicy"]) == ("15 3 * * *", "Etc/UTC", "Forbid")
-    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    assert pod["automountServiceAccountToken"] is False and pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "nightly"
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True and container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
-    assert {"name": "files", "mountPath": "/run", "readOnly": True} in container["volumeMounts"]
-    labels = spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
-    (egress,) = objects(plan, "NetworkPolicy")
-    assert egress["spec"]["podSelector"]["matchLabels"].items() <= labels.items() and egress["spec"]["policyTypes"] == ["Egress"]
-    assert {o["kind"] for o in objects(plan)} == {"ServiceAccount", "ConfigMap", "CronJob", "NetworkPolicy"}
+    assert cron["spec"]["schedule"] == "17 * * * *" and cron["spec"]["timeZone"] == "Etc/UTC"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    template = cron["spec"]["jobTemplate"]["spec"]["template"]
+    pod = template["spec"]
+    assert template["metadata"]["labels"]["somaagenthub.io/minio-client"] == "true"
+    assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "exporter"
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
+    (step,), (main,) = pod["initContainers"], pod["containers"]
+    assert [step["name"], main["name"]] == ["take", "exporter"]
+    for c in (step, main):
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+        assert set(c["resources"]) == {"requests", "limits"}
+        assert {"mountPath": "/work", "name": "shared-0"} in c["volumeMounts"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounted = {c["name"]: {m["name"] for m in c["volumeMounts"]} for c in (step, main)}
+    token = next(name for name, v in volumes.items() if "projected" in v)
+    assert volumes[token]["projected"]["sources"] == [{"serviceAccountToken": {"audience": "vault", "expirationSeconds": 600, "path": "token"}}]
+    secret = next(name for name, v in volumes.items() if "secret" in v)
+    assert volumes[secret]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], "only the CA, never the Secret's private key"
+    assert {token, secret} <= mounted["take"] and not {token, secret} & mounted["exporter"], "each input reaches its own container only"
+    assert step["env"] == [] and main["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "exporter-keys"
+    (policy,) = [o for o in objects(plan, "NetworkPolicy") if o["metadata"]["name"].startswith("exporter")]
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "exporter", "app.kubernetes.io/part-of": "somaagenthub"}
+
+
+def test_a_kit_cron_job_in_a_platform_namespace_passes_the_prod_gate():
+    import copy
+
+    from policies.config import load_config_file, stack_config_path
+    from tools.gate import run_gate
+
+    plan = cron_job_plan("prod")
+    config = load_config_file(stack_config_path("prod"))
+    report = run_gate(plan, config)
+    assert report.passed, report.render()
+    # and the gate does look inside the schedule: a writable root in the step is refused
+    mutated = copy.deepcopy(plan)
+    cron = next(r for r in mutated["resources"] if r["type"] == "kubernetes:batch/v1:CronJob")
+    cron["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+    assert {line.rule for line in run_gate(mutated, config).blocking} == {"read-only-root-filesystem"}
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda k: k.CronJobArgs(job=k.JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES),
+                             schedule="0 0 2 * * *"), "five fields"),
+    (lambda k: k.ServiceAccountToken(audience="vault", path="/t", expiration_seconds=60), "minimum of 600s"),
+    (lambda k: k.ServiceAccountToken(audience="", path="/t"), "audience"),
+    (lambda k: k.SecretFile("vault-tls", (), "/tls"), "never the whole Secret"),
+    (lambda k: k.JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES,
+                         steps=(k.Step("x", "vault", ("true",), RESOURCES),)), "container names must differ"),
+    (lambda k: k.JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES,
+                         pod_labels={"app.kubernetes.io/name": "y"}), "selector labels"),
+])
+def test_the_kit_refuses_an_unsafe_or_ambiguous_job(build, message):
+    import components.kit as kit
+
+    with pytest.raises(ValueError, match=message):
+        build(kit)
+
+
+def test_a_kit_cron_job_validates_against_the_kubernetes_schema():
+    from tests.verification import validate
+
+    plan = cron_job_plan("prod")
+    version = settings.parse(stack_config("prod"), "prod").kubernetes_version
+    for kind in ("CronJob", "ServiceAccount", "NetworkPolicy"):
+        for obj in objects(plan, kind):
+            assert validate(obj, version) == [], (kind, obj["metadata"]["name"])
 
 
 @pytest.mark.parametrize("schedule", ["0 0 2 * * *", "daily", ""])
-def test_a_cronjob_needs_a_five_field_schedule(schedule):
-    from components.kit.cronjob import CronJobArgs
-    with pytest.raises(ValueError, match="five cron fields"):
-        CronJobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES, schedule=schedule)
+def test_a_cron_job_needs_a_five_field_schedule(schedule):
+    from components.kit import CronJobArgs, JobArgs
+
+    job = JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES)
+    with pytest.raises(ValueError, match="needs five fields"):
+        CronJobArgs(job=job, schedule=schedule)

@@ -11,6 +11,7 @@ from components.core.data import ClientNamespaces, DataStores
 from components.core.interfaces import SecretGrants
 from components.core.observability import Observability, monitoring_stack
 from components.core.secrets import Secrets
+from components.core.secrets.raft_snapshots import RaftSnapshots
 from components.core.telemetry import telemetry_for
 from components.kit import KitContext
 from components.phase import Phase
@@ -54,8 +55,16 @@ class Core(Phase):
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
                           clients.workloads, opts=inside) if self.data else None
         )
+        # Vault's own backup: Raft snapshots to the same target as every other stream (raft mode only).
+        self.raft_snapshots = (
+            RaftSnapshots(settings, ctx, self.secrets, self.data.backup_target, opts=inside)
+            if self.data and settings.vault.mode == "raft" else None
+        )
+        watches = list(self.data.backup_watches) if self.data else []
+        if self.raft_snapshots:
+            watches.append(self.raft_snapshots.backup_watch)
         self.backup_alerts = (
-            backup_watch.backup_age_rule(self.data.backup_watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
+            backup_watch.backup_age_rule(watches, settings.backups.max_age_hours, ns.observability.name, ctx, inside)
             if self.data else None
         )
         self.outputs = CoreOutputs(

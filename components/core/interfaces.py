@@ -7,7 +7,7 @@ and buckets through these small interfaces only, never by reaching into their ch
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 import pulumi
@@ -61,6 +61,9 @@ class BucketAccess:
     in the shared off-cluster bucket."""
     access_key_field: str = "access-key-id"
     secret_key_field: str = "secret-access-key"
+    client_labels: Mapping[str, str] = field(default_factory=dict)
+    """Pod labels the target admits its clients by, besides their namespace (MinIO's
+    ``somaagenthub.io/minio-client``); none for a target outside the cluster."""
 
     @property
     def url(self) -> str:

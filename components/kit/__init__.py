@@ -2,7 +2,7 @@
 from components.kit.chart import helm_chart
 from components.kit.context import KitContext, Telemetry
 from components.kit.custom import custom_resource
-from components.kit.job import Job, JobArgs, ScriptFiles
+from components.kit.job import CronJob, CronJobArgs, Job, JobArgs, ScriptFiles, SecretFile, ServiceAccountToken, Step
 from components.kit.labels import recommended, selector, waiver_annotations
 from components.kit.namespace import PlatformNamespace
 from components.kit.observability import pod_monitor, service_monitor
@@ -11,6 +11,8 @@ from components.kit.containers import SecretEnv
 from components.kit.workload import Egress, Workload, WorkloadArgs
 
 __all__ = [
+    "CronJob",
+    "CronJobArgs",
     "Egress",
     "Job",
     "JobArgs",
@@ -19,6 +21,9 @@ __all__ = [
     "PlatformNamespace",
     "ScriptFiles",
     "SecretEnv",
+    "SecretFile",
+    "ServiceAccountToken",
+    "Step",
     "Telemetry",
     "Workload",
     "WorkloadArgs",

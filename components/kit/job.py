@@ -1,17 +1,27 @@
-"""A one-shot task (schema migration, bucket setup) with the same hardening as a workload.
+"""One-shot and scheduled tasks (schema migration, bucket setup, snapshots) with the same hardening as a workload.
 
 ``Job(JobArgs(name=..., image="catalog-key", command=(...), ...), ctx)`` gives its own
 ServiceAccount without token automount, a non-root, read-only Job whose pod template carries a
 checksum of its inputs (so a changed script or config replaces the Job and it runs again), its
 script files in a ConfigMap mounted read-only, and one egress NetworkPolicy per destination.
-A Job exposes nothing, so it gets no Service, no ingress and no metrics scraping.
+``CronJob(CronJobArgs(job=JobArgs(...), schedule="0 * * * *"), ctx)`` runs the same pod on a
+schedule, one run at a time. A job exposes nothing, so it gets no Service, no ingress and no
+metrics scraping.
+
+A job whose work has several stages in different images lists the earlier ones as ``steps``
+(init containers, run in order before the main container); they hand their results on through
+``shared_dirs``. Inputs are given to the container that needs them and to no other: a Secret's
+keys as environment (``secret_env``) or as files (``secret_files``, chosen keys only), and a
+short-lived token of the job's own ServiceAccount for one audience (``token``), the only way a
+kit pod ever holds a ServiceAccount token.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Literal, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +35,8 @@ from components.kit.workload import Egress
 from components.settings import Resources
 
 CHECKSUM_ANNOTATION = "somaagenthub.io/inputs-checksum"
+MIN_TOKEN_EXPIRATION_SECONDS = 600
+"""The shortest lifetime the API server issues for a projected ServiceAccount token (TokenRequest)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,68 @@ class ScriptFiles:
 
     path: str
     files: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """Chosen keys of a Secret as read-only files in the folder ``path`` (a CA certificate, say).
+
+    Only the named keys are projected: a Secret that also holds a private key (cert-manager's
+    ``tls.key``) does not bring it into the pod.
+    """
+
+    secret: str
+    keys: tuple[str, ...]
+    path: str
+
+    def __post_init__(self) -> None:
+        if not self.keys or isinstance(self.keys, str):
+            raise ValueError(f"secret file {self.secret}: name the keys to mount as a tuple, never the whole Secret")
+
+
+@dataclass(frozen=True)
+class ServiceAccountToken:
+    """A token of the pod's own ServiceAccount for ``audience`` only, at ``<path>/token``.
+
+    Projected and rotated by the kubelet, expiring after ``expiration_seconds``: unlike the
+    automounted API-server token (off for every kit pod) it is useless against the API server,
+    and a service that binds the audience (Vault's Kubernetes-auth roles bind ``vault``) accepts
+    no token minted for anyone else.
+    """
+
+    audience: str
+    path: str
+    expiration_seconds: int = MIN_TOKEN_EXPIRATION_SECONDS
+
+    def __post_init__(self) -> None:
+        if not self.audience:
+            raise ValueError("a ServiceAccount token needs an audience")
+        if not posixpath.isabs(self.path):
+            raise ValueError(f"ServiceAccount token path {self.path!r} must be absolute")
+        if self.expiration_seconds < MIN_TOKEN_EXPIRATION_SECONDS:
+            raise ValueError(f"ServiceAccount token expiration {self.expiration_seconds}s is below the API server's minimum of "
+                             f"{MIN_TOKEN_EXPIRATION_SECONDS}s")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A stage that runs to completion before the job's main container (an init container).
+
+    It shares the job's script files, scratch and ``shared_dirs``; its own inputs reach it alone.
+    """
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    resources: Resources
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: tuple[SecretEnv, ...] = ()
+    secret_files: tuple[SecretFile, ...] = ()
+    token: ServiceAccountToken | None = None
+
+    def __post_init__(self) -> None:
+        _check_container(f"step {self.name}", self.command, self.env, self.secret_env)
 
 
 @dataclass(frozen=True)
@@ -53,13 +127,31 @@ class JobArgs:
     active_deadline_seconds: int = 1800
     opt_out: Mapping[str, str] = field(default_factory=dict)
     run_as_user: int = NON_ROOT_UID
+    steps: tuple[Step, ...] = ()
+    """Earlier stages, run in order before the main container (init containers)."""
+    shared_dirs: Mapping[str, str] = field(default_factory=dict)
+    """Folders every container mounts read-write (path -> size limit): how steps hand work on."""
+    secret_files: tuple[SecretFile, ...] = ()
+    token: ServiceAccountToken | None = None
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra pod labels a destination admits its clients by (``somaagenthub.io/minio-client``)."""
 
     def __post_init__(self) -> None:
-        if not self.command:
-            raise ValueError(f"job {self.name}: a job needs a command")
-        for item in self.secret_env:
-            if item.env in self.env:
-                raise ValueError(f"job {self.name}: env {item.env} is set both literally and from a Secret")
+        _check_container(f"job {self.name}", self.command, self.env, self.secret_env)
+        names = [self.name, *(s.name for s in self.steps)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"job {self.name}: container names must differ, got {names}")
+        reserved = set(selector(self.name))
+        if reserved & set(self.pod_labels):
+            raise ValueError(f"job {self.name}: pod_labels may not set the selector labels {sorted(reserved & set(self.pod_labels))}")
+
+
+def _check_container(who: str, command: tuple[str, ...], env: Mapping[str, str], secret_env: tuple[SecretEnv, ...]) -> None:
+    if not command:
+        raise ValueError(f"{who}: a job needs a command")
+    for item in secret_env:
+        if item.env in env:
+            raise ValueError(f"{who}: env {item.env} is set both literally and from a Secret")
 
 
 class Job(pulumi.ComponentResource):
@@ -67,71 +159,179 @@ class Job(pulumi.ComponentResource):
 
     def __init__(self, args: JobArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:kit:Job", f"{args.namespace}-{args.name}", None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        image = ctx.catalog.image(args.image)
-        labels = recommended(args.name, args.component, image.tag)
-        match = selector(args.name)
-        prefix = f"{args.namespace}-{args.name}"
-        self.service_account = k8s.core.v1.ServiceAccount(
-            prefix, metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
-            automount_service_account_token=False, opts=child,
-        )
-        self.files = None
-        if args.files is not None:
-            self.files = k8s.core.v1.ConfigMap(
-                prefix,
-                metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
-                data=dict(args.files.files),
-                opts=child,
-            )
-        annotations = {**waiver_annotations(dict(args.opt_out)), CHECKSUM_ANNOTATION: self.checksum(args, image.reference)}
+        parts = _JobParts(args, ctx, self)
+        self.service_account, self.files = parts.service_account, parts.files
+        template = parts.pod_template(extra_annotations={CHECKSUM_ANNOTATION: self.checksum(args, parts.image.reference)})
         self.job = k8s.batch.v1.Job(
-            prefix,
-            metadata={"name": args.name, "namespace": args.namespace, "labels": labels, "annotations": waiver_annotations(dict(args.opt_out))},
-            spec={
-                "backoffLimit": args.backoff_limit,
-                "activeDeadlineSeconds": args.active_deadline_seconds,
-                "template": {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": self._pod_spec(args, image.reference)},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[r for r in (self.service_account, self.files) if r is not None]),
+            parts.prefix,
+            metadata=parts.metadata,
+            spec={"backoffLimit": args.backoff_limit, "activeDeadlineSeconds": args.active_deadline_seconds, "template": template},
+            opts=parts.after_inputs,
         )
-        self.network_policies = [
-            network.allow_egress(f"{args.name}-egress-{i}", args.namespace, match, [flow.to], list(flow.ports), child)
-            for i, flow in enumerate(args.egress)
-        ]
+        self.network_policies = parts.network_policies()
         self.register_outputs({"name": args.name})
 
     @staticmethod
     def checksum(args: JobArgs, image: str) -> str:
         """The pod template is immutable: a new checksum makes Pulumi replace the Job, which reruns it."""
         files = dict(args.files.files) if args.files else {}
-        payload = json.dumps({"image": image, "command": args.command, "args": args.args, "env": dict(args.env), "files": files}, sort_keys=True)
+        inputs: dict = {"image": image, "command": args.command, "args": args.args, "env": dict(args.env), "files": files}
+        if args.steps:
+            inputs["steps"] = [{"name": s.name, "image": s.image, "command": s.command, "args": s.args, "env": dict(s.env)} for s in args.steps]
+        payload = json.dumps(inputs, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    @staticmethod
-    def _pod_spec(args: JobArgs, image: str) -> dict:
-        env = environment(args.env, args.secret_env)
-        mounts, volumes = writable_scratch(args.writable_paths)
-        if args.files:
-            mounts.append({"name": "files", "mountPath": args.files.path, "readOnly": True})
-            volumes.append({"name": "files", "configMap": {"name": args.name, "defaultMode": 0o555}})
-        container = {
-            "name": args.name,
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": list(args.command),
-            "args": list(args.args),
-            "env": env,
-            "resources": resource_requirements(args.resources),
-            "securityContext": container_security_context(args.opt_out, args.run_as_user),
-            "volumeMounts": mounts,
-        }
+
+@dataclass(frozen=True)
+class CronJobArgs:
+    """``job`` run on ``schedule`` (five-field cron, read in ``time_zone``), never two runs at once.
+
+    ``concurrency_policy`` ``Forbid`` skips a run while the previous one is still going (a slow
+    run is not killed); ``starting_deadline_seconds`` is how late a missed run may still start.
+    The history limits keep the last runs' pods for ``kubectl logs``.
+    """
+
+    job: JobArgs
+    schedule: str
+    time_zone: str = "Etc/UTC"
+    concurrency_policy: Literal["Forbid", "Replace"] = "Forbid"
+    starting_deadline_seconds: int = 3600
+    successful_jobs_history_limit: int = 3
+    failed_jobs_history_limit: int = 3
+
+    def __post_init__(self) -> None:
+        if len(self.schedule.split()) != 5:
+            raise ValueError(f"cron job {self.job.name}: schedule {self.schedule!r} needs five fields (minute hour day month weekday)")
+
+
+class CronJob(pulumi.ComponentResource):
+    """See the module docstring. The pod template carries no checksum: a CronJob's template may
+    change in place, and the next scheduled run uses the new one."""
+
+    def __init__(self, args: CronJobArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+        job = args.job
+        super().__init__("somaagenthub:kit:CronJob", f"{job.namespace}-{job.name}", None, opts)
+        parts = _JobParts(job, ctx, self)
+        self.service_account, self.files = parts.service_account, parts.files
+        self.cron_job = k8s.batch.v1.CronJob(
+            parts.prefix,
+            metadata=parts.metadata,
+            spec={
+                "schedule": args.schedule,
+                "timeZone": args.time_zone,
+                "concurrencyPolicy": args.concurrency_policy,
+                "startingDeadlineSeconds": args.starting_deadline_seconds,
+                "successfulJobsHistoryLimit": args.successful_jobs_history_limit,
+                "failedJobsHistoryLimit": args.failed_jobs_history_limit,
+                "jobTemplate": {
+                    "metadata": {"labels": parts.labels},
+                    "spec": {"backoffLimit": job.backoff_limit, "activeDeadlineSeconds": job.active_deadline_seconds,
+                             "template": parts.pod_template()},
+                },
+            },
+            opts=parts.after_inputs,
+        )
+        self.network_policies = parts.network_policies()
+        self.register_outputs({"name": job.name, "schedule": args.schedule})
+
+
+class _JobParts:
+    """What a Job and a CronJob share: the ServiceAccount, the script ConfigMap, the pod, the egress."""
+
+    def __init__(self, args: JobArgs, ctx: KitContext, parent: pulumi.ComponentResource):
+        self.args = args
+        self.child = pulumi.ResourceOptions(parent=parent)
+        self.image = ctx.catalog.image(args.image)
+        self._image_of: Callable[[str], str] = lambda key: ctx.catalog.image(key).reference
+        self.labels = recommended(args.name, args.component, self.image.tag)
+        self.match = selector(args.name)
+        self.prefix = f"{args.namespace}-{args.name}"
+        self.metadata = {"name": args.name, "namespace": args.namespace, "labels": self.labels,
+                         "annotations": waiver_annotations(dict(args.opt_out))}
+        self.service_account = k8s.core.v1.ServiceAccount(
+            self.prefix, metadata={"name": args.name, "namespace": args.namespace, "labels": self.labels},
+            automount_service_account_token=False, opts=self.child,
+        )
+        self.files = None
+        if args.files is not None:
+            self.files = k8s.core.v1.ConfigMap(
+                self.prefix,
+                metadata={"name": args.name, "namespace": args.namespace, "labels": self.labels},
+                data=dict(args.files.files),
+                opts=self.child,
+            )
+        self.after_inputs = pulumi.ResourceOptions(
+            parent=parent, depends_on=[r for r in (self.service_account, self.files) if r is not None])
+
+    def pod_template(self, extra_annotations: Mapping[str, str] | None = None) -> dict:
+        annotations = {**waiver_annotations(dict(self.args.opt_out)), **(extra_annotations or {})}
+        labels = {**self.labels, **dict(self.args.pod_labels), **self.match}
+        return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec(self.args, self._image_of)}
+
+    def network_policies(self) -> list[pulumi.Resource]:
+        return [
+            network.allow_egress(f"{self.args.name}-egress-{i}", self.args.namespace, self.match, [flow.to], list(flow.ports), self.child)
+            for i, flow in enumerate(self.args.egress)
+        ]
+
+
+def pod_spec(args: JobArgs, image_of: Callable[[str], str]) -> dict:
+    """The job's pod: steps as init containers, then the main container, each hardened alike.
+
+    ``image_of`` turns a catalog key into the pinned reference for the stack's registry.
+    """
+    mounts, volumes = writable_scratch(args.writable_paths)
+    if args.files:
+        mounts.append({"name": "files", "mountPath": args.files.path, "readOnly": True})
+        volumes.append({"name": "files", "configMap": {"name": args.name, "defaultMode": 0o555}})
+    for i, (path, size) in enumerate(sorted(args.shared_dirs.items())):
+        mounts.append({"name": f"shared-{i}", "mountPath": path})
+        volumes.append({"name": f"shared-{i}", "emptyDir": {"sizeLimit": size}})
+    own_volumes: dict[object, str] = {}
+
+    def inputs(secret_files: tuple[SecretFile, ...], token: ServiceAccountToken | None) -> list[dict]:
+        """The volumes of one container's own inputs (declared once per pod, mounted where asked)."""
+        found = []
+        for item in secret_files:
+            if item not in own_volumes:
+                own_volumes[item] = f"secret-{sum(isinstance(k, SecretFile) for k in own_volumes)}"
+                volumes.append({"name": own_volumes[item], "secret": {
+                    "secretName": item.secret, "defaultMode": 0o444, "items": [{"key": k, "path": k} for k in item.keys]}})
+            found.append({"name": own_volumes[item], "mountPath": item.path, "readOnly": True})
+        if token is not None:
+            if token not in own_volumes:
+                own_volumes[token] = f"token-{sum(isinstance(k, ServiceAccountToken) for k in own_volumes)}"
+                volumes.append({"name": own_volumes[token], "projected": {"sources": [{"serviceAccountToken": {
+                    "audience": token.audience, "expirationSeconds": token.expiration_seconds, "path": "token"}}]}})
+            found.append({"name": own_volumes[token], "mountPath": token.path, "readOnly": True})
+        return found
+
+    def container(name: str, image: str, command, arguments, env, secret_env, resources, own: list[dict]) -> dict:
         return {
-            "serviceAccountName": args.name,
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "restartPolicy": "Never",
-            "securityContext": pod_security_context(args.run_as_user),
-            "containers": [container],
-            "volumes": volumes,
+            "name": name,
+            "image": image_of(image),
+            "imagePullPolicy": "IfNotPresent",
+            "command": list(command),
+            "args": list(arguments),
+            "env": environment(env, secret_env),
+            "resources": resource_requirements(resources),
+            "securityContext": container_security_context(args.opt_out, args.run_as_user),
+            "volumeMounts": [*mounts, *own],
         }
+
+    steps = [container(s.name, s.image, s.command, s.args, s.env, s.secret_env, s.resources, inputs(s.secret_files, s.token))
+             for s in args.steps]
+    main = container(args.name, args.image, args.command, args.args, args.env, args.secret_env, args.resources,
+                     inputs(args.secret_files, args.token))
+    spec = {
+        "serviceAccountName": args.name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(args.run_as_user),
+        "containers": [main],
+        "volumes": volumes,
+    }
+    if steps:
+        spec["initContainers"] = steps
+    return spec

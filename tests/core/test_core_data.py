@@ -187,6 +187,9 @@ def test_each_bucket_consumer_gets_its_keys_through_external_secrets(plans, stac
     }
     in_cluster = {("soma-data", "app-db-backups"), ("soma-data", "clickhouse-backups"), ("soma-data", "qdrant-backup-backups")}
     offsite = {("soma-data", "offsite-backups-credentials")}
+    if loaded(stack).core.vault.mode == "raft":  # the Raft snapshot job writes from the secrets namespace
+        in_cluster |= {("soma-secrets", "vault-snapshot-backups")}
+        offsite |= {("soma-secrets", "offsite-backups-credentials")}
     expected = {("soma-observability", "loki-bucket"), ("soma-observability", "tempo-bucket")}
     expected |= offsite if loaded(stack).core.backups.offsite else in_cluster
     assert not (in_cluster | offsite) - expected & set(keys), "backup keys of the other target were delivered too"

@@ -458,6 +458,8 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
         assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
     assert from_charts and not set(from_charts) & set(ours)
     assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts) + len(generated)
+    (backups,) = [o for o in objects(obs[stack], "PrometheusRule") if o["metadata"]["name"] in generated]
+    assert backups["spec"]["groups"][0]["name"] == "somaagenthub.backups"
 
 
 # --- kit workloads: observable by default ---------------------------------------------------------

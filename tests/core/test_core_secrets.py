@@ -9,7 +9,7 @@ import pytest
 from components.core.data.offsite import CONSUMER as OFFSITE_CONSUMER
 
 from components import settings
-from components.core.secrets.vault_access import SecretConsumer, policy_hcl
+from components.core.secrets.vault_access import SNAPSHOT_POLICY, SecretConsumer, policy_hcl, snapshot_policy_hcl
 from policies.rules.no_plaintext_secrets import is_sensitive_key
 from tests.helpers import by_type, config_with, objects, pod_specs, stack_document
 from tools.render import render, stack_config
@@ -153,6 +153,9 @@ def test_every_consumer_reads_through_its_own_restricted_store(plans, stack):
     plan = plans[stack]
     stores = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "ClusterSecretStore")}
     roles = {r["inputs"]["roleName"]: r["inputs"] for r in by_type(plan, "vault:kubernetes/authBackendRole:AuthBackendRole")}
+    # the Raft snapshot role serves the snapshot job's own login, never External Secrets
+    assert f"vault-{SNAPSHOT_POLICY}" not in stores
+    roles.pop(SNAPSHOT_POLICY, None)
     assert stores and set(stores) == {f"vault-{role}" for role in roles}
     for name, spec in stores.items():
         role = roles[name.removeprefix("vault-")]
@@ -251,6 +254,9 @@ def test_vault_policies_are_exactly_the_least_privilege_documents(plans, stack):
     assert len(policies) == len(roles)
     for p in policies:
         role = roles[p["inputs"]["name"]]
+        if p["inputs"]["name"] == SNAPSHOT_POLICY:
+            assert p["inputs"]["policy"] == snapshot_policy_hcl() and loaded(stack).core.vault.mode == "raft"
+            continue
         namespace = role["boundServiceAccountNamespaces"][0]
         service = p["inputs"]["name"].removeprefix(f"{namespace}-")
         offsite = loaded(stack).core.backups.offsite

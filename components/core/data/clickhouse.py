@@ -34,9 +34,8 @@ from components.kit.security import container_security_context, pod_security_con
 from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
 from components.core.interfaces import BucketAccess, ObjectStorage
 from components.kit import (
-    Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
+    CronJob, CronJobArgs, Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
 )
-from components.kit.cronjob import CronJob, CronJobArgs
 from components.settings import Resources
 
 API = "clickhouse.altinity.com/v1"
@@ -342,25 +341,27 @@ class ClickHouseStore:
         ns = stores.data_ns
         return CronJob(
             CronJobArgs(
-                name=BACKUP,
-                namespace=ns,
-                component="audit-backup",
-                image="clickhouse-server",
-                command=("/bin/sh", "/backup/backup.sh"),
-                resources=SCHEMA_RESOURCES,
-                schedule=stores.settings.clickhouse.backup_schedule,
-                env={"CLICKHOUSE_HOST": f"clickhouse-{NAME}.{ns}.svc.cluster.local", "HOME": "/tmp",
-                     "BACKUP_BASE_URL": backup_base_url(self.backups)},
-                secret_env=(
-                    SecretEnv("CLICKHOUSE_PASSWORD", self.users.name, "audit-backup-password"),
-                    SecretEnv("S3_ACCESS_KEY_ID", self.backups.credentials.name, self.backups.access_key_field),
-                    SecretEnv("S3_SECRET_ACCESS_KEY", self.backups.credentials.name, self.backups.secret_key_field),
+                job=JobArgs(
+                    name=BACKUP,
+                    namespace=ns,
+                    component="audit-backup",
+                    image="clickhouse-server",
+                    command=("/bin/sh", "/backup/backup.sh"),
+                    resources=SCHEMA_RESOURCES,
+                    env={"CLICKHOUSE_HOST": f"clickhouse-{NAME}.{ns}.svc.cluster.local", "HOME": "/tmp",
+                         "BACKUP_BASE_URL": backup_base_url(self.backups)},
+                    secret_env=(
+                        SecretEnv("CLICKHOUSE_PASSWORD", self.users.name, "audit-backup-password"),
+                        SecretEnv("S3_ACCESS_KEY_ID", self.backups.credentials.name, self.backups.access_key_field),
+                        SecretEnv("S3_SECRET_ACCESS_KEY", self.backups.credentials.name, self.backups.secret_key_field),
+                    ),
+                    files=ScriptFiles("/backup", backup_files(self.sql_settings)),
+                    egress=(Egress(to=Peer(namespace=ns, pods=CHI_LABELS), ports=(NATIVE_PORT,)),),
+                    run_as_user=CH_UID,
+                    backoff_limit=2,
+                    active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
                 ),
-                files=ScriptFiles("/backup", backup_files(self.sql_settings)),
-                egress=(Egress(to=Peer(namespace=ns, pods=CHI_LABELS), ports=(NATIVE_PORT,)),),
-                run_as_user=CH_UID,
-                backoff_limit=2,
-                active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
+                schedule=stores.settings.clickhouse.backup_schedule,
             ),
             stores.ctx,
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.installation])),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core.data.common import StoreContext, client_peer
+from components.kit.labels import client_label
 from components.core.interfaces import BucketAccess
 from components.kit import Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, Workload, WorkloadArgs, selector
 from components.settings import Resources
@@ -237,5 +238,6 @@ class MinioStore:
                 create_service_account=b.service_account == "app-db-secrets",
             )
             self._granted[bucket] = BucketAccess(bucket=bucket, endpoint=self.endpoint, region=REGION, credentials=ref,
-                                                 peer=Peer(namespace=self._stores.data_ns, pods=selector(NAME)), port=PORT)
+                                                 peer=Peer(namespace=self._stores.data_ns, pods=selector(NAME)), port=PORT,
+                                                 client_labels=client_label(NAME))
         return self._granted[bucket]

@@ -21,9 +21,8 @@ import pulumi
 from components.core.backup_watch import cronjob_watch
 from components.core.data.common import StoreContext, client_peer
 from components.core.interfaces import ObjectStorage
-from components.kit.cronjob import CronJob, CronJobArgs
 from components.kit.security import anti_affinity, container_security_context, resource_requirements
-from components.kit import Egress, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, helm_chart, pod_monitor, selector
+from components.kit import CronJob, CronJobArgs, Egress, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, helm_chart, pod_monitor, selector
 from components.settings import Resources
 
 NAME = "qdrant"
@@ -125,27 +124,29 @@ def snapshot_job_args(stores: StoreContext, api_key_secret: str, storage: Object
     ns = stores.data_ns
     backups = storage.access("qdrant-snapshots")
     return CronJobArgs(
-        name=BACKUP,
-        namespace=ns,
-        component="vector-store-backup",
-        image="minio",
-        command=("/bin/sh", "/backup/snapshot.sh"),
-        resources=BACKUP_RESOURCES,
-        schedule=stores.settings.qdrant.snapshot_schedule,
-        env={
-            "QDRANT_NAME": NAME, "QDRANT_HEADLESS": f"{NAME}-headless.{ns}.svc.cluster.local", "QDRANT_PORT": str(HTTP_PORT),
-            "QDRANT_NODES": str(stores.settings.qdrant.replicas),
-            "S3_ENDPOINT": backups.endpoint, "S3_PATH": f"{backups.bucket}/{backups.prefix}", "MC_CONFIG_DIR": "/tmp/mc",
-        },
-        secret_env=(
-            SecretEnv("QDRANT_API_KEY", api_key_secret, "api-key"),
-            SecretEnv("S3_ACCESS_KEY_ID", backups.credentials.name, backups.access_key_field),
-            SecretEnv("S3_SECRET_ACCESS_KEY", backups.credentials.name, backups.secret_key_field),
+        job=JobArgs(
+            name=BACKUP,
+            namespace=ns,
+            component="vector-store-backup",
+            image="minio",
+            command=("/bin/sh", "/backup/snapshot.sh"),
+            resources=BACKUP_RESOURCES,
+            env={
+                "QDRANT_NAME": NAME, "QDRANT_HEADLESS": f"{NAME}-headless.{ns}.svc.cluster.local", "QDRANT_PORT": str(HTTP_PORT),
+                "QDRANT_NODES": str(stores.settings.qdrant.replicas),
+                "S3_ENDPOINT": backups.endpoint, "S3_PATH": f"{backups.bucket}/{backups.prefix}", "MC_CONFIG_DIR": "/tmp/mc",
+            },
+            secret_env=(
+                SecretEnv("QDRANT_API_KEY", api_key_secret, "api-key"),
+                SecretEnv("S3_ACCESS_KEY_ID", backups.credentials.name, backups.access_key_field),
+                SecretEnv("S3_SECRET_ACCESS_KEY", backups.credentials.name, backups.secret_key_field),
+            ),
+            files=ScriptFiles("/backup", {"snapshot.sh": SNAPSHOT_SCRIPT}),
+            egress=(Egress(to=Peer(namespace=ns, pods=POD_LABELS), ports=(HTTP_PORT,)), Egress(to=backups.peer, ports=(backups.port,))),
+            backoff_limit=2,
+            active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
         ),
-        files=ScriptFiles("/backup", {"snapshot.sh": SNAPSHOT_SCRIPT}),
-        egress=(Egress(to=Peer(namespace=ns, pods=POD_LABELS), ports=(HTTP_PORT,)), Egress(to=backups.peer, ports=(backups.port,))),
-        backoff_limit=2,
-        active_deadline_seconds=BACKUP_DEADLINE_SECONDS,
+        schedule=stores.settings.qdrant.snapshot_schedule,
     )
 
 

@@ -17,7 +17,10 @@ import pulumi_vault as vault
 
 from components.core.interfaces import IssuerRef, SecretRef
 from components.core.secrets import external_secrets, vault_server
-from components.core.secrets.vault_access import SecretConsumer, policy_hcl, policy_name, role_name, role_settings, vault_paths
+from components.core.secrets.vault_access import (
+    SNAPSHOT_POLICY, SecretConsumer, policy_hcl, policy_name, role_name, role_settings, snapshot_policy_hcl, snapshot_role_settings,
+    vault_paths,
+)
 from components.kit import KitContext, Peer, allow_egress, allow_ingress, recommended
 from components.settings import CoreSettings
 
@@ -44,6 +47,7 @@ class Secrets(pulumi.ComponentResource):
         self._settings = settings
         self._passwords: dict[str, random.RandomPassword] = {}
         self._consumers: dict[tuple[str, str], _Consumer] = {}
+        self._snapshot_role: str | None = None
         self.namespace = settings.namespaces.secrets.name
         self.mount = settings.vault.kv_mount
         self.configured = settings.vault.configure
@@ -147,7 +151,33 @@ class Secrets(pulumi.ComponentResource):
                                          pulumi.ResourceOptions(parent=self, depends_on=list(after)))
         return SecretRef(name=name, namespace=namespace, keys=tuple(sorted(keys)))
 
+    def raft_snapshot_role(self, namespace: str, service_account: str) -> str:
+        """The Vault policy that may take Raft snapshots and nothing else, and the Kubernetes-auth
+        role that grants it to exactly ``service_account`` in ``namespace``; returns the role name.
+
+        For the snapshot CronJob (components/core/secrets/raft_snapshots.py), which logs in with a
+        projected token of that service account; the policy and role are generated
+        (vault_access.snapshot_policy_hcl, snapshot_role_settings) and proven on OpenBao
+        (tests/core/test_raft_snapshots.py).
+        """
+        if self.configuration is None:
+            raise VaultNotConfigured(f"raft snapshot role for {namespace}/{service_account}: core.vault.configure is false")
+        if self._snapshot_role is not None:
+            raise ValueError(f"the raft snapshot role already binds {self._snapshot_role}; one job takes the snapshots")
+        self._snapshot_role = f"{namespace}/{service_account}"
+        cfg = self.configuration
+        settings = snapshot_role_settings(namespace, service_account)
+        policy = vault.Policy(f"policy-{SNAPSHOT_POLICY}", name=SNAPSHOT_POLICY, policy=snapshot_policy_hcl(),
+                              opts=pulumi.ResourceOptions(parent=self, provider=cfg.provider))
+        vault.kubernetes.AuthBackendRole(
+            f"role-{SNAPSHOT_POLICY}", backend=cfg.kubernetes_auth.path, **settings,
+            opts=pulumi.ResourceOptions(parent=self, provider=cfg.provider, depends_on=[policy]),
+        )
+        return settings["role_name"]
+
     def _new_consumer(self, consumer: SecretConsumer, create_service_account: bool, after: Sequence[pulumi.Resource]) -> None:
+        if policy_name(consumer) == SNAPSHOT_POLICY:
+            raise ValueError(f"consumer {consumer.namespace}/{consumer.service}: its policy name {SNAPSHOT_POLICY!r} is the raft snapshot policy's")
         cfg = self.configuration
         on_vault = pulumi.ResourceOptions(parent=self, provider=cfg.provider)
         policy = vault.Policy(f"policy-{policy_name(consumer)}", name=policy_name(consumer), policy=policy_hcl(consumer, self.mount), opts=on_vault)
