@@ -1,6 +1,6 @@
 """Image references: parse them, and decide whether one is a signed catalog image from an allowed registry.
 
-Shared by the pod-template check and the Helm-values check of the signed-images rule, so an
+Shared by the pod-template check and the Helm-values check of the digest-pinned-images rule, so an
 image is judged the same way wherever the program names it.
 """
 

@@ -1,7 +1,7 @@
 """Find every pod inside every kind that carries one, and list its containers.
 
 The pod rules (non-root, resource-limits, read-only-root-filesystem, no-host-access, the env
-check of no-plaintext-secrets, signed-images) ask one question per pod and per container and
+check of no-plaintext-secrets, digest-pinned-images) ask one question per pod and per container and
 should not care where the pod lives:
 
 * Kubernetes workloads keep one pod spec at a fixed depth (Pod, Deployment, StatefulSet,

@@ -2,10 +2,10 @@
 (the program's own and every chart's children, init containers included), in every custom resource,
 and every default image an operator names in its environment or arguments for what it starts.
 
-The images are read with the signed-images rule's own reader (``image_references``), so this test
+The images are read with the digest-pinned-images rule's own reader (``image_references``), so this test
 and the gate cannot disagree about which images exist; a second, independent walk over the rendered
 pod specs proves the reader misses no container. The only exceptions are the image-scoped waivers
-in ``policies/config/<stack>.json`` (``signed-images.allowedWaivers``): each names the object and
+in ``policies/config/<stack>.json`` (``digest-pinned-images.allowedWaivers``): each names the object and
 the exact image it excuses, with a reason; each must excuse something, and none may excuse an
 image a pod actually runs.
 """
@@ -23,7 +23,7 @@ from policies.config import load_config_file, stack_config_path
 from policies.images import ImageRef, image_problem
 from policies.model import ResourceView
 from policies.podspec import is_custom_resource, required_images
-from policies.rules.signed_images import image_references
+from policies.rules.digest_pinned_images import image_references
 from tests.helpers import pod_specs
 from tools.gate import plan_views
 
@@ -33,7 +33,7 @@ CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
 def images_of(plan: dict) -> list[tuple[ResourceView, str, str]]:
-    """(resource, where, reference) for every image the signed-images reader finds in the plan."""
+    """(resource, where, reference) for every image the digest-pinned-images reader finds in the plan."""
     found = []
     for view in plan_views(plan):
         for where, reference in image_references(view):
@@ -42,8 +42,8 @@ def images_of(plan: dict) -> list[tuple[ResourceView, str, str]]:
 
 
 def image_waivers(stack: str) -> dict[tuple[str, str], str]:
-    """``(<kind>/<namespace>/<name>, image) -> reason`` for the stack's image-scoped signed-images waivers."""
-    entries = load_config_file(stack_config_path(stack))["signed-images"].get("allowedWaivers", [])
+    """``(<kind>/<namespace>/<name>, image) -> reason`` for the stack's image-scoped digest-pinned-images waivers."""
+    entries = load_config_file(stack_config_path(stack))["digest-pinned-images"].get("allowedWaivers", [])
     return {(e["resource"], e["image"]): e.get("reason", "") for e in entries if e.get("image")}
 
 

@@ -171,7 +171,7 @@ def synthetic_plan(workloads: int) -> dict[str, Any]:
 def bench_config(catalog: Path) -> dict[str, Any]:
     return {
         "all": "mandatory",
-        "signed-images": {"catalogPath": str(catalog), "allowedRegistries": [REGISTRY]},
+        "digest-pinned-images": {"catalogPath": str(catalog), "allowedRegistries": [REGISTRY]},
         "pinned-charts": {"catalogPath": str(catalog)},
     }
 

@@ -42,8 +42,9 @@ class Core(Phase):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # First the monitoring CRDs (kube-prometheus-stack): every chart and monitoring object
         # below waits for them, through the context (observability/monitoring_stack.py).
-        self.monitoring_stack = monitoring_stack.chart(settings, ctx, self, inside)
-        ctx = ctx.with_metrics_crds(self.monitoring_stack)
+        monitoring = monitoring_stack.chart(settings, ctx, self, inside)
+        self.monitoring_stack = monitoring.chart
+        ctx = ctx.with_metrics_crds(*monitoring.metrics_crds)
         # cert-manager and the platform CA next: Vault's serving certificate is the first one they issue.
         self.certificates = Certificates(settings, ctx, opts=inside)
         self.secrets = Secrets(settings, ctx, self.certificates.issuer, opts=inside)

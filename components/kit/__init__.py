@@ -1,5 +1,5 @@
 """Hardened building blocks: the secure choice is the default, an opt-out needs a reason."""
-from components.kit.chart import helm_chart
+from components.kit.chart import chart_crds, helm_chart
 from components.kit.context import KitContext, Telemetry
 from components.kit.custom import custom_resource
 from components.kit.job import CronJob, CronJobArgs, Job, JobArgs, ScriptFiles, SecretFile, ServiceAccountToken, Step
@@ -30,6 +30,7 @@ __all__ = [
     "allow_egress",
     "allow_ingress",
     "custom_resource",
+    "chart_crds",
     "helm_chart",
     "pod_monitor",
     "recommended",

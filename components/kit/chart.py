@@ -19,6 +19,7 @@ def helm_chart(
     values: Mapping[str, Any],
     ctx: KitContext,
     opts: pulumi.ResourceOptions,
+    crds: Mapping[str, pulumi.Resource] | None = None,
 ) -> k8s.helm.v4.Chart:
     """A ``helm.v4.Chart`` from the vendored chart folder the catalog names.
 
@@ -30,12 +31,12 @@ def helm_chart(
     build them from ``ctx.catalog.image(key)`` so that the policy pack finds only digests.
     The chart waits for ``ctx.metrics_crds``: many charts ship ServiceMonitors or render them
     only when the monitoring CRDs are already installed. CRDs of ``crds/`` folders (the chart's and
-    its enabled subcharts') are installed by :func:`install_crd` instead of by Helm.
+    its enabled subcharts') are installed by :func:`chart_crds` instead of by Helm; a caller that
+    needs them by name installs them first and passes them as ``crds``.
     """
     opts = opts or pulumi.ResourceOptions()
     chart = ctx.catalog.chart(chart_key)
-    folder = ROOT / chart.path
-    crds = [install_crd(name, crd, ctx, opts) for crd in crd_documents(folder, coalesce(chart_defaults(folder), values))]
+    installed = list((crds if crds is not None else chart_crds(name, chart_key, values, ctx, opts)).values())
     return k8s.helm.v4.Chart(
         name,
         chart=f"./{chart.path}",
@@ -43,9 +44,18 @@ def helm_chart(
         version=chart.version,
         values=dict(values),
         # The crds/ folders' CRDs are installed first, by the program, so that they can outlive the chart.
-        skip_crds=bool(crds),
-        opts=pulumi.ResourceOptions.merge(ctx.after_metrics_crds(opts), pulumi.ResourceOptions(depends_on=crds)),
+        skip_crds=bool(installed),
+        opts=pulumi.ResourceOptions.merge(ctx.after_metrics_crds(opts), pulumi.ResourceOptions(depends_on=installed)),
     )
+
+
+def chart_crds(name: str, chart_key: str, values: Mapping[str, Any], ctx: KitContext,
+               opts: pulumi.ResourceOptions) -> dict[str, pulumi.Resource]:
+    """The CRDs of the ``crds/`` folders of chart ``name`` (its own and its enabled subcharts'), by CRD
+    name (``servicemonitors.monitoring.coreos.com``), each installed by :func:`install_crd`."""
+    folder = ROOT / ctx.catalog.chart(chart_key).path
+    return {crd["metadata"]["name"]: install_crd(name, crd, ctx, opts)
+            for crd in crd_documents(folder, coalesce(chart_defaults(folder), values))}
 
 
 def install_crd(chart_name: str, crd: Mapping[str, Any], ctx: KitContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:

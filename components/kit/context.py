@@ -31,10 +31,11 @@ class KitContext:
     catalog: Catalog
     telemetry: Telemetry
     metrics_crds: tuple[pulumi.Resource, ...] = ()
-    """What installs the monitoring.coreos.com CRDs (kube-prometheus-stack). Every chart and every
-    ServiceMonitor, PodMonitor or PrometheusRule the kit creates waits for it: on a fresh cluster
-    those objects cannot be applied before their CRDs exist, and charts render their own monitors
-    only when the API server already knows the kind."""
+    """The ServiceMonitor, PodMonitor and PrometheusRule CRDs (installed from kube-prometheus-stack's
+    ``crds/`` before the release). Every chart and every monitor or rule the kit creates waits for
+    them, and for nothing more of the monitoring stack: on a fresh cluster those objects cannot be
+    applied before their CRDs exist, and charts render their own monitors only when the API server
+    already knows the kind."""
 
     def with_metrics_crds(self, *resources: pulumi.Resource) -> "KitContext":
         """A copy whose charts and monitoring objects wait for ``resources``."""

@@ -15,11 +15,11 @@ from . import (
     pinned_charts,
     read_only_root,
     resource_limits,
-    signed_images,
+    digest_pinned_images,
 )
 
 RULES: tuple[Rule, ...] = (
-    signed_images.RULE,
+    digest_pinned_images.RULE,
     non_root.RULE,
     resource_limits.RULE,
     read_only_root.RULE,

@@ -342,47 +342,51 @@ def test_the_external_secrets_job_is_its_metrics_service():
     assert external_secrets.METRICS_SERVICE == "external-secrets-metrics"
 
 
-# --- ordering: everything that needs the monitoring CRDs waits for kube-prometheus-stack --------------
+# --- ordering: what needs a monitoring CRD waits for that CRD, and for nothing more of the stack -------
 
-def waits_for(plan: dict, resource: dict, target: str) -> bool:
+METRICS_CRDS = ("servicemonitors.monitoring.coreos.com", "podmonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com")
+
+
+def crds_by_kind(plan: dict) -> dict[tuple[str, str], dict]:
+    return {(r["inputs"]["spec"]["group"], r["inputs"]["spec"]["names"]["kind"]): r
+            for r in plan["resources"] if r["inputs"].get("kind") == "CustomResourceDefinition"}
+
+
+def waited(plan: dict, resource: dict) -> set[str]:
+    """What a resource waits for: its own dependencies and, for a chart's child, the chart's (the engine
+    calls the provider's Construct only once the chart's dependencies are done)."""
     by_urn = {r["urn"]: r for r in plan["resources"]}
-    node = resource
-    while node is not None:
-        if target in node["dependencies"]:
-            return True
-        node = by_urn.get(node["parent"])
-    return False
-
-
-def waits_for_its_crd(plan: dict, resource: dict, kps: str) -> bool:
-    """A monitor or rule kube-prometheus-stack renders itself waits for the CRD object of its kind: the
-    chart depends on the CRDs of its crds/ folders, which the kit installs first (components/kit/chart.py),
-    or, for a CRD the chart renders, the provider orders it first (cli-utils' graph)."""
-    if resource["parent"] != kps:
-        return False
-    (chart,) = [r for r in plan["resources"] if r["urn"] == kps]
-    waited = set(resource["dependencies"]) | set(chart["dependencies"])
-    group = resource["inputs"]["apiVersion"].split("/")[0]
-    return any(
-        r["urn"] in waited
-        and (r["inputs"]["spec"]["group"], r["inputs"]["spec"]["names"]["kind"]) == (group, resource["inputs"]["kind"])
-        for r in plan["resources"] if r["inputs"].get("kind") == "CustomResourceDefinition"
-    )
+    found = set(resource["dependencies"])
+    parent = by_urn.get(resource["parent"])
+    if parent is not None and parent["type"] == CHART:
+        found |= set(parent["dependencies"])
+    return found
 
 
 def ordering_problems(plan: dict) -> list[str]:
+    """A monitor or rule that does not wait for the CRD of its kind; a chart that does not wait for the
+    monitoring CRDs it may render objects of; anything but kube-prometheus-stack's own objects that
+    waits for the whole release."""
     (kps,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
+    crds = crds_by_kind(plan)
+    metrics = {r["urn"] for r in crds.values() if r["inputs"]["metadata"]["name"] in METRICS_CRDS}
     problems = []
     for r in plan["resources"]:
         kind = r["inputs"].get("kind")
-        needs_crds = kind in (*MONITOR_KINDS, "PrometheusRule") or (r["type"] == CHART and r["urn"] != kps)
-        if needs_crds and not (waits_for(plan, r, kps) or waits_for_its_crd(plan, r, kps)):
-            problems.append(f"{kind or r['type']} {r['name']} does not wait for {KPS}")
+        deps = waited(plan, r)
+        if kind in (*MONITOR_KINDS, "PrometheusRule"):
+            crd = crds[(r["inputs"]["apiVersion"].split("/")[0], kind)]
+            if crd["urn"] not in deps:
+                problems.append(f"{kind} {r['name']} does not wait for the {crd['inputs']['metadata']['name']} CRD")
+        elif r["type"] == CHART and r["urn"] != kps and not metrics <= deps:
+            problems.append(f"{CHART} {r['name']} does not wait for the monitoring CRDs")
+        if kps in r["dependencies"]:
+            problems.append(f"{kind or r['type']} {r['name']} waits for the whole {KPS} release")
     return problems
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_monitors_rules_and_charts_wait_for_the_monitoring_crds(plans, stack):
+def test_monitors_rules_and_charts_wait_for_the_monitoring_crds_only(plans, stack):
     plan = plans[stack]
     (kps,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["name"] == KPS]
     needing = [r for r in plan["resources"] if r["inputs"].get("kind") in (*MONITOR_KINDS, "PrometheusRule")]
@@ -393,20 +397,24 @@ def test_monitors_rules_and_charts_wait_for_the_monitoring_crds(plans, stack):
 
 def test_the_ordering_check_notices_a_chart_that_does_not_wait(plans):
     broken = copy.deepcopy(plans["prod"])
-    (kps,) = [r["urn"] for r in broken["resources"] if r["type"] == CHART and r["name"] == KPS]
     for r in broken["resources"]:
         if r["type"] == CHART and r["name"] == "qdrant":
-            r["dependencies"] = [d for d in r["dependencies"] if d != kps]
-    assert ordering_problems(broken) == [f"{CHART} qdrant does not wait for {KPS}"]
+            r["dependencies"] = [d for d in r["dependencies"] if "CustomResourceDefinition" not in d]
+    assert ordering_problems(broken) == [f"{CHART} qdrant does not wait for the monitoring CRDs"]
 
 
-def test_the_ordering_check_notices_a_chart_rule_that_does_not_wait_for_its_crd(plans):
+def test_the_ordering_check_notices_a_rule_that_does_not_wait_for_its_crd_or_waits_for_everything(plans):
     broken = copy.deepcopy(plans["prod"])
+    (kps,) = [r["urn"] for r in broken["resources"] if r["type"] == CHART and r["name"] == KPS]
     (rule,) = [r for r in broken["resources"] if r["name"] == f"{KPS}:soma-observability/kps-general.rules"]
     (chart,) = [r for r in broken["resources"] if r["type"] == CHART and r["name"] == KPS]
     for waiting in (rule, chart):
         waiting["dependencies"] = [d for d in waiting["dependencies"] if "CustomResourceDefinition" not in d]
-    assert f"PrometheusRule {KPS}:soma-observability/kps-general.rules does not wait for {KPS}" in ordering_problems(broken)
+    (own,) = [r for r in broken["resources"] if r["inputs"].get("kind") == "PrometheusRule" and r["name"].endswith("soma-backup-age")]
+    own["dependencies"].append(kps)
+    problems = ordering_problems(broken)
+    assert f"PrometheusRule {KPS}:soma-observability/kps-general.rules does not wait for the prometheusrules.monitoring.coreos.com CRD" in problems
+    assert f"PrometheusRule {own['name']} waits for the whole {KPS} release" in problems
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -29,7 +29,7 @@ AGENT = (
     "@sha256:6a9a8d4f9f29567db9686cadd53d98be09c2665975c4fe9ae5e5a5248214f7cb"
 )
 POD_RULES = {
-    "signed-images",
+    "digest-pinned-images",
     "non-root",
     "resource-limits",
     "read-only-root-filesystem",
@@ -118,8 +118,8 @@ def test_numbers_arrive_as_floats_and_uid_zero_is_still_root() -> None:
 
 def test_unknown_image_is_neither_passed_nor_blocking_during_preview() -> None:
     diagnostics = analyze(configured(), deployment(hardened_container(image=UNKNOWN_STRING_VALUE)))
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
-    assert "can't run policy 'signed-images'" in diagnostics[0].message
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("digest-pinned-images", proto.ADVISORY)]
+    assert "can't run policy 'digest-pinned-images'" in diagnostics[0].message
     assert "containers[0].image can't be known during preview" in diagnostics[0].message
 
 
@@ -127,7 +127,7 @@ def test_unknown_image_does_not_hide_a_known_bad_one() -> None:
     props = deployment(hardened_container(image=UNKNOWN_STRING_VALUE), hardened_container("sidecar", "busybox:1.36"))
     diagnostics = analyze(configured(), props)
     levels = sorted((d.policyName, d.enforcementLevel) for d in diagnostics)
-    assert levels == [("signed-images", proto.ADVISORY), ("signed-images", proto.MANDATORY)]
+    assert levels == [("digest-pinned-images", proto.ADVISORY), ("digest-pinned-images", proto.MANDATORY)]
     assert any("container 'sidecar': image 'busybox:1.36' is not pinned" in d.message for d in diagnostics)
 
 
@@ -160,7 +160,7 @@ def test_operator_default_images_are_checked_through_the_service() -> None:
         ],
     )
     diagnostics = analyze(configured(), deployment(container))
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.MANDATORY)] * 2
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("digest-pinned-images", proto.MANDATORY)] * 2
     messages = " ".join(d.message for d in diagnostics)
     assert f"env STRIMZI_KAFKA_IMAGES: image '{STRIMZI_KAFKA_BY_TAG}' is not pinned" in messages
     assert (
@@ -274,7 +274,7 @@ def test_prod_config_through_the_service_blocks_upstream_images() -> None:
         )
     servicer.Configure(request, None)
     diagnostics = analyze(servicer, deployment())
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.MANDATORY)]
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("digest-pinned-images", proto.MANDATORY)]
     assert (
         "is not pulled from an allowed registry (allowed: registry.soma.example.com/mirror)" in diagnostics[0].message
     )
@@ -297,16 +297,16 @@ def test_rules_do_not_mutate_the_engine_properties() -> None:
 def test_unknown_operator_env_image_is_not_passed_silently() -> None:
     container = operator_container(env=[{"name": "OPERATOR_IMAGE_NAME", "value": UNKNOWN_STRING_VALUE}])
     diagnostics = analyze(configured(), deployment(container))
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("digest-pinned-images", proto.ADVISORY)]
     assert "containers[0].env[0].value can't be known during preview" in diagnostics[0].message
 
 
 @pytest.mark.parametrize("field", ["env", "args"])
 def test_unknown_operator_env_or_args_list_is_deferred_not_passed(field: str) -> None:
-    """A whole env or args list unknown during preview could name any image: signed-images defers."""
+    """A whole env or args list unknown during preview could name any image: digest-pinned-images defers."""
     container = operator_container(**{field: UNKNOWN_ARRAY_VALUE})
     diagnostics = analyze(configured(), deployment(container))
-    signed = [d for d in diagnostics if d.policyName == "signed-images"]
+    signed = [d for d in diagnostics if d.policyName == "digest-pinned-images"]
     assert [d.enforcementLevel for d in signed] == [proto.ADVISORY]
     assert f"containers[0].{field} can't be known during preview" in signed[0].message
     assert all(d.enforcementLevel == proto.ADVISORY for d in diagnostics)
@@ -360,7 +360,7 @@ def test_root_privileged_host_keeper_with_unpinned_image_is_blocked_by_every_pod
     container["image"] = "clickhouse/clickhouse-keeper:latest"
     container["securityContext"]["privileged"] = True
     diagnostics = analyze(configured(), keeper(pod), KEEPER)
-    assert {d.policyName for d in diagnostics} == {"signed-images", "non-root", "no-host-access"}
+    assert {d.policyName for d in diagnostics} == {"digest-pinned-images", "non-root", "no-host-access"}
     assert {d.enforcementLevel for d in diagnostics} == {proto.MANDATORY}
     messages = " ".join(d.message for d in diagnostics)
     for expected in (
@@ -394,5 +394,5 @@ def test_unknown_operator_image_is_deferred_not_passed() -> None:
         },
     }
     diagnostics = analyze(configured(), cluster, "kubernetes:postgresql.cnpg.io/v1:Cluster")
-    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("signed-images", proto.ADVISORY)]
+    assert [(d.policyName, d.enforcementLevel) for d in diagnostics] == [("digest-pinned-images", proto.ADVISORY)]
     assert "spec.imageName can't be known during preview" in diagnostics[0].message

@@ -61,7 +61,7 @@ def test_dev_is_advisory() -> None:
 
 def test_prod_refuses_upstream_images() -> None:
     report = run_gate(hardened_plan(image=UPSTREAM_IMAGE), config("prod"))
-    assert [line.rule for line in report.blocking] == ["signed-images"]
+    assert [line.rule for line in report.blocking] == ["digest-pinned-images"]
     assert report.passed is False
 
 
@@ -115,8 +115,8 @@ def test_unknown_value_in_a_plan_blocks_in_prod() -> None:
     assert UNKNOWN_STRING in UNKNOWN_SENTINELS
     report = run_gate(with_deployment(hardened_plan(), image=UNKNOWN_STRING), config("prod"))
     [line] = report.blocking
-    assert line.rule == "signed-images"
-    assert "containers[0].image is unknown, so signed-images cannot decide" in line.message
+    assert line.rule == "digest-pinned-images"
+    assert "containers[0].image is unknown, so digest-pinned-images cannot decide" in line.message
 
 
 def test_disabled_rule_does_not_run() -> None:
@@ -134,7 +134,7 @@ def test_disabled_rule_does_not_run() -> None:
         ({"all": "mandatory", "no-such-rule": "advisory"}, "unknown policies in config: no-such-rule"),
         ({"all": "blocking"}, "'blocking' is not an enforcement level"),
         ({"non-root": {"allowedRegistries": []}}, "keys not in its config schema: allowedRegistries"),
-        ({"signed-images": {"catalogPath": "/nonexistent/platform.lock.yaml"}}, "cannot be read"),
+        ({"digest-pinned-images": {"catalogPath": "/nonexistent/platform.lock.yaml"}}, "cannot be read"),
     ],
 )
 def test_unusable_config_is_refused(document: dict[str, Any], message: str) -> None:

@@ -8,7 +8,7 @@ time is removed or weakened on the pod's first container and the gate must repor
 violation of the right rule on that object. Every chart that renders pods must have had one of
 them weakened, for every property:
 
-* signed-images: the image's digest removed (containers whose image the resource names);
+* digest-pinned-images: the image's digest removed (containers whose image the resource names);
 * non-root: runAsNonRoot, allowPrivilegeEscalation, capabilities.drop or seccompProfile removed,
   privileged: true set, runAsUser: 0 set;
 * resource-limits: limits or requests removed;
@@ -192,7 +192,7 @@ def _host_path(inputs: dict[str, Any], pod: PodTemplate, c: ContainerRef) -> boo
 
 
 MUTATIONS: list[tuple[str, str, Mutation]] = [
-    ("signed-images", "image digest", _unpin),
+    ("digest-pinned-images", "image digest", _unpin),
     ("non-root", "runAsNonRoot", _drop_effective("runAsNonRoot")),
     ("non-root", "allowPrivilegeEscalation", _drop_own("securityContext", "allowPrivilegeEscalation")),
     ("non-root", "capabilities.drop", _drop_own("securityContext", "capabilities", "drop")),
@@ -304,11 +304,11 @@ def test_unpinning_an_operator_default_image_fails_the_gate(plans: dict[str, dic
         mutated = {**plan, "resources": [*plan["resources"][:index], resource, *plan["resources"][index + 1 :]]}
         report = run_gate(mutated, config)
         assert any(
-            line.rule == "signed-images"
+            line.rule == "digest-pinned-images"
             and line.urn == resource["urn"]
             and f"'{unpinned}' is not pinned" in line.message
             for line in report.blocking
-        ), f"unpinning {image} at {path} of {resource['urn']} did not fail signed-images"
+        ), f"unpinning {image} at {path} of {resource['urn']} did not fail digest-pinned-images"
 
 
 def _replace_in_strings(node: Any, old: str, new: str) -> int:
@@ -328,12 +328,12 @@ def test_image_waivers_excuse_only_their_image_on_their_object(plans: dict[str, 
     """prod's image-scoped waivers (defaults operators name but never start here) each excuse a finding,
     and only for that image on that object: another image there, or that image elsewhere, blocks."""
     plan, config = plans["prod"], _config("prod")
-    entries = [e for e in config["signed-images"]["allowedWaivers"] if e.get("image")]
+    entries = [e for e in config["digest-pinned-images"]["allowedWaivers"] if e.get("image")]
     assert entries, "prod lists no image-scoped waiver"
     waived = [line for line in run_gate(plan, config).lines if line.waiver is not None and line.waiver.accepted]
     for entry in entries:
         assert any(
-            line.rule == "signed-images"
+            line.rule == "digest-pinned-images"
             and line.waiver.resource_id == entry["resource"]
             and f"'{entry['image']}'" in line.message
             for line in waived

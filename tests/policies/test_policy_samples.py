@@ -50,7 +50,7 @@ POD_RULES = (
     "read-only-root-filesystem",
     "no-host-access",
     "no-plaintext-secrets",
-    "signed-images",
+    "digest-pinned-images",
 )
 
 
@@ -58,10 +58,10 @@ POD_RULES = (
 def test_pod_rules_have_samples_for_every_custom_resource_kind(rule: str) -> None:
     """Each custom resource kind podspec finds pods in is shown passing and failing every pod rule.
 
-    (no-host-access and signed-images have no fail sample for a kind with no field to fail on:
+    (no-host-access and digest-pinned-images have no fail sample for a kind with no field to fail on:
     a CloudNativePG Cluster has no host fields, a KafkaNodePool takes its image from its Kafka.)
     """
-    exempt = {("no-host-access", "postgresql.cnpg.io/Cluster"), ("signed-images", "kafka.strimzi.io/KafkaNodePool")}
+    exempt = {("no-host-access", "postgresql.cnpg.io/Cluster"), ("digest-pinned-images", "kafka.strimzi.io/KafkaNodePool")}
     kinds = set(POD_TEMPLATE_LISTS) | set(OPERATOR_PODS)
     for outcome in ("pass", "fail"):
         seen = {

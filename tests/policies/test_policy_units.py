@@ -92,10 +92,10 @@ def test_catalog_reload_when_file_changes(tmp_path: Path) -> None:
 
 def test_config_precedence_follows_the_cli() -> None:
     settings = resolve_settings(
-        {"all": "advisory", "non-root": "mandatory", "signed-images": {"enforcementLevel": "disabled"}}, RULES
+        {"all": "advisory", "non-root": "mandatory", "digest-pinned-images": {"enforcementLevel": "disabled"}}, RULES
     )
     assert settings["non-root"].level == "mandatory"
-    assert settings["signed-images"].level == "disabled"
+    assert settings["digest-pinned-images"].level == "disabled"
     assert settings["resource-limits"].level == "advisory"
     assert resolve_settings({}, RULES)["resource-limits"].level == "mandatory"
     assert settings["non-root"].config["waivers"] == "allow-list"

@@ -4,8 +4,8 @@
 Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
 for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
 (every namespace the platform creates) are the only ones the collector accepts telemetry from. The kube-prometheus-stack chart is
-built by Core before everything else (monitoring_stack.py: it installs the monitoring CRDs) and
-handed in; the rest of the stack and the alert rules wait for it. Everything runs in the observability
+built by Core before everything else (monitoring_stack.py: its monitoring CRDs are installed first) and
+handed in; the rest of the stack and the alert rules wait for those CRDs only. Everything runs in the observability
 namespace; every chart comes from the catalog, every flow in and out is a named NetworkPolicy
 (flows.py), and the kit points every workload at the collector this component deploys.
 """
@@ -63,7 +63,8 @@ class Observability(pulumi.ComponentResource):
         tempo_bucket = Bucket.of(storage.access("tempo"), ns)
 
         self.prometheus = prometheus_chart
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[*ordered_after, self.prometheus])
+        # charts and rules wait for the monitoring CRDs they use (through ctx), not for the Prometheus release
+        after_crds = ctx.after_metrics_crds(child)
         self.collector = helm_chart("opentelemetry-collector", "opentelemetry-collector", ns, collector.values(obs.collector, ctx, topo), ctx, after_crds)
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
         self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)

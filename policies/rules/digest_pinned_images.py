@@ -1,4 +1,4 @@
-"""signed-images: every image is a digest-pinned, signed catalog image from an allowed registry."""
+"""digest-pinned-images: every image is a digest-pinned, signed catalog image from an allowed registry."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def _references_in(text: str, host_required: bool = True) -> Iterator[str]:
 
 
 RULE = Rule(
-    name="signed-images",
+    name="digest-pinned-images",
     description=(
         "Every container image (init and ephemeral containers, the images operators name in their env and "
         "arguments for what they start, and every image/imageName of a custom resource's spec included) is "
