@@ -45,7 +45,9 @@ def helm_chart(
         values=dict(values),
         # The crds/ folders' CRDs are installed first, by the program, so that they can outlive the chart.
         skip_crds=bool(installed),
-        opts=pulumi.ResourceOptions.merge(ctx.after_metrics_crds(opts), pulumi.ResourceOptions(depends_on=installed)),
+        # and for the delivered Secrets its values name (existingSecret, extraEnv...): its pods read them
+        opts=ctx.after_secrets(namespace, values, pulumi.ResourceOptions.merge(
+            ctx.after_metrics_crds(opts), pulumi.ResourceOptions(depends_on=installed)), by_name=True),
     )
 
 

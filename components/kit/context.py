@@ -37,6 +37,29 @@ class KitContext:
     applied before their CRDs exist, and charts render their own monitors only when the API server
     already knows the kind."""
 
+    delivered_secrets: dict[tuple[str, str], pulumi.Resource] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """Every Secret the platform delivers (an ExternalSecret), by (namespace, name): shared by all the
+    copies of this context, filled by :meth:`deliver` as grants are made, read by :meth:`after_secrets`."""
+
+    def deliver(self, namespace: str, name: str, source: pulumi.Resource) -> None:
+        """Record that ``source`` (an ExternalSecret) makes the Secret ``namespace``/``name``."""
+        self.delivered_secrets[(namespace, name)] = source
+
+    def after_secrets(self, namespace: str | None, body: object, opts: pulumi.ResourceOptions | None,
+                      *, by_name: bool = False) -> pulumi.ResourceOptions:
+        """``opts`` plus a dependency on every delivered Secret that ``body`` reads in ``namespace``, so a
+        pod never starts before its credentials exist.
+
+        A pod spec or custom resource names a Secret in ``secretKeyRef``/``secretRef``/``secret``
+        volumes; chart values spell it per chart (``existingSecret``, ``extraEnv``...), so with
+        ``by_name`` any string equal to a delivered Secret's name counts.
+        """
+        names = secret_names(body, by_name)
+        sources = [self.delivered_secrets[(namespace, n)] for n in sorted(names) if (namespace, n) in self.delivered_secrets]
+        if not sources:
+            return opts or pulumi.ResourceOptions()
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=sources))
+
     def with_metrics_crds(self, *resources: pulumi.Resource) -> "KitContext":
         """A copy whose charts and monitoring objects wait for ``resources``."""
         return dataclasses.replace(self, metrics_crds=tuple(resources))
@@ -66,3 +89,28 @@ class KitContext:
             catalog=catalog.for_registry(settings.registry),
             telemetry=telemetry,
         )
+
+
+def secret_names(body: object, by_name: bool = False) -> set[str]:
+    """The Secret names ``body`` refers to (see :meth:`KitContext.after_secrets`)."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("secretKeyRef", "secretRef"):
+                ref = node.get(key)
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                    found.add(ref["name"])
+            volume = node.get("secret")
+            if isinstance(volume, dict) and isinstance(volume.get("secretName"), str):
+                found.add(volume["secretName"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+        elif by_name and isinstance(node, str):
+            found.add(node)
+
+    walk(body)
+    return found

@@ -6,6 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kit.context import KitContext
 from components.kit.labels import recommended
 
 
@@ -19,12 +20,16 @@ def custom_resource(
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     resource_name: str | None = None,
+    ctx: KitContext | None = None,
 ) -> k8s.apiextensions.CustomResource:
     """Register ``kind`` with a camelCase ``spec`` (passed to the API server untranslated).
 
     The Pulumi name is ``<namespace>-<kind>-<name>`` unless given, so two objects of the same
-    kind and name in different namespaces never collide in URNs.
+    kind and name in different namespaces never collide in URNs. With ``ctx``, the resource waits
+    for the delivered Secrets its spec reads (an operator starts pods from it).
     """
+    if ctx is not None:
+        opts = ctx.after_secrets(namespace, spec, opts)
     metadata: dict[str, Any] = {"name": name, "labels": labels or recommended(name, kind.lower())}
     if namespace:
         metadata["namespace"] = namespace

@@ -260,8 +260,9 @@ class _JobParts:
                 data=dict(args.files.files),
                 opts=self.child,
             )
-        self.after_inputs = pulumi.ResourceOptions(
-            parent=parent, depends_on=[r for r in (self.service_account, self.files) if r is not None])
+        # and the Secrets the pod reads: it must not start before External Secrets has written them
+        self.after_inputs = ctx.after_secrets(args.namespace, pod_spec(args, self._image_of), pulumi.ResourceOptions(
+            parent=parent, depends_on=[r for r in (self.service_account, self.files) if r is not None]))
 
     def pod_template(self, extra_annotations: Mapping[str, str] | None = None) -> dict:
         annotations = {**waiver_annotations(dict(self.args.opt_out)), **(extra_annotations or {})}

@@ -111,6 +111,7 @@ class Workload(pulumi.ComponentResource):
         template = {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": pod_spec}
         spec: dict = {"replicas": args.replicas, "selector": {"matchLabels": match}, "template": template}
         depends = pulumi.ResourceOptions(parent=self, depends_on=[self.service_account])
+        # the pods read Secrets that External Secrets writes: they wait for them (below, once the spec is known)
         self.headless_service = None
         if args.kind == "StatefulSet":
             self.headless_service = k8s.core.v1.Service(
@@ -139,10 +140,10 @@ class Workload(pulumi.ComponentResource):
                 }
                 for volume, _ in data_volumes(args)
             ]
-            self.pods = k8s.apps.v1.StatefulSet(prefix, metadata=metadata, spec=spec, opts=depends)
+            self.pods = k8s.apps.v1.StatefulSet(prefix, metadata=metadata, spec=spec, opts=ctx.after_secrets(args.namespace, spec, depends))
         else:
             spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-            self.pods = k8s.apps.v1.Deployment(prefix, metadata=metadata, spec=spec, opts=depends)
+            self.pods = k8s.apps.v1.Deployment(prefix, metadata=metadata, spec=spec, opts=ctx.after_secrets(args.namespace, spec, depends))
 
         self.service = k8s.core.v1.Service(
             prefix,

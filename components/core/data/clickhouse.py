@@ -34,7 +34,7 @@ from components.kit.security import container_security_context, pod_security_con
 from components.core.data.kafka import AUDIT_TOPIC, CLICKHOUSE_GROUP, CLICKHOUSE_USER, KAFKA_LABELS, KafkaStore
 from components.core.interfaces import BucketAccess, ObjectStorage
 from components.kit import (
-    CronJob, CronJobArgs, Egress, Job, JobArgs, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
+    CronJob, CronJobArgs, Egress, Job, JobArgs, chart_crds, Peer, ScriptFiles, SecretEnv, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended, selector,
 )
 from components.settings import Resources
 
@@ -177,7 +177,9 @@ class ClickHouseStore:
         replicated = s.replicas > 1
         operator_creds = secrets.grant(OPERATOR, ops, OPERATOR, "credentials",
                                        {"username": "clickhouse_operator", "password": secrets.password("clickhouse-operator")})
-        self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, operator_values(stores, operator_creds.name), ctx, ctx.keep(opts))
+        values = operator_values(stores, operator_creds.name)
+        crds = chart_crds(OPERATOR, "altinity-clickhouse-operator", values, ctx, ctx.keep(opts))
+        self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, values, ctx, ctx.keep(opts), crds=crds)
         self.users = secrets.grant(
             SERVICE_ACCOUNT, ns, SERVICE_ACCOUNT, "users",
             {"audit-admin-password": secrets.password("clickhouse-audit-admin"), "audit-reader-password": secrets.password("clickhouse-audit-reader"),
@@ -186,7 +188,10 @@ class ClickHouseStore:
         )
         self.backups = storage.access("clickhouse-backups")
         kafka_secret = kafka.user_secrets[CLICKHOUSE_USER]
-        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[self.operator]))
+        # The installations need their CRDs to be applied, not the operator's release: the operator
+        # reconciles them once it runs (one wave fewer on a first deploy).
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[
+            crds["clickhouseinstallations.clickhouse.altinity.com"], crds["clickhousekeeperinstallations.clickhouse-keeper.altinity.com"]]))
         self.keeper = self._keeper(stores, after) if replicated else None
         configuration: dict = {
             "clusters": [{"name": CLUSTER, "layout": {"shardsCount": s.shards, "replicasCount": s.replicas}}],
@@ -244,6 +249,7 @@ class ClickHouseStore:
                 },
             },
             ctx.keep(pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else []))),
+            ctx=ctx,
         )
         self.monitor = pod_monitor("clickhouse", ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.sql_settings = audit_sql_settings(stores, kafka)

@@ -280,7 +280,7 @@ class KafkaStore:
                     "authentication": {"type": "scram-sha-512", "password": {"valueFrom": {"secretKeyRef": {"name": ref.name, "key": "password"}}}},
                     "authorization": {"type": "simple", "acls": user.acls()},
                 },
-                after_cluster, labels=labels(user.name, "kafka-user"),
+                after_cluster, labels=labels(user.name, "kafka-user"), ctx=ctx,
             ))
         self.bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc:{TLS_PORT}"
         self.monitors = [

@@ -45,6 +45,7 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("somaagenthub:core:Secrets", "secrets", None, opts)
         self._child = pulumi.ResourceOptions(parent=self)
         self._settings = settings
+        self._ctx = ctx  # its delivered-Secret registry tells consumers what to wait for
         self._passwords: dict[str, random.RandomPassword] = {}
         self._consumers: dict[tuple[str, str], _Consumer] = {}
         self._snapshot_role: str | None = None
@@ -123,10 +124,11 @@ class Secrets(pulumi.ComponentResource):
         )
         name = f"{service}-{secret}"
         keys = tuple(sorted(values))
-        external_secrets.external_secret(
+        delivered = external_secrets.external_secret(
             consumer, name, path, keys, pulumi.ResourceOptions(parent=self, depends_on=[written, *after]),
             secret_type=secret_type, secret_labels=secret_labels,
         )
+        self._ctx.deliver(namespace, name, delivered)
         return SecretRef(name=name, namespace=namespace, keys=keys)
 
     def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *, after: Sequence[pulumi.Resource] = ()) -> SecretRef:
@@ -147,8 +149,9 @@ class Secrets(pulumi.ComponentResource):
         self._consumers[(namespace, service)] = _Consumer(service_account=service, secrets=["credentials"])
         self._new_consumer(consumer, True, after)
         name = f"{service}-credentials"
-        external_secrets.external_secret(consumer, name, path, tuple(sorted(keys)),
-                                         pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+        delivered = external_secrets.external_secret(consumer, name, path, tuple(sorted(keys)),
+                                                     pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+        self._ctx.deliver(namespace, name, delivered)
         return SecretRef(name=name, namespace=namespace, keys=tuple(sorted(keys)))
 
     def raft_snapshot_role(self, namespace: str, service_account: str) -> str:
