@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 AGGREGATED_BUILTINS = {
     "view": "rbac.authorization.k8s.io/aggregate-to-view",

@@ -338,8 +338,20 @@ def test_down_alerts_match_the_jobs_and_namespaces_the_monitors_produce(plans, s
             assert all(matches(m, job) for m in job_matchers), (alert, job, job_matchers)
 
 
-def test_the_external_secrets_job_is_its_metrics_service():
-    assert external_secrets.METRICS_SERVICE == "external-secrets-metrics"
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_external_secrets_alert_watches_the_service_its_chart_monitor_scrapes(plans, stack):
+    """A ServiceMonitor's job is the Service it selects: the alert's job must be the name of the Service
+    that External Secrets' own ServiceMonitor selects in the rendered chart, or it can never fire."""
+    plan = plans[stack]
+    ns = platform_settings.parse(stack_config(stack), stack).core.namespaces.operators.name
+    monitors = [m for m in objects(plan, "ServiceMonitor") if m["metadata"]["namespace"] == ns
+                and m["spec"]["selector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "external-secrets"]
+    assert monitors, "the chart renders the controller's ServiceMonitor"
+    selected = {svc["metadata"]["name"] for m in monitors for svc in objects(plan, "Service")
+                if svc["metadata"].get("namespace") == ns
+                and m["spec"]["selector"]["matchLabels"].items() <= (svc["metadata"].get("labels") or {}).items()}
+    (job,) = [j for op, j in matchers(alert_exprs()["ExternalSecretsDown"], "job")]
+    assert job in selected, (job, selected)
 
 
 # --- ordering: what needs a monitoring CRD waits for that CRD, and for nothing more of the stack -------

@@ -15,7 +15,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
-from components.kit.labels import client_label
 from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended
 from components.settings import Resources
