@@ -4,13 +4,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
+PROMTOOL_BIN := build/bin/promtool
 
-.PHONY: help venv render gate test bench-gate bench-render vendor-chart clean
+.PHONY: help venv promtool render gate test bench-gate bench-render vendor-chart clean
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
 	@echo "make gate STACK=prod [PLAN=]  run the policy gate over a rendered plan"
 	@echo "make test                     install what is needed and run every test"
+	@echo "make promtool                 put Prometheus' promtool (Debian package prometheus) in build/bin for the rule tests"
 	@echo "make bench-gate               time the gate over 10,000 synthetic workloads"
 	@echo "make bench-render [STACK=prod] time the full render (charts expanded) against the import floor"
 	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart]"
@@ -23,6 +25,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.
 
 venv: $(VENV)/.installed
 
+# promtool runs the alert rules' unit tests (tests/core/test_alert_rules_promtool.py). Taken from the
+# Debian package `prometheus` without installing it (no server, no service): the promtool on PATH if
+# there is one, otherwise the package is downloaded and only usr/bin/promtool unpacked. Fails when
+# neither works; `make test` then goes on and those tests skip, saying why.
+$(PROMTOOL_BIN):
+	@mkdir -p $(@D)
+	@if command -v promtool >/dev/null 2>&1; then ln -sf "$$(command -v promtool)" $@; else \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	  { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus; }; } && \
+	  dpkg-deb -x prometheus_*.deb unpacked && cp unpacked/usr/bin/promtool "$(CURDIR)/$@"; fi
+	@$@ --version | head -1
+
+promtool: $(PROMTOOL_BIN)
+
 render: venv
 	$(PY) -m tools.render --stack $(STACK)
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
@@ -31,6 +47,7 @@ gate: venv
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
 
 test: venv
+	-@$(MAKE) --no-print-directory promtool
 	$(PY) -m pytest -q
 
 bench-gate: venv

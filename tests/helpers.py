@@ -55,3 +55,13 @@ def stack_document(stack: str) -> dict:
     from tools.render import ROOT
 
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def rule_values(stack: str) -> dict[str, str]:
+    """The values the stack fills the alert and dashboard placeholders with (``<<ns.data>>`` ...)."""
+    from components import settings
+    from components.core.data.common import ClientNamespaces
+    from components.core.observability import placeholders
+
+    loaded = settings.parse(stack_config(stack), stack)
+    return placeholders.values(loaded.core, ClientNamespaces.of(loaded).phases)

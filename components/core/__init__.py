@@ -54,7 +54,7 @@ class Core(Phase):
                      if self.secrets.configured else None)
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
-                          clients.workloads, opts=inside) if self.data else None
+                          clients.workloads, clients.phases, opts=inside) if self.data else None
         )
         # Vault's own backup: Raft snapshots to the same target as every other stream (raft mode only).
         self.raft_snapshots = (

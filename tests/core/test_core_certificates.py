@@ -21,7 +21,7 @@ from components import catalog
 from components import settings as platform_settings
 from components.core import certificates
 from components.core.secrets import vault_server
-from tests.helpers import config_with, objects, stack_document
+from tests.helpers import config_with, objects, rule_values, stack_document
 from tools import vendor_chart
 from tools.render import stack_config
 
@@ -278,7 +278,7 @@ def metric_problems(exprs: dict[str, str], exported: dict[str, set[str]]) -> lis
     from components.core.observability.catalog import load_alert_groups
 
     annotations = {rule["alert"]: " ".join(rule.get("annotations", {}).values())
-                   for spec in load_alert_groups().values() for group in spec["groups"] for rule in group["rules"]}
+                   for spec in load_alert_groups(rule_values("prod")).values() for group in spec["groups"] for rule in group["rules"]}
     problems = []
     for alert, expr in exprs.items():
         for metric in set(re.findall(r"\bcertmanager_[a-z_]+", expr)):

@@ -29,7 +29,7 @@ import yaml
 from components import settings as platform_settings
 from components.core.data import clickhouse, kafka, postgres, qdrant
 from components.core.secrets import external_secrets, vault_server
-from tests.helpers import objects, pod_specs
+from tests.helpers import objects, pod_specs, rule_values
 from tools.render import stack_config
 
 STACKS = ("dev", "prod")
@@ -295,10 +295,10 @@ def test_a_single_unreachable_vault_pod_alerts_without_waiting_for_all():
 
 # --- the alerts match the jobs the monitors produce -----------------------------------------------
 
-def alert_exprs() -> dict[str, str]:
+def alert_exprs(stack: str = "prod") -> dict[str, str]:
     from components.core.observability.catalog import load_alert_groups
 
-    return {rule["alert"]: rule["expr"] for spec in load_alert_groups().values() for group in spec["groups"] for rule in group["rules"]}
+    return {rule["alert"]: rule["expr"] for spec in load_alert_groups(rule_values(stack)).values() for group in spec["groups"] for rule in group["rules"]}
 
 
 def matchers(expr: str, label: str) -> set[tuple[str, str]]:
@@ -325,7 +325,7 @@ def expected_jobs(plan: dict, stack: str) -> dict[str, tuple[str, set[str]]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_down_alerts_match_the_jobs_and_namespaces_the_monitors_produce(plans, stack):
-    exprs = alert_exprs()
+    exprs = alert_exprs(stack)
     for alert, (ns, jobs) in expected_jobs(plans[stack], stack).items():
         expr = exprs[alert]
         job_matchers = matchers(expr, "job")

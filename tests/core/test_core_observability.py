@@ -38,7 +38,7 @@ from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
 from components.kit import Peer
 from components.kit.labels import client_label
-from tests.helpers import objects
+from tests.helpers import objects, rule_values
 from tools import mock_runtime
 from tools.render import build_plan, stack_config
 
@@ -138,6 +138,7 @@ class FakeStorage:
 
 def render_component(stack: str, core_settings=None, storage: FakeStorage | None = None) -> dict:
     """Observability alone, handed a kube-prometheus-stack chart the way Core hands it one."""
+    from components.core.data.common import ClientNamespaces
     from components.core.observability import Observability, prometheus
     from components.kit import KitContext, helm_chart
 
@@ -149,7 +150,8 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
                          prometheus.values(core.observability.prometheus, ctx), ctx, None)
-        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.all_namespaces())
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.all_namespaces(),
+                             ClientNamespaces.of(s).phases)
 
     recording = mock_runtime.run(program, stack, {})
     return build_plan(stack, recording, {})
@@ -289,7 +291,7 @@ def test_logs_carry_the_namespace_pod_and_container_labels_the_dashboards_query(
     assert otlp["attributes_config"] == [{"action": "index_label", "attributes": sorted(copied)}]
     dashboard_labels = {
         label
-        for _, panel, target, uid in obs_catalog.iter_dashboard_targets(obs_catalog.load_dashboards())
+        for _, panel, target, uid in obs_catalog.iter_dashboard_targets(obs_catalog.load_dashboards(rule_values(stack)))
         if uid == "loki"
         for label in re.findall(r"([A-Za-z_]+)\s*=~?\s*\"", target["expr"].split("}")[0])
     }
@@ -434,7 +436,7 @@ def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack)
     ns = obs_namespace(stack)
     maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
     assert set(maps) == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
-    for phase, dashboard in obs_catalog.load_dashboards().items():
+    for phase, dashboard in obs_catalog.load_dashboards(rule_values(stack)).items():
         config_map = maps[f"grafana-dashboard-{phase}"]
         assert config_map["metadata"]["namespace"] == ns
         assert json.loads(config_map["data"][f"{phase}.json"]) == dashboard
@@ -451,7 +453,7 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
             and r["inputs"]["metadata"]["name"] not in generated}
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
-    groups = obs_catalog.load_alert_groups()
+    groups = obs_catalog.load_alert_groups(rule_values(stack))
     assert set(ours) == {f"soma-{g}" for g in groups}
     for group, spec in groups.items():
         assert ours[f"soma-{group}"]["spec"] == spec

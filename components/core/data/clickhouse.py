@@ -53,6 +53,8 @@ BACKUP_DEADLINE_SECONDS = 3 * 3600
 CH_UID = 101
 HTTP_PORT, NATIVE_PORT, INTERSERVER_PORT, METRICS_PORT = 8123, 9000, 9009, 9363
 METRICS_PORT_NAME = "metrics"
+MONITOR = "clickhouse"
+"""The PodMonitor of the ClickHouse pods: its job is ``<namespace>/clickhouse``."""
 KEEPER_PORT, KEEPER_RAFT_PORT = 2181, 9444
 CHI_LABELS = {"clickhouse.altinity.com/chi": NAME}
 KEEPER_LABELS = {"clickhouse-keeper.altinity.com/chk": NAME}
@@ -251,7 +253,7 @@ class ClickHouseStore:
             ctx.keep(pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[self.keeper] if self.keeper else []))),
             ctx=ctx,
         )
-        self.monitor = pod_monitor("clickhouse", ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
+        self.monitor = pod_monitor(MONITOR, ns, CHI_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.sql_settings = audit_sql_settings(stores, kafka)
         self.schema = self._schema_job(stores, opts)
         self.backup_job = self._backup_job(stores, opts)

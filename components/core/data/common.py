@@ -13,6 +13,7 @@ from components.settings import CoreSettings, PlatformSettings
 
 API_SERVER_PORTS = (443, 6443)
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
+LATER_PHASES = ("mesh", "governance", "agents", "ops")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class ClientNamespaces:
     workloads: tuple[str, ...] = ()
     """Every namespace the platform creates (all phases): where platform and app workloads run, and
     so the only namespaces that send telemetry to the collector."""
+    by_phase: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The later phases' namespaces, phase by phase: what their dashboards and alerts look at."""
 
     @classmethod
     def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
@@ -36,7 +39,13 @@ class ClientNamespaces:
             governance=settings.governance.namespaces["governance"].name,
             agents=settings.agents.namespaces["agents"].name,
             workloads=tuple(sorted(settings.all_namespaces())),
+            by_phase=tuple((phase, tuple(ns.name for ns in getattr(settings, phase).namespaces.values()))
+                           for phase in LATER_PHASES),
         )
+
+    @property
+    def phases(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.by_phase)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ operator's defaults and a KafkaNodePool does not inherit the Kafka resource's te
 EXPORTER_LABELS = {**KAFKA_LABELS, "strimzi.io/name": f"{CLUSTER}-kafka-exporter"}
 EXPORTER_RESOURCES = Resources(cpu_request="50m", memory_request="64Mi", cpu_limit="500m", memory_limit="256Mi")
 SCRAPE = {"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}
+BROKER_MONITOR = "kafka-brokers"
+EXPORTER_MONITOR = "kafka-exporter"
+"""The PodMonitors of the brokers (JMX exporter) and of the Kafka Exporter: their jobs are ``<namespace>/<name>``."""
 
 # JMX Prometheus Exporter rules for the brokers: the generic gauge and counter rules of Strimzi's
 # packaging/examples/metrics/kafka-metrics.yaml (percent gauges, per-second counters, values with
@@ -283,8 +286,8 @@ class KafkaStore:
             ))
         self.bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc:{TLS_PORT}"
         self.monitors = [
-            pod_monitor("kafka-brokers", ns, BROKER_LABELS, [SCRAPE], ctx, opts),
-            pod_monitor("kafka-exporter", ns, EXPORTER_LABELS, [SCRAPE], ctx, opts),
+            pod_monitor(BROKER_MONITOR, ns, BROKER_LABELS, [SCRAPE], ctx, opts),
+            pod_monitor(EXPORTER_MONITOR, ns, EXPORTER_LABELS, [SCRAPE], ctx, opts),
         ]
         self.ca_secret = f"{CLUSTER}-cluster-ca-cert"
         self.network_policies = self._network(stores, opts)

@@ -1,9 +1,10 @@
 """Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
 
-``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces)`` is built by
+``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces, phase_namespaces)`` is built by
 Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
 for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
-(every namespace the platform creates) are the only ones the collector accepts telemetry from. The kube-prometheus-stack chart is
+(every namespace the platform creates) are the only ones the collector accepts telemetry from;
+``phase_namespaces`` (the later phases' namespaces by phase) fill the dashboards and alert rules with Core's. The kube-prometheus-stack chart is
 built by Core before everything else (monitoring_stack.py: its monitoring CRDs are installed first) and
 handed in; the rest of the stack and the alert rules wait for those CRDs only. Everything runs in the observability
 namespace; every chart comes from the catalog, every flow in and out is a named NetworkPolicy
@@ -13,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 
 from components.core.interfaces import ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, provisioning, scrape_targets, tempo
+from components.core.observability import collector, flows, grafana, loki, placeholders, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, helm_chart
@@ -46,6 +47,7 @@ class Observability(pulumi.ComponentResource):
         storage: ObjectStorage,
         prometheus_chart: pulumi.Resource,
         workload_namespaces: Sequence[str],
+        phase_namespaces: Mapping[str, Sequence[str]],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
@@ -71,8 +73,9 @@ class Observability(pulumi.ComponentResource):
         reader = grafana.dashboard_reader(ns, child)
         self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx,
                                   pulumi.ResourceOptions.merge(after_crds, pulumi.ResourceOptions(depends_on=[reader])))
-        self.dashboards = provisioning.dashboard_config_maps(ns, child)
-        self.alert_rules = provisioning.alert_rules(ns, after_crds)
+        rule_values = placeholders.values(settings, phase_namespaces)
+        self.dashboards = provisioning.dashboard_config_maps(ns, rule_values, child)
+        self.alert_rules = provisioning.alert_rules(ns, rule_values, after_crds)
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
         scraped = scrape_targets.core_targets(settings.namespaces)
         self.network_policies = flows.network_policies(

@@ -6,6 +6,13 @@ PrometheusRule). The program turns the first into ConfigMaps labelled ``grafana_
 and the second into PrometheusRule objects; it only needs :func:`load_dashboards` and
 :func:`load_alert_groups`, which check the shape and raise ``ValueError`` naming the file.
 
+The files are templates: what depends on the stack (namespace names, scrape jobs) is written as a
+named placeholder ``<<name>>`` (``<<ns.secrets>>``, ``<<job.vault>>``), filled from the stack's
+settings before the file is parsed (placeholders.py says which names exist and where each value
+comes from). ``<<`` and ``>>`` mean nothing in PromQL, LogQL, Go templates (Prometheus'
+``{{ $labels.x }}`` annotations) or Grafana (``$var``, ``${var}``), so neither can be mistaken for the
+other. A placeholder the values do not know, or a stray ``<<``/``>>``, stops the load naming the file.
+
 :func:`query_problems` goes further and parses every PromQL expression. It needs the
 ``promql_parser`` package, so it is meant for tests and CI, not for ``pulumi up``.
 """
@@ -36,10 +43,37 @@ _GRAFANA_DURATIONS = re.compile(r"\$(?:__rate_interval|__interval|__range)\b|\$\
 _GRAFANA_VARIABLE = re.compile(r"\$\{[A-Za-z0-9_]+(?::[A-Za-z0-9_]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*")
 # A LogQL query opens with a stream selector holding at least one label matcher.
 _LOGQL_SELECTOR = re.compile(r'^\s*\{\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|=|!=)\s*"[^"]*"')
+PLACEHOLDER = re.compile(r"<<([^<>\n]*)>>")
+_PLACEHOLDER_NAME = re.compile(r"[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+")
+# Values land inside PromQL and JSON strings: label values, regex alternations, job paths only.
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/|-]*")
 
 
-def _read(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+def fill(text: str, values: Mapping[str, str], where: str = "") -> str:
+    """``text`` with every ``<<name>>`` replaced by ``values[name]``.
+
+    Raises ``ValueError`` naming ``where`` for an unknown or malformed placeholder, a ``<<`` or
+    ``>>`` left over, or a value that could break out of the string it lands in.
+    """
+    prefix = f"{where}: " if where else ""
+    problems = []
+    for name in sorted({m.group(1) for m in PLACEHOLDER.finditer(text)}):
+        if not _PLACEHOLDER_NAME.fullmatch(name):
+            problems.append(f"malformed placeholder <<{name}>> (expected <<group.name>>)")
+        elif name not in values:
+            problems.append(f"unknown placeholder <<{name}>> (known: {', '.join(sorted(values))})")
+        elif not _SAFE_VALUE.fullmatch(values[name]):
+            problems.append(f"placeholder <<{name}>> has the unsafe value {values[name]!r}")
+    filled = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    if not problems and ("<<" in filled or ">>" in filled):
+        problems.append("a '<<' or '>>' that is not a placeholder")
+    if problems:
+        raise ValueError(prefix + "; ".join(problems))
+    return filled
+
+
+def _read(path: Path, values: Mapping[str, str]) -> Any:
+    text = fill(path.read_text(encoding="utf-8"), values, path.name)
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -102,13 +136,14 @@ def _alert_spec_problems(spec: Any) -> list[str]:
     return problems
 
 
-def load_dashboards(directory: Path | None = None) -> dict[str, dict]:
-    """Every ``<name>.json`` dashboard by file stem, checked for title, uid, panels, datasources."""
+def load_dashboards(values: Mapping[str, str], directory: Path | None = None) -> dict[str, dict]:
+    """Every ``<name>.json`` dashboard by file stem, its placeholders filled from ``values``,
+    checked for title, uid, panels, datasources."""
     directory = directory or DASHBOARD_DIR
     dashboards: dict[str, dict] = {}
     uid_owner: dict[str, str] = {}
     for path in sorted(directory.glob("*.json")):
-        dashboard = _read(path)
+        dashboard = _read(path, values)
         problems = _dashboard_problems(dashboard)
         if problems:
             raise ValueError(f"{path.name}: " + "; ".join(problems))
@@ -122,9 +157,11 @@ def load_dashboards(directory: Path | None = None) -> dict[str, dict]:
     return dashboards
 
 
-def load_alert_groups(directory: Path | None = None, runbook_base: str | None = None) -> dict[str, dict]:
-    """Every ``<name>.yaml`` PrometheusRule spec by file stem, each rule checked for the keys
-    an on-call engineer relies on (alert, expr, for, severity, summary, runbook_url).
+def load_alert_groups(values: Mapping[str, str], directory: Path | None = None,
+                      runbook_base: str | None = None) -> dict[str, dict]:
+    """Every ``<name>.yaml`` PrometheusRule spec by file stem, its placeholders filled from
+    ``values``, each rule checked for the keys an on-call engineer relies on (alert, expr, for,
+    severity, summary, runbook_url).
 
     ``runbook_base`` (for example the repository's web address) replaces the repository-relative
     ``docs/runbooks/...`` prefix so the links in notifications are clickable.
@@ -133,7 +170,7 @@ def load_alert_groups(directory: Path | None = None, runbook_base: str | None = 
     specs: dict[str, dict] = {}
     alert_owner: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
-        spec = _read(path)
+        spec = _read(path, values)
         problems = _alert_spec_problems(spec)
         if problems:
             raise ValueError(f"{path.name}: " + "; ".join(problems))

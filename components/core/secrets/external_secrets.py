@@ -73,7 +73,9 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
         # (values.yaml metrics.service.enabled, serviceMonitor.enabled; templates/servicemonitor.yaml
         # renders only once the monitoring CRDs exist, which is why every chart waits for them).
         "metrics": {"service": {"enabled": True, "port": METRICS_PORT}},
-        "serviceMonitor": {"enabled": True, "interval": "30s"},
+        # honorLabels: the controller's metrics carry the ExternalSecret's own namespace label, which the
+        # scrape would otherwise rename exported_namespace (external-secrets v2.9.0 pkg/controllers/metrics/labels.go)
+        "serviceMonitor": {"enabled": True, "interval": "30s", "honorLabels": True},
         **common,
         "webhook": {"image": pinned, "resources": resource_requirements(es.resources), **common},
         "certController": {"image": pinned, "resources": resource_requirements(es.resources), **common},
