@@ -27,15 +27,15 @@ class ClientNamespaces:
     governance: str
     agents: str
     workloads: tuple[str, ...] = ()
-    """Every namespace the platform creates (all phases): where platform and app workloads run, and
-    so the only namespaces that send telemetry to the collector."""
+    """Every namespace the platform creates (all phases) but the node log agent's: where platform and
+    app workloads run, and so the only namespaces that send telemetry to the collector."""
 
     @classmethod
     def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
         return cls(
             governance=settings.governance.namespaces["governance"].name,
             agents=settings.agents.namespaces["agents"].name,
-            workloads=tuple(sorted(settings.all_namespaces())),
+            workloads=tuple(sorted(settings.workload_namespaces())),
         )
 
 
