@@ -376,7 +376,20 @@ class CollectorSettings:
     memory_spike_percentage: int = count(5, 50)
     batch_size: int = count(1, 100000)
     batch_timeout: str = duration()
-    node_agent: bool = False
+
+
+@dataclass(frozen=True)
+class NodeLogSettings:
+    """The node log agent: one OpenTelemetry Collector per node that reads every container's stdout
+    and stderr from ``/var/log/pods`` (a read-only hostPath) and ships it to Loki.
+
+    It runs in its own namespace (``core.namespaces.nodeLogs``), the only namespace whose Pod
+    Security is weaker than restricted; ``resources`` size each node's agent, and its memory limiter
+    and batch follow ``core.observability.collector``. Without this block no agent runs and only
+    what workloads send over OTLP reaches Loki.
+    """
+
+    resources: Resources
 
 
 @dataclass(frozen=True)
@@ -406,6 +419,7 @@ class ObservabilitySettings:
     loki: LogTraceStoreSettings
     tempo: LogTraceStoreSettings
     grafana: Stateless
+    node_logs: NodeLogSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -414,6 +428,9 @@ class CoreNamespaces:
     secrets: NamespaceSettings
     data: NamespaceSettings
     observability: NamespaceSettings
+    node_logs: NamespaceSettings | None = None
+    """The node log agent's own namespace (Pod Security ``privileged``: it mounts ``/var/log/pods``);
+    set exactly when ``core.observability.nodeLogs`` is."""
 
 
 @dataclass(frozen=True)
@@ -470,9 +487,18 @@ class PlatformSettings:
     def all_namespaces(self) -> tuple[str, ...]:
         core = self.core.namespaces
         names = [core.operators.name, core.secrets.name, core.data.name, core.observability.name]
+        if core.node_logs is not None:
+            names.append(core.node_logs.name)
         for phase in ("mesh", "governance", "agents", "ops"):
             names.extend(ns.name for ns in getattr(self, phase).namespaces.values())
         return tuple(names)
+
+    def workload_namespaces(self) -> tuple[str, ...]:
+        """Where platform and app workloads run: every namespace the platform creates except the
+        node log agent's, which holds the agent alone (it ships straight to Loki, not through the
+        collector)."""
+        node_logs = self.core.namespaces.node_logs
+        return tuple(n for n in self.all_namespaces() if node_logs is None or n != node_logs.name)
 
 
 def _phase_problems(phases: Phases) -> list[str]:
@@ -489,6 +515,18 @@ def _namespace_problems(s: PlatformSettings) -> list[str]:
     for name in s.all_namespaces():
         seen[name] = seen.get(name, 0) + 1
     return [f"{PROJECT}: namespace '{n}' is declared {c} times" for n, c in seen.items() if c > 1]
+
+
+def _node_log_problems(s: PlatformSettings) -> list[str]:
+    """The agent and its namespace come together: the namespace allows a hostPath, so it exists only for the agent."""
+    agent, namespace = s.core.observability.node_logs, s.core.namespaces.node_logs
+    if agent is not None and namespace is None:
+        return [f"{PROJECT}:core.namespaces.nodeLogs: required when core.observability.nodeLogs is set "
+                "(the node log agent runs in its own namespace, the only one that may mount a hostPath)"]
+    if agent is None and namespace is not None:
+        return [f"{PROJECT}:core.namespaces.nodeLogs: core.observability.nodeLogs is not set, so no node log agent "
+                "runs and this namespace (Pod Security privileged) would hold nothing; remove it or configure the agent"]
+    return []
 
 
 def _vault_problems(s: PlatformSettings) -> list[str]:
@@ -581,7 +619,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if settings is not None:
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
-                + _protection_problems(settings) + _backup_problems(settings)
+                + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -16,11 +16,14 @@ def loaded(stack: str) -> settings.PlatformSettings:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_namespace_enforces_restricted_pod_security(plans, stack):
+    """All but the node log agent's, which mounts /var/log/pods (tests/core/test_node_logs.py)."""
     namespaces = {o["metadata"]["name"]: o for o in objects(plans[stack], "Namespace")}
     assert set(namespaces) == set(loaded(stack).all_namespaces())
+    node_logs = loaded(stack).core.namespaces.node_logs.name
     for name, ns in namespaces.items():
         labels = ns["metadata"]["labels"]
-        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
+        assert labels["pod-security.kubernetes.io/enforce"] == ("privileged" if name == node_logs else "restricted"), name
+        assert labels["pod-security.kubernetes.io/audit"] == labels["pod-security.kubernetes.io/warn"] == "restricted", name
         assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
         assert labels["app.kubernetes.io/part-of"] == "somaagenthub"
 
@@ -40,7 +43,7 @@ def test_every_namespace_denies_by_default_and_allows_only_dns(plans, stack):
 
 def namespace_settings(s: settings.PlatformSettings) -> dict[str, settings.NamespaceSettings]:
     core = s.core.namespaces
-    found = {ns.name: ns for ns in (core.operators, core.secrets, core.data, core.observability)}
+    found = {ns.name: ns for ns in (core.operators, core.secrets, core.data, core.observability, core.node_logs) if ns is not None}
     for phase in ("mesh", "governance", "agents", "ops"):
         found.update({ns.name: ns for ns in getattr(s, phase).namespaces.values()})
     return found

@@ -161,3 +161,33 @@ def test_a_namespace_core_needs_by_purpose_must_be_declared():
     agents["namespaces"] = {"workers": agents["namespaces"]["agents"]}
     found = problems_of(config_with("dev", agents=agents))
     assert "somaagenthub:agents.namespaces.agents: required value is missing (Core's stores admit clients from it)" in found
+
+
+def test_the_node_log_agent_and_its_namespace_come_together():
+    no_namespace = problems_of(core_with("dev", lambda c: c["namespaces"].pop("nodeLogs")))
+    assert any(p.startswith("somaagenthub:core.namespaces.nodeLogs: required when core.observability.nodeLogs is set")
+               for p in no_namespace), no_namespace
+    no_agent = problems_of(core_with("prod", lambda c: c["observability"].pop("nodeLogs")), "prod")
+    assert any(p.startswith("somaagenthub:core.namespaces.nodeLogs: core.observability.nodeLogs is not set") for p in no_agent), no_agent
+
+
+def test_a_stack_without_the_node_log_agent_has_no_node_logs_namespace():
+    def without(core):
+        core["namespaces"].pop("nodeLogs")
+        core["observability"].pop("nodeLogs")
+
+    s = parse(core_with("dev", without))
+    assert s.core.observability.node_logs is None and s.core.namespaces.node_logs is None
+    assert s.workload_namespaces() == s.all_namespaces()
+
+
+def test_the_node_log_namespace_is_created_but_runs_no_workload():
+    s = parse(stack_config("prod"), "prod")
+    assert s.core.namespaces.node_logs.name in s.all_namespaces()
+    assert s.core.namespaces.node_logs.name not in s.workload_namespaces()
+    assert set(s.all_namespaces()) - set(s.workload_namespaces()) == {s.core.namespaces.node_logs.name}
+
+
+def test_the_retired_node_agent_switch_is_an_unknown_key():
+    found = problems_of(core_with("dev", lambda c: c["observability"]["collector"].update(nodeAgent=True)))
+    assert any(p.startswith("somaagenthub:core.observability.collector.nodeAgent: unknown key") for p in found), found

@@ -9,7 +9,7 @@ from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
 from components.core.interfaces import SecretGrants
-from components.core.observability import Observability, monitoring_stack
+from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
 from components.core.telemetry import telemetry_for
@@ -36,9 +36,11 @@ class Core(Phase):
     def __init__(self, settings: CoreSettings, ctx: KitContext, clients: ClientNamespaces, opts: pulumi.ResourceOptions | None = None):
         super().__init__("Core", opts)
         ns = settings.namespaces
-        self.namespace = self.namespaces(
-            {"operators": ns.operators, "secrets": ns.secrets, "data": ns.data, "observability": ns.observability}, ctx
-        )
+        wanted = {"operators": ns.operators, "secrets": ns.secrets, "data": ns.data, "observability": ns.observability}
+        if ns.node_logs is not None:
+            wanted["node_logs"] = ns.node_logs
+        # the node log agent's namespace is the one exception to restricted Pod Security (a hostPath)
+        self.namespace = self.namespaces(wanted, ctx, node_logs=("privileged", node_logs.POD_SECURITY_REASON))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # First the monitoring CRDs (kube-prometheus-stack): every chart and monitoring object
         # below waits for them, through the context (observability/monitoring_stack.py).
@@ -55,6 +57,14 @@ class Core(Phase):
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
                           clients.workloads, clients.phases, opts=inside) if self.data else None
+        )
+        # Every container's stdout and stderr, read on each node and pushed to Loki (its own namespace).
+        agent = settings.observability.node_logs
+        self.node_logs = (
+            node_logs.NodeLogs(agent, settings.observability.collector, ctx, ns.node_logs.name,
+                               self.observability.outputs.namespace, self.observability.outputs.loki_push_url,
+                               settings.api_server_cidr, opts=inside)
+            if self.observability and agent is not None and ns.node_logs is not None else None
         )
         # Vault's own backup: Raft snapshots to the same target as every other stream (raft mode only).
         self.raft_snapshots = (

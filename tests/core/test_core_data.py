@@ -304,7 +304,8 @@ def test_database_owners_decide_the_postgres_client_namespaces():
     assert set(DATABASES) == set(OWNER_PHASES) == {"openfga", "orchestrator", "memory"}
     clients = ClientNamespaces.of(loaded("prod"))
     assert (clients.governance, clients.agents) == ("soma-governance", "soma-agents")
-    assert clients.workloads == tuple(sorted(loaded("prod").all_namespaces())) and "soma-agents" in clients.workloads
+    assert clients.workloads == tuple(sorted(loaded("prod").workload_namespaces())) and "soma-agents" in clients.workloads
+    assert loaded("prod").core.namespaces.node_logs.name not in clients.workloads, "the node log agent sends nothing to the collector"
 
 
 @pytest.mark.parametrize("stack", STACKS)

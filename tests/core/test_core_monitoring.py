@@ -250,8 +250,10 @@ def test_qdrant_is_scraped_with_its_api_key_from_the_eso_secret(plans, stack):
 
 
 def chart_children(plan: dict, chart: str, kind: str) -> list[dict]:
-    """The objects of ``kind`` a chart (by catalog key) renders."""
-    (chart_urn,) = [r["urn"] for r in plan["resources"] if r["type"] == CHART and r["inputs"]["chart"] == f"./charts/{chart}"]
+    """The objects of ``kind`` a chart (by catalog key) renders; of a chart installed twice (the collector:
+    gateway and node log agent), the release named after it."""
+    releases = [r for r in plan["resources"] if r["type"] == CHART and r["inputs"]["chart"] == f"./charts/{chart}"]
+    (chart_urn,) = [r["urn"] for r in releases if len(releases) == 1 or r["name"] == chart]
     return [r["inputs"] for r in plan["resources"] if r["parent"] == chart_urn and r["inputs"].get("kind") == kind]
 
 

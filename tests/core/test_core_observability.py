@@ -7,7 +7,7 @@ What is shown here, offline:
   the parts whose images are not pinned (node exporter, bundled Grafana, Loki gateway and caches,
   tempo-query) are not rendered at all;
 * the collector is the Service the kit points every workload at, with OTLP in, memory limiter and
-  batch from settings, and one exporter per backend; the node-log agent is refused with a reason;
+  batch from settings, and one exporter per backend (the node log agent: tests/core/test_node_logs.py);
 * Prometheus, Loki and Tempo follow the stack settings (retention, storage, replicas, modes,
   buckets), credentials only by Secret reference;
 * Grafana has the three data sources under the uids the dashboards use, linked to each other,
@@ -23,7 +23,6 @@ to check it.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
 
@@ -150,7 +149,7 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
                          prometheus.values(core.observability.prometheus, ctx), ctx, None)
-        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.all_namespaces(),
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.workload_namespaces(),
                              ClientNamespaces.of(s).phases)
 
     recording = mock_runtime.run(program, stack, {})
@@ -247,9 +246,11 @@ def test_the_collector_is_the_service_every_kit_workload_sends_to(obs, stack):
     # the kit's NetworkPolicies select the collector by that label.
     assert "nameOverride" not in collector
     assert charts(obs[stack])["opentelemetry-collector"]["chart"] == "./charts/opentelemetry-collector"
+    # every egress into the observability namespace but the node log agent's, which pushes to Loki itself
+    node_logs = loaded(stack).core.namespaces.node_logs.name
     kit_peers = [
         peer["podSelector"]["matchLabels"]
-        for policy in objects(obs[stack], "NetworkPolicy")
+        for policy in objects(obs[stack], "NetworkPolicy") if policy["metadata"]["namespace"] != node_logs
         for rule in policy["spec"].get("egress", [])
         for peer in rule["to"]
         if peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == obs_namespace(stack)
@@ -297,16 +298,6 @@ def test_logs_carry_the_namespace_pod_and_container_labels_the_dashboards_query(
     }
     assert dashboard_labels and dashboard_labels <= set(copied)
     assert "presets" not in collector, "no hostPath presets (logsCollection, hostMetrics)"
-
-
-def test_the_node_log_agent_is_refused_with_its_reason():
-    from components.core.observability.collector import NodeAgentUnsupported
-
-    s = loaded("dev").core
-    collector = dataclasses.replace(s.observability.collector, node_agent=True)
-    core = dataclasses.replace(s, observability=dataclasses.replace(s.observability, collector=collector))
-    with pytest.raises(NodeAgentUnsupported, match="hostPath /var/log.*runbooks/observability.md"):
-        render_component("dev", core_settings=core)
 
 
 # --- Prometheus, Loki, Tempo ----------------------------------------------------------------------
@@ -594,7 +585,7 @@ def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
 
 
 def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads) -> set[tuple[str, str, str, str, str]]:
-    """``workloads``: every namespace the platform creates, the only senders the collector admits."""
+    """``workloads``: the namespaces where workloads run, the only senders the collector admits."""
     store_ns, store_port = store
     data, secrets, operators = core.namespaces.data.name, core.namespaces.secrets.name, core.namespaces.operators.name
     api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
@@ -609,6 +600,8 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Ingress", "prometheus", f"{ns}/opentelemetry-collector", "9090/TCP"),
         (ns, "Ingress", "loki", f"{ns}/opentelemetry-collector", "3100/TCP"),
         (ns, "Ingress", "tempo", f"{ns}/opentelemetry-collector", "4317/TCP"),
+        (ns, "Ingress", "loki", f"{core.namespaces.node_logs.name}/node-log-agent", "3100/TCP"),
+        (ns, "Egress", "prometheus", f"{core.namespaces.node_logs.name}/node-log-agent", "8888/TCP"),
         (ns, "Egress", "grafana", f"{ns}/prometheus", "9090/TCP"),
         (ns, "Egress", "grafana", f"{ns}/loki", "3100/TCP"),
         (ns, "Egress", "grafana", f"{ns}/tempo", "3200/TCP"),
@@ -650,7 +643,7 @@ def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stac
     mine = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ns]
     found = flows(mine)
     parsed = platform_settings.parse(stack_config(stack), stack)
-    expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.all_namespaces())
+    expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.workload_namespaces())
     assert found == expected, f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
 
 
@@ -663,6 +656,7 @@ def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemet
     allowed = {
         ("Egress", f"{ns}/opentelemetry-collector", "4317/TCP"),  # kit: every workload sends OTLP
         ("Ingress", f"{ns}/prometheus"),  # kit: every workload is scraped on its metrics port
+        ("Egress", f"{ns}/loki", "3100/TCP"),  # the node log agent pushes what containers print to Loki
         # the object store admits Loki's and Tempo's bucket traffic by their client label
         ("Ingress", f"{ns}/{pods_text(client_label('minio'))}", f"{store_port}/TCP"),
         # ClickHouse admits Grafana's audit_reader queries by the client label, from here only
@@ -679,7 +673,7 @@ def test_the_flow_comparison_notices_an_extra_opening(obs):
     grafana = next(p for p in mine if p["metadata"]["name"] == "grafana-to-backends")
     grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
     parsed = platform_settings.parse(stack_config("prod"), "prod")
-    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.all_namespaces())
+    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.workload_namespaces())
     assert extra == {(ns, "Egress", "grafana", "*/*", "5432/TCP")}
 
 

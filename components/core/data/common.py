@@ -28,8 +28,8 @@ class ClientNamespaces:
     governance: str
     agents: str
     workloads: tuple[str, ...] = ()
-    """Every namespace the platform creates (all phases): where platform and app workloads run, and
-    so the only namespaces that send telemetry to the collector."""
+    """Every namespace the platform creates (all phases) but the node log agent's: where platform and
+    app workloads run, and so the only namespaces that send telemetry to the collector."""
     by_phase: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The later phases' namespaces, phase by phase: what their dashboards and alerts look at."""
 
@@ -38,7 +38,7 @@ class ClientNamespaces:
         return cls(
             governance=settings.governance.namespaces["governance"].name,
             agents=settings.agents.namespaces["agents"].name,
-            workloads=tuple(sorted(settings.all_namespaces())),
+            workloads=tuple(sorted(settings.workload_namespaces())),
             by_phase=tuple((phase, tuple(ns.name for ns in getattr(settings, phase).namespaces.values()))
                            for phase in LATER_PHASES),
         )

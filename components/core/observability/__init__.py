@@ -3,7 +3,7 @@
 ``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces, phase_namespaces)`` is built by
 Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
 for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
-(every namespace the platform creates) are the only ones the collector accepts telemetry from;
+(every namespace where workloads run) are the only ones the collector accepts telemetry from;
 ``phase_namespaces`` (the later phases' namespaces by phase) fill the dashboards and alert rules with Core's. The kube-prometheus-stack chart is
 built by Core before everything else (monitoring_stack.py: its monitoring CRDs are installed first) and
 handed in; the rest of the stack and the alert rules wait for those CRDs only. Everything runs in the observability
@@ -19,10 +19,10 @@ from typing import Mapping, Sequence
 import pulumi
 
 from components.core.interfaces import ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, placeholders, provisioning, scrape_targets, tempo
+from components.core.observability import collector, flows, grafana, loki, node_logs, placeholders, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
-from components.kit import KitContext, helm_chart
+from components.kit import KitContext, Peer, helm_chart
 from components.settings import CoreSettings
 
 
@@ -34,6 +34,8 @@ class ObservabilityOutputs:
     otlp_endpoint: str
     prometheus_url: str
     loki_url: str
+    loki_push_url: str
+    """Loki's OTLP endpoint, where the collector and the node log agent push logs."""
     tempo_url: str
     grafana_service: str
 
@@ -78,8 +80,10 @@ class Observability(pulumi.ComponentResource):
         self.alert_rules = provisioning.alert_rules(ns, rule_values, after_crds)
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
         scraped = scrape_targets.core_targets(settings.namespaces)
+        node_logs_ns = settings.namespaces.node_logs
+        agent = Peer(namespace=node_logs_ns.name, pods=node_logs.POD_LABELS) if node_logs_ns else None
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces), child
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, agent), child
         )
 
         self.outputs = ObservabilityOutputs(
@@ -87,6 +91,7 @@ class Observability(pulumi.ComponentResource):
             otlp_endpoint=ctx.telemetry.otlp_endpoint,
             prometheus_url=topo.prometheus_url,
             loki_url=topo.loki_query_url,
+            loki_push_url=topo.loki_otlp_url,
             tempo_url=topo.tempo_query_url,
             grafana_service=topo.host(GRAFANA_FULLNAME),
         )

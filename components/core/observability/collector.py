@@ -3,9 +3,9 @@
 One Deployment (``mode: deployment``) of the Kubernetes distribution (``otelcol-k8s``), named
 ``opentelemetry-collector`` so that its Service is the endpoint ``core/telemetry.py`` hands to
 every kit workload. Metrics go to Prometheus' OTLP receiver, logs to Loki's OTLP endpoint,
-traces to Tempo's OTLP receiver. No node-log DaemonSet: it would need hostPath ``/var/log``,
-which the no-host-access policy and restricted Pod Security forbid, so workloads send their
-logs over OTLP instead (the kit sets ``OTEL_LOGS_EXPORTER=otlp``).
+traces to Tempo's OTLP receiver. Workloads send their logs over OTLP (the kit sets
+``OTEL_LOGS_EXPORTER=otlp``); what containers print reaches Loki through the node log agent
+(node_logs.py), which labels its lines with the same processor as this gateway.
 
 Values keys were read from open-telemetry/opentelemetry-helm-charts
 charts/opentelemetry-collector/values.yaml (commit f352c0e7) and templates/_pod.tpl
@@ -27,8 +27,15 @@ PROCESSORS = ["memory_limiter", "batch"]
 LOG_LABELS = "resource/loki-labels"
 
 
-class NodeAgentUnsupported(ValueError):
-    """``collector.nodeAgent: true`` asks for a hostPath DaemonSet the platform does not run."""
+def label_processor() -> dict[str, Any]:
+    """The ``resource`` processor that copies the Kubernetes attributes into the ones Loki indexes as
+    ``namespace``, ``pod`` and ``container`` (the labels the dashboards and the runbook query by)."""
+    return {
+        "attributes": [
+            {"key": label, "from_attribute": attribute, "action": "upsert"}
+            for label, attribute in t.LOG_LABEL_ATTRIBUTES.items()
+        ]
+    }
 
 
 def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, Any]:
@@ -59,12 +66,7 @@ def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, 
                 "spike_limit_percentage": settings.memory_spike_percentage,
             },
             "batch": {"send_batch_size": settings.batch_size, "timeout": t.go_duration(settings.batch_timeout)},
-            LOG_LABELS: {
-                "attributes": [
-                    {"key": label, "from_attribute": attribute, "action": "upsert"}
-                    for label, attribute in t.LOG_LABEL_ATTRIBUTES.items()
-                ]
-            },
+            LOG_LABELS: label_processor(),
         },
         "exporters": {
             "debug": None,
@@ -83,12 +85,6 @@ def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, 
 
 
 def values(settings: CollectorSettings, ctx: KitContext, topo: t.Topology) -> dict[str, Any]:
-    if settings.node_agent:
-        raise NodeAgentUnsupported(
-            "core.observability.collector.nodeAgent: the node-log DaemonSet needs hostPath /var/log, "
-            "which the no-host-access policy and restricted Pod Security refuse; workloads ship logs over "
-            "OTLP instead. See docs/runbooks/observability.md, 'Node logs'."
-        )
     disabled = {"enabled": False}
     spread: list[dict] = []
     if settings.replicas > 1:

@@ -6,6 +6,7 @@ list of permitted flows:
 
 * workloads of every namespace -> collector (OTLP gRPC/HTTP);
 * collector -> Prometheus (OTLP receiver), Loki (OTLP), Tempo (OTLP gRPC);
+* the node log agent (its own namespace, node_logs.py) -> Loki (OTLP);
 * Grafana -> Prometheus, Loki, Tempo (queries);
 * Prometheus -> its scrape targets on their metrics ports only (Core's targets by namespace, pods
   and port as scrape_targets.py lists them, every namespace on the kit workloads' metrics port),
@@ -30,7 +31,7 @@ from components.core.observability import topology as t
 from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
 from components.kit.labels import selector
-from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, in_namespaces, tcp
+from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, Peer, flow_policy, in_namespaces, tcp
 
 EXTERNAL = "0.0.0.0/0"
 API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
@@ -92,12 +93,19 @@ def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
 
 def telemetry_flows(
     loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
-    workload_namespaces: Sequence[str],
+    workload_namespaces: Sequence[str], node_log_agent: Peer | None = None,
 ) -> list[Flow]:
     """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets);
-    ``workload_namespaces``: every namespace the platform creates, the only senders of telemetry."""
+    ``workload_namespaces``: the namespaces where workloads run, the only senders of telemetry;
+    ``node_log_agent``: the node log agent's pods in their namespace, when the stack runs it."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
+    from_agent = [] if node_log_agent is None else [
+        Flow("loki-from-node-log-agent", "Ingress", selects("loki"),
+             (FlowRule((node_log_agent.as_rule(),), tcp(t.LOKI_HTTP)),),
+             "OTLP logs pushed by the node log agent: what every container prints on every node"),
+    ]
     return [
+        *from_agent,
         Flow("collector-from-workloads", "Ingress", selects("collector"),
              (FlowRule(({"namespaceSelector": in_namespaces(workload_namespaces), "podSelector": {}},),
                        tcp(t.OTLP_GRPC, t.OTLP_HTTP)),),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from components.core import certificates
 from components.core.data import clickhouse, kafka, minio, postgres, qdrant
+from components.core.observability import node_logs
 from components.core.observability import topology as t
 from components.core.secrets import external_secrets, vault_server
 from components.kit.labels import selector
@@ -55,6 +56,7 @@ CORE_TARGETS = (
     _target("cert-manager controller, webhook and CA injector", "operators", certificates.POD_LABELS,
             certificates.METRICS_PORT),
     _target("observability components and Alertmanager", "observability", {}, *OBSERVABILITY_PORTS),
+    _target("node log agent (when the stack runs it)", "node_logs", node_logs.POD_LABELS, node_logs.METRICS_PORT),
 )
 
 
@@ -68,8 +70,10 @@ class Scraped:
 
 
 def core_targets(namespaces: CoreNamespaces) -> tuple[Scraped, ...]:
-    """The Core targets with this stack's namespace names; the observability namespace is Prometheus' own."""
+    """The Core targets with this stack's namespace names; the observability namespace is Prometheus' own.
+    A target whose namespace the stack does not create (no node log agent) is left out."""
     return tuple(
         Scraped(None if t.namespace == "observability" else getattr(namespaces, t.namespace).name, dict(t.pods), t.ports)
         for t in CORE_TARGETS
+        if t.namespace == "observability" or getattr(namespaces, t.namespace) is not None
     )
