@@ -65,3 +65,25 @@ def rule_values(stack: str) -> dict[str, str]:
 
     loaded = settings.parse(stack_config(stack), stack)
     return placeholders.values(loaded.core, ClientNamespaces.of(loaded).phases)
+
+
+def waits_for(plan: dict, resource: dict, target: str) -> bool:
+    """``resource`` waits for ``target``: through its dependencies, transitively, or through those of
+    the charts above it (the engine calls a chart's Construct only once the chart's dependencies are
+    done, so its children are registered after them)."""
+    by_urn = {r["urn"]: r for r in plan["resources"]}
+    todo, seen = list(resource["dependencies"]), set()
+    parent = by_urn.get(resource["parent"])
+    while parent is not None:
+        if parent["type"] == "kubernetes:helm.sh/v4:Chart":
+            todo.append(parent["urn"])
+            todo += parent["dependencies"]
+        parent = by_urn.get(parent["parent"])
+    while todo:
+        urn = todo.pop()
+        if urn == target:
+            return True
+        if urn not in seen and urn in by_urn:
+            seen.add(urn)
+            todo += by_urn[urn]["dependencies"]
+    return False

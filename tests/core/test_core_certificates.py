@@ -15,13 +15,14 @@ import re
 import subprocess
 
 import pytest
-from test_core_monitoring import alert_exprs, chart_children, matchers, matches, scrape_targets, selects
+from test_core_monitoring import alert_exprs, chart_children, matchers, matches, scrape_targets
+from tests.scrapes import selects
 
 from components import catalog
 from components import settings as platform_settings
 from components.core import certificates
 from components.core.secrets import vault_server
-from tests.helpers import config_with, objects, rule_values, stack_document
+from tests.helpers import config_with, objects, rule_values, stack_document, waits_for
 from tools import vendor_chart
 from tools.render import stack_config
 
@@ -45,25 +46,6 @@ def chart_resource(plan: dict) -> dict:
 
 def deployments(plan: dict) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in chart_children(plan, "cert-manager", "Deployment")}
-
-
-def waits_for(plan: dict, resource: dict, target: str) -> bool:
-    """``resource`` depends on ``target`` directly or through its dependencies (transitively), or is the
-    child of a chart that does: the engine calls the provider's Construct for a chart only once the
-    chart's dependencies are done, so its children are registered after them."""
-    by_urn = {r["urn"]: r for r in plan["resources"]}
-    seen, todo = set(), list(resource["dependencies"])
-    parent = by_urn.get(resource["parent"])
-    if parent is not None and parent["type"] == CHART:
-        todo.append(parent["urn"])
-    while todo:
-        urn = todo.pop()
-        if urn == target:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo.extend(by_urn[urn]["dependencies"])
-    return False
 
 
 def issuance_problems(plan: dict) -> list[str]:

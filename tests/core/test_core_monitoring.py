@@ -30,6 +30,7 @@ from components import settings as platform_settings
 from components.core.data import clickhouse, kafka, postgres, qdrant
 from components.core.secrets import external_secrets, vault_server
 from tests.helpers import objects, pod_specs, rule_values
+from tests.scrapes import selects
 from tools.render import stack_config
 
 STACKS = ("dev", "prod")
@@ -112,23 +113,6 @@ def admits_prometheus(plan: dict, stack: str, namespace: str, pods: dict, port: 
                 if ns == obs and peer.get("podSelector", {}).get("matchLabels") == PROMETHEUS_POD and (not ports or port in ports):
                     return True
     return False
-
-
-def selects(selector: dict, labels: dict) -> bool:
-    """A Kubernetes label selector (matchLabels and matchExpressions) against a set of labels."""
-    if not selector.get("matchLabels", {}).items() <= labels.items():
-        return False
-    for expression in selector.get("matchExpressions", []):
-        key, values = expression["key"], expression.get("values", [])
-        holds = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[expression["operator"]]
-        if not holds:
-            return False
-    return True
 
 
 def rendered_monitors(plan: dict, chart: str) -> list[dict]:

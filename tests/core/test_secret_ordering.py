@@ -9,30 +9,13 @@ import copy
 import pytest
 
 from components.kit.context import secret_names
+from tests.helpers import waits_for
 
 
 def delivered(plan: dict) -> dict[tuple[str, str], str]:
     """(namespace, Secret name) -> the URN of the ExternalSecret that writes it."""
     return {(r["inputs"]["metadata"]["namespace"], r["inputs"]["spec"]["target"]["name"]): r["urn"]
             for r in plan["resources"] if r["inputs"].get("kind") == "ExternalSecret"}
-
-
-def waits_for(plan: dict, resource: dict, target: str) -> bool:
-    """Transitively, through dependencies and (for a chart's child) the chart's dependencies."""
-    by_urn = {r["urn"]: r for r in plan["resources"]}
-    todo, seen = list(resource["dependencies"]), set()
-    parent = by_urn.get(resource["parent"])
-    while parent is not None:
-        todo += parent["dependencies"]
-        parent = by_urn.get(parent["parent"])
-    while todo:
-        urn = todo.pop()
-        if urn == target:
-            return True
-        if urn not in seen and urn in by_urn:
-            seen.add(urn)
-            todo += by_urn[urn]["dependencies"]
-    return False
 
 
 def readers_not_waiting(plan: dict) -> list[str]:
