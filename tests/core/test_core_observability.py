@@ -28,6 +28,8 @@ import json
 import re
 
 import pytest
+import yaml
+from urllib.parse import urlsplit
 
 from components.core import backup_watch
 
@@ -271,12 +273,80 @@ def test_the_collector_gateway_exports_each_signal_to_its_backend_with_limits_fr
     exporters = config["exporters"]
     destinations = {signal: [exporters[e]["endpoint"] for e in p["exporters"]] for signal, p in pipelines.items()}
     loki_write = "loki-write" if stack == "prod" else "loki"
+    replicas = loaded(stack).core.observability.prometheus.replicas
     assert destinations == {
-        "metrics": [f"http://kps-prometheus.{ns}.svc.cluster.local:9090/api/v1/otlp"],
+        "metrics": [f"http://prometheus-kps-prometheus-{i}.prometheus-operated.{ns}.svc.cluster.local:9090/api/v1/otlp"
+                    for i in range(replicas)],
         "logs": [f"http://{loki_write}.{ns}.svc.cluster.local:3100/otlp"],
         "traces": [f"tempo.{ns}.svc.cluster.local:4317"],
     }
     assert all(p["receivers"] == ["otlp"] and p["processors"][0] == "memory_limiter" and p["processors"][-1] == "batch" for p in pipelines.values())
+
+
+def collector_relay(plan: dict) -> dict:
+    """The configuration the collector runs: the ``relay`` key of the ConfigMap its chart renders."""
+    (config_map,) = [c for c in rendered(plan, "opentelemetry-collector", "ConfigMap") if "relay" in c["data"]]
+    return yaml.safe_load(config_map["data"]["relay"])
+
+
+def prometheus_replica_hosts(prometheus: dict) -> set[str]:
+    """The DNS name of every pod the Prometheus operator runs for this resource.
+
+    prometheus-operator v0.93.0: one StatefulSet per shard named ``prometheus-<resource>`` (shard 0;
+    pkg/prometheus/common.go ``prometheusNameByShard``), ``spec.replicas`` pods ``<statefulset>-<i>``
+    each, under the governing Service ``spec.serviceName`` or else ``prometheus-operated``
+    (pkg/prometheus/server/statefulset.go); StatefulSet pods resolve as ``<pod>.<service>.<ns>.svc``.
+    """
+    spec, meta = prometheus["spec"], prometheus["metadata"]
+    assert spec.get("shards", 1) == 1, "shard N > 0 runs as prometheus-<resource>-shard-N"
+    service = spec.get("serviceName", "prometheus-operated")
+    return {f"prometheus-{meta['name']}-{i}.{service}.{meta['namespace']}.svc.cluster.local" for i in range(int(spec.get("replicas", 1)))}
+
+
+def metrics_targets(relay: dict) -> set[str]:
+    """The hosts the metrics pipeline sends to (every exporter of the pipeline gets every batch)."""
+    exporters = relay["service"]["pipelines"]["metrics"]["exporters"]
+    return {urlsplit(relay["exporters"][e]["endpoint"]).hostname for e in exporters}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_prometheus_replica_is_a_target_of_the_collector(obs, stack):
+    """Pushed series reach every replica: the collector's rendered configuration has one exporter per
+    pod the operator runs for the rendered Prometheus, each on the replica's own DNS name, none on the
+    load-balanced Service (which would hand each batch to one replica only)."""
+    (prometheus,) = rendered(obs[stack], "kube-prometheus-stack", "Prometheus")
+    relay = collector_relay(obs[stack])
+    assert metrics_targets(relay) == prometheus_replica_hosts(prometheus)
+    assert len(metrics_targets(relay)) == loaded(stack).core.observability.prometheus.replicas
+    paths = {urlsplit(relay["exporters"][e]["endpoint"]).path for e in relay["service"]["pipelines"]["metrics"]["exporters"]}
+    assert paths == {"/api/v1/otlp"}
+
+
+def test_a_third_prometheus_replica_becomes_a_third_collector_target():
+    from tests.helpers import config_with, stack_document
+    from tools.render import render
+
+    core = copy.deepcopy(stack_document("prod")["somaagenthub:core"])
+    core["observability"]["prometheus"]["replicas"] = 3
+    plan = render("prod", config=config_with("prod", core=core))
+    (prometheus,) = rendered(plan, "kube-prometheus-stack", "Prometheus")
+    assert prometheus["spec"]["replicas"] == 3
+    assert metrics_targets(collector_relay(plan)) == prometheus_replica_hosts(prometheus)
+    assert len(prometheus_replica_hosts(prometheus)) == 3
+
+
+def test_the_replica_check_notices_a_collector_sending_to_the_service(obs):
+    (prometheus,) = rendered(obs["prod"], "kube-prometheus-stack", "Prometheus")
+    relay = copy.deepcopy(collector_relay(obs["prod"]))
+    relay["exporters"] = {"otlp_http/prometheus": {"endpoint": f"{obs_topology_url(obs['prod'])}/api/v1/otlp"}}
+    relay["service"]["pipelines"]["metrics"]["exporters"] = ["otlp_http/prometheus"]
+    assert metrics_targets(relay) != prometheus_replica_hosts(prometheus)
+
+
+def obs_topology_url(plan: dict) -> str:
+    """Grafana's Prometheus data source: the load-balanced Service."""
+    sources = values(plan, "grafana")["datasources"]["datasources.yaml"]["datasources"]
+    return next(d["url"] for d in sources if d["uid"] == "prometheus")
 
 
 @pytest.mark.parametrize("stack", STACKS)

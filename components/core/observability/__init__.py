@@ -51,7 +51,7 @@ class Observability(pulumi.ComponentResource):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
         obs = settings.observability
         ns = settings.namespaces.observability.name
-        topo = Topology(namespace=ns, loki_scalable=obs.loki.mode == "scalable")
+        topo = Topology(namespace=ns, loki_scalable=obs.loki.mode == "scalable", prometheus_replicas=obs.prometheus.replicas)
         ordered_after = _as_list(opts.depends_on if opts else None)
         child = pulumi.ResourceOptions(parent=self, depends_on=ordered_after)
 
