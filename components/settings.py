@@ -400,11 +400,24 @@ class LogTraceStoreSettings:
 
 
 @dataclass(frozen=True)
+class TempoSettings(LogTraceStoreSettings):
+    """Tempo runs as one single-binary replica: the only Tempo chart vendored is the monolithic one.
+
+    Its replicas do not coordinate (each would compact the shared bucket and keep its own recent
+    traces), so ``mode: scalable`` and more than one replica are refused; a highly available stack
+    states in ``singleReplicaReason`` why one Tempo is acceptable (docs/runbooks/observability.md,
+    "Tempo in prod").
+    """
+
+    single_replica_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ObservabilitySettings:
     collector: CollectorSettings
     prometheus: PrometheusSettings
     loki: LogTraceStoreSettings
-    tempo: LogTraceStoreSettings
+    tempo: TempoSettings
     grafana: Stateless
 
 
@@ -562,6 +575,23 @@ def _ha_problems(s: PlatformSettings) -> list[str]:
     ]
 
 
+def _tempo_problems(s: PlatformSettings) -> list[str]:
+    """What runs must be what the settings say: one single-binary Tempo, and why, when the stack is HA."""
+    tempo = s.core.observability.tempo
+    key = f"{PROJECT}:core.observability.tempo"
+    problems = []
+    if tempo.mode == "scalable":
+        problems.append(f"{key}.mode: 'scalable' needs the tempo-distributed chart, which is not vendored; "
+                        "Tempo runs as one single binary (set mode single-binary; docs/runbooks/observability.md, 'Tempo in prod')")
+    if tempo.replicas != 1:
+        problems.append(f"{key}.replicas: single-binary Tempo replicas do not coordinate (each compacts the shared "
+                        f"bucket and keeps its own recent traces), so exactly 1 runs; got {tempo.replicas}")
+    if s.high_availability and not (tempo.single_replica_reason or "").strip():
+        problems.append(f"{key}.singleReplicaReason: highAvailability is on, and Tempo runs one replica; "
+                        "say why that is acceptable for this stack")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -581,7 +611,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if settings is not None:
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
-                + _protection_problems(settings) + _backup_problems(settings)
+                + _protection_problems(settings) + _backup_problems(settings) + _tempo_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
