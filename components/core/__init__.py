@@ -52,8 +52,8 @@ class Core(Phase):
         self.data = (DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside, cert_manager=self.certificates.chart)
                      if self.secrets.configured else None)
         self.observability = (
-            Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
-                          clients.workloads, opts=inside) if self.data else None
+            Observability(settings, ctx, self.secrets, self.data.object_store, self.data.postgres.access("grafana"),
+                          self.monitoring_stack, clients.workloads, opts=inside) if self.data else None
         )
         # Vault's own backup: Raft snapshots to the same target as every other stream (raft mode only).
         self.raft_snapshots = (

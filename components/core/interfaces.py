@@ -82,6 +82,30 @@ class ObjectStorage(Protocol):
 
 
 @dataclass(frozen=True)
+class DatabaseAccess:
+    """One database on the platform's PostgreSQL and how its owner reaches it.
+
+    ``password`` is the name of the owner's generated credential (``SecretGrants.password``): a
+    consumer grants itself a copy of that same value, so its login and the role agree. ``namespace``,
+    ``pods`` and ``port`` are where the consumer's egress must be opened; ``client_labels`` what its
+    pods wear to be admitted, from a namespace the database's ingress names.
+    """
+
+    host: str
+    port: int
+    name: str
+    user: str
+    password: str
+    namespace: str
+    pods: Mapping[str, str]
+    client_labels: Mapping[str, str]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class IssuerRef:
     """A cert-manager issuer that parts of Core (and later phases) request certificates from.
 

@@ -35,7 +35,7 @@ from components.core import backup_watch
 
 from components import catalog as platform_catalog
 from components import settings as platform_settings
-from components.core.interfaces import BucketAccess, SecretRef
+from components.core.interfaces import BucketAccess, DatabaseAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
 from components.kit import Peer
@@ -127,6 +127,11 @@ class FakeGrants:
         return SecretRef(name=f"{service}-{secret}", namespace=namespace, keys=tuple(values))
 
 
+FAKE_DATABASE = DatabaseAccess(host="db.storage.svc.cluster.local", port=5432, name="grafana", user="grafana",
+                               password="postgres-grafana-owner", namespace="storage", pods={"app": "db"},
+                               client_labels={"db-client": "true"})
+
+
 class FakeStorage:
     def __init__(self, endpoint: str, secret_namespace: str):
         self.endpoint = endpoint
@@ -151,7 +156,7 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
                          prometheus.values(core.observability.prometheus, ctx), ctx, None)
-        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.all_namespaces())
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, FAKE_DATABASE, kps, s.all_namespaces())
 
     recording = mock_runtime.run(program, stack, {})
     return build_plan(stack, recording, {})
@@ -680,6 +685,7 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "grafana", f"{ns}/prometheus", "9090/TCP"),
         (ns, "Egress", "grafana", f"{ns}/loki", "3100/TCP"),
         (ns, "Egress", "grafana", f"{ns}/tempo", "3200/TCP"),
+        (ns, "Egress", "grafana", f"{data}/cnpg.io/cluster=app-db", "5432/TCP"),
         (ns, "Ingress", "prometheus", f"{ns}/grafana", "9090/TCP"),
         (ns, "Ingress", "loki", f"{ns}/grafana", "3100/TCP"),
         (ns, "Ingress", "tempo", f"{ns}/grafana", "3200/TCP"),
@@ -735,6 +741,8 @@ def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemet
         ("Ingress", f"{ns}/{pods_text(client_label('minio'))}", f"{store_port}/TCP"),
         # ClickHouse admits Grafana's audit_reader queries by the client label, from here only
         ("Ingress", f"{ns}/{pods_text(client_label('clickhouse'))}", "8123/TCP"),
+        # PostgreSQL admits Grafana (its database) by the client label, from here and the owners' namespaces
+        ("Ingress", f"{ns}/{pods_text(client_label('postgres'))}", "5432/TCP"),
     }
     assert any(f[0] == store_ns for f in touching), "the object store admits Loki and Tempo"
     for _, direction, _, peer, ports in touching:

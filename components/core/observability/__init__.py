@@ -1,8 +1,9 @@
 """Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
 
-``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces)`` is built by
-Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
-for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
+``Observability(settings, ctx, secrets, storage, grafana_database, prometheus_chart, workload_namespaces)``
+is built by Core after its secrets and data parts, from which it takes exactly three things: Vault-backed
+grants for Grafana's admin and database credentials, the MinIO buckets of Loki and Tempo, and Grafana's
+database on the platform's PostgreSQL; ``workload_namespaces``
 (every namespace the platform creates) are the only ones the collector accepts telemetry from. The kube-prometheus-stack chart is
 built by Core before everything else (monitoring_stack.py: it installs the monitoring CRDs) and
 handed in; the rest of the stack and the alert rules wait for it. Everything runs in the observability
@@ -17,7 +18,7 @@ from typing import Sequence
 
 import pulumi
 
-from components.core.interfaces import ObjectStorage, SecretGrants
+from components.core.interfaces import DatabaseAccess, ObjectStorage, SecretGrants
 from components.core.observability import collector, flows, grafana, loki, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
@@ -44,6 +45,7 @@ class Observability(pulumi.ComponentResource):
         ctx: KitContext,
         secrets: SecretGrants,
         storage: ObjectStorage,
+        grafana_database: DatabaseAccess,
         prometheus_chart: pulumi.Resource,
         workload_namespaces: Sequence[str],
         opts: pulumi.ResourceOptions | None = None,
@@ -59,6 +61,9 @@ class Observability(pulumi.ComponentResource):
             "grafana", ns, grafana.SERVICE_ACCOUNT, "admin",
             {grafana.ADMIN_USER_KEY: "admin", grafana.ADMIN_PASSWORD_KEY: secrets.password("grafana-admin")},
         )
+        # the owner role's own generated password, granted to Grafana too: both ends hold the same value
+        database = secrets.grant("grafana", ns, grafana.SERVICE_ACCOUNT, "database",
+                                 {grafana.DATABASE_PASSWORD_KEY: secrets.password(grafana_database.password)})
         loki_bucket = Bucket.of(storage.access("loki"), ns)
         tempo_bucket = Bucket.of(storage.access("tempo"), ns)
 
@@ -68,14 +73,15 @@ class Observability(pulumi.ComponentResource):
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
         self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)
         reader = grafana.dashboard_reader(ns, child)
-        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx,
+        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin, grafana_database, database), ctx,
                                   pulumi.ResourceOptions.merge(after_crds, pulumi.ResourceOptions(depends_on=[reader])))
         self.dashboards = provisioning.dashboard_config_maps(ns, child)
         self.alert_rules = provisioning.alert_rules(ns, after_crds)
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
         scraped = scrape_targets.core_targets(settings.namespaces)
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces), child
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database),
+            child
         )
 
         self.outputs = ObservabilityOutputs(

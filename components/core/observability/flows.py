@@ -6,7 +6,7 @@ list of permitted flows:
 
 * workloads of every namespace -> collector (OTLP gRPC/HTTP);
 * collector -> Prometheus (OTLP receiver), Loki (OTLP), Tempo (OTLP gRPC);
-* Grafana -> Prometheus, Loki, Tempo (queries);
+* Grafana -> Prometheus, Loki, Tempo (queries), and its database on the platform's PostgreSQL;
 * Prometheus -> its scrape targets on their metrics ports only (Core's targets by namespace, pods
   and port as scrape_targets.py lists them, every namespace on the kit workloads' metrics port),
   the kubelets, and Alertmanager;
@@ -26,6 +26,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.core.interfaces import DatabaseAccess
 from components.core.observability import topology as t
 from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
@@ -92,10 +93,11 @@ def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
 
 def telemetry_flows(
     loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
-    workload_namespaces: Sequence[str],
+    workload_namespaces: Sequence[str], grafana_database: DatabaseAccess,
 ) -> list[Flow]:
     """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets);
-    ``workload_namespaces``: every namespace the platform creates, the only senders of telemetry."""
+    ``workload_namespaces``: every namespace the platform creates, the only senders of telemetry;
+    ``grafana_database``: the PostgreSQL instances Grafana keeps its state in."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
     return [
         Flow("collector-from-workloads", "Ingress", selects("collector"),
@@ -121,6 +123,9 @@ def telemetry_flows(
               FlowRule((component("loki"),), tcp(t.LOKI_HTTP)),
               FlowRule((component("tempo"),), tcp(t.TEMPO_HTTP))),
              "Grafana queries its three data sources"),
+        Flow("grafana-to-postgres", "Egress", selects("grafana"),
+             (FlowRule((in_namespace(grafana_database.namespace, grafana_database.pods),), tcp(grafana_database.port)),),
+             "Grafana keeps users, sessions and preferences in its database on the platform's PostgreSQL"),
         Flow("prometheus-from-grafana", "Ingress", selects("prometheus"),
              (FlowRule((component("grafana"),), tcp(t.PROMETHEUS_WEB)),),
              "PromQL queries from Grafana"),
