@@ -43,6 +43,11 @@ class SecretGrants(Protocol):
         only by ``service_account`` in ``namespace``, as an ESO-managed Secret named
         ``<service>-<secret>`` with the same keys; the consumer's objects wait for ``after``."""
 
+    def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *,
+              after: Sequence[pulumi.Resource] = ()) -> SecretRef:
+        """Deliver what an administrator keeps in Vault at ``path`` (keys ``keys``) as the ESO-managed
+        Secret ``<service>-credentials`` in ``namespace``; the program never writes or reads it."""
+
 
 @dataclass(frozen=True)
 class BucketAccess:

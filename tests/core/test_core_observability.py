@@ -126,6 +126,9 @@ class FakeGrants:
     def grant(self, service, namespace, service_account, secret, values):
         return SecretRef(name=f"{service}-{secret}", namespace=namespace, keys=tuple(values))
 
+    def share(self, service, namespace, path, keys, *, after=()):
+        return SecretRef(name=f"{service}-credentials", namespace=namespace, keys=tuple(keys))
+
 
 FAKE_DATABASE = DatabaseAccess(host="db.storage.svc.cluster.local", port=5432, name="grafana", user="grafana",
                                password="postgres-grafana-owner", namespace="storage", pods={"app": "db"},
@@ -155,7 +158,8 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
 
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
-                         prometheus.values(core.observability.prometheus, ctx), ctx, None)
+                         prometheus.values(core.observability.prometheus, ctx, core.observability.alertmanager,
+                                           core.vault.configure), ctx, None)
         return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, FAKE_DATABASE, kps, s.all_namespaces())
 
     recording = mock_runtime.run(program, stack, {})
@@ -708,6 +712,8 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "loki", f"{store_ns}/minio", f"{store_port}/TCP"),
         (ns, "Egress", "tempo", f"{store_ns}/minio", f"{store_port}/TCP"),
         (ns, "Egress", api_watchers, f"cidr:{core.api_server_cidr}", "443/TCP,6443/TCP"),
+        *((ns, "Egress", "alertmanager", f"cidr:{r.egress_cidr}", f"{r.egress_port}/TCP")
+          for r in core.observability.alertmanager.receivers.values()),
         (ns, "Egress", "*", "kube-system/k8s-app=kube-dns", "53/TCP,53/UDP"),
     }
 

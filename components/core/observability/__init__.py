@@ -19,7 +19,7 @@ from typing import Sequence
 import pulumi
 
 from components.core.interfaces import DatabaseAccess, ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, provisioning, scrape_targets, tempo
+from components.core.observability import alerting, collector, flows, grafana, loki, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, helm_chart
@@ -64,6 +64,15 @@ class Observability(pulumi.ComponentResource):
         # the owner role's own generated password, granted to Grafana too: both ends hold the same value
         database = secrets.grant("grafana", ns, grafana.SERVICE_ACCOUNT, "database",
                                  {grafana.DATABASE_PASSWORD_KEY: secrets.password(grafana_database.password)})
+        # Alertmanager's receivers' credentials, written to Vault by an administrator (alerting.py)
+        receivers = obs.alertmanager.receivers if alerting.delivers(obs.alertmanager, settings.vault.configure) else {}
+        self.receiver_credentials = None
+        if alerting.credential_keys(obs.alertmanager) and receivers:
+            self.receiver_credentials = secrets.share(alerting.CREDENTIALS_SERVICE, ns, obs.alertmanager.credentials_path,
+                                                      alerting.credential_keys(obs.alertmanager))
+            if self.receiver_credentials.name != alerting.CREDENTIALS_SECRET:
+                raise ValueError(f"Alertmanager mounts {alerting.CREDENTIALS_SECRET}, but the credentials arrive as "
+                                 f"{self.receiver_credentials.name}")
         loki_bucket = Bucket.of(storage.access("loki"), ns)
         tempo_bucket = Bucket.of(storage.access("tempo"), ns)
 
@@ -80,7 +89,8 @@ class Observability(pulumi.ComponentResource):
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
         scraped = scrape_targets.core_targets(settings.namespaces)
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database),
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database,
+                                     receivers),
             child
         )
 

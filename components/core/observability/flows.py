@@ -10,6 +10,7 @@ list of permitted flows:
 * Prometheus -> its scrape targets on their metrics ports only (Core's targets by namespace, pods
   and port as scrape_targets.py lists them, every namespace on the kit workloads' metrics port),
   the kubelets, and Alertmanager;
+* Alertmanager -> each alert receiver's address range, on its port (stack settings);
 * the backends' own clustering (Loki memberlist/gRPC, Alertmanager gossip) and their object store
   (the object store's pods by their kit selector: ClickHouse shares MinIO's port 9000);
 * the few pods that watch the Kubernetes API (operator, kube-state-metrics, Prometheus service
@@ -21,7 +22,7 @@ name them; they are reached by port on the stack's ``core.apiServerCidr`` and ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,6 +33,7 @@ from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSER
 from components.core.observability.topology import ObjectStoreAddress
 from components.kit.labels import selector
 from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, flow_policy, in_namespaces, tcp
+from components.settings import ReceiverSettings
 
 EXTERNAL = "0.0.0.0/0"
 API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
@@ -93,11 +95,12 @@ def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
 
 def telemetry_flows(
     loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
-    workload_namespaces: Sequence[str], grafana_database: DatabaseAccess,
+    workload_namespaces: Sequence[str], grafana_database: DatabaseAccess, receivers: Mapping[str, ReceiverSettings],
 ) -> list[Flow]:
     """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets);
     ``workload_namespaces``: every namespace the platform creates, the only senders of telemetry;
-    ``grafana_database``: the PostgreSQL instances Grafana keeps its state in."""
+    ``grafana_database``: the PostgreSQL instances Grafana keeps its state in; ``receivers``: the
+    alert receivers Alertmanager notifies, each on its own address range and port."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
     return [
         Flow("collector-from-workloads", "Ingress", selects("collector"),
@@ -159,6 +162,10 @@ def telemetry_flows(
         Flow("tempo-store", "Egress", selects("tempo"),
              (FlowRule((object_store(tempo_store),), tcp(tempo_store.port)),),
              "Tempo keeps trace blocks in the tempo bucket"),
+        *(Flow(f"alertmanager-to-{name}", "Egress", selects("alertmanager"),
+               (FlowRule((cidr(receiver.egress_cidr),), tcp(receiver.egress_port)),),
+               f"Alertmanager notifies the {receiver.type} receiver {name}")
+          for name, receiver in sorted(receivers.items())),
         Flow("kubernetes-api", "Egress", watchers,
              (FlowRule((cidr(hosts.api_server_cidr),), tcp(*t.KUBERNETES_API)),),
              "the operator, kube-state-metrics, Prometheus service discovery and Grafana's dashboard sidecar watch the API"),

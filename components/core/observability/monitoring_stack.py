@@ -27,5 +27,6 @@ def chart(settings: CoreSettings, ctx: KitContext, parent: pulumi.Resource, opts
     former_parent = pulumi.create_urn(FORMER_PARENT[0], FORMER_PARENT[1], parent=parent)
     moved = pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(parent=former_parent)])
     namespace = settings.namespaces.observability.name
-    return helm_chart(NAME, NAME, namespace, prometheus.values(settings.observability.prometheus, ctx), ctx,
+    return helm_chart(NAME, NAME, namespace, prometheus.values(settings.observability.prometheus, ctx, settings.observability.alertmanager,
+                                                            settings.vault.configure), ctx,
                       ctx.keep(pulumi.ResourceOptions.merge(opts, moved)))
