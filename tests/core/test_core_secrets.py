@@ -7,6 +7,7 @@ import re
 import pytest
 
 from components.core.data.offsite import CONSUMER as OFFSITE_CONSUMER
+from components.core.observability.alerting import CREDENTIALS_SERVICE as ALERT_RECEIVERS
 
 from components import settings
 from components.core.secrets.vault_access import SNAPSHOT_POLICY, SecretConsumer, policy_hcl, snapshot_policy_hcl
@@ -139,12 +140,19 @@ def test_credentials_go_to_vault_as_secrets(plans, stack):
     plan = plans[stack]
     written = by_type(plan, "vault:kv/secretV2:SecretV2")
     assert written and all(r["inputs"]["dataJson"] == SECRET for r in written)
-    # No Secret manifest carries data: workloads get ESO-managed Secrets. The only Secret the plan
-    # declares is an empty one a chart creates for its certificate controller to fill.
+    # No Secret manifest carries data: workloads get ESO-managed Secrets. The Secrets the plan declares
+    # are empty ones a chart creates for its certificate controller to fill, and Alertmanager's routing
+    # configuration, which holds no credential (decoded and checked in test_observability_ha.py) and
+    # says so in its waiver.
     secrets = [r for r in plan["resources"] if r["inputs"].get("kind") == "Secret"]
     assert all(r["parent"] in chart_urns(plan) for r in secrets), [r["urn"] for r in secrets]
-    assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in secrets), [r["urn"] for r in secrets]
-    declared = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in secrets}
+    waived = [r for r in secrets if "waivers.somaagenthub.io/no-plaintext-secrets" in (r["inputs"]["metadata"].get("annotations") or {})]
+    observability = settings.parse(stack_config(stack), stack).core.namespaces.observability.name
+    assert [(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in waived] == [
+        (observability, "alertmanager-kps-alertmanager")]
+    empty = [r for r in secrets if r not in waived]
+    assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in empty), [r["urn"] for r in empty]
+    declared = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in empty}
     assert declared <= secrets_written_by_cert_controllers(plan)
 
 
@@ -261,6 +269,8 @@ def test_vault_policies_are_exactly_the_least_privilege_documents(plans, stack):
         service = p["inputs"]["name"].removeprefix(f"{namespace}-")
         offsite = loaded(stack).core.backups.offsite
         shared = offsite.credentials_path if offsite and service == OFFSITE_CONSUMER else None
+        if (namespace, service) == (loaded(stack).core.namespaces.observability.name, ALERT_RECEIVERS):
+            shared = loaded(stack).core.observability.alertmanager.credentials_path
         consumer = SecretConsumer(service=service, namespace=namespace, service_account=role["boundServiceAccountNames"][0],
                                   secrets=("x",), shared_path=shared)
         assert p["inputs"]["policy"] == policy_hcl(consumer, mount)

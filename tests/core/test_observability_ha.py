@@ -269,6 +269,9 @@ def rendered_alertmanager_config(plan: dict, stack: str) -> str:
     out = helm_engine.template(ROOT / chart["chart"], chart["values"], release="kube-prometheus-stack",
                                namespace=chart["namespace"], kube_version=loaded(stack).kubernetes_version)
     (doc,) = [yaml.safe_load(text) for path, text in out.manifests.items() if path.endswith("templates/alertmanager/secret.yaml")]
+    from tests.verification import validate
+
+    assert validate(doc, loaded(stack).kubernetes_version) == []
     (alertmanager,) = objects(plan, "Alertmanager")
     assert doc["metadata"]["name"] == f"alertmanager-{alertmanager['metadata']['name']}", "the Secret the operator reads by default"
     assert "configSecret" not in alertmanager["spec"]
