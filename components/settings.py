@@ -413,13 +413,100 @@ class LogTraceStoreSettings:
 
 
 @dataclass(frozen=True)
+class TempoSettings(LogTraceStoreSettings):
+    """Tempo runs as one single-binary replica: the only Tempo chart vendored is the monolithic one.
+
+    Its replicas do not coordinate (each would compact the shared bucket and keep its own recent
+    traces), so ``mode: scalable`` and more than one replica are refused; a highly available stack
+    states in ``singleReplicaReason`` why one Tempo is acceptable (docs/runbooks/observability.md,
+    "Tempo in prod").
+    """
+
+    single_replica_reason: str | None = None
+
+
+RECEIVER_FIELDS: dict[str, tuple[str, ...]] = {
+    "webhook": (),
+    "pagerduty": (),
+    "email": ("to", "from_address", "smarthost"),
+}
+"""What each receiver type needs besides its egress; its credential is always in Vault (see ReceiverSettings)."""
+RECEIVER_OPTIONAL: dict[str, tuple[str, ...]] = {"webhook": (), "pagerduty": (), "email": ("auth_username",)}
+RECEIVER_ATTRIBUTES = ("to", "from_address", "smarthost", "auth_username")
+SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+EMAIL = re.compile(r"^[^@\s,]+@[A-Za-z0-9.-]+$")
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """One place Alertmanager notifies: ``webhook`` (a chat, a heartbeat service), ``pagerduty``
+    (Events API v2) or ``email``.
+
+    Nothing secret is written here. The credential (the webhook URL, which usually carries a token;
+    the PagerDuty routing key; the SMTP password when ``authUsername`` is set) is written by an
+    administrator to Vault under ``alertmanager.credentialsPath``, as the key named after the
+    receiver, and reaches Alertmanager as a file (docs/runbooks/observability.md, "Alert receivers").
+    ``egressCidr`` is where the receiver's endpoint lives: NetworkPolicies name addresses, not hosts,
+    so Alertmanager's egress is opened to it on ``egressPort`` (the SMTP port for email, from
+    ``smarthost``) and nowhere else.
+    """
+
+    type: Literal["webhook", "pagerduty", "email"]
+    egress_cidr: str = field(metadata=rule(check=_cidr))
+    egress_port: int = field(default=443, metadata=rule(minimum=1, maximum=65535))
+    to: str | None = field(default=None, metadata=rule(pattern=EMAIL, pattern_hint="an email address"))
+    from_address: str | None = field(default=None, metadata=rule(pattern=EMAIL, pattern_hint="an email address"))
+    smarthost: str | None = field(default=None, metadata=rule(pattern=SMARTHOST, pattern_hint="host:port of the SMTP server"))
+    auth_username: str | None = None
+
+    def __post_init__(self) -> None:
+        missing = [camel(f) for f in RECEIVER_FIELDS[self.type] if not getattr(self, f)]
+        allowed = set(RECEIVER_FIELDS[self.type]) | set(RECEIVER_OPTIONAL[self.type])
+        foreign = [camel(f) for f in RECEIVER_ATTRIBUTES if getattr(self, f) is not None and f not in allowed]
+        problems = []
+        if missing:
+            problems.append(f"receiver type '{self.type}' needs {', '.join(missing)}")
+        if foreign:
+            problems.append(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to receiver type '{self.type}'")
+        if self.type == "email" and self.smarthost and int(self.smarthost.rsplit(":", 1)[1]) != self.egress_port:
+            problems.append(f"egressPort {self.egress_port} is not the smarthost's port {self.smarthost.rsplit(':', 1)[1]}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def has_credential(self) -> bool:
+        """Whether Alertmanager reads a credential of this receiver from Vault (email: only with authUsername)."""
+        return self.type != "email" or self.auth_username is not None
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    """Where alerts go, by severity: ``critical`` pages (the receivers listed), ``warning`` goes to a
+    team channel, ``info`` goes nowhere. ``heartbeat`` receives the always-firing Watchdog alert, so
+    that a service outside the cluster notices when alerting itself stops.
+
+    A mandatory (prod) stack must page someone and send a heartbeat, or say in ``noReceiverReason``
+    why it does not. ``credentialsPath`` is the Vault KV path (under the mount) an administrator
+    writes the receivers' credentials to, one key per receiver name.
+    """
+
+    receivers: Mapping[str, ReceiverSettings] = field(default_factory=dict)
+    critical: tuple[str, ...] = ()
+    warning: tuple[str, ...] = ()
+    heartbeat: str | None = None
+    credentials_path: str = field(default="alerting/receivers", metadata=rule(check=_vault_path))
+    no_receiver_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ObservabilitySettings:
     collector: CollectorSettings
     prometheus: PrometheusSettings
     loki: LogTraceStoreSettings
-    tempo: LogTraceStoreSettings
+    tempo: TempoSettings
     grafana: Stateless
     node_logs: NodeLogSettings | None = None
+    alertmanager: AlertmanagerSettings = field(default_factory=AlertmanagerSettings)
 
 
 @dataclass(frozen=True)
@@ -600,6 +687,51 @@ def _ha_problems(s: PlatformSettings) -> list[str]:
     ]
 
 
+def _tempo_problems(s: PlatformSettings) -> list[str]:
+    """What runs must be what the settings say: one single-binary Tempo, and why, when the stack is HA."""
+    tempo = s.core.observability.tempo
+    key = f"{PROJECT}:core.observability.tempo"
+    problems = []
+    if tempo.mode == "scalable":
+        problems.append(f"{key}.mode: 'scalable' needs the tempo-distributed chart, which is not vendored; "
+                        "Tempo runs as one single binary (set mode single-binary; docs/runbooks/observability.md, 'Tempo in prod')")
+    if tempo.replicas != 1:
+        problems.append(f"{key}.replicas: single-binary Tempo replicas do not coordinate (each compacts the shared "
+                        f"bucket and keeps its own recent traces), so exactly 1 runs; got {tempo.replicas}")
+    if s.high_availability and not (tempo.single_replica_reason or "").strip():
+        problems.append(f"{key}.singleReplicaReason: highAvailability is on, and Tempo runs one replica; "
+                        "say why that is acceptable for this stack")
+    return problems
+
+
+def _alerting_problems(s: PlatformSettings) -> list[str]:
+    """Routes name declared receivers, every receiver is routed somewhere, and a mandatory stack pages
+    someone and sends a heartbeat unless it says why not."""
+    am = s.core.observability.alertmanager
+    key = f"{PROJECT}:core.observability.alertmanager"
+    problems = [f"{key}.receivers.{name}: a receiver name is a DNS label (it names a Vault key and a NetworkPolicy)"
+                for name in am.receivers if not DNS_LABEL.match(name) or name == "null"]
+    declared = ", ".join(sorted(am.receivers)) or "none"
+    routed: set[str] = set()
+    for route, names in (("critical", am.critical), ("warning", am.warning), ("heartbeat", (am.heartbeat,) if am.heartbeat else ())):
+        for name in names:
+            routed.add(name)
+            if name not in am.receivers:
+                problems.append(f"{key}.{route}: '{name}' is not a receiver (declared: {declared})")
+        if len(set(names)) != len(names):
+            problems.append(f"{key}.{route}: a receiver is listed twice")
+    problems += [f"{key}.receivers.{name}: declared but routed nowhere (name it in critical, warning or heartbeat)"
+                 for name in sorted(set(am.receivers) - routed)]
+    if s.policy_enforcement == "mandatory" and not (am.no_receiver_reason or "").strip():
+        if not am.critical:
+            problems.append(f"{key}.critical: policyEnforcement is mandatory, so critical alerts must page a receiver, "
+                            "or alertmanager.noReceiverReason must say why none does")
+        if not am.heartbeat:
+            problems.append(f"{key}.heartbeat: policyEnforcement is mandatory, so a heartbeat receiver must notice when "
+                            "alerting stops, or alertmanager.noReceiverReason must say why there is none")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -619,7 +751,8 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if settings is not None:
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
-                + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings)
+                + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
+                + _alerting_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

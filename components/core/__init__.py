@@ -55,8 +55,8 @@ class Core(Phase):
         self.data = (DataStores(settings, ctx, secrets=self.secrets, clients=clients, opts=inside, cert_manager=self.certificates.chart)
                      if self.secrets.configured else None)
         self.observability = (
-            Observability(settings, ctx, self.secrets, self.data.object_store, self.monitoring_stack,
-                          clients.workloads, clients.phases, opts=inside) if self.data else None
+            Observability(settings, ctx, self.secrets, self.data.object_store, self.data.postgres.access("grafana"),
+                          self.monitoring_stack, clients.workloads, clients.phases, opts=inside) if self.data else None
         )
         # Every container's stdout and stderr, read on each node and pushed to Loki (its own namespace).
         agent = settings.observability.node_logs

@@ -43,6 +43,11 @@ class SecretGrants(Protocol):
         only by ``service_account`` in ``namespace``, as an ESO-managed Secret named
         ``<service>-<secret>`` with the same keys; the consumer's objects wait for ``after``."""
 
+    def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *,
+              after: Sequence[pulumi.Resource] = ()) -> SecretRef:
+        """Deliver what an administrator keeps in Vault at ``path`` (keys ``keys``) as the ESO-managed
+        Secret ``<service>-credentials`` in ``namespace``; the program never writes or reads it."""
+
 
 @dataclass(frozen=True)
 class BucketAccess:
@@ -79,6 +84,30 @@ class ObjectStorage(Protocol):
 
         A backup target (:class:`components.core.data.offsite.OffsiteStorage`, or MinIO when a
         stack keeps backups in the cluster) answers for the backup streams only."""
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """One database on the platform's PostgreSQL and how its owner reaches it.
+
+    ``password`` is the name of the owner's generated credential (``SecretGrants.password``): a
+    consumer grants itself a copy of that same value, so its login and the role agree. ``namespace``,
+    ``pods`` and ``port`` are where the consumer's egress must be opened; ``client_labels`` what its
+    pods wear to be admitted, from a namespace the database's ingress names.
+    """
+
+    host: str
+    port: int
+    name: str
+    user: str
+    password: str
+    namespace: str
+    pods: Mapping[str, str]
+    client_labels: Mapping[str, str]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def test_postgres_cluster_follows_the_settings(plans, stack):
     scheduled = one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]
     assert scheduled["schedule"] == s.backup_schedule
     assert (scheduled["method"], scheduled["pluginConfiguration"]) == ("plugin", {"name": "barman-cloud.cloudnative-pg.io"})
-    assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory"}
+    assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory", "grafana"}
     if s.instances > 1:
         assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
         assert spec["affinity"]["podAntiAffinityType"] == "required"
@@ -230,7 +230,8 @@ def test_minio_metrics_are_scraped_through_the_uniform_metrics_port(plans):
 # --- store clients: the label AND the namespaces that hold the store's credentials -----------------
 
 CLIENT_POLICIES = {
-    "postgres": ("postgres-from-clients", lambda s: {s.governance.namespaces["governance"].name, s.agents.namespaces["agents"].name}),
+    "postgres": ("postgres-from-clients", lambda s: {s.governance.namespaces["governance"].name, s.agents.namespaces["agents"].name,
+                                                     s.core.namespaces.observability.name}),
     "clickhouse": ("clickhouse-from-clients", lambda s: {s.core.namespaces.observability.name}),
     "qdrant": ("qdrant-from-clients", lambda s: {s.agents.namespaces["agents"].name}),
     # Loki and Tempo always; the backup writers (data: PostgreSQL, ClickHouse, Qdrant; secrets: Vault
@@ -299,9 +300,9 @@ def test_the_admission_check_notices_a_label_only_peer(plans):
 
 def test_database_owners_decide_the_postgres_client_namespaces():
     from components.core.data.common import ClientNamespaces
-    from components.core.data.postgres import DATABASES, OWNER_PHASES
+    from components.core.data.postgres import DATABASE_OWNERS, DATABASES
 
-    assert set(DATABASES) == set(OWNER_PHASES) == {"openfga", "orchestrator", "memory"}
+    assert set(DATABASES) == set(DATABASE_OWNERS) == {"openfga", "orchestrator", "memory", "grafana"}
     clients = ClientNamespaces.of(loaded("prod"))
     assert (clients.governance, clients.agents) == ("soma-governance", "soma-agents")
     assert clients.workloads == tuple(sorted(loaded("prod").workload_namespaces())) and "soma-agents" in clients.workloads

@@ -27,12 +27,14 @@ import json
 import re
 
 import pytest
+import yaml
+from urllib.parse import urlsplit
 
 from components.core import backup_watch
 
 from components import catalog as platform_catalog
 from components import settings as platform_settings
-from components.core.interfaces import BucketAccess, SecretRef
+from components.core.interfaces import BucketAccess, DatabaseAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
 from components.kit import Peer
@@ -123,6 +125,14 @@ class FakeGrants:
     def grant(self, service, namespace, service_account, secret, values):
         return SecretRef(name=f"{service}-{secret}", namespace=namespace, keys=tuple(values))
 
+    def share(self, service, namespace, path, keys, *, after=()):
+        return SecretRef(name=f"{service}-credentials", namespace=namespace, keys=tuple(keys))
+
+
+FAKE_DATABASE = DatabaseAccess(host="db.storage.svc.cluster.local", port=5432, name="grafana", user="grafana",
+                               password="postgres-grafana-owner", namespace="storage", pods={"app": "db"},
+                               client_labels={"db-client": "true"})
+
 
 class FakeStorage:
     def __init__(self, endpoint: str, secret_namespace: str):
@@ -148,8 +158,9 @@ def render_component(stack: str, core_settings=None, storage: FakeStorage | None
 
     def program():
         kps = helm_chart("kube-prometheus-stack", "kube-prometheus-stack", core.namespaces.observability.name,
-                         prometheus.values(core.observability.prometheus, ctx), ctx, None)
-        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, kps, s.workload_namespaces(),
+                         prometheus.values(core.observability.prometheus, ctx, core.observability.alertmanager,
+                                           core.vault.configure), ctx, None)
+        return Observability(core, ctx.with_metrics_crds(kps), FakeGrants(), storage, FAKE_DATABASE, kps, s.workload_namespaces(),
                              ClientNamespaces.of(s).phases)
 
     recording = mock_runtime.run(program, stack, {})
@@ -274,12 +285,80 @@ def test_the_collector_gateway_exports_each_signal_to_its_backend_with_limits_fr
     exporters = config["exporters"]
     destinations = {signal: [exporters[e]["endpoint"] for e in p["exporters"]] for signal, p in pipelines.items()}
     loki_write = "loki-write" if stack == "prod" else "loki"
+    replicas = loaded(stack).core.observability.prometheus.replicas
     assert destinations == {
-        "metrics": [f"http://kps-prometheus.{ns}.svc.cluster.local:9090/api/v1/otlp"],
+        "metrics": [f"http://prometheus-kps-prometheus-{i}.prometheus-operated.{ns}.svc.cluster.local:9090/api/v1/otlp"
+                    for i in range(replicas)],
         "logs": [f"http://{loki_write}.{ns}.svc.cluster.local:3100/otlp"],
         "traces": [f"tempo.{ns}.svc.cluster.local:4317"],
     }
     assert all(p["receivers"] == ["otlp"] and p["processors"][0] == "memory_limiter" and p["processors"][-1] == "batch" for p in pipelines.values())
+
+
+def collector_relay(plan: dict) -> dict:
+    """The configuration the collector runs: the ``relay`` key of the ConfigMap its chart renders."""
+    (config_map,) = [c for c in rendered(plan, "opentelemetry-collector", "ConfigMap") if "relay" in c["data"]]
+    return yaml.safe_load(config_map["data"]["relay"])
+
+
+def prometheus_replica_hosts(prometheus: dict) -> set[str]:
+    """The DNS name of every pod the Prometheus operator runs for this resource.
+
+    prometheus-operator v0.93.0: one StatefulSet per shard named ``prometheus-<resource>`` (shard 0;
+    pkg/prometheus/common.go ``prometheusNameByShard``), ``spec.replicas`` pods ``<statefulset>-<i>``
+    each, under the governing Service ``spec.serviceName`` or else ``prometheus-operated``
+    (pkg/prometheus/server/statefulset.go); StatefulSet pods resolve as ``<pod>.<service>.<ns>.svc``.
+    """
+    spec, meta = prometheus["spec"], prometheus["metadata"]
+    assert spec.get("shards", 1) == 1, "shard N > 0 runs as prometheus-<resource>-shard-N"
+    service = spec.get("serviceName", "prometheus-operated")
+    return {f"prometheus-{meta['name']}-{i}.{service}.{meta['namespace']}.svc.cluster.local" for i in range(int(spec.get("replicas", 1)))}
+
+
+def metrics_targets(relay: dict) -> set[str]:
+    """The hosts the metrics pipeline sends to (every exporter of the pipeline gets every batch)."""
+    exporters = relay["service"]["pipelines"]["metrics"]["exporters"]
+    return {urlsplit(relay["exporters"][e]["endpoint"]).hostname for e in exporters}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_prometheus_replica_is_a_target_of_the_collector(obs, stack):
+    """Pushed series reach every replica: the collector's rendered configuration has one exporter per
+    pod the operator runs for the rendered Prometheus, each on the replica's own DNS name, none on the
+    load-balanced Service (which would hand each batch to one replica only)."""
+    (prometheus,) = rendered(obs[stack], "kube-prometheus-stack", "Prometheus")
+    relay = collector_relay(obs[stack])
+    assert metrics_targets(relay) == prometheus_replica_hosts(prometheus)
+    assert len(metrics_targets(relay)) == loaded(stack).core.observability.prometheus.replicas
+    paths = {urlsplit(relay["exporters"][e]["endpoint"]).path for e in relay["service"]["pipelines"]["metrics"]["exporters"]}
+    assert paths == {"/api/v1/otlp"}
+
+
+def test_a_third_prometheus_replica_becomes_a_third_collector_target():
+    from tests.helpers import config_with, stack_document
+    from tools.render import render
+
+    core = copy.deepcopy(stack_document("prod")["somaagenthub:core"])
+    core["observability"]["prometheus"]["replicas"] = 3
+    plan = render("prod", config=config_with("prod", core=core))
+    (prometheus,) = rendered(plan, "kube-prometheus-stack", "Prometheus")
+    assert prometheus["spec"]["replicas"] == 3
+    assert metrics_targets(collector_relay(plan)) == prometheus_replica_hosts(prometheus)
+    assert len(prometheus_replica_hosts(prometheus)) == 3
+
+
+def test_the_replica_check_notices_a_collector_sending_to_the_service(obs):
+    (prometheus,) = rendered(obs["prod"], "kube-prometheus-stack", "Prometheus")
+    relay = copy.deepcopy(collector_relay(obs["prod"]))
+    relay["exporters"] = {"otlp_http/prometheus": {"endpoint": f"{obs_topology_url(obs['prod'])}/api/v1/otlp"}}
+    relay["service"]["pipelines"]["metrics"]["exporters"] = ["otlp_http/prometheus"]
+    assert metrics_targets(relay) != prometheus_replica_hosts(prometheus)
+
+
+def obs_topology_url(plan: dict) -> str:
+    """Grafana's Prometheus data source: the load-balanced Service."""
+    sources = values(plan, "grafana")["datasources"]["datasources.yaml"]["datasources"]
+    return next(d["url"] for d in sources if d["uid"] == "prometheus")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -605,6 +684,7 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "grafana", f"{ns}/prometheus", "9090/TCP"),
         (ns, "Egress", "grafana", f"{ns}/loki", "3100/TCP"),
         (ns, "Egress", "grafana", f"{ns}/tempo", "3200/TCP"),
+        (ns, "Egress", "grafana", f"{data}/cnpg.io/cluster=app-db", "5432/TCP"),
         (ns, "Ingress", "prometheus", f"{ns}/grafana", "9090/TCP"),
         (ns, "Ingress", "loki", f"{ns}/grafana", "3100/TCP"),
         (ns, "Ingress", "tempo", f"{ns}/grafana", "3200/TCP"),
@@ -627,6 +707,8 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "loki", f"{store_ns}/minio", f"{store_port}/TCP"),
         (ns, "Egress", "tempo", f"{store_ns}/minio", f"{store_port}/TCP"),
         (ns, "Egress", api_watchers, f"cidr:{core.api_server_cidr}", "443/TCP,6443/TCP"),
+        *((ns, "Egress", "alertmanager", f"cidr:{r.egress_cidr}", f"{r.egress_port}/TCP")
+          for r in core.observability.alertmanager.receivers.values()),
         (ns, "Egress", "*", "kube-system/k8s-app=kube-dns", "53/TCP,53/UDP"),
     }
 
@@ -661,6 +743,8 @@ def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemet
         ("Ingress", f"{ns}/{pods_text(client_label('minio'))}", f"{store_port}/TCP"),
         # ClickHouse admits Grafana's audit_reader queries by the client label, from here only
         ("Ingress", f"{ns}/{pods_text(client_label('clickhouse'))}", "8123/TCP"),
+        # PostgreSQL admits Grafana (its database) by the client label, from here and the owners' namespaces
+        ("Ingress", f"{ns}/{pods_text(client_label('postgres'))}", "5432/TCP"),
     }
     assert any(f[0] == store_ns for f in touching), "the object store admits Loki and Tempo"
     for _, direction, _, peer, ports in touching:

@@ -15,8 +15,10 @@ import copy
 
 import pytest
 
+from components import settings as platform_settings
 from components.core.secrets.vault_access import SNAPSHOT_POLICY
 from tools.rbac_review import Subject, can, service_accounts
+from tools.render import stack_config
 
 STORE = "ClusterSecretStore"
 REACHING = [
@@ -125,4 +127,10 @@ def test_each_store_logs_in_as_its_consumer_under_a_role_bound_to_that_account_a
         assert role["tokenPolicies"] == [auth["role"]]
         granted = [line.split('"')[1] for line in policies[auth["role"]].splitlines() if line.startswith("path ")]
         own = f"{account['namespace']}/"
+        # administrator-written paths: the off-cluster backup keys, and Alertmanager's receiver credentials
+        # (exactly the stack's credentialsPath, data and metadata)
+        receivers = platform_settings.parse(stack_config(stack), stack).core.observability.alertmanager.credentials_path
+        if account["name"] == "alertmanager-receivers":
+            assert sorted(p.split("/", 2)[2] for p in granted) == [receivers, receivers], granted
+            continue
         assert granted and all(p.split("/", 2)[2].startswith(own) or "offsite" in auth["role"] for p in granted), granted

@@ -3,7 +3,8 @@
 Owners' passwords are generated, stored in Vault, and reach the Cluster as ESO-managed
 ``kubernetes.io/basic-auth`` Secrets labelled ``cnpg.io/reload`` (so a rotated password is
 applied without a restart). The services that use a database (later phases) get their own
-copy with ``secrets.grant(..., values={"password": secrets.password("postgres-<db>-owner")})``.
+copy with ``secrets.grant(..., values={"password": secrets.password(access.password)})``, where
+``access = PostgresStore.access(<db>)`` (Grafana's is the first: components/core/observability).
 
 Backups go through the Barman Cloud Plugin (CNPG-I), the path CloudNativePG supports since it
 deprecated its in-tree Barman object store in 1.26: the plugin chart runs next to the operator
@@ -21,7 +22,8 @@ import pulumi
 from components.core.backup_watch import BackupWatch
 from components.core.data.common import API_SERVER_PORTS, StoreContext, client_peer
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
-from components.core.interfaces import BucketAccess, ObjectStorage
+from components.core.interfaces import BucketAccess, DatabaseAccess, ObjectStorage
+from components.kit.labels import client_label
 from components.kit import Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor
 from components.settings import Resources
 
@@ -47,10 +49,12 @@ METRICS_PORT_NAME = "metrics"
 WEBHOOK_PORT = 9443
 OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 INSTANCE_LABELS = {"cnpg.io/cluster": CLUSTER}
-OWNER_PHASES = {"openfga": "governance", "orchestrator": "agents", "memory": "agents"}
-"""Each database and the phase of the service that owns it: OpenFGA (governance), the orchestrator
-and the memory gateway (agents). The owners' namespaces are the ones admitted as clients."""
-DATABASES = tuple(OWNER_PHASES)
+DATABASE_OWNERS = {"openfga": "governance", "orchestrator": "agents", "memory": "agents", "grafana": "observability"}
+"""Each database and where the service that owns it runs: OpenFGA (the governance namespace), the
+orchestrator and the memory gateway (agents), Grafana (Core's observability namespace: its replicas
+share users, sessions and preferences through it). The owners' namespaces are the ones admitted as
+clients."""
+DATABASES = tuple(DATABASE_OWNERS)
 SIDECAR_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="1", memory_limit="512Mi")
 """The barman-cloud sidecar in each instance pod (ObjectStore instanceSidecarConfiguration): it
 compresses WAL and streams base backups, so it gets a CPU core when it needs one."""
@@ -59,9 +63,14 @@ NEWEST_BACKUP_METRIC = "barman_cloud_cloudnative_pg_io_last_available_backup_tim
 internal/cnpgi/instance/metrics.go; docs observability.md); 0 while the store knows no backup."""
 
 
+def owner_namespace(stores: StoreContext, db: str) -> str:
+    where = DATABASE_OWNERS[db]
+    return stores.observability_ns if where == "observability" else getattr(stores.clients, where)
+
+
 def client_namespaces(stores: StoreContext) -> tuple[str, ...]:
     """The namespaces of the databases' owners, the only ones whose labelled pods may connect."""
-    return tuple(sorted({getattr(stores.clients, phase) for phase in OWNER_PHASES.values()}))
+    return tuple(sorted({owner_namespace(stores, db) for db in DATABASES}))
 
 
 def operator_values(stores: StoreContext) -> dict:
@@ -123,6 +132,11 @@ def plugin_parameters() -> dict[str, str]:
     return {"barmanObjectName": OBJECT_STORE, "serverName": CLUSTER}
 
 
+def owner_password(db: str) -> str:
+    """The name of the generated credential of ``db``'s owner role (``SecretGrants.password``)."""
+    return f"postgres-{db}-owner"
+
+
 class PostgresStore:
     def __init__(self, stores: StoreContext, storage: ObjectStorage, opts: pulumi.ResourceOptions):
         s = stores.settings.postgres
@@ -140,7 +154,7 @@ class PostgresStore:
         self.owners = {
             db: secrets.grant(
                 CLUSTER, ns, SERVICE_ACCOUNT, f"owner-{db}",
-                {"username": db, "password": secrets.password(f"postgres-{db}-owner")},
+                {"username": db, "password": secrets.password(owner_password(db))},
                 create_service_account=True, secret_type="kubernetes.io/basic-auth", secret_labels={"cnpg.io/reload": "true"},
             )
             for db in DATABASES
@@ -204,11 +218,21 @@ class PostgresStore:
         # metrics endpoint (the in-tree cnpg_collector_last_available_backup_timestamp stops with the plugin).
         self.backup_watch = BackupWatch("postgres", f"PostgreSQL base backup of {CLUSTER}",
                                         f'max({NEWEST_BACKUP_METRIC}{{namespace="{ns}", pod=~"{CLUSTER}-[0-9]+"}})')
-        self.address = f"{CLUSTER}-rw.{ns}.svc.cluster.local:{PORT}"
+        self.host = f"{CLUSTER}-rw.{ns}.svc.cluster.local"
+        """The read-write Service CloudNativePG creates for the Cluster (always the primary)."""
+        self.address = f"{self.host}:{PORT}"
+        self.namespace = ns
         # Each instance exports cnpg_* on container port "metrics" (9187); instance pods carry
         # cnpg.io/cluster=<cluster> (cloudnative-pg docs/src/monitoring.md, "Monitoring Instances").
         self.monitor = pod_monitor(CLUSTER, ns, INSTANCE_LABELS, [{"port": METRICS_PORT_NAME, "path": "/metrics", "interval": "30s"}], ctx, opts)
         self.network_policies = self._network(stores, backups, opts)
+
+    def access(self, db: str) -> DatabaseAccess:
+        """How ``db``'s owner reaches its database: the primary's Service, the role, its credential's name."""
+        if db not in DATABASES:
+            raise ValueError(f"database {db!r}: the Cluster {CLUSTER} has {', '.join(DATABASES)}")
+        return DatabaseAccess(host=self.host, port=PORT, name=db, user=db, password=owner_password(db),
+                              namespace=self.namespace, pods=dict(INSTANCE_LABELS), client_labels=client_label("postgres"))
 
     @staticmethod
     def _network(stores: StoreContext, backups: BucketAccess, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
@@ -235,4 +259,4 @@ class PostgresStore:
         ]
 
 
-__all__ = ["CLUSTER", "DATABASES", "OBJECT_STORE", "OWNER_PHASES", "PLUGIN", "PostgresStore", "client_namespaces", "object_store_spec"]
+__all__ = ["CLUSTER", "DATABASES", "DATABASE_OWNERS", "OBJECT_STORE", "PLUGIN", "PostgresStore", "client_namespaces", "object_store_spec"]

@@ -1,8 +1,9 @@
 """Core part 2, observability: collector, Prometheus, Loki, Tempo, Grafana, dashboards and alerts.
 
-``Observability(settings, ctx, secrets, storage, prometheus_chart, workload_namespaces, phase_namespaces)`` is built by
-Core after its secrets and data parts, from which it takes exactly two things: a Vault-backed grant
-for Grafana's admin credentials and the MinIO buckets of Loki and Tempo; ``workload_namespaces``
+``Observability(settings, ctx, secrets, storage, grafana_database, prometheus_chart, workload_namespaces, phase_namespaces)``
+is built by Core after its secrets and data parts, from which it takes exactly three things: Vault-backed
+grants for Grafana's admin and database credentials, the MinIO buckets of Loki and Tempo, and Grafana's
+database on the platform's PostgreSQL; ``workload_namespaces``
 (every namespace where workloads run) are the only ones the collector accepts telemetry from;
 ``phase_namespaces`` (the later phases' namespaces by phase) fill the dashboards and alert rules with Core's. The kube-prometheus-stack chart is
 built by Core before everything else (monitoring_stack.py: its monitoring CRDs are installed first) and
@@ -18,8 +19,8 @@ from typing import Mapping, Sequence
 
 import pulumi
 
-from components.core.interfaces import ObjectStorage, SecretGrants
-from components.core.observability import collector, flows, grafana, loki, node_logs, placeholders, provisioning, scrape_targets, tempo
+from components.core.interfaces import DatabaseAccess, ObjectStorage, SecretGrants
+from components.core.observability import alerting, collector, flows, grafana, loki, node_logs, placeholders, provisioning, scrape_targets, tempo
 from components.core.observability.stores import Bucket
 from components.core.observability.topology import GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, Peer, helm_chart
@@ -47,6 +48,7 @@ class Observability(pulumi.ComponentResource):
         ctx: KitContext,
         secrets: SecretGrants,
         storage: ObjectStorage,
+        grafana_database: DatabaseAccess,
         prometheus_chart: pulumi.Resource,
         workload_namespaces: Sequence[str],
         phase_namespaces: Mapping[str, Sequence[str]],
@@ -55,7 +57,7 @@ class Observability(pulumi.ComponentResource):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
         obs = settings.observability
         ns = settings.namespaces.observability.name
-        topo = Topology(namespace=ns, loki_scalable=obs.loki.mode == "scalable")
+        topo = Topology(namespace=ns, loki_scalable=obs.loki.mode == "scalable", prometheus_replicas=obs.prometheus.replicas)
         ordered_after = _as_list(opts.depends_on if opts else None)
         child = pulumi.ResourceOptions(parent=self, depends_on=ordered_after)
 
@@ -63,6 +65,18 @@ class Observability(pulumi.ComponentResource):
             "grafana", ns, grafana.SERVICE_ACCOUNT, "admin",
             {grafana.ADMIN_USER_KEY: "admin", grafana.ADMIN_PASSWORD_KEY: secrets.password("grafana-admin")},
         )
+        # the owner role's own generated password, granted to Grafana too: both ends hold the same value
+        database = secrets.grant("grafana", ns, grafana.SERVICE_ACCOUNT, "database",
+                                 {grafana.DATABASE_PASSWORD_KEY: secrets.password(grafana_database.password)})
+        # Alertmanager's receivers' credentials, written to Vault by an administrator (alerting.py)
+        receivers = obs.alertmanager.receivers if alerting.delivers(obs.alertmanager, settings.vault.configure) else {}
+        self.receiver_credentials = None
+        if alerting.credential_keys(obs.alertmanager) and receivers:
+            self.receiver_credentials = secrets.share(alerting.CREDENTIALS_SERVICE, ns, obs.alertmanager.credentials_path,
+                                                      alerting.credential_keys(obs.alertmanager))
+            if self.receiver_credentials.name != alerting.CREDENTIALS_SECRET:
+                raise ValueError(f"Alertmanager mounts {alerting.CREDENTIALS_SECRET}, but the credentials arrive as "
+                                 f"{self.receiver_credentials.name}")
         loki_bucket = Bucket.of(storage.access("loki"), ns)
         tempo_bucket = Bucket.of(storage.access("tempo"), ns)
 
@@ -73,7 +87,7 @@ class Observability(pulumi.ComponentResource):
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
         self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)
         reader = grafana.dashboard_reader(ns, child)
-        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin), ctx,
+        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin, grafana_database, database), ctx,
                                   pulumi.ResourceOptions.merge(after_crds, pulumi.ResourceOptions(depends_on=[reader])))
         rule_values = placeholders.values(settings, phase_namespaces)
         self.dashboards = provisioning.dashboard_config_maps(ns, rule_values, child)
@@ -83,7 +97,9 @@ class Observability(pulumi.ComponentResource):
         node_logs_ns = settings.namespaces.node_logs
         agent = Peer(namespace=node_logs_ns.name, pods=node_logs.POD_LABELS) if node_logs_ns else None
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, agent), child
+            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database,
+                                      receivers, agent),
+            child
         )
 
         self.outputs = ObservabilityOutputs(

@@ -2,10 +2,11 @@
 
 One Deployment (``mode: deployment``) of the Kubernetes distribution (``otelcol-k8s``), named
 ``opentelemetry-collector`` so that its Service is the endpoint ``core/telemetry.py`` hands to
-every kit workload. Metrics go to Prometheus' OTLP receiver, logs to Loki's OTLP endpoint,
-traces to Tempo's OTLP receiver. Workloads send their logs over OTLP (the kit sets
-``OTEL_LOGS_EXPORTER=otlp``); what containers print reaches Loki through the node log agent
-(node_logs.py), which labels its lines with the same processor as this gateway.
+every kit workload. Metrics go to the OTLP receiver of every Prometheus replica (one exporter
+each: the replicas share nothing, so a series pushed to one alone would be missing from the
+other), logs to Loki's OTLP endpoint, traces to Tempo's OTLP receiver. Workloads send their logs
+over OTLP (the kit sets ``OTEL_LOGS_EXPORTER=otlp``); what containers print reaches Loki through
+the node log agent (node_logs.py), which labels its lines with the same processor as this gateway.
 
 Values keys were read from open-telemetry/opentelemetry-helm-charts
 charts/opentelemetry-collector/values.yaml (commit f352c0e7) and templates/_pod.tpl
@@ -38,8 +39,20 @@ def label_processor() -> dict[str, Any]:
     }
 
 
+def prometheus_exporters(topo: t.Topology) -> dict[str, dict[str, Any]]:
+    """``otlp_http/prometheus-<i>`` for replica ``i``, addressed by its pod's own DNS name.
+
+    A pipeline hands every batch to each of its exporters, and each exporter queues and retries on
+    its own, so every replica receives every series and a replica that is down or restarting does
+    not hold back the others. The Service ``kps-prometheus`` would balance each batch to one replica.
+    """
+    return {f"otlp_http/prometheus-{i}": {"endpoint": url, "tls": {"insecure": True}}
+            for i, url in enumerate(topo.prometheus_otlp_urls)}
+
+
 def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, Any]:
-    """The collector configuration: OTLP in, memory limiter and batch from settings, three exporters out.
+    """The collector configuration: OTLP in, memory limiter and batch from settings, one exporter
+    per Prometheus replica, one for Loki and one for Tempo.
 
     Receivers bind the pod IP, not 0.0.0.0 (the chart's own default, per the collector's
     security guidance). The debug exporter, Jaeger, Zipkin and Prometheus receivers of the
@@ -47,6 +60,7 @@ def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, 
     ``container`` resource attributes copied from the Kubernetes ones, which Loki indexes as the
     labels the dashboards and the runbook query by.
     """
+    prometheus = prometheus_exporters(topo)
     return {
         "receivers": {
             "otlp": {
@@ -70,13 +84,13 @@ def pipeline_config(settings: CollectorSettings, topo: t.Topology) -> dict[str, 
         },
         "exporters": {
             "debug": None,
-            "otlp_http/prometheus": {"endpoint": topo.prometheus_otlp_url, "tls": {"insecure": True}},
+            **prometheus,
             "otlp_http/loki": {"endpoint": topo.loki_otlp_url, "tls": {"insecure": True}},
             "otlp_grpc/tempo": {"endpoint": topo.tempo_otlp_endpoint, "tls": {"insecure": True}},
         },
         "service": {
             "pipelines": {
-                "metrics": {"receivers": ["otlp"], "processors": PROCESSORS, "exporters": ["otlp_http/prometheus"]},
+                "metrics": {"receivers": ["otlp"], "processors": PROCESSORS, "exporters": sorted(prometheus)},
                 "logs": {"receivers": ["otlp"], "processors": [PROCESSORS[0], LOG_LABELS, PROCESSORS[1]], "exporters": ["otlp_http/loki"]},
                 "traces": {"receivers": ["otlp"], "processors": PROCESSORS, "exporters": ["otlp_grpc/tempo"]},
             }

@@ -7,10 +7,11 @@ list of permitted flows:
 * workloads of every namespace -> collector (OTLP gRPC/HTTP);
 * collector -> Prometheus (OTLP receiver), Loki (OTLP), Tempo (OTLP gRPC);
 * the node log agent (its own namespace, node_logs.py) -> Loki (OTLP);
-* Grafana -> Prometheus, Loki, Tempo (queries);
+* Grafana -> Prometheus, Loki, Tempo (queries), and its database on the platform's PostgreSQL;
 * Prometheus -> its scrape targets on their metrics ports only (Core's targets by namespace, pods
   and port as scrape_targets.py lists them, every namespace on the kit workloads' metrics port),
   the kubelets, and Alertmanager;
+* Alertmanager -> each alert receiver's address range, on its port (stack settings);
 * the backends' own clustering (Loki memberlist/gRPC, Alertmanager gossip) and their object store
   (the object store's pods by their kit selector: ClickHouse shares MinIO's port 9000);
 * the few pods that watch the Kubernetes API (operator, kube-state-metrics, Prometheus service
@@ -22,16 +23,18 @@ name them; they are reached by port on the stack's ``core.apiServerCidr`` and ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.core.interfaces import DatabaseAccess
 from components.core.observability import topology as t
 from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
 from components.kit.labels import selector
 from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, Peer, flow_policy, in_namespaces, tcp
+from components.settings import ReceiverSettings
 
 EXTERNAL = "0.0.0.0/0"
 API_WATCHERS = ("operator", "kube-state-metrics", "prometheus", "grafana")
@@ -93,10 +96,13 @@ def scrape_rules(scraped: Sequence[Scraped]) -> tuple[FlowRule, ...]:
 
 def telemetry_flows(
     loki_store: ObjectStoreAddress, tempo_store: ObjectStoreAddress, hosts: HostNetworks, scraped: Sequence[Scraped],
-    workload_namespaces: Sequence[str], node_log_agent: Peer | None = None,
+    workload_namespaces: Sequence[str], grafana_database: DatabaseAccess, receivers: Mapping[str, ReceiverSettings],
+    node_log_agent: Peer | None = None,
 ) -> list[Flow]:
     """``scraped``: Core's scrape targets for this stack (scrape_targets.core_targets);
     ``workload_namespaces``: the namespaces where workloads run, the only senders of telemetry;
+    ``grafana_database``: the PostgreSQL instances Grafana keeps its state in; ``receivers``: the
+    alert receivers Alertmanager notifies, each on its own address range and port;
     ``node_log_agent``: the node log agent's pods in their namespace, when the stack runs it."""
     watchers = {"matchExpressions": [{"key": t.NAME_LABEL, "operator": "In", "values": [t.POD_NAMES[c] for c in API_WATCHERS]}]}
     from_agent = [] if node_log_agent is None else [
@@ -129,6 +135,9 @@ def telemetry_flows(
               FlowRule((component("loki"),), tcp(t.LOKI_HTTP)),
               FlowRule((component("tempo"),), tcp(t.TEMPO_HTTP))),
              "Grafana queries its three data sources"),
+        Flow("grafana-to-postgres", "Egress", selects("grafana"),
+             (FlowRule((in_namespace(grafana_database.namespace, grafana_database.pods),), tcp(grafana_database.port)),),
+             "Grafana keeps users, sessions and preferences in its database on the platform's PostgreSQL"),
         Flow("prometheus-from-grafana", "Ingress", selects("prometheus"),
              (FlowRule((component("grafana"),), tcp(t.PROMETHEUS_WEB)),),
              "PromQL queries from Grafana"),
@@ -162,6 +171,10 @@ def telemetry_flows(
         Flow("tempo-store", "Egress", selects("tempo"),
              (FlowRule((object_store(tempo_store),), tcp(tempo_store.port)),),
              "Tempo keeps trace blocks in the tempo bucket"),
+        *(Flow(f"alertmanager-to-{name}", "Egress", selects("alertmanager"),
+               (FlowRule((cidr(receiver.egress_cidr),), tcp(receiver.egress_port)),),
+               f"Alertmanager notifies the {receiver.type} receiver {name}")
+          for name, receiver in sorted(receivers.items())),
         Flow("kubernetes-api", "Egress", watchers,
              (FlowRule((cidr(hosts.api_server_cidr),), tcp(*t.KUBERNETES_API)),),
              "the operator, kube-state-metrics, Prometheus service discovery and Grafana's dashboard sidecar watch the API"),

@@ -9,14 +9,23 @@ its trace.
 Admin credentials: a generated password stored in Vault, synced into this namespace by ESO as
 ``grafana-admin`` and read through ``admin.existingSecret``; the chart never generates one.
 
+Database: every replica uses the ``grafana`` database on the platform's PostgreSQL (CloudNativePG),
+so users, login sessions, preferences and anything saved in the UI are shared and survive a pod; the
+owner's password is the role's own generated credential, granted to Grafana through Vault as
+``grafana-database`` and read from ``GF_DATABASE_PASSWORD`` (Grafana's ``GF_<SECTION>_<KEY>``
+override), never from grafana.ini. The connection is TLS (``ssl_mode: require``): CloudNativePG serves
+TLS with its own CA, which lives in the data namespace, so the server's name is not verified; the
+NetworkPolicies let Grafana reach the instances of that Cluster only.
+
 Off, with reasons: init-chown (runs as root, busybox not in the catalog), the test framework pod
-(image not in the catalog), persistence (dashboards and data sources are code, so a pod is
-disposable). With more than one replica and no shared database each pod keeps its own login
-sessions (see the runbook).
+(image not in the catalog), persistence (dashboards and data sources are code, the rest is in
+PostgreSQL, so a pod is disposable).
 
 Keys read from grafana-community/helm-charts charts/grafana/values.yaml at 309f281c (lock file
 comment): image.*, sidecar.image.*, sidecar.dashboards.*, admin.*, datasources, grafana.ini,
-testFramework, initChownData, rbac, serviceMonitor, extraEmptyDirMounts, containerSecurityContext.
+testFramework, initChownData, rbac, serviceMonitor, extraEmptyDirMounts, containerSecurityContext,
+podLabels, envValueFrom (templates/_pod.tpl renders each as ``valueFrom``); ``grafana.assertNoLeakedSecrets``
+(templates/_helpers.tpl) refuses a literal ``database.password`` in grafana.ini.
 """
 from __future__ import annotations
 
@@ -25,7 +34,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.core.interfaces import SecretRef
+from components.core.interfaces import DatabaseAccess, SecretRef
 from components.core.observability import topology as t
 from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.observability.images import registry_repository_tag_sha
@@ -39,6 +48,8 @@ DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
+DATABASE_PASSWORD_KEY = "password"
+DATABASE_PASSWORD_ENV = "GF_DATABASE_PASSWORD"
 SIDECAR_RESOURCES = Resources(cpu_request="10m", memory_request="64Mi", cpu_limit="200m", memory_limit="128Mi")
 
 
@@ -109,7 +120,15 @@ def dashboard_reader(namespace: str, opts: pulumi.ResourceOptions) -> pulumi.Res
     )
 
 
-def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: SecretRef) -> dict[str, Any]:
+def database_ini(database: DatabaseAccess) -> dict[str, Any]:
+    """grafana.ini ``[database]``: PostgreSQL, without the password (that comes from the environment)."""
+    return {"type": "postgres", "host": database.address, "name": database.name, "user": database.user, "ssl_mode": "require"}
+
+
+def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: SecretRef, database: DatabaseAccess,
+           database_secret: SecretRef) -> dict[str, Any]:
+    if DATABASE_PASSWORD_KEY not in database_secret.keys:
+        raise ValueError(f"grafana: the Secret {database_secret.name} has no key {DATABASE_PASSWORD_KEY!r}")
     image = ctx.catalog.image
     return {
         "fullnameOverride": t.GRAFANA_FULLNAME,
@@ -120,6 +139,8 @@ def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: Secret
         "containerSecurityContext": container_security_context(uid=GRAFANA_UID),
         "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "admin": {"existingSecret": admin.name, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        "podLabels": dict(database.client_labels),
+        "envValueFrom": {DATABASE_PASSWORD_ENV: {"secretKeyRef": {"name": database_secret.name, "key": DATABASE_PASSWORD_KEY}}},
         "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": datasources(topo)}},
         "sidecar": {
             "image": registry_repository_tag_sha(image("k8s-sidecar")),
@@ -133,6 +154,7 @@ def values(settings: Stateless, ctx: KitContext, topo: t.Topology, admin: Secret
             "users": {"allow_sign_up": False},
             "auth.anonymous": {"enabled": False},
             "log.console": {"format": "json"},
+            "database": database_ini(database),
         },
         # The chart's own Role lets the sidecar read every Secret of the namespace (Loki's and Tempo's
         # bucket keys among them) whenever a sidecar is on; Grafana is bound to ours instead.

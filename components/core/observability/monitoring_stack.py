@@ -44,7 +44,7 @@ def chart(settings: CoreSettings, ctx: KitContext, parent: pulumi.Resource, opts
     former_parent = pulumi.create_urn(FORMER_PARENT[0], FORMER_PARENT[1], parent=parent)
     moved = ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(parent=former_parent)])))
     namespace = settings.namespaces.observability.name
-    values = prometheus.values(settings.observability.prometheus, ctx)
+    values = prometheus.values(settings.observability.prometheus, ctx, settings.observability.alertmanager, settings.vault.configure)
     crds = chart_crds(NAME, NAME, values, ctx, moved)
     missing = [name for name in METRICS_CRDS if name not in crds]
     if missing:

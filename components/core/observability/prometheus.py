@@ -15,6 +15,10 @@ Switched off, each with its reason:
   reachable on managed control planes; the alerts would fire forever. CoreDNS too: it lives in
   kube-system, where Prometheus' egress reaches DNS (53) only, so its target would always be down.
 
+Alertmanager: its configuration (receivers, routes by severity, inhibitions, the Watchdog heartbeat)
+comes from the stack settings through alerting.py and is rendered by the chart into the Secret the
+operator reads; the receivers' credentials are files from an ESO Secret mounted into the pods.
+
 Selectors: ServiceMonitors, PodMonitors, Probes, ScrapeConfigs and PrometheusRules are picked up
 from every namespace (``*SelectorNilUsesHelmValues: false``), which is how kit workloads in later
 phases are scraped. Metrics pushed by the collector arrive at Prometheus' OTLP receiver.
@@ -27,11 +31,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.core.observability import topology as t
+from components.core.observability import alerting, topology as t
 from components.kit.security import RETAIN_CLAIMS, container_security_context, pod_security_context, resource_requirements
 from components.core.observability.images import registry_repository_tag_full_sha, registry_repository_tag_sha
 from components.kit import KitContext
-from components.settings import PrometheusSettings, Resources
+from components.kit.labels import waiver_annotations
+from components.settings import AlertmanagerSettings, PrometheusSettings, Resources
 
 PROMETHEUS_UID = 65534
 OPERATOR_UID = 65534
@@ -68,8 +73,11 @@ def operator_generated(main: str, uid: int) -> dict[str, Any]:
     }
 
 
-def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
+def values(settings: PrometheusSettings, ctx: KitContext, alerts: AlertmanagerSettings, vault_configured: bool) -> dict[str, Any]:
+    """``alerts``: where Alertmanager notifies (alerting.py); its receivers are wired once
+    ``vault_configured`` (Vault delivers their credentials)."""
     image = ctx.catalog.image
+    credentials = [alerting.CREDENTIALS_SECRET] if alerting.delivers(alerts, vault_configured) and alerting.credential_keys(alerts) else []
     anti_affinity = "hard" if ctx.high_availability else "soft"
     selectors = {
         f"{kind}SelectorNilUsesHelmValues": False
@@ -126,6 +134,10 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
             }
         },
         "alertmanager": {
+            # Routing only, rendered by the chart into the Secret the operator reads; credentials are files
+            # from the ESO Secret mounted below (alerting.py), so the Secret carries a reviewed waiver.
+            "config": alerting.config(alerts, vault_configured),
+            "secret": {"annotations": waiver_annotations({"no-plaintext-secrets": alerting.CONFIG_WAIVER})},
             "alertmanagerSpec": {
                 "image": registry_repository_tag_sha(image("alertmanager")),
                 "replicas": settings.alertmanager_replicas,
@@ -134,9 +146,8 @@ def values(settings: PrometheusSettings, ctx: KitContext) -> dict[str, Any]:
                 "resources": resource_requirements(ALERTMANAGER_RESOURCES),
                 "podAntiAffinity": anti_affinity,
                 "securityContext": pod_security_context(PROMETHEUS_UID),
-                # No chart-made Secret with the configuration in literal data: without one the
-                # operator runs Alertmanager with its generated default configuration.
-                "useExistingSecret": True,
+                "useExistingSecret": False,
+                "secrets": credentials,
                 **operator_generated("alertmanager", PROMETHEUS_UID),
             }
         },

@@ -1,11 +1,11 @@
 """Tempo: traces from the collector over OTLP, blocks in a MinIO bucket.
 
-Only the single-binary ``tempo`` chart is pinned in the catalog; ``tempo-distributed`` exists in
-grafana-community/helm-charts, but its current version could not be established, so it is not
-in the lock file. Prod therefore runs the pinned chart with the replica count from settings and
-object storage. What that buys and what it does not (each replica holds its own recent traces in
-memory until they are flushed; all replicas compact the same bucket) is written down in
-docs/runbooks/observability.md, "Tempo in prod". The tempo-query (Jaeger UI) container is off:
+One single-binary Tempo (the monolithic ``tempo`` chart): its replicas would not coordinate (no
+shared ring: each compacts the bucket on its own and keeps its recent traces to itself), so the
+settings refuse ``mode: scalable`` and any replica count but 1, and a highly available stack says
+why one is acceptable (``tempo.singleReplicaReason``). A coordinated cluster needs the
+tempo-distributed chart vendored and pinned; docs/runbooks/observability.md, "Tempo in prod", says
+what one replica means and what moving on takes. The tempo-query (Jaeger UI) container is off:
 its image is not in the catalog and Grafana is the UI.
 
 Keys read from grafana-community/helm-charts charts/tempo/values.yaml at d1e8f028: replicas,
@@ -25,12 +25,12 @@ from components.core.observability.images import registry_repository_tag_at_dige
 from components.core.observability.stores import Bucket
 from components.kit import KitContext
 from components.kit.labels import client_label
-from components.settings import LogTraceStoreSettings
+from components.settings import TempoSettings
 
 TEMPO_UID = 10001
 
 
-def values(settings: LogTraceStoreSettings, ctx: KitContext, bucket: Bucket) -> dict[str, Any]:
+def values(settings: TempoSettings, ctx: KitContext, bucket: Bucket) -> dict[str, Any]:
     address = bucket.address
     container = container_security_context(uid=TEMPO_UID)
     return {

@@ -51,6 +51,10 @@ POD_NAMES = {
 LOG_LABEL_ATTRIBUTES = {"namespace": "k8s.namespace.name", "pod": "k8s.pod.name", "container": "k8s.container.name"}
 
 KPS_FULLNAME = "kps"
+PROMETHEUS_GOVERNING_SERVICE = "prometheus-operated"
+"""The headless Service the Prometheus operator creates as every Prometheus StatefulSet's governing
+Service when the resource names none (prometheus-operator v0.93.0 pkg/prometheus/server/statefulset.go,
+``governingServiceName``; operator.go reconciles it). Each pod gets a DNS name under it."""
 LOKI_FULLNAME = "loki"
 TEMPO_FULLNAME = "tempo"
 GRAFANA_FULLNAME = "grafana"
@@ -105,6 +109,7 @@ class Topology:
 
     namespace: str
     loki_scalable: bool
+    prometheus_replicas: int = 1
 
     def host(self, service: str) -> str:
         return f"{service}.{self.namespace}.svc.cluster.local"
@@ -126,9 +131,26 @@ class Topology:
         return f"http://{self.host(self.prometheus_service)}:{PROMETHEUS_WEB}"
 
     @property
-    def prometheus_otlp_url(self) -> str:
-        """Prometheus 3's OTLP receiver; the collector's otlp_http exporter appends /v1/metrics."""
-        return f"{self.prometheus_url}/api/v1/otlp"
+    def prometheus_resource(self) -> str:
+        """The Prometheus resource kube-prometheus-stack renders (``<fullname>-prometheus``)."""
+        return f"{KPS_FULLNAME}-prometheus"
+
+    @property
+    def prometheus_pods(self) -> tuple[str, ...]:
+        """Every Prometheus replica's own DNS name, ``<pod>.prometheus-operated.<namespace>.svc``.
+
+        The operator runs the (single-shard) resource as the StatefulSet ``prometheus-<resource>``
+        (prometheus-operator v0.93.0 pkg/prometheus/common.go, ``prometheusNameByShard`` and
+        ``PrefixedName``), whose pods are ``<statefulset>-<ordinal>`` under the governing Service.
+        """
+        statefulset = f"prometheus-{self.prometheus_resource}"
+        return tuple(self.host(f"{statefulset}-{i}.{PROMETHEUS_GOVERNING_SERVICE}") for i in range(self.prometheus_replicas))
+
+    @property
+    def prometheus_otlp_urls(self) -> tuple[str, ...]:
+        """Prometheus 3's OTLP receiver on each replica: the replicas do not share samples, so each is
+        sent every series. The collector's otlp_http exporter appends /v1/metrics."""
+        return tuple(f"http://{pod}:{PROMETHEUS_WEB}/api/v1/otlp" for pod in self.prometheus_pods)
 
     @property
     def loki_write_service(self) -> str:
