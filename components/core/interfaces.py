@@ -12,6 +12,7 @@ from typing import Mapping, Protocol, Sequence
 
 import pulumi
 
+from components.kit.containers import SecretEnv
 from components.kit.network import Peer
 
 
@@ -69,6 +70,12 @@ class BucketAccess:
     client_labels: Mapping[str, str] = field(default_factory=dict)
     """Pod labels the target admits its clients by, besides their namespace (MinIO's
     ``somaagenthub.io/minio-client``); none for a target outside the cluster."""
+
+    def key_env(self) -> tuple[SecretEnv, SecretEnv]:
+        """The bucket's keys as ``S3_ACCESS_KEY_ID`` / ``S3_SECRET_ACCESS_KEY``, the names every backup
+        job's script reads (ClickHouse, Qdrant, Vault Raft)."""
+        return (SecretEnv("S3_ACCESS_KEY_ID", self.credentials.name, self.access_key_field),
+                SecretEnv("S3_SECRET_ACCESS_KEY", self.credentials.name, self.secret_key_field))
 
     @property
     def url(self) -> str:

@@ -35,9 +35,11 @@ def test_a_stream_watched_twice_is_refused():
 def test_the_stack_watches_its_backup_streams_at_its_own_age(plans, stack):
     (rule,) = [o for o in objects(plans[stack], "PrometheusRule") if o["metadata"]["name"] == "soma-backup-age"]
     rules = rule["spec"]["groups"][0]["rules"]
-    seconds = settings.parse(stack_config(stack), stack).core.backups.max_age_hours * 3600
+    loaded = settings.parse(stack_config(stack), stack)
+    seconds = loaded.core.backups.max_age_hours * 3600
     streams = {r["labels"]["stream"] for r in rules}
-    assert {"postgres"} <= streams
+    raft = {"vault-raft"} if loaded.core.vault.mode == "raft" else set()
+    assert streams == {"postgres", "clickhouse", "qdrant"} | raft, "every backup stream of the stack is watched"
     too_old = [r for r in rules if r["alert"] == "BackupTooOld"]
     assert all(r["expr"].endswith(f"> {seconds}") for r in too_old)
     postgres = next(r for r in too_old if r["labels"]["stream"] == "postgres")

@@ -360,8 +360,7 @@ class ClickHouseStore:
                          "BACKUP_BASE_URL": backup_base_url(self.backups)},
                     secret_env=(
                         SecretEnv("CLICKHOUSE_PASSWORD", self.users.name, "audit-backup-password"),
-                        SecretEnv("S3_ACCESS_KEY_ID", self.backups.credentials.name, self.backups.access_key_field),
-                        SecretEnv("S3_SECRET_ACCESS_KEY", self.backups.credentials.name, self.backups.secret_key_field),
+                        *self.backups.key_env(),
                     ),
                     files=ScriptFiles("/backup", backup_files(self.sql_settings)),
                     egress=(Egress(to=Peer(namespace=ns, pods=CHI_LABELS), ports=(NATIVE_PORT,)),),

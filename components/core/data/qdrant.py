@@ -138,8 +138,7 @@ def snapshot_job_args(stores: StoreContext, api_key_secret: str, storage: Object
             },
             secret_env=(
                 SecretEnv("QDRANT_API_KEY", api_key_secret, "api-key"),
-                SecretEnv("S3_ACCESS_KEY_ID", backups.credentials.name, backups.access_key_field),
-                SecretEnv("S3_SECRET_ACCESS_KEY", backups.credentials.name, backups.secret_key_field),
+                *backups.key_env(),
             ),
             files=ScriptFiles("/backup", {"snapshot.sh": SNAPSHOT_SCRIPT}),
             egress=(Egress(to=Peer(namespace=ns, pods=POD_LABELS), ports=(HTTP_PORT,)), Egress(to=backups.peer, ports=(backups.port,))),

@@ -31,7 +31,7 @@ from components.core.interfaces import BucketAccess, ObjectStorage
 from components.core.secrets import Secrets, vault_server
 from components.core.secrets.vault_access import VAULT_AUDIENCE
 from components.kit import (
-    CronJob, CronJobArgs, Egress, JobArgs, KitContext, Peer, ScriptFiles, SecretEnv, SecretFile, ServiceAccountToken, Step,
+    CronJob, CronJobArgs, Egress, JobArgs, KitContext, Peer, ScriptFiles, SecretFile, ServiceAccountToken, Step,
     allow_ingress, selector,
 )
 from components.settings import CoreSettings, Resources
@@ -90,8 +90,7 @@ def job_args(settings: CoreSettings, access: BucketAccess, endpoint: vault_serve
             "MC_CONFIG_DIR": "/tmp/mc",
             "SNAPSHOT_DIR": SNAPSHOT_DIR,
         },
-        secret_env=(SecretEnv("S3_ACCESS_KEY_ID", access.credentials.name, access.access_key_field),
-                    SecretEnv("S3_SECRET_ACCESS_KEY", access.credentials.name, access.secret_key_field)),
+        secret_env=access.key_env(),
         files=ScriptFiles(SCRIPT_DIR, scripts()),
         steps=(save,),
         # a snapshot is at most the size of Vault's data volume
