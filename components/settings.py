@@ -550,6 +550,19 @@ class PhaseNamespaces:
 
 
 @dataclass(frozen=True)
+class MeshSettings:
+    """Phase 2: the mesh (Istio), workload identity, the edge (Envoy Gateway + OPA) and admission.
+
+    ``namespaces``: ``istio`` (istiod and its certificate agent), ``nodeAgents`` (the mesh's node
+    agents alone: the one Pod Security exception of the phase), ``gateway`` (Envoy Gateway and its
+    proxies), ``policy`` (OPA, the edge's authorization service), ``admission`` (Gatekeeper and the
+    image signature verifier).
+    """
+
+    namespaces: Mapping[str, NamespaceSettings]
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     """Everything a stack decides. Built once by :func:`load`, then only read."""
 
@@ -565,7 +578,7 @@ class PlatformSettings:
     container_defaults: ContainerDefaults
     phases: Phases
     core: CoreSettings
-    mesh: PhaseNamespaces
+    mesh: MeshSettings
     governance: PhaseNamespaces
     agents: PhaseNamespaces
     ops: PhaseNamespaces
