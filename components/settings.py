@@ -550,6 +550,25 @@ class PhaseNamespaces:
 
 
 @dataclass(frozen=True)
+class AdmissionSettings:
+    """Gatekeeper in the mesh's ``admission`` namespace (issue 11, point 4).
+
+    ``gatekeeper``: the controller-manager (the admission webhook) replicas and each container's size;
+    ``audit``: the audit pod's size (one pod, it re-checks what already runs). ``enforcementAction``
+    is every platform constraint's: ``deny`` refuses, ``dryrun`` and ``warn`` only report (audit, and
+    a warning to the client for ``warn``). ``failurePolicy`` is the webhook's when Gatekeeper cannot
+    answer: ``Fail`` refuses the request, ``Ignore`` lets it through unchecked and needs
+    ``failurePolicyReason``.
+    """
+
+    gatekeeper: Stateless
+    audit: Resources
+    enforcement_action: Literal["deny", "dryrun", "warn"]
+    failure_policy: Literal["Fail", "Ignore"]
+    failure_policy_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     """Phase 2: the mesh (Istio), workload identity, the edge (Envoy Gateway + OPA) and admission.
 
@@ -560,6 +579,7 @@ class MeshSettings:
     """
 
     namespaces: Mapping[str, NamespaceSettings]
+    admission: AdmissionSettings
 
 
 @dataclass(frozen=True)
@@ -745,6 +765,27 @@ def _alerting_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
+def _admission_problems(s: PlatformSettings) -> list[str]:
+    """A mandatory stack enforces admission and fails closed; an open webhook must say why."""
+    admission, key = s.mesh.admission, f"{PROJECT}:mesh.admission"
+    problems = []
+    if "admission" not in s.mesh.namespaces:
+        problems.append(f"{PROJECT}:mesh.namespaces.admission: required value is missing (Gatekeeper runs there)")
+    if s.policy_enforcement == "mandatory" and admission.enforcement_action != "deny":
+        problems.append(f"{key}.enforcementAction: policyEnforcement is mandatory, so admission must refuse what the gate "
+                        f"refuses (deny); got {admission.enforcement_action}")
+    if s.policy_enforcement == "mandatory" and admission.failure_policy != "Fail":
+        problems.append(f"{key}.failurePolicy: policyEnforcement is mandatory, so the webhook fails closed (Fail); "
+                        "a failing webhook is handled by docs/runbooks/admission.md, not by admitting unchecked pods")
+    if admission.failure_policy == "Ignore" and not (admission.failure_policy_reason or "").strip():
+        problems.append(f"{key}.failurePolicyReason: failurePolicy Ignore admits every request unchecked while "
+                        "Gatekeeper is down; say why that is acceptable for this stack")
+    if s.high_availability and admission.gatekeeper.replicas < 2:
+        problems.append(f"{key}.gatekeeper.replicas: highAvailability is on, so at least 2 are needed (the webhook "
+                        f"fails closed); got {admission.gatekeeper.replicas}")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -765,7 +806,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
-                + _alerting_problems(settings)
+                + _alerting_problems(settings) + _admission_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -91,7 +91,33 @@ def installed_crd_validators(plan_objects: list[dict]) -> dict[tuple[str, str, s
             if schema and version.get("served", True):
                 found[(spec["group"], version["name"], spec["names"]["kind"])] = jsonschema.Draft7Validator(
                     structural_to_json_schema(schema, at_root=True))
+    for template in plan_objects:
+        if template.get("kind") == "ConstraintTemplate" and template.get("apiVersion", "").startswith("templates.gatekeeper.sh/"):
+            schema = constraint_crd_schema(template["spec"])
+            for version in CONSTRAINT_VERSIONS:
+                found[("constraints.gatekeeper.sh", version, template["spec"]["crd"]["spec"]["names"]["kind"])] = \
+                    jsonschema.Draft7Validator(structural_to_json_schema(schema, at_root=True))
     return found
+
+
+CONSTRAINT_VERSIONS = ("v1", "v1beta1", "v1alpha1")
+"""The versions Gatekeeper serves a constraint kind at (its constraint CRDs)."""
+CONSTRAINT_MATCH_FIELDS = ("kinds", "scope", "namespaces", "excludedNamespaces", "labelSelector", "namespaceSelector",
+                           "name", "source")
+
+
+def constraint_crd_schema(template_spec: dict) -> dict:
+    """The CRD Gatekeeper generates for a ConstraintTemplate (run time, so not in the plan): ``spec.parameters``
+    is the template's ``spec.crd.spec.validation.openAPIV3Schema``; ``spec.enforcementAction`` a string;
+    ``spec.match`` Gatekeeper's match (its fields named, their insides left to Gatekeeper)."""
+    parameters = ((template_spec.get("crd") or {}).get("spec") or {}).get("validation", {}).get("openAPIV3Schema") or {}
+    parameters = {"type": "object", **parameters}
+    match = {"type": "object", "properties": {f: {"x-kubernetes-preserve-unknown-fields": True} for f in CONSTRAINT_MATCH_FIELDS}}
+    return {"type": "object", "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+        "spec": {"type": "object", "properties": {
+            "enforcementAction": {"type": "string"}, "match": match, "parameters": parameters}},
+    }}
 
 
 MASKED = "[secret]"

@@ -7,6 +7,7 @@ import pulumi
 
 from components.core import CoreOutputs
 from components.kit import KitContext
+from components.mesh.admission import Admission
 from components.phase import Phase
 from components.settings import MeshSettings
 
@@ -20,5 +21,7 @@ class Mesh(Phase):
     def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("Mesh", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
+        self.admission = Admission(settings.admission, self.namespace["admission"].name, core.observability_namespace,
+                                   core.api_server_cidr, ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace["admission"].namespace]))
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
