@@ -190,7 +190,36 @@ def _prometheus_operator_pod(label: str, main: str) -> tuple[OperatorPod, ...]:
 PROMETHEUS = _prometheus_operator_pod("prometheus", "prometheus")
 ALERTMANAGER = _prometheus_operator_pod("alertmanager", "alertmanager")
 
+_EG_DEPLOYMENT = "spec.provider.kubernetes.envoyDeployment"
+ENVOY_GATEWAY_PROXY = (
+    OperatorPod(
+        label="envoy proxy",
+        pod_security_context=f"{_EG_DEPLOYMENT}.pod.securityContext",
+        volumes=f"{_EG_DEPLOYMENT}.pod.volumes",
+        containers=(
+            OperatorContainer(
+                name="envoy",
+                image=f"{_EG_DEPLOYMENT}.container.image",
+                security_context=f"{_EG_DEPLOYMENT}.container.securityContext",
+                resources=f"{_EG_DEPLOYMENT}.container.resources",
+                env=f"{_EG_DEPLOYMENT}.container.env",
+            ),
+        ),
+    ),
+)
+"""EnvoyProxy (gateway.envoyproxy.io): Envoy Gateway builds each Gateway's proxy Deployment from
+spec.provider.kubernetes.envoyDeployment (internal/infrastructure/kubernetes/proxy/resource.go at
+v1.9.0: the envoy container takes container.image, .securityContext and .resources; the pod takes
+pod.securityContext and pod.volumes). Unset, the controller fills its own defaults (the image by tag,
+requests without limits), which the pack cannot see, so they count as missing.
+
+Not modelled: the pod's second container, ``shutdown-manager``. Its image is the EnvoyGateway
+configuration's provider.kubernetes.shutdownManager.image (the chart sets the controller image), its
+securityContext the same container.securityContext as envoy's, and its resources are fixed in the
+controller (requests 10m/32Mi, no limits: the namespace LimitRange fills them) with no field to set."""
+
 OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
+    "gateway.envoyproxy.io/EnvoyProxy": ENVOY_GATEWAY_PROXY,
     "monitoring.coreos.com/Prometheus": PROMETHEUS,
     "monitoring.coreos.com/Alertmanager": ALERTMANAGER,
     "kafka.strimzi.io/Kafka": STRIMZI_KAFKA,
