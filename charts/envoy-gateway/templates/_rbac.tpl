@@ -100,7 +100,6 @@ verbs:
 apiGroups:
 - gateway.envoyproxy.io
 resources:
-- envoyproxies/status
 - envoypatchpolicies/status
 - clienttrafficpolicies/status
 - backendtrafficpolicies/status
@@ -232,19 +231,9 @@ verbs:
   - watch
 - apiGroups:
   - autoscaling
-  resources:
-  - horizontalpodautoscalers
-  verbs:
-  - create
-  - get
-  - list
-  - delete
-  - deletecollection
-  - patch
-  - watch
-- apiGroups:
   - policy
   resources:
+  - horizontalpodautoscalers
   - poddisruptionbudgets
   verbs:
   - create
