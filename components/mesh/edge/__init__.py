@@ -1,12 +1,12 @@
 """The public edge: Envoy Gateway in front, every public route through JWT validation and OPA ext-authz.
 
-* Envoy Gateway v1.9.0 from its official chart (charts/envoy-gateway, vendored with the release's
+* Envoy Gateway v1.8.3 from its official chart (charts/envoy-gateway, vendored with the release's
   packaging step). Its CRDs (Gateway API and Envoy Gateway, the chart's ``crds`` subchart) are installed
   by the program first and exposed as :attr:`EdgeOutputs.gateway_api_crds`: Istio's waypoint Gateways
   need the same Gateway API CRDs.
 * The chart's certgen Job and topology-injector webhook are Helm hooks, which the provider drops: the
   control plane's xDS certificates come from cert-manager instead (:mod:`.control_plane`), as Envoy
-  Gateway documents (site/content/en/v1.9/install/custom-cert.md); the injector is switched off.
+  Gateway documents (site/content/en/latest/install/custom-cert.md at v1.8.3); the injector is switched off.
 * The Envoy proxies are Deployments the controller creates from the EnvoyProxy resource
   (:mod:`.proxy`), which fixes their image (by digest), securityContext, resources and replicas.
 * One Gateway (HTTPS, TLS from a cert-manager Certificate; HTTP only to redirect), one HTTPRoute and
@@ -31,9 +31,6 @@ class EdgeOutputs:
     """The Gateway API CRDs (``gateways.gateway.networking.k8s.io`` ...) this component installs."""
     gateway: str
     """``<namespace>/<name>`` of the public Gateway."""
-    controller_image_pinned: bool
-    """False while the Envoy Gateway controller image has no digest in platform.lock.yaml (then the
-    controller chart is not deployed and nothing programs the Gateway)."""
 
 
 class Edge(pulumi.ComponentResource):
@@ -54,8 +51,8 @@ class Edge(pulumi.ComponentResource):
         self.public = gateway.PublicGateway(settings, domain, gateway_ns, policy_ns, cluster_issuer, self.envoy_proxy,
                                             self.opa, ctx, after_crds)
         self.outputs = EdgeOutputs(gateway_api_crds={k: v for k, v in crds.items() if k.endswith(".gateway.networking.k8s.io")},
-                                   gateway=f"{gateway_ns}/{gateway.GATEWAY_NAME}", controller_image_pinned=self.chart is not None)
-        self.register_outputs({"gateway": self.outputs.gateway, "controllerImagePinned": self.outputs.controller_image_pinned})
+                                   gateway=f"{gateway_ns}/{gateway.GATEWAY_NAME}")
+        self.register_outputs({"gateway": self.outputs.gateway})
 
 
 __all__ = ["Edge", "EdgeOutputs", "custom_resource"]

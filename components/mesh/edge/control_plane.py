@@ -1,9 +1,17 @@
 """The Envoy Gateway controller: chart values, its xDS certificates from cert-manager, its flows.
 
-Values read from charts/envoy-gateway/values.yaml (v1.9.0, generated from values.tmpl.yaml by the
+Values read from charts/envoy-gateway/values.yaml (v1.8.3, generated from values.tmpl.yaml by the
 release packaging step) and templates/: ``deployment.envoyGateway.image.{repository,tag}``
-(_helpers.tpl "eg.image"), ``deployment.replicas``, ``deployment.envoyGateway.resources`` and
-``securityContext``, ``deployment.pod.securityContext``, ``podDisruptionBudget``, ``topologyInjector.enabled``.
+(_helpers.tpl "eg.image": the controller's image and, in the EnvoyGateway configuration the chart
+writes, ``provider.kubernetes.shutdownManager.image``, the proxies' second container),
+``deployment.replicas``, ``deployment.envoyGateway.resources`` and ``securityContext``,
+``deployment.pod.{extraVolumes,extraVolumeMounts}``, ``podDisruptionBudget``, ``topologyInjector.enabled``.
+
+The v1.8.3 chart has no pod-level securityContext value (templates/envoy-gateway-deployment.yaml sets
+none; v1.9.0 added ``deployment.pod.securityContext``), so the container's securityContext carries
+non-root, the UID and seccomp. Its root filesystem is read-only here, so the Wasm module cache the
+controller creates at start (internal/gatewayapi/runner/runner.go: /var/lib/eg/wasm) gets an emptyDir,
+as the v1.9.0 chart does itself.
 """
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ import pulumi
 
 from components.kit import KitContext, Peer, allow_egress, allow_ingress, custom_resource, helm_chart
 from components.kit.observability import monitor
-from components.kit.security import container_security_context, pod_security_context, resource_requirements
+from components.kit.security import container_security_context, resource_requirements
 from components.settings import EdgeSettings
 
 RELEASE = "envoy-gateway"
@@ -21,6 +29,7 @@ UID = 65532
 """The chart's own securityContext (values.yaml: runAsUser 65532), the distroless nonroot user."""
 CONTROLLER_LABELS = {"control-plane": "envoy-gateway"}
 """templates/envoy-gateway-deployment.yaml: the pod's and the Service's label."""
+WASM_CACHE = "/var/lib/eg/wasm"
 XDS_PORT = 18000
 METRICS_PORT = 19001
 API_SERVER_PORTS = (443, 6443)
@@ -28,26 +37,20 @@ CERT_API = "cert-manager.io/v1"
 CA_NAME = "envoy-gateway-ca"
 
 
-def controller_image(ctx: KitContext):
-    """The catalog's controller image, or None while platform.lock.yaml has no digest for it."""
-    try:
-        return ctx.catalog.image(CONTROLLER_IMAGE)
-    except KeyError:
-        return None
-
-
 def chart_values(settings: EdgeSettings, ctx: KitContext) -> dict:
-    image = controller_image(ctx)
+    image = ctx.catalog.image(CONTROLLER_IMAGE)
     c = settings.controller
     values: dict = {
         "deployment": {
             "replicas": c.replicas,
             "envoyGateway": {
+                "image": {"repository": image.name, "tag": image.tag_at_digest},
                 "resources": resource_requirements(c.resources),
                 "securityContext": container_security_context(uid=UID),
             },
             "pod": {
-                "securityContext": pod_security_context(UID),
+                "extraVolumes": [{"name": "wasm-cache", "emptyDir": {"sizeLimit": "256Mi"}}],
+                "extraVolumeMounts": [{"name": "wasm-cache", "mountPath": WASM_CACHE}],
                 # no prometheus.io annotations: the platform scrapes with a ServiceMonitor
                 "annotations": {},
                 **({"topologySpreadConstraints": [{
@@ -61,13 +64,11 @@ def chart_values(settings: EdgeSettings, ctx: KitContext) -> dict:
         "topologyInjector": {"enabled": False},
         "service": {"type": "ClusterIP"},
     }
-    if image is not None:
-        values["deployment"]["envoyGateway"]["image"] = {"repository": image.name, "tag": image.tag_at_digest}
     return values
 
 
 def certificates(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-    """The Secrets the certgen hook would create (internal/provider/kubernetes/secrets.go at v1.9.0:
+    """The Secrets the certgen hook would create (internal/provider/kubernetes/secrets.go at v1.8.3:
     ``envoy-gateway`` for the controller's xDS server, ``envoy`` for the proxies' client certificate,
     each with ``ca.crt``), issued by a CA of their own as custom-cert.md shows: the xDS server trusts
     exactly this CA, not the platform CA that signs every other in-cluster certificate.
@@ -92,9 +93,7 @@ def certificates(namespace: str, opts: pulumi.ResourceOptions) -> list[pulumi.Re
 
 
 def chart(values: dict, namespace: str, ctx: KitContext, crds: dict, certs: list, opts: pulumi.ResourceOptions):
-    """The controller release, waiting for its certificates; None while its image is not pinned."""
-    if controller_image(ctx) is None:
-        return None
+    """The controller release, waiting for its certificates."""
     return helm_chart(RELEASE, CHART_KEY, namespace, values, ctx,
                       ctx.keep(pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=certs))), crds=crds)
 

@@ -61,7 +61,7 @@ def http_route(route: EdgeRoute, domain: str, namespace: str) -> dict[str, Any]:
 def security_policy(route: EdgeRoute, edge: EdgeSettings, opa_service: str, opa_namespace: str, opa_port: int) -> dict[str, Any]:
     """JWT validation against the identity service's JWKS and ext-authz to OPA, failing closed.
 
-    Field names from the SecurityPolicy CRD of Envoy Gateway v1.9.0 (charts/envoy-gateway/charts/crds/
+    Field names from the SecurityPolicy CRD of Envoy Gateway v1.8.3 (charts/envoy-gateway/charts/crds/
     crds/generated/gateway.envoyproxy.io_securitypolicies.yaml): ``extAuth.failOpen`` (default false,
     said explicitly), ``extAuth.grpc.backendRefs``, ``jwt.providers[].remoteJWKS.uri``.
     """
