@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from components.settings import parse
+from policies.catalog import load_catalog
 from tests.helpers import objects, stack_config
 
 STACKS = ("dev", "prod")
@@ -122,3 +124,32 @@ def test_gateway_api_crds_come_from_the_vendored_chart(plans, stack):
     names = {c["metadata"]["name"] for c in objects(plans[stack], "CustomResourceDefinition")}
     assert {"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
             "securitypolicies.gateway.envoyproxy.io", "envoyproxies.gateway.envoyproxy.io"} <= names
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_controller_and_both_proxy_containers_run_the_catalog_digests(plans, stack):
+    """The controller is deployed from the catalog digest, and the proxies' shutdown-manager runs that
+    same digest twice over: in the EnvoyGateway configuration the controller builds the container from,
+    and in the EnvoyProxy's deployment patch, where the gate sees it (policies/operator_pods.py)."""
+    # dev pulls from upstream, prod from the platform's mirror of the same repository:tag@digest
+    registry = plans[stack]["settings"]["registry"]
+    images = {i.key: f"{i.registry if registry == 'upstream' else registry}/{i.repository}:{i.tag}@{i.digest}"
+              for i in load_catalog(None).images}
+    plan = plans[stack]
+    controller = next(d for d in objects(plan, "Deployment") if d["metadata"]["name"] == "envoy-gateway")
+    assert [c["image"] for c in controller["spec"]["template"]["spec"]["containers"]] == [images["envoy-gateway"]]
+    config_map = next(c for c in objects(plan, "ConfigMap") if c["metadata"]["name"] == "envoy-gateway-config")
+    config = yaml.safe_load(config_map["data"]["envoy-gateway.yaml"])
+    assert config["provider"]["kubernetes"]["shutdownManager"]["image"] == images["envoy-gateway"]
+    (proxy,) = objects(plan, "EnvoyProxy")
+    deployment = proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]
+    assert deployment["container"]["image"] == images["envoy-proxy"]
+    patch = deployment["patch"]
+    assert patch["type"] == "StrategicMerge"
+    (manager,) = patch["value"]["spec"]["template"]["spec"]["containers"]
+    assert manager["name"] == "shutdown-manager" and manager["image"] == images["envoy-gateway"]
+    assert set(manager["resources"]["limits"]) == {"cpu", "memory"}
+    # it writes /tmp/shutdown-ready under the envoy container's read-only root
+    assert deployment["container"]["securityContext"]["readOnlyRootFilesystem"] is True
+    tmp = {v["name"] for v in deployment["pod"]["volumes"] if "emptyDir" in v}
+    assert {(m["name"], m["mountPath"]) for m in manager["volumeMounts"]} == {(n, "/tmp") for n in tmp}

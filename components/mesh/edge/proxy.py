@@ -1,12 +1,23 @@
 """The Envoy proxies: Deployments Envoy Gateway creates at run time from this EnvoyProxy resource.
 
 Nothing else fixes what those pods run, so the EnvoyProxy says all of it (field names from the
-EnvoyProxy CRD of v1.9.0, ``spec.provider.kubernetes.envoyDeployment``): the image by digest (the
-controller's built-in default is the tag ``docker.io/envoyproxy/envoy:distroless-v1.39.0``,
+EnvoyProxy CRD of v1.8.3, ``spec.provider.kubernetes.envoyDeployment``): the image by digest (the
+controller's built-in default is the tag ``docker.io/envoyproxy/envoy:distroless-v1.38.3``,
 api/v1alpha1/shared_types.go), replicas, the pod and container securityContext, resources, a
 writable /tmp on a read-only root, and the filter order (JWT before ext-authz: Envoy Gateway's
 default order runs ext-authz first, internal/xds/translator/httpfilters.go). The policy gate judges
 these pods through policies/operator_pods.py.
+
+Each proxy pod has a second container, ``shutdown-manager`` (internal/infrastructure/kubernetes/proxy/
+resource.go at v1.8.3), which drains Envoy before the pod stops. The controller builds it with the
+EnvoyGateway configuration's shutdownManager.image (the chart sets the controller image, pinned),
+the envoy container's securityContext, fixed requests (10m CPU, 32Mi, no limits:
+``DefaultShutdownManagerContainerResourceRequirements``) and no volume mounts, although it writes
+/tmp/shutdown-ready when the drain is done (internal/cmd/envoy/shutdown_manager.go), which a
+read-only root refuses. The EnvoyProxy has no field for that container; its
+``envoyDeployment.patch`` (a strategic merge over the Deployment the controller builds,
+internal/utils/merge.go) is Envoy Gateway's way to set the rest, so the patch names the image by
+digest, requests and limits, and /tmp from the pod's ``tmp`` volume.
 """
 from __future__ import annotations
 
@@ -30,6 +41,26 @@ HTTP_CONTAINER_PORT = 10080
 """Listener ports below 1024 are served on port+10000 in the container (non-root cannot bind them)."""
 XDS_PORT = 18000
 OPA_PORT = 9191
+SHUTDOWN_MANAGER = "shutdown-manager"
+SHUTDOWN_MANAGER_IMAGE = "envoy-gateway"
+"""The catalog key: the shutdown manager is the controller's binary (``envoy-gateway envoy shutdown-manager``)."""
+SHUTDOWN_MANAGER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
+"""Envoy Gateway's own requests for it (api/v1alpha1/shared_types.go DefaultShutdownManager*ResourceRequests)
+and limits: it polls Envoy's admin port once a second while draining and otherwise idles."""
+
+
+def shutdown_manager_patch(ctx: KitContext) -> dict:
+    """The strategic-merge patch (containers merge by name, volumeMounts by mountPath) that pins the
+    shutdown manager's image and sets its limits and a writable /tmp."""
+    return {
+        "type": "StrategicMerge",
+        "value": {"spec": {"template": {"spec": {"containers": [{
+            "name": SHUTDOWN_MANAGER,
+            "image": ctx.catalog.image(SHUTDOWN_MANAGER_IMAGE).reference,
+            "resources": SHUTDOWN_MANAGER_RESOURCES,
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }]}}}},
+    }
 
 
 def envoy_proxy(settings: EdgeSettings, namespace: str, ctx: KitContext, opts: pulumi.ResourceOptions) -> pulumi.Resource:
@@ -54,6 +85,7 @@ def envoy_proxy(settings: EdgeSettings, namespace: str, ctx: KitContext, opts: p
                             "whenUnsatisfiable": "DoNotSchedule" if ctx.high_availability else "ScheduleAnyway",
                             "labelSelector": {"matchLabels": PROXY_LABELS}}]} if settings.proxy_replicas > 1 else {}),
                     },
+                    "patch": shutdown_manager_patch(ctx),
                 },
                 **({"envoyPDB": {"minAvailable": 1}} if settings.proxy_replicas > 1 else {}),
                 # the one public entry of the platform
