@@ -20,7 +20,7 @@ on = config.phases
 # every other phase needs Core; settings refuse a stack without it. The stores admit clients
 # only from the later phases' namespaces named here.
 core = Core(config.core, ctx, ClientNamespaces.of(config))
-mesh = Mesh(config.mesh, ctx, core=core.outputs) if on.mesh else None
+mesh = Mesh(config.mesh, ctx, core=core.outputs, domain=config.domain) if on.mesh else None
 governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs) if on.governance and mesh else None
 agents = (
     Agents(config.agents, ctx, core=core.outputs, mesh=mesh.outputs, governance=governance.outputs)

@@ -549,6 +549,88 @@ class PhaseNamespaces:
     namespaces: Mapping[str, NamespaceSettings]
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+ROUTE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+SCOPE = re.compile(r"^[A-Za-z0-9:._/-]+$")
+
+
+@dataclass(frozen=True)
+class EdgeBackend:
+    """Where a public route's requests go once authorized: a Service (which may not exist yet)."""
+
+    service: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a Service name"))
+    namespace: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
+    port: int = count(1, 65535)
+    pods: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the backend's pods, for its NetworkPolicy (default: app.kubernetes.io/name=<service>)."""
+
+
+@dataclass(frozen=True)
+class EdgeRoute:
+    """One public API: ``https://<host>.<domain><pathPrefix>``, the methods it serves, who may call it.
+
+    ``tenantHeader``/``tenantPathSegment`` say where the request names its tenant (the OPA policy
+    compares it with the token's ``tenantClaim``); a route without either serves no tenant data and
+    only checks the scopes.
+    """
+
+    name: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a DNS-1123 label"))
+    host: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a host label; the stack's domain is appended"))
+    path_prefix: str = field(metadata=rule(pattern=ROUTE_PATH, pattern_hint="an absolute path prefix such as /v1/agents"))
+    methods: tuple[str, ...]
+    scopes: Mapping[str, tuple[str, ...]]
+    """Per method, the scopes a token must all carry (every method in ``methods`` needs an entry)."""
+    backend: EdgeBackend
+    tenant_claim: str = "tenant"
+    tenant_header: str | None = None
+    tenant_path_segment: int | None = field(default=None, metadata=rule(minimum=1, maximum=16))
+    """The tenant is this segment of the path (1 = first after the prefix)."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.methods) - set(HTTP_METHODS))
+        if unknown or not self.methods:
+            raise ValueError(f"route {self.name}: methods must be a non-empty list of {', '.join(HTTP_METHODS)}; got {unknown or '[]'}")
+        if set(self.scopes) != set(self.methods):
+            raise ValueError(f"route {self.name}: scopes must name exactly the route's methods {sorted(self.methods)}; "
+                             f"got {sorted(self.scopes)}")
+        for method, scopes in self.scopes.items():
+            bad = [s for s in scopes if not SCOPE.match(s)]
+            if not scopes or bad:
+                raise ValueError(f"route {self.name}: scopes.{method} must list at least one scope of letters, digits and :._/-")
+        if self.tenant_header and self.tenant_path_segment:
+            raise ValueError(f"route {self.name}: name the tenant by tenantHeader or tenantPathSegment, not both")
+
+
+@dataclass(frozen=True)
+class EdgeJwt:
+    """The identity service's tokens: who issues them, for whom, where its signing keys are."""
+
+    issuer: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"),
+                                      pattern_hint="an https issuer URL"))
+    audiences: tuple[str, ...]
+    jwks_url: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]*$"),
+                                        pattern_hint="the https URL of the identity service's JWKS"))
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """The public edge (``somaagenthub:mesh.edge``): Envoy Gateway, its HTTPS listener, the public routes,
+    and the OPA ext-authz service every route goes through."""
+
+    controller: Server
+    """Envoy Gateway controller: replicas and resources (storage unused: it keeps no state)."""
+    proxy_replicas: int = count(1, 20)
+    proxy_resources: Resources
+    opa_replicas: int = count(1, 20)
+    opa_resources: Resources
+    jwt: EdgeJwt
+    routes: tuple[EdgeRoute, ...]
+    tls_issuer: str | None = field(default=None, metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a ClusterIssuer name"))
+    """The ClusterIssuer of the public certificate (an ACME issuer for a public name); default: Core's platform CA."""
+    http_redirect: bool = True
+    """Also listen on HTTP, answering every request with a redirect to HTTPS (nothing else)."""
+
+
 @dataclass(frozen=True)
 class AdmissionSettings:
     """Gatekeeper in the mesh's ``admission`` namespace (issue 11, point 4).
@@ -580,6 +662,7 @@ class MeshSettings:
 
     namespaces: Mapping[str, NamespaceSettings]
     admission: AdmissionSettings
+    edge: EdgeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -786,6 +869,31 @@ def _admission_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
+def _edge_problems(s: PlatformSettings) -> list[str]:
+    """The edge needs its two namespaces; route names and (host, path) pairs are unique; HA stacks run
+    two of everything on the request path."""
+    edge, key = s.mesh.edge, "somaagenthub:mesh.edge"
+    if edge is None:
+        return []
+    problems = [f"somaagenthub:mesh.namespaces.{k}: the edge needs this namespace" for k in ("gateway", "policy")
+                if k not in s.mesh.namespaces]
+    names = [r.name for r in edge.routes]
+    problems += [f"{key}.routes: route name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    places = [(r.host, r.path_prefix) for r in edge.routes]
+    problems += [f"{key}.routes: host {h!r} and pathPrefix {p!r} are declared twice" for h, p in sorted({x for x in places if places.count(x) > 1})]
+    known = set(s.all_namespaces())
+    problems += [f"{key}.routes.{r.name}.backend.namespace: {r.backend.namespace!r} is not a namespace of this stack"
+                 for r in edge.routes if r.backend.namespace not in known]
+    if not edge.routes:
+        problems.append(f"{key}.routes: at least one public route is needed (an edge without routes serves nothing)")
+    if s.high_availability:
+        for field_name, value in (("controller.replicas", edge.controller.replicas), ("proxyReplicas", edge.proxy_replicas),
+                                  ("opaReplicas", edge.opa_replicas)):
+            if value < 2:
+                problems.append(f"{key}.{field_name}: highAvailability needs at least 2 (got {value})")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -806,7 +914,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
-                + _alerting_problems(settings) + _admission_problems(settings)
+                + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

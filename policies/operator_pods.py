@@ -190,7 +190,46 @@ def _prometheus_operator_pod(label: str, main: str) -> tuple[OperatorPod, ...]:
 PROMETHEUS = _prometheus_operator_pod("prometheus", "prometheus")
 ALERTMANAGER = _prometheus_operator_pod("alertmanager", "alertmanager")
 
+_EG_DEPLOYMENT = "spec.provider.kubernetes.envoyDeployment"
+_EG_SHUTDOWN_MANAGER = f"{_EG_DEPLOYMENT}.patch.value.spec.template.spec.containers[name=shutdown-manager]"
+ENVOY_GATEWAY_PROXY = (
+    OperatorPod(
+        label="envoy proxy",
+        pod_security_context=f"{_EG_DEPLOYMENT}.pod.securityContext",
+        volumes=f"{_EG_DEPLOYMENT}.pod.volumes",
+        containers=(
+            OperatorContainer(
+                name="envoy",
+                image=f"{_EG_DEPLOYMENT}.container.image",
+                security_context=f"{_EG_DEPLOYMENT}.container.securityContext",
+                resources=f"{_EG_DEPLOYMENT}.container.resources",
+                env=f"{_EG_DEPLOYMENT}.container.env",
+            ),
+            OperatorContainer(
+                name="shutdown-manager",
+                image=f"{_EG_SHUTDOWN_MANAGER}.image",
+                security_context=f"{_EG_DEPLOYMENT}.container.securityContext",
+                resources=f"{_EG_SHUTDOWN_MANAGER}.resources",
+            ),
+        ),
+    ),
+)
+"""EnvoyProxy (gateway.envoyproxy.io): Envoy Gateway builds each Gateway's proxy Deployment from
+spec.provider.kubernetes.envoyDeployment (internal/infrastructure/kubernetes/proxy/resource.go at
+v1.8.3: the envoy container takes container.image, .securityContext and .resources; the pod takes
+pod.securityContext and pod.volumes). Unset, the controller fills its own defaults (the image by tag,
+requests without limits), which the pack cannot see, so they count as missing.
+
+The pod's second container, ``shutdown-manager``, takes the same container.securityContext as envoy's;
+its image is the EnvoyGateway configuration's shutdownManager.image and its resources fixed requests
+without limits, neither of which the EnvoyProxy has a field for. What the EnvoyProxy can say about
+them goes through envoyDeployment.patch, a strategic merge over the Deployment the controller built
+(internal/utils/merge.go: containers merge by name), so the pack reads the image and resources from
+that patch's shutdown-manager entry: left out, they count as missing (the image would be a tag of
+the controller's configuration the pack cannot see, the limits none)."""
+
 OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
+    "gateway.envoyproxy.io/EnvoyProxy": ENVOY_GATEWAY_PROXY,
     "monitoring.coreos.com/Prometheus": PROMETHEUS,
     "monitoring.coreos.com/Alertmanager": ALERTMANAGER,
     "kafka.strimzi.io/Kafka": STRIMZI_KAFKA,

@@ -49,6 +49,11 @@ PACKAGING_STEPS = {
     "for `helm package`: version and appVersion set to the release, artifacthub.io/signKey (signkey_annotation.txt) and "
     "artifacthub.io/prerelease added to Chart.yaml as its yq step does, README.md rendered from README.template.md, and "
     "only the files the package target lists kept",
+    "envoy-gateway-release-chart": "the chart folder as Envoy Gateway's tools/make/helm.mk (read at the same tag) packages it "
+    "in its release workflow (.github/workflows/release.yaml: IMAGE=docker.io/envoyproxy/gateway TAG=<tag> "
+    "CHART_VERSION=<tag> IMAGE_PULL_POLICY=IfNotPresent make helm-package): values.yaml written from values.tmpl.yaml "
+    "by envsubst (GatewayImage=<IMAGE>:<TAG>, GatewayImagePullPolicy), `helm package --app-version <TAG> --version "
+    "<CHART_VERSION>` stamping Chart.yaml (TAG = CHART_VERSION = the release tag = the recorded version), and the .helmignore patterns (*.tmpl.*) left out of the package",
 }
 CERT_MANAGER_MAKEFILE = "make/manifests.mk"
 CERT_MANAGER_RECIPE = (
@@ -60,6 +65,18 @@ CERT_MANAGER_RECIPE = (
 )
 """The lines of make/manifests.mk that cert_manager_release_chart reproduces; if upstream changes
 any of them, vendoring stops so the step is reviewed instead of silently drifting."""
+ENVOY_GATEWAY_MAKEFILE = "tools/make/helm.mk"
+ENVOY_GATEWAY_RELEASE_WORKFLOW = ".github/workflows/release.yaml"
+ENVOY_GATEWAY_RECIPE = (
+    "GatewayImage=${IMAGE}:${TAG} GatewayImagePullPolicy=${IMAGE_PULL_POLICY} \\",
+    "envsubst < charts/${CHART_NAME}/values.tmpl.yaml > ./charts/${CHART_NAME}/values.yaml; \\",
+    "$(GO_TOOL) helm package charts/${CHART_NAME} --app-version ${TAG} --version ${CHART_VERSION} --destination ${OUTPUT_DIR}/charts/",
+)
+"""The lines of tools/make/helm.mk that envoy_gateway_release_chart reproduces; a change stops vendoring."""
+ENVOY_GATEWAY_RELEASE_CALL = "CHART_VERSION=${{ env.release_tag }} IMAGE=docker.io/envoyproxy/gateway TAG=${{ env.release_tag }} make helm-package"
+"""The release workflow's call: the image is docker.io/envoyproxy/gateway, tag and chart version the release tag."""
+ENVOY_GATEWAY_IMAGE = "docker.io/envoyproxy/gateway"
+ENVOY_GATEWAY_PULL_POLICY = "IfNotPresent"
 ESO_ANNOTATIONS = (
     "    {{- with .Values.crds.annotations }}\n"
     "    {{- toYaml . | nindent 4}}\n"
@@ -312,6 +329,40 @@ def cert_manager_release_chart(folder: Path, source: Source, version: str) -> No
             path.rmdir()
 
 
+def envoy_gateway_release_chart(folder: Path, source: Source, version: str) -> None:
+    """tools/make/helm.mk of Envoy Gateway: ``helm-generate.%`` then ``helm package``.
+
+    ``envsubst`` replaces every ``$NAME``/``${NAME}`` of values.tmpl.yaml with its environment value
+    (unset ones with nothing); the two the recipe sets are substituted, and any other reference stops
+    vendoring rather than being silently emptied. ``helm dependency update`` changes nothing here: the
+    one dependency (``crds``, repository "") is the subchart folder already in ``charts/``. Helm
+    leaves the .helmignore patterns out of the package: values.tmpl.yaml (``*.tmpl.*``) goes.
+    """
+    repo = git_dir(source.git)
+    makefile = _git(repo, "show", f"{source.ref}:{ENVOY_GATEWAY_MAKEFILE}").decode()
+    changed = [line for line in ENVOY_GATEWAY_RECIPE if line not in makefile]
+    workflow = _git(repo, "show", f"{source.ref}:{ENVOY_GATEWAY_RELEASE_WORKFLOW}").decode()
+    if ENVOY_GATEWAY_RELEASE_CALL not in workflow:
+        changed.append(ENVOY_GATEWAY_RELEASE_CALL)
+    if changed:
+        raise VendorError(f"Envoy Gateway's release packaging at {source.ref} no longer has {changed}; review the packaging step")
+    template = (folder / "values.tmpl.yaml").read_text()
+    env = {"GatewayImage": f"{ENVOY_GATEWAY_IMAGE}:{version}", "GatewayImagePullPolicy": ENVOY_GATEWAY_PULL_POLICY}
+    references = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", template)
+    unknown = sorted(set(references) - set(env))
+    if unknown:
+        raise VendorError(f"values.tmpl.yaml refers to {unknown}, which the release's envsubst leaves empty; review the step")
+    values = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env[m.group(1)], template)
+    (folder / "values.yaml").write_text(values)
+    set_chart_version(folder, version)
+    ignored = [line.strip() for line in (folder / ".helmignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    if "*.tmpl.*" not in ignored:
+        raise VendorError(".helmignore no longer leaves *.tmpl.* out of the package; review the packaging step")
+    for path in folder.rglob("*.tmpl.*"):
+        path.unlink()
+
+
 def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], steps: list[str], into: Path) -> Vendored:
     """Build the vendored chart in ``into``; raise :class:`VendorError` on any mismatch."""
     unknown = [s for s in steps if s not in PACKAGING_STEPS]
@@ -328,6 +379,9 @@ def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], 
     if "cert-manager-release-chart" in steps:
         cert_manager_release_chart(into, Source(upstream.git, commit, upstream.path), version)
         applied.append("cert-manager-release-chart")
+    if "envoy-gateway-release-chart" in steps:
+        envoy_gateway_release_chart(into, Source(upstream.git, upstream.ref, upstream.path), version)
+        applied.append("envoy-gateway-release-chart")
     found = str(chart_metadata(into).get("version", ""))
     if found.lstrip("v") != version.lstrip("v"):
         raise VendorError(f"{upstream.git}@{upstream.ref}:{upstream.path} is chart version {found}, not {version}")

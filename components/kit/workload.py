@@ -70,6 +70,8 @@ class WorkloadArgs:
     container port, and the Service maps ``metrics_port`` to it, so scraping stays uniform."""
     volumes_per_replica: int = 1
     parallel_start: bool = False
+    config_maps: tuple[tuple[str, str], ...] = ()
+    """(ConfigMap name, mount path): read-only files the server reads (policies, its configuration)."""
 
     def __post_init__(self) -> None:
         if self.kind == "StatefulSet" and not self.storage:
@@ -178,6 +180,9 @@ class Workload(pulumi.ComponentResource):
         mounts, volumes = writable_scratch(args.writable_paths)
         if args.kind == "StatefulSet":
             mounts.extend({"name": volume, "mountPath": path} for volume, path in data_volumes(args))
+        for i, (config_map, path) in enumerate(args.config_maps):
+            mounts.append({"name": f"config-{i}", "mountPath": path, "readOnly": True})
+            volumes.append({"name": f"config-{i}", "configMap": {"name": config_map}})
         container = {
             "name": args.name,
             "image": image.reference,
