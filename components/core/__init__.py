@@ -30,6 +30,10 @@ class CoreOutputs:
     """Vault-backed credentials for later phases; None until core.vault.configure is true."""
     cluster_issuer: str
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
+    api_server_cidr: str = ""
+    """Where the Kubernetes API server is (its webhooks' callers, its watchers' destination)."""
+    metrics_crds: tuple[pulumi.Resource, ...] = ()
+    """The ServiceMonitor/PodMonitor/PrometheusRule CRDs: later phases' monitors wait for them."""
 
 
 class Core(Phase):
@@ -85,6 +89,8 @@ class Core(Phase):
             observability_namespace=ns.observability.name,
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
+            api_server_cidr=settings.api_server_cidr,
+            metrics_crds=ctx.metrics_crds,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 
