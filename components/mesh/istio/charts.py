@@ -148,11 +148,14 @@ def install(settings: IstioSettings, ctx: KitContext, istio_namespace: str, node
     """The CRDs first; then the four releases side by side, each waiting for the CRDs only (ztunnel and
     istio-cni retry until istiod answers, so no release needs another: the graph stays shallow)."""
     installed = crds(ctx, ctx.keep(opts))
+    # the charts have no crds/ folder (``crds={}``: Helm skips nothing); they wait for the program's CRDs instead
+    after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(installed.values())))
     releases = [
-        helm_chart("istio-base", "istio-base", istio_namespace, base_values(list(installed), istio_namespace), ctx, opts, crds=installed),
-        helm_chart("istiod", "istiod", istio_namespace, istiod_values(settings, ctx, istio_namespace), ctx, opts, crds=installed),
-        helm_chart("istio-cni", "istio-cni", node_namespace, cni_values(settings, ctx, istio_namespace), ctx, opts, crds=installed),
-        helm_chart("ztunnel", "ztunnel", node_namespace, ztunnel_values(settings, ctx, istio_namespace), ctx, opts, crds=installed),
+        # base templates the CRDs (all excluded above): protected like every chart that could install CRDs
+        helm_chart("istio-base", "istio-base", istio_namespace, base_values(list(installed), istio_namespace), ctx, ctx.keep(after), crds={}),
+        helm_chart("istiod", "istiod", istio_namespace, istiod_values(settings, ctx, istio_namespace), ctx, after, crds={}),
+        helm_chart("istio-cni", "istio-cni", node_namespace, cni_values(settings, ctx, istio_namespace), ctx, after, crds={}),
+        helm_chart("ztunnel", "ztunnel", node_namespace, ztunnel_values(settings, ctx, istio_namespace), ctx, after, crds={}),
     ]
     return installed, releases
 
