@@ -83,9 +83,7 @@ class Istio(pulumi.ComponentResource):
         ztunnel = Peer(namespace=w.node_namespace, pods=charts.ZTUNNEL_LABELS).as_rule()
         istiod = Peer(namespace=w.istio_namespace, pods=charts.ISTIOD_LABELS).as_rule()
         waypoint_namespaces = sorted(ctx.mesh.waypoints)
-        waypoints = ({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
-                                                                   "values": waypoint_namespaces}]},
-                      "podSelector": {"matchLabels": dict(charts.WAYPOINT_LABELS)}},) if waypoint_namespaces else ()
+        waypoints = tuple(Peer(namespace=ns, pods=charts.WAYPOINT_LABELS).as_rule() for ns in waypoint_namespaces)
         istio_flows = [
             Flow("istiod-xds-from-mesh", "Ingress", {"matchLabels": charts.ISTIOD_LABELS},
                  (FlowRule((ztunnel, *waypoints), tcp(charts.XDS_PORT)),),
