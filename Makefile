@@ -15,7 +15,7 @@ help:
 	@echo "make promtool                 put Prometheus' promtool (Debian package prometheus) in build/bin for the rule tests"
 	@echo "make bench-gate               time the gate over 10,000 synthetic workloads"
 	@echo "make bench-render [STACK=prod] time the full render (charts expanded) against the import floor"
-	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart|envoy-gateway-release-chart]"
+	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart|envoy-gateway-release-chart|istio-release-stamp]"
 	@echo "make vendor-chart NAME= AGAIN=1   re-vendor exactly what platform.lock.yaml records"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt

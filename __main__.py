@@ -20,7 +20,7 @@ on = config.phases
 # every other phase needs Core; settings refuse a stack without it. The stores admit clients
 # only from the later phases' namespaces named here.
 core = Core(config.core, ctx, ClientNamespaces.of(config))
-mesh = Mesh(config.mesh, ctx, core=core.outputs, domain=config.domain) if on.mesh else None
+mesh = Mesh(config.mesh, ctx, core=core.outputs, platform=config) if on.mesh else None
 governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs) if on.governance and mesh else None
 agents = (
     Agents(config.agents, ctx, core=core.outputs, mesh=mesh.outputs, governance=governance.outputs)
@@ -28,6 +28,9 @@ agents = (
     else None
 )
 ops = Ops(config.ops, ctx, core=core.outputs) if on.ops else None
+# last: the mesh's AuthorizationPolicies from every flow the phases declared (one list feeds both layers)
+if mesh:
+    mesh.authorize(ctx, [phase for phase in (core, mesh, governance, agents, ops) if phase])
 
 pulumi.export("phases", list(on.enabled()))
 pulumi.export("namespaces", list(config.all_namespaces()))

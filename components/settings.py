@@ -24,6 +24,7 @@ from components.config_schema import (
     camel,
     count,
     cpu,
+    DURATION as DURATION_TEXT,
     duration,
     memory,
     read,
@@ -650,6 +651,104 @@ class AdmissionSettings:
     failure_policy_reason: str | None = None
 
 
+# ---- Mesh: Istio (issue 11 point 1) ----------------------------------------------------------------
+
+RETRY_ON = ("5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx", "refused-stream",
+            "retriable-status-codes", "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable")
+"""Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on conditions, the values Istio's HTTPRetry.retryOn takes."""
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Istio HTTPRetry: ``attempts`` retries, each bounded by ``perTryTimeout``, on ``retryOn`` conditions."""
+
+    attempts: int = count(0, 10)
+    per_try_timeout: str = duration()
+    retry_on: tuple[str, ...] = field(default=("connect-failure", "refused-stream", "unavailable", "reset"))
+
+
+@dataclass(frozen=True)
+class ConnectionPoolSettings:
+    """Istio ConnectionPoolSettings (circuit breaking by limits): TCP connections and HTTP requests in flight."""
+
+    max_connections: int = count(1, 100000)
+    http1_max_pending_requests: int = count(1, 100000)
+    http2_max_requests: int = count(1, 100000)
+    max_requests_per_connection: int = count(0, 100000)
+
+
+@dataclass(frozen=True)
+class OutlierDetectionSettings:
+    """Istio OutlierDetection (circuit breaking by ejection): hosts failing ``consecutive5xxErrors`` times
+    in a row are ejected for ``baseEjectionTime``, at most ``maxEjectionPercent`` of them."""
+
+    consecutive_5xx_errors: int = count(1, 1000)
+    interval: str = duration()
+    base_ejection_time: str = duration()
+    max_ejection_percent: int = count(1, 100)
+
+
+@dataclass(frozen=True)
+class TrafficPolicySettings:
+    """The L7 traffic policy a waypoint applies to one Service: request timeout, retries, circuit breaking."""
+
+    request_timeout: str = duration()
+    retries: RetrySettings
+    connection_pool: ConnectionPoolSettings
+    outlier_detection: OutlierDetectionSettings
+
+
+@dataclass(frozen=True)
+class TrafficOverride:
+    """Per-Service changes over the defaults (``<namespace>/<service>``): any field left out keeps the default."""
+
+    request_timeout: str | None = field(default=None, metadata=rule(pattern=DURATION_TEXT, pattern_hint="a duration such as 30s"))
+    retries: RetrySettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetectionSettings | None = None
+
+
+@dataclass(frozen=True)
+class EgressDestination:
+    """One external destination the mesh may reach: its ServiceEntry and its egress NetworkPolicy come from here.
+
+    ``namespaces`` are phase namespace keys (``core.observability``, ``mesh.gateway``...) whose pods
+    (or the pods ``pods`` selects there) may use it; ``cidrs`` are its addresses (NetworkPolicies name
+    addresses, not hosts).
+    """
+
+    hosts: tuple[str, ...]
+    ports: tuple[int, ...]
+    protocol: Literal["TLS", "HTTPS", "TCP"]
+    cidrs: tuple[str, ...]
+    namespaces: tuple[str, ...]
+    pods: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class IstioSettings:
+    """Istio in ambient mode: istiod's size, the namespaces in the mesh, traffic defaults and declared egress.
+
+    ``members``: phase namespace keys (``mesh.gateway``, ``agents.runtime``...) labelled
+    ``istio.io/dataplane-mode: ambient``; ``waypoints``: the members whose Services get a waypoint
+    (L7 policy); ``traffic``: the defaults every waypoint-served Service gets, ``overrides`` by
+    ``<namespace>/<service>``; ``egress``: every destination outside the cluster, by name.
+    ``trustDomain`` is the SPIFFE trust domain istiod and ztunnel name identities in.
+    """
+
+    replicas: int = count(1, 7)
+    resources: Resources
+    ztunnel_resources: Resources
+    cni_resources: Resources
+    trust_domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as soma.example.com"))
+    traffic: TrafficPolicySettings
+    members: tuple[str, ...] = ()
+    waypoints: tuple[str, ...] = ()
+    overrides: Mapping[str, TrafficOverride] = field(default_factory=dict)
+    egress: Mapping[str, EgressDestination] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class MeshSettings:
     """Phase 2: the mesh (Istio), workload identity, the edge (Envoy Gateway + OPA) and admission.
@@ -663,6 +762,7 @@ class MeshSettings:
     namespaces: Mapping[str, NamespaceSettings]
     admission: AdmissionSettings
     edge: EdgeSettings | None = None
+    istio: IstioSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -914,7 +1014,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
-                + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings)
+                + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
@@ -922,6 +1022,80 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _seconds(text: str) -> float:
+    """A settings duration (``30s``, ``250ms``, ``2m``) in seconds."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)", text).groups()
+    return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[unit]
+
+
+def _namespace_keys(s: PlatformSettings) -> dict[str, str]:
+    """``<phase>.<purpose>`` -> namespace name, for every namespace of the stack."""
+    keys = {f"core.{purpose}": ns.name for purpose, ns in (
+        ("operators", s.core.namespaces.operators), ("secrets", s.core.namespaces.secrets), ("data", s.core.namespaces.data),
+        ("observability", s.core.namespaces.observability), ("nodeLogs", s.core.namespaces.node_logs)) if ns is not None}
+    for phase in ("mesh", "governance", "agents", "ops"):
+        keys.update({f"{phase}.{purpose}": ns.name for purpose, ns in getattr(s, phase).namespaces.items()})
+    return keys
+
+
+def _istio_problems(s: PlatformSettings) -> list[str]:
+    """Membership names real namespaces (never the node agents'), timeouts are positive and fit together,
+    overrides name Services the platform serves in the mesh, egress names real namespaces and narrow CIDRs."""
+    istio = s.mesh.istio
+    if istio is None:
+        return [f"{PROJECT}:mesh.istio: required when the mesh phase is on"] if s.phases.mesh else []
+    key = f"{PROJECT}:mesh.istio"
+    problems: list[str] = []
+    known = _namespace_keys(s)
+    for field_name, listed in (("members", istio.members), ("waypoints", istio.waypoints)):
+        for i, member in enumerate(listed):
+            if member not in known:
+                problems.append(f"{key}.{field_name}[{i}]: unknown namespace key '{member}'; known: {sorted(known)}")
+    if "mesh.nodeAgents" in istio.members or "mesh.istio" in istio.members:
+        problems.append(f"{key}.members: the control plane and node agent namespaces (mesh.istio, mesh.nodeAgents) run the mesh "
+                        "and are never in it")
+    for i, waypoint in enumerate(istio.waypoints):
+        if waypoint not in istio.members:
+            problems.append(f"{key}.waypoints[{i}]: '{waypoint}' is not in members (a waypoint serves in-mesh namespaces only)")
+
+    def timing(prefix: str, timeout: str | None, retries: RetrySettings | None) -> None:
+        for name, value in (("requestTimeout", timeout), ("retries.perTryTimeout", retries.per_try_timeout if retries else None)):
+            if value is not None and _seconds(value) <= 0:
+                problems.append(f"{prefix}.{name}: must be longer than 0 (got {value})")
+        if retries is not None:
+            unknown = [c for c in retries.retry_on if c not in RETRY_ON and not c.isdigit()]
+            if unknown:
+                problems.append(f"{prefix}.retries.retryOn: unknown condition(s) {unknown}; known: {list(RETRY_ON)}")
+        if timeout is not None and retries is not None and retries.attempts and _seconds(retries.per_try_timeout) > _seconds(timeout):
+            problems.append(f"{prefix}.retries.perTryTimeout: {retries.per_try_timeout} is longer than requestTimeout {timeout}")
+
+    timing(f"{key}.traffic", istio.traffic.request_timeout, istio.traffic.retries)
+    served = {known[m] for m in istio.waypoints if m in known}
+    for service, override in istio.overrides.items():
+        where = f"{key}.overrides.{service}"
+        namespace, _, name = service.partition("/")
+        if not name or namespace not in served or not DNS_LABEL.match(name):
+            problems.append(f"{where}: unknown service: must read <namespace>/<service> with a namespace a waypoint serves "
+                            f"({sorted(served)}) and a Service name")
+        timing(where, override.request_timeout or istio.traffic.request_timeout, override.retries or istio.traffic.retries)
+    for name, dest in istio.egress.items():
+        where = f"{key}.egress.{name}"
+        for i, member in enumerate(dest.namespaces):
+            if member not in known:
+                problems.append(f"{where}.namespaces[{i}]: unknown namespace key '{member}'")
+        for i, block in enumerate(dest.cidrs):
+            if (message := _cidr(block)) is not None:
+                problems.append(f"{where}.cidrs[{i}]: {message}")
+        for i, port in enumerate(dest.ports):
+            if not 0 < port < 65536:
+                problems.append(f"{where}.ports[{i}]: {port} is not a port")
+        if not dest.hosts or not dest.ports or not dest.cidrs or not dest.namespaces:
+            problems.append(f"{where}: hosts, ports, cidrs and namespaces are all required")
+        if not dest.reason.strip():
+            problems.append(f"{where}.reason: say why the platform reaches this destination")
+    return problems
 
 
 def _decode(value: Any) -> Any:

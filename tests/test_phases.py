@@ -16,13 +16,14 @@ def loaded(stack: str) -> settings.PlatformSettings:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_namespace_enforces_restricted_pod_security(plans, stack):
-    """All but the node log agent's, which mounts /var/log/pods (tests/core/test_node_logs.py)."""
+    """All but the node log agent's, which mounts /var/log/pods (tests/core/test_node_logs.py), and the mesh's
+    node agents' (istio-cni and ztunnel, tests/mesh/test_istio.py)."""
     namespaces = {o["metadata"]["name"]: o for o in objects(plans[stack], "Namespace")}
     assert set(namespaces) == set(loaded(stack).all_namespaces())
-    node_logs = loaded(stack).core.namespaces.node_logs.name
+    privileged = {loaded(stack).core.namespaces.node_logs.name, loaded(stack).mesh.namespaces["nodeAgents"].name}
     for name, ns in namespaces.items():
         labels = ns["metadata"]["labels"]
-        assert labels["pod-security.kubernetes.io/enforce"] == ("privileged" if name == node_logs else "restricted"), name
+        assert labels["pod-security.kubernetes.io/enforce"] == ("privileged" if name in privileged else "restricted"), name
         assert labels["pod-security.kubernetes.io/audit"] == labels["pod-security.kubernetes.io/warn"] == "restricted", name
         assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.33"
         assert labels["app.kubernetes.io/part-of"] == "somaagenthub"

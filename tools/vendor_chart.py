@@ -41,6 +41,11 @@ LICENSE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING")
 PACKAGING_STEPS = {
     "set-chart-version": "Chart.yaml version and appVersion set to the release version, as upstream's "
     "release runs `helm package --version <v> --app-version <v>` over a placeholder",
+    "istio-release-stamp": "the chart as istio/release-builder (branch release-1.30, pkg/build/helm.go "
+    "stampChartForRelease) stamps it before `helm package`: Chart.yaml version and appVersion set to the release, and "
+    "values.yaml's development hub (registry.istio.io/testing, gcr.io/istio-testing, gcr.io/istio-release) replaced by "
+    "the hub release/build.sh embeds in the charts (registry.istio.io/release) and its `tag: latest` (or "
+    "`*-latest-daily`, `1.x-dev`) by the release version",
     "copy-license": "the repository's license file copied into the chart folder (the chart folder has none)",
     "external-secrets-crds": "CRDs copied into templates/crds/ from deploy/crds/bundle.yaml as upstream's release runs "
     "`make helm.generate` (hack/helm.generate.sh): one file per CRD, wrapped in its installCRDs/crds.create<Kind> "
@@ -86,6 +91,13 @@ ESO_ANNOTATIONS = (
     '    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "external-secrets.fullname" . }}-webhook\n'
     "    {{- end }}\n"
 )
+
+
+ISTIO_DEV_HUBS = ("gcr.io/istio-testing", "gcr.io/istio-release", "registry.istio.io/testing")
+ISTIO_RELEASE_HUB = "registry.istio.io/release"
+"""release-builder's ``hubs`` list and the ``DOCKER_HUB`` default of its release/build.sh on branch release-1.30
+(github.com/istio/release-builder, read at f7799ccf7c839c69f419af4c26c690d4909a19a3's release-1.30 branch)."""
+ISTIO_DEV_TAGS = (r"tag: .*-latest-daily", r"tag: latest", r"tag: 1\..-dev")
 
 
 class VendorError(RuntimeError):
@@ -212,6 +224,27 @@ def set_chart_version(folder: Path, version: str) -> None:
         if not count:
             text += f"\n{key}: {version}\n"
     (folder / "Chart.yaml").write_text(text)
+
+
+def istio_release_stamp(folder: Path, version: str) -> None:
+    """istio/release-builder's ``stampChartForRelease`` + ``updateValues`` (pkg/build/helm.go).
+
+    Upstream re-marshals Chart.yaml with version and appVersion set (dropping its comments); here the
+    two keys are replaced in place, which yields the same chart metadata. values.yaml gets the same
+    literal hub and tag substitutions (plain and JSON-quoted), nothing else.
+    """
+    set_chart_version(folder, version)
+    values = folder / "values.yaml"
+    text = values.read_text()
+    for hub in ISTIO_DEV_HUBS:
+        text = text.replace(f"hub: {hub}", f"hub: {ISTIO_RELEASE_HUB}")
+        text = text.replace(f'"hub": "{hub}"', f'"hub": "{ISTIO_RELEASE_HUB}"')
+    for pattern in ISTIO_DEV_TAGS:
+        text = re.sub(pattern, f"tag: {version}", text)
+    text = text.replace('"tag": "latest"', f'"tag": "{version}"')
+    values.write_text(text)
+    if any(f"hub: {hub}" in text for hub in ISTIO_DEV_HUBS) or re.search(r"(?m)^\s*tag: latest\s*$", text):
+        raise VendorError("values.yaml still names a development hub or tag after the Istio release stamp")
 
 
 def external_secrets_crds(folder: Path, source: Source) -> None:
@@ -373,6 +406,9 @@ def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], 
     if "set-chart-version" in steps:
         set_chart_version(into, version)
         applied.append("set-chart-version")
+    if "istio-release-stamp" in steps:
+        istio_release_stamp(into, version)
+        applied.append("istio-release-stamp")
     if "external-secrets-crds" in steps:
         external_secrets_crds(into, Source(upstream.git, commit, upstream.path))
         applied.append("external-secrets-crds")

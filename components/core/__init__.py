@@ -31,7 +31,9 @@ class CoreOutputs:
     cluster_issuer: str
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
     api_server_cidr: str = ""
-    """The Kubernetes API server's addresses: admission webhooks are called from there, controllers call it."""
+    """Where the Kubernetes API server is (its webhooks' callers, its watchers' destination)."""
+    metrics_crds: tuple[pulumi.Resource, ...] = ()
+    """The ServiceMonitor/PodMonitor/PrometheusRule CRDs: later phases' monitors wait for them."""
 
 
 class Core(Phase):
@@ -88,6 +90,7 @@ class Core(Phase):
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
             api_server_cidr=settings.api_server_cidr,
+            metrics_crds=ctx.metrics_crds,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

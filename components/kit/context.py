@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.catalog import Catalog
+from components.kit.network import FlowLedger
 from components.settings import ContainerDefaults, PlatformSettings
 
 
@@ -16,6 +17,16 @@ class Telemetry:
 
     otlp_endpoint: str
     scraper_namespace: str
+
+
+@dataclass(frozen=True)
+class MeshMembership:
+    """Which namespaces are in the Istio ambient mesh, which have a waypoint, and where istiod runs
+    (settings ``mesh.istio``): every :class:`PlatformNamespace` labels and opens itself from this."""
+
+    members: frozenset[str] = frozenset()
+    waypoints: frozenset[str] = frozenset()
+    istio_namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class KitContext:
     container_defaults: ContainerDefaults
     catalog: Catalog
     telemetry: Telemetry
+    mesh: MeshMembership = MeshMembership()
     metrics_crds: tuple[pulumi.Resource, ...] = ()
     """The ServiceMonitor, PodMonitor and PrometheusRule CRDs (installed from kube-prometheus-stack's
     ``crds/`` before the release). Every chart and every monitor or rule the kit creates waits for
@@ -40,6 +52,10 @@ class KitContext:
     delivered_secrets: dict[tuple[str, str], pulumi.Resource] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Every Secret the platform delivers (an ExternalSecret), by (namespace, name): shared by all the
     copies of this context, filled by :meth:`deliver` as grants are made, read by :meth:`after_secrets`."""
+
+    flows: FlowLedger = dataclasses.field(default_factory=FlowLedger, compare=False, repr=False)
+    """Every flow declared with this context (shared by its copies): the NetworkPolicies are made where
+    each flow is declared, the mesh's AuthorizationPolicies from this same list."""
 
     def deliver(self, namespace: str, name: str, source: pulumi.Resource) -> None:
         """Record that ``source`` (an ExternalSecret) makes the Secret ``namespace``/``name``."""
@@ -88,7 +104,18 @@ class KitContext:
             container_defaults=settings.container_defaults,
             catalog=catalog.for_registry(settings.registry),
             telemetry=telemetry,
+            mesh=mesh_membership(settings),
         )
+
+
+def mesh_membership(settings: PlatformSettings) -> MeshMembership:
+    """The mesh namespaces by name, from ``mesh.istio`` (empty when the mesh phase is off)."""
+    istio = settings.mesh.istio
+    if not settings.phases.mesh or istio is None:
+        return MeshMembership()
+    names = namespace_keys(settings)
+    return MeshMembership(members=frozenset(names[m] for m in istio.members), waypoints=frozenset(names[w] for w in istio.waypoints),
+                          istio_namespace=settings.mesh.namespaces["istio"].name)
 
 
 def secret_names(body: object, by_name: bool = False) -> set[str]:
@@ -114,3 +141,10 @@ def secret_names(body: object, by_name: bool = False) -> set[str]:
 
     walk(body)
     return found
+
+
+def namespace_keys(settings: PlatformSettings) -> dict[str, str]:
+    """``<phase>.<purpose>`` -> namespace name (``core.observability`` -> ``soma-observability``), as settings name them."""
+    from components.settings import _namespace_keys
+
+    return _namespace_keys(settings)

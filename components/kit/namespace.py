@@ -10,6 +10,16 @@ from components.kit.context import KitContext
 from components.settings import NamespaceSettings
 
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+AMBIENT_LABEL = {"istio.io/dataplane-mode": "ambient"}
+"""Puts a namespace's pods in the ambient mesh (istio-cni redirects their traffic to ztunnel)."""
+
+
+def mesh_labels(name: str, ctx: KitContext) -> dict[str, str]:
+    """The ambient label for a mesh member, plus ``istio.io/use-waypoint`` when its Services go through its waypoint."""
+    labels = dict(AMBIENT_LABEL) if name in ctx.mesh.members else {}
+    if name in ctx.mesh.waypoints:
+        labels["istio.io/use-waypoint"] = "waypoint"
+    return labels
 
 
 class PlatformNamespace(pulumi.ComponentResource):
@@ -46,6 +56,7 @@ class PlatformNamespace(pulumi.ComponentResource):
             "pod-security.kubernetes.io/audit-version": version,
             "pod-security.kubernetes.io/warn": "restricted",
             "pod-security.kubernetes.io/warn-version": version,
+            **mesh_labels(settings.name, ctx),
             **(extra_labels or {}),
         }
         self.namespace = k8s.core.v1.Namespace(
@@ -56,6 +67,7 @@ class PlatformNamespace(pulumi.ComponentResource):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
         self.default_deny = network.default_deny(settings.name, inside)
         self.allow_dns = network.allow_dns(settings.name, inside)
+        self.mesh_transport = network.mesh_transport(settings.name, ctx.mesh, inside) if settings.name in ctx.mesh.members else []
         q = settings.quota
         defaults = ctx.container_defaults
         self.quota = k8s.core.v1.ResourceQuota(

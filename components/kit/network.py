@@ -87,9 +87,36 @@ class Flow:
     why: str = ""
 
 
-def flow_policy(namespace: str, flow: Flow, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
-    """The NetworkPolicy that opens ``flow`` and nothing else; named after it, so the list reads as flows."""
-    metadata: dict = {"name": flow.name, "namespace": namespace, "labels": recommended(flow.name, "network-policy")}
+@dataclass
+class FlowLedger:
+    """Every flow the platform declares, with its namespace: the one list of who talks to whom.
+
+    The NetworkPolicy of a flow is made where the flow is declared; the mesh reads the same list to
+    write its AuthorizationPolicies (components/mesh/istio/authorization.py), so both layers come
+    from one declaration. Shared by every copy of a :class:`KitContext` (like its delivered Secrets).
+    """
+
+    entries: list[tuple[str, Flow]] = field(default_factory=list)
+
+    def record(self, namespace: str, flow: Flow) -> None:
+        self.entries.append((namespace, flow))
+
+    def ingress(self, namespaces: Sequence[str]) -> list[tuple[str, Flow]]:
+        """The Ingress flows into ``namespaces``, in declaration order."""
+        wanted = set(namespaces)
+        return [(ns, f) for ns, f in self.entries if ns in wanted and f.direction == "Ingress"]
+
+
+def flow_policy(namespace: str, flow: Flow, opts: pulumi.ResourceOptions, ledger: FlowLedger | None = None,
+                labels: dict[str, str] | None = None) -> k8s.networking.v1.NetworkPolicy:
+    """The NetworkPolicy that opens ``flow`` and nothing else; named after it, so the list reads as flows.
+
+    With a ``ledger`` the flow is also recorded there, for the layers that enforce it besides the
+    NetworkPolicy (the mesh's AuthorizationPolicies).
+    """
+    if ledger is not None:
+        ledger.record(namespace, flow)
+    metadata: dict = {"name": flow.name, "namespace": namespace, "labels": {**recommended(flow.name, "network-policy"), **(labels or {})}}
     if flow.why:
         metadata["annotations"] = {FLOW_ANNOTATION: flow.why}
     return k8s.networking.v1.NetworkPolicy(
@@ -133,10 +160,11 @@ def _allow(
     peers: Sequence[Peer],
     ports: Sequence[int],
     opts: pulumi.ResourceOptions,
+    ledger: FlowLedger | None = None,
 ) -> k8s.networking.v1.NetworkPolicy:
     """One flow in one direction: the selected pods and ``peers`` on TCP ``ports``, nothing else."""
     rule = FlowRule(tuple(p.as_rule() for p in peers), tcp(*ports))
-    return flow_policy(namespace, Flow(name, direction, {"matchLabels": dict(pods)}, (rule,)), opts)
+    return flow_policy(namespace, Flow(name, direction, {"matchLabels": dict(pods)}, (rule,)), opts, ledger)
 
 
 def allow_ingress(
@@ -146,9 +174,10 @@ def allow_ingress(
     sources: Sequence[Peer],
     ports: Sequence[int],
     opts: pulumi.ResourceOptions,
+    ledger: FlowLedger | None = None,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Open ``ports`` on the selected pods to ``sources`` only."""
-    return _allow("Ingress", name, namespace, pods, sources, ports, opts)
+    """Open ``ports`` on the selected pods to ``sources`` only (recorded in ``ledger``, the kit context's ``flows``)."""
+    return _allow("Ingress", name, namespace, pods, sources, ports, opts, ledger)
 
 
 def allow_egress(
@@ -158,6 +187,46 @@ def allow_egress(
     destinations: Sequence[Peer],
     ports: Sequence[int],
     opts: pulumi.ResourceOptions,
+    ledger: FlowLedger | None = None,
 ) -> k8s.networking.v1.NetworkPolicy:
     """Let the selected pods reach ``destinations`` on ``ports`` only."""
-    return _allow("Egress", name, namespace, pods, destinations, ports, opts)
+    return _allow("Egress", name, namespace, pods, destinations, ports, opts, ledger)
+
+
+HBONE_PORT = 15008
+"""ztunnel and waypoints carry mesh traffic to a pod on this port (HBONE), whatever the service port."""
+PROBE_SNAT = "169.254.7.127/32"
+"""In ambient pods istio-cni rewrites the kubelet's probes to come from this address (Istio's ambient
+"probe SNAT"), so that ztunnel lets them through; a NetworkPolicy must admit it too."""
+WAYPOINT_PODS = {"gateway.istio.io/managed": "istio.io-mesh-controller"}
+"""The label istiod gives the waypoint pods it creates (istiod chart files/waypoint.yaml)."""
+ISTIOD_PODS = {"app": "istiod"}
+ISTIOD_XDS_PORT = 15012
+MESH_TRANSPORT_LABEL = "somaagenthub.io/mesh-transport"
+"""On the NetworkPolicies that carry the mesh itself (HBONE, probes, waypoint to istiod): not flows between
+services, so they have no AuthorizationPolicy of their own; the AuthorizationPolicies decide what HBONE carries."""
+
+
+def mesh_transport(namespace: str, mesh, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+    """What an in-mesh namespace needs open for the mesh to carry its flows.
+
+    HBONE arrives at and leaves a pod on 15008 (ztunnel's socket lives in the pod's network namespace),
+    so a NetworkPolicy on the service port never sees mesh traffic: 15008 is opened to and from the
+    mesh's namespaces, and the AuthorizationPolicies made from the same flows decide which source may
+    reach which port. The kubelet's probes arrive from the probe SNAT address. Waypoints fetch their
+    configuration and certificates from istiod.
+    """
+    members = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(mesh.members)}]}
+    hbone = FlowRule(({"namespaceSelector": members, "podSelector": {}},), tcp(HBONE_PORT))
+    flows = [
+        Flow("mesh-hbone-in", "Ingress", {}, (hbone,), "mesh traffic (HBONE) from the pods and waypoints of the mesh's namespaces"),
+        Flow("mesh-hbone-out", "Egress", {}, (hbone,), "mesh traffic (HBONE) to the pods and waypoints of the mesh's namespaces"),
+        Flow("mesh-probes", "Ingress", {}, (FlowRule(({"ipBlock": {"cidr": PROBE_SNAT}},)),),
+             "the kubelet's probes, which istio-cni rewrites to come from the probe SNAT address"),
+    ]
+    if namespace in mesh.waypoints:
+        istiod = Peer(namespace=mesh.istio_namespace, pods=ISTIOD_PODS)
+        flows.append(Flow("waypoint-to-istiod", "Egress", {"matchLabels": dict(WAYPOINT_PODS)},
+                          (FlowRule((istiod.as_rule(),), tcp(ISTIOD_XDS_PORT)),),
+                          "the waypoint proxy takes its configuration (xDS) and certificate from istiod"))
+    return [flow_policy(namespace, flow, opts, labels={MESH_TRANSPORT_LABEL: "true"}) for flow in flows]

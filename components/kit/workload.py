@@ -226,11 +226,11 @@ class Workload(pulumi.ComponentResource):
         collector = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "opentelemetry-collector"})
         scrape_port = args.port if args.metrics_on_service_port else args.metrics_port
         policies = [
-            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [scrape_port], opts),
-            network.allow_egress(f"{args.name}-telemetry", args.namespace, match, [collector], [OTLP_GRPC_PORT], opts),
+            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [scrape_port], opts, ctx.flows),
+            network.allow_egress(f"{args.name}-telemetry", args.namespace, match, [collector], [OTLP_GRPC_PORT], opts, ctx.flows),
         ]
         if args.callers:
-            policies.append(network.allow_ingress(f"{args.name}-callers", args.namespace, match, list(args.callers), [args.port], opts))
+            policies.append(network.allow_ingress(f"{args.name}-callers", args.namespace, match, list(args.callers), [args.port], opts, ctx.flows))
         for i, flow in enumerate(args.egress):
-            policies.append(network.allow_egress(f"{args.name}-egress-{i}", args.namespace, match, [flow.to], list(flow.ports), opts))
+            policies.append(network.allow_egress(f"{args.name}-egress-{i}", args.namespace, match, [flow.to], list(flow.ports), opts, ctx.flows))
         return policies

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core import CoreOutputs
-from components.mesh.edge import Edge, EdgeOutputs
 from components.kit import KitContext
+from components.kit.context import namespace_keys
 from components.mesh.admission import Admission
+from components.mesh.edge import Edge, EdgeOutputs
+from components.mesh.istio import Istio, IstioPlacement
+from components.mesh.istio.charts import NODE_AGENTS_POD_SECURITY_REASON
 from components.phase import Phase
-from components.settings import MeshSettings
+from components.settings import MeshSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -20,16 +23,34 @@ class MeshOutputs:
 
 
 class Mesh(Phase):
-    def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, domain: str,
+    def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, platform: PlatformSettings,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("Mesh", opts)
-        self.namespace = self.namespaces(settings.namespaces, ctx)
+        # the node agents' namespace is the phase's one Pod Security exception (istio-cni and ztunnel)
+        self.namespace = self.namespaces(settings.namespaces, ctx, nodeAgents=("privileged", NODE_AGENTS_POD_SECURITY_REASON))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
+        mesh_ctx = ctx.with_metrics_crds(*core.metrics_crds)
         self.admission = Admission(settings.admission, self.namespace["admission"].name, core.observability_namespace,
                                    core.api_server_cidr, ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace["admission"].namespace]))
-        self.edge = (Edge(settings.edge, domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
+        self.edge = (Edge(settings.edge, platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
                           core.observability_namespace, core.api_server_cidr, core.cluster_issuer, ctx, inside)
                      if settings.edge else None)
+        # the waypoints are Gateway API Gateways: their CRDs come with the Envoy Gateway chart
+        self.istio = (
+            Istio(settings.istio, mesh_ctx, IstioPlacement(
+                istio_namespace=settings.namespaces["istio"].name, node_namespace=settings.namespaces["nodeAgents"].name,
+                namespace_of=namespace_keys(platform), api_server_cidr=core.api_server_cidr,
+                scraper_namespace=ctx.telemetry.scraper_namespace), inside,
+                gateway_api_crds=tuple(self.edge.outputs.gateway_api_crds.values()) if self.edge else ())
+            if settings.istio is not None else None
+        )
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                    edge=self.edge.outputs if self.edge else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
+
+    def authorize(self, ctx: KitContext, phases: list[Phase]) -> None:
+        """The mesh's per-namespace STRICT mTLS and AuthorizationPolicies from every flow the phases declared:
+        called after the last phase, each namespace's objects waiting for that namespace."""
+        if self.istio is not None:
+            namespaces = {ns.name: ns.namespace for phase in phases for ns in phase.namespace.values()}
+            self.istio.authorize(ctx, namespaces)

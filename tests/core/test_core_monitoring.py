@@ -446,9 +446,12 @@ def scrape_admissions(plan: dict, stack: str) -> set[tuple[str, tuple, int]]:
 def prometheus_egress(plan: dict, stack: str) -> tuple[set[tuple[str, tuple, int]], set[int]]:
     """Prometheus' scrape egress: (namespace, pod labels, port) towards named namespaces, and the ports open to every namespace."""
     obs = namespace_of(stack, "observability")
-    (policy,) = [p for p in objects(plan, "NetworkPolicy") if (p["metadata"]["namespace"], p["metadata"]["name"]) == (obs, "prometheus-scrape")]
+    # Core's scrape egress, and the mesh's (istiod, ztunnel, waypoints) where the mesh phase is on
+    policies = [p for p in objects(plan, "NetworkPolicy")
+                if p["metadata"]["namespace"] == obs and p["metadata"]["name"] in ("prometheus-scrape", "prometheus-scrape-mesh")]
+    assert "prometheus-scrape" in {p["metadata"]["name"] for p in policies}
     named, everywhere = set(), set()
-    for rule in policy["spec"]["egress"]:
+    for rule in (rule for policy in policies for rule in policy["spec"]["egress"]):
         assert rule.get("ports"), "an egress rule of Prometheus without ports opens every port"
         ports = {p["port"] for p in rule["ports"]}
         for peer in rule["to"]:

@@ -99,7 +99,7 @@ class Observability(pulumi.ComponentResource):
         self.network_policies = flows.network_policies(
             ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database,
                                       receivers, agent),
-            child
+            child, ctx.flows
         )
 
         self.outputs = ObservabilityOutputs(

@@ -33,7 +33,7 @@ from components.core.observability import topology as t
 from components.core.observability.scrape_targets import KIT_METRICS_PORT, OBSERVABILITY_PORTS, Scraped
 from components.core.observability.topology import ObjectStoreAddress
 from components.kit.labels import selector
-from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowRule, Peer, flow_policy, in_namespaces, tcp
+from components.kit.network import NAMESPACE_NAME_LABEL, Flow, FlowLedger, FlowRule, Peer, flow_policy, in_namespaces, tcp
 from components.settings import ReceiverSettings
 
 EXTERNAL = "0.0.0.0/0"
@@ -181,5 +181,6 @@ def telemetry_flows(
     ]
 
 
-def network_policies(namespace: str, flows: list[Flow], opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
-    return [flow_policy(namespace, flow, opts) for flow in flows]
+def network_policies(namespace: str, flows: list[Flow], opts: pulumi.ResourceOptions,
+                     ledger: FlowLedger | None = None) -> list[k8s.networking.v1.NetworkPolicy]:
+    return [flow_policy(namespace, flow, opts, ledger) for flow in flows]
