@@ -549,6 +549,48 @@ class PhaseNamespaces:
     namespaces: Mapping[str, NamespaceSettings]
 
 
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """``90m`` -> 5400: the settings' durations (``duration()``) in whole seconds, as Vault takes TTLs."""
+    match = re.fullmatch(r"([0-9]+)(s|m|h|d|w|y)", value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration in s, m, h, d, w or y")
+    return int(match[1]) * DURATION_SECONDS[match[2]]
+
+
+def _whole_duration(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]+(s|m|h|d|w|y)", value) else "must be a duration in whole s, m, h, d, w or y, such as 1h or 365d"
+
+
+@dataclass(frozen=True)
+class IstioCsrSettings:
+    """cert-manager istio-csr, the mesh's certificate agent: istiod and ztunnel send it their CSRs."""
+
+    replicas: int = count(1, 9)
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MeshIdentitySettings:
+    """Workload identity: Vault PKI (root and intermediate) signs SPIFFE certificates for the mesh,
+    requested through cert-manager istio-csr (docs/architecture/mesh-identity.md).
+
+    ``trust_domain``: the ``spiffe://<trust domain>`` of every identity; the stack's ``domain`` or a
+    name under it (never Istio's default ``cluster.local``). ``namespaces``: the namespaces whose
+    service accounts may hold a mesh identity (the Vault role allows exactly these). TTLs: the leaf
+    (workload) certificate, the intermediate CA and the root CA.
+    """
+
+    trust_domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as mesh.soma.example.com"))
+    namespaces: tuple[str, ...]
+    leaf_ttl: str = field(metadata=rule(check=_whole_duration))
+    intermediate_ttl: str = field(metadata=rule(check=_whole_duration))
+    root_ttl: str = field(metadata=rule(check=_whole_duration))
+    istio_csr: IstioCsrSettings
+
+
 @dataclass(frozen=True)
 class MeshSettings:
     """Phase 2: the mesh (Istio), workload identity, the edge (Envoy Gateway + OPA) and admission.
@@ -560,6 +602,7 @@ class MeshSettings:
     """
 
     namespaces: Mapping[str, NamespaceSettings]
+    identity: MeshIdentitySettings
 
 
 @dataclass(frozen=True)
@@ -627,6 +670,47 @@ def _node_log_problems(s: PlatformSettings) -> list[str]:
         return [f"{PROJECT}:core.namespaces.nodeLogs: core.observability.nodeLogs is not set, so no node log agent "
                 "runs and this namespace (Pod Security privileged) would hold nothing; remove it or configure the agent"]
     return []
+
+
+MIN_LEAF_TTL_SECONDS = 600
+MAX_LEAF_TTL_SECONDS = 86400
+
+
+def _identity_problems(s: PlatformSettings) -> list[str]:
+    """The trust domain belongs to the stack, the TTLs nest (leaf < intermediate < root), and only the
+    platform's own namespaces, not the node agents', may hold mesh identities."""
+    identity, key = s.mesh.identity, f"{PROJECT}:mesh.identity"
+    problems = []
+    domain = identity.trust_domain
+    if domain == "cluster.local" or domain.endswith(".cluster.local"):
+        problems.append(f"{key}.trustDomain: 'cluster.local' is Istio's default, shared by every mesh; "
+                        f"use the stack's domain {s.domain} or a name under it")
+    elif domain != s.domain and not domain.endswith("." + s.domain):
+        problems.append(f"{key}.trustDomain: {domain!r} must be the stack's domain {s.domain!r} or a name under it")
+    ttl = {name: duration_seconds(getattr(identity, name)) for name in ("leaf_ttl", "intermediate_ttl", "root_ttl")}
+    if not MIN_LEAF_TTL_SECONDS <= ttl["leaf_ttl"] <= MAX_LEAF_TTL_SECONDS:
+        problems.append(f"{key}.leafTtl: workload certificates live between 10m and 24h (short-lived is what "
+                        f"makes revocation unnecessary); got {identity.leaf_ttl}")
+    if ttl["intermediate_ttl"] < 10 * ttl["leaf_ttl"]:
+        problems.append(f"{key}.intermediateTtl: must be at least ten leaf lifetimes ({identity.leaf_ttl} x 10), so that "
+                        f"Vault never has to cut a leaf short at the intermediate's expiry; got {identity.intermediate_ttl}")
+    if ttl["root_ttl"] < 2 * ttl["intermediate_ttl"]:
+        problems.append(f"{key}.rootTtl: must be at least twice the intermediate's ({identity.intermediate_ttl}), so an "
+                        f"intermediate can be rotated under the same root; got {identity.root_ttl}")
+    platform = set(s.workload_namespaces())
+    node_agents = s.mesh.namespaces.get("nodeAgents")
+    if not identity.namespaces:
+        problems.append(f"{key}.namespaces: name at least one namespace whose workloads join the mesh")
+    for name in identity.namespaces:
+        if node_agents is not None and name == node_agents.name:
+            problems.append(f"{key}.namespaces: {name} holds the node agents, which are not in the mesh")
+        elif name not in platform:
+            problems.append(f"{key}.namespaces: {name} is not a namespace of this stack")
+    if len(set(identity.namespaces)) != len(identity.namespaces):
+        problems.append(f"{key}.namespaces: a namespace is listed twice")
+    if s.high_availability and identity.istio_csr.replicas < 2:
+        problems.append(f"{key}.istioCsr.replicas: highAvailability is on, so at least 2 are needed; got {identity.istio_csr.replicas}")
+    return problems
 
 
 def _vault_problems(s: PlatformSettings) -> list[str]:
@@ -765,7 +849,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
         problems.extend(
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
-                + _alerting_problems(settings)
+                + _alerting_problems(settings) + _identity_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -8,7 +8,7 @@ import pulumi
 from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
-from components.core.interfaces import SecretGrants
+from components.core.interfaces import SecretGrants, VaultAdmin
 from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
@@ -30,6 +30,9 @@ class CoreOutputs:
     """Vault-backed credentials for later phases; None until core.vault.configure is true."""
     cluster_issuer: str
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
+    vault: VaultAdmin | None = None
+    """Vault's provider, Kubernetes-auth mount and endpoint, for phases that configure an engine of their
+    own (the mesh CA); None until core.vault.configure is true."""
 
 
 class Core(Phase):
@@ -85,6 +88,7 @@ class Core(Phase):
             observability_namespace=ns.observability.name,
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
+            vault=self.secrets.admin(),
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 
