@@ -161,6 +161,10 @@ def test_every_consumer_reads_through_its_own_restricted_store(plans, stack):
     # the Raft snapshot role serves the snapshot job's own login, never External Secrets
     assert f"vault-{SNAPSHOT_POLICY}" not in stores
     roles.pop(SNAPSHOT_POLICY, None)
+    # and the mesh CA's signer role serves cert-manager's Vault Issuer (tests/mesh/test_mesh_pki.py)
+    from components.mesh.identity.pki import SIGNER_POLICY
+    assert f"vault-{SIGNER_POLICY}" not in stores
+    roles.pop(SIGNER_POLICY, None)
     assert stores and set(stores) == {f"vault-{role}" for role in roles}
     for name, spec in stores.items():
         role = roles[name.removeprefix("vault-")]
