@@ -565,30 +565,23 @@ def _whole_duration(value: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class IstioCsrSettings:
-    """cert-manager istio-csr, the mesh's certificate agent: istiod and ztunnel send it their CSRs."""
-
-    replicas: int = count(1, 9)
-    resources: Resources
-
-
-@dataclass(frozen=True)
 class MeshIdentitySettings:
-    """Workload identity: Vault PKI (root and intermediate) signs SPIFFE certificates for the mesh,
-    requested through cert-manager istio-csr (docs/architecture/mesh-identity.md).
+    """Workload identity: Vault's mesh root CA signs the intermediate istiod signs workload certificates
+    with (Istio's plug-in CA, the ``cacerts`` Secret), issued and renewed by cert-manager
+    (docs/architecture/mesh-identity.md).
 
     ``trust_domain``: the ``spiffe://<trust domain>`` of every identity; the stack's ``domain`` or a
-    name under it (never Istio's default ``cluster.local``). ``namespaces``: the namespaces whose
-    service accounts may hold a mesh identity (the Vault role allows exactly these). TTLs: the leaf
-    (workload) certificate, the intermediate CA and the root CA.
+    name under it (never Istio's default ``cluster.local``). TTLs: the leaf (workload) certificate
+    istiod signs, the intermediate (``cacerts``) and the root. ``intermediate_renew_before``: how long
+    before its expiry cert-manager renews the intermediate; longer than Core's certificate warning
+    horizon, so that Core's CertificateExpiringSoon means "renewal is failing".
     """
 
     trust_domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as mesh.soma.example.com"))
-    namespaces: tuple[str, ...]
     leaf_ttl: str = field(metadata=rule(check=_whole_duration))
     intermediate_ttl: str = field(metadata=rule(check=_whole_duration))
+    intermediate_renew_before: str = field(metadata=rule(check=_whole_duration))
     root_ttl: str = field(metadata=rule(check=_whole_duration))
-    istio_csr: IstioCsrSettings
 
 
 @dataclass(frozen=True)
@@ -674,11 +667,13 @@ def _node_log_problems(s: PlatformSettings) -> list[str]:
 
 MIN_LEAF_TTL_SECONDS = 600
 MAX_LEAF_TTL_SECONDS = 86400
+CERTIFICATE_WARNING_SECONDS = 14 * 86400
+"""Core's CertificateExpiringSoon fires below 14 days left (components/core/observability/alerts/certificates.yaml)."""
 
 
 def _identity_problems(s: PlatformSettings) -> list[str]:
-    """The trust domain belongs to the stack, the TTLs nest (leaf < intermediate < root), and only the
-    platform's own namespaces, not the node agents', may hold mesh identities."""
+    """The trust domain belongs to the stack, and the TTLs nest: leaf < intermediate < root, with the
+    intermediate renewed early enough for Core's certificate alerts to mean what they say."""
     identity, key = s.mesh.identity, f"{PROJECT}:mesh.identity"
     problems = []
     domain = identity.trust_domain
@@ -687,29 +682,21 @@ def _identity_problems(s: PlatformSettings) -> list[str]:
                         f"use the stack's domain {s.domain} or a name under it")
     elif domain != s.domain and not domain.endswith("." + s.domain):
         problems.append(f"{key}.trustDomain: {domain!r} must be the stack's domain {s.domain!r} or a name under it")
-    ttl = {name: duration_seconds(getattr(identity, name)) for name in ("leaf_ttl", "intermediate_ttl", "root_ttl")}
+    names = ("leaf_ttl", "intermediate_ttl", "intermediate_renew_before", "root_ttl")
+    ttl = {name: duration_seconds(getattr(identity, name)) for name in names}
     if not MIN_LEAF_TTL_SECONDS <= ttl["leaf_ttl"] <= MAX_LEAF_TTL_SECONDS:
         problems.append(f"{key}.leafTtl: workload certificates live between 10m and 24h (short-lived is what "
                         f"makes revocation unnecessary); got {identity.leaf_ttl}")
     if ttl["intermediate_ttl"] < 10 * ttl["leaf_ttl"]:
         problems.append(f"{key}.intermediateTtl: must be at least ten leaf lifetimes ({identity.leaf_ttl} x 10), so that "
-                        f"Vault never has to cut a leaf short at the intermediate's expiry; got {identity.intermediate_ttl}")
+                        f"istiod never has to cut a leaf short at the intermediate's expiry; got {identity.intermediate_ttl}")
+    if not CERTIFICATE_WARNING_SECONDS < ttl["intermediate_renew_before"] < ttl["intermediate_ttl"]:
+        problems.append(f"{key}.intermediateRenewBefore: must be shorter than intermediateTtl ({identity.intermediate_ttl}) and "
+                        f"longer than {CERTIFICATE_WARNING_SECONDS // 86400}d, Core's CertificateExpiringSoon horizon, so that alert "
+                        f"fires only when renewal fails; got {identity.intermediate_renew_before}")
     if ttl["root_ttl"] < 2 * ttl["intermediate_ttl"]:
         problems.append(f"{key}.rootTtl: must be at least twice the intermediate's ({identity.intermediate_ttl}), so an "
-                        f"intermediate can be rotated under the same root; got {identity.root_ttl}")
-    platform = set(s.workload_namespaces())
-    node_agents = s.mesh.namespaces.get("nodeAgents")
-    if not identity.namespaces:
-        problems.append(f"{key}.namespaces: name at least one namespace whose workloads join the mesh")
-    for name in identity.namespaces:
-        if node_agents is not None and name == node_agents.name:
-            problems.append(f"{key}.namespaces: {name} holds the node agents, which are not in the mesh")
-        elif name not in platform:
-            problems.append(f"{key}.namespaces: {name} is not a namespace of this stack")
-    if len(set(identity.namespaces)) != len(identity.namespaces):
-        problems.append(f"{key}.namespaces: a namespace is listed twice")
-    if s.high_availability and identity.istio_csr.replicas < 2:
-        problems.append(f"{key}.istioCsr.replicas: highAvailability is on, so at least 2 are needed; got {identity.istio_csr.replicas}")
+                        f"intermediate can be renewed under the same root; got {identity.root_ttl}")
     return problems
 
 

@@ -49,20 +49,7 @@ PACKAGING_STEPS = {
     "for `helm package`: version and appVersion set to the release, artifacthub.io/signKey (signkey_annotation.txt) and "
     "artifacthub.io/prerelease added to Chart.yaml as its yq step does, README.md rendered from README.template.md, and "
     "only the files the package target lists kept",
-    "makefile-modules-helm-chart": "the chart folder as cert-manager's shared makefile-modules (make/_shared/helm/helm.mk, "
-    "read at the same commit) stages it for `helm package --app-version <v> --version <v>`: the project's "
-    "helm_values_mutation_function (make/00_mod.mk; refused unless it is the no-op) and the yq edit adding "
-    "artifacthub.io/prerelease to Chart.yaml; used by istio-csr",
 }
-MAKEFILE_MODULES_HELM = "make/_shared/helm/helm.mk"
-MAKEFILE_MODULES_RECIPE = (
-    "$(call helm_values_mutation_function,$(helm_chart_source_dir_versioned)/values.yaml)",
-    """$(YQ) '.annotations."artifacthub.io/prerelease" = "$(IS_PRERELEASE)"' \\""",
-    "--app-version $(helm_chart_version)",
-    "--version $(helm_chart_version)",
-)
-"""The lines of helm.mk that makefile_modules_helm_chart reproduces; any change stops vendoring for review."""
-MAKEFILE_MODULES_NO_MUTATION = 'define helm_values_mutation_function\necho "no mutations defined for this chart"\nendef'
 CERT_MANAGER_MAKEFILE = "make/manifests.mk"
 CERT_MANAGER_RECIPE = (
     "$(HELM) package --app-version=$(VERSION) --version=$(VERSION)",
@@ -285,28 +272,6 @@ def _with_annotations(chart_yaml: str, added: dict[str, str]) -> str:
     return "".join(lines[:end] + block + lines[end:])
 
 
-def makefile_modules_helm_chart(folder: Path, source: Source, version: str) -> None:
-    """make/_shared/helm/helm.mk of cert-manager's makefile-modules, as a project such as istio-csr vendors it:
-    copy the chart folder, run the project's values mutation (only the documented no-op is accepted: anything
-    else would need reproducing), add ``artifacthub.io/prerelease`` ("true" when the tag has a ``-``), and
-    ``helm package`` with version and appVersion set to the release. No file is dropped (no .helmignore)."""
-    repo = git_dir(source.git)
-    helm_mk = _git(repo, "show", f"{source.ref}:{MAKEFILE_MODULES_HELM}").decode()
-    changed = [line for line in MAKEFILE_MODULES_RECIPE if line not in helm_mk]
-    if changed:
-        raise VendorError(f"{MAKEFILE_MODULES_HELM} at {source.ref} no longer has {changed}; review the packaging step")
-    module = _git(repo, "show", f"{source.ref}:make/00_mod.mk").decode()
-    if MAKEFILE_MODULES_NO_MUTATION not in module:
-        raise VendorError(f"make/00_mod.mk at {source.ref} mutates values.yaml before packaging; reproduce that first")
-    if (folder / ".helmignore").exists():
-        raise VendorError("the chart has a .helmignore, which `helm package` applies; reproduce that first")
-    prerelease = "true" if "-" in version else "false"
-    (folder / "Chart.yaml").write_text(_with_annotations((folder / "Chart.yaml").read_text(), {"artifacthub.io/prerelease": prerelease}))
-    set_chart_version(folder, version)
-    if (chart_metadata(folder).get("annotations") or {}).get("artifacthub.io/prerelease") != prerelease:
-        raise VendorError("Chart.yaml annotations did not come out as helm.mk writes them")
-
-
 def cert_manager_release_chart(folder: Path, source: Source, version: str) -> None:
     """make/manifests.mk of cert-manager: the targets that build ``bin/helm/cert-manager`` before
     ``helm package --app-version=$(VERSION) --version=$(VERSION)``.
@@ -360,9 +325,6 @@ def assemble(key: str, version: str, upstream: Source, deps: dict[str, Source], 
     if "external-secrets-crds" in steps:
         external_secrets_crds(into, Source(upstream.git, commit, upstream.path))
         applied.append("external-secrets-crds")
-    if "makefile-modules-helm-chart" in steps:
-        makefile_modules_helm_chart(into, Source(upstream.git, commit, upstream.path), version)
-        applied.append("makefile-modules-helm-chart")
     if "cert-manager-release-chart" in steps:
         cert_manager_release_chart(into, Source(upstream.git, commit, upstream.path), version)
         applied.append("cert-manager-release-chart")

@@ -30,11 +30,11 @@ class CoreOutputs:
     """Vault-backed credentials for later phases; None until core.vault.configure is true."""
     cluster_issuer: str
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
-    api_server_cidr: str = ""
-    """Where the Kubernetes API server is, for NetworkPolicies of later phases' controllers."""
     vault: VaultAdmin | None = None
     """Vault's provider, Kubernetes-auth mount and endpoint, for phases that configure an engine of their
     own (the mesh CA); None until core.vault.configure is true."""
+    cert_manager: pulumi.Resource | None = None
+    """cert-manager's chart: what a later phase's Issuers and Certificates wait for (its CRDs and webhook)."""
 
 
 class Core(Phase):
@@ -90,8 +90,8 @@ class Core(Phase):
             observability_namespace=ns.observability.name,
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
-            api_server_cidr=settings.api_server_cidr,
             vault=self.secrets.admin(),
+            cert_manager=self.certificates.chart,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

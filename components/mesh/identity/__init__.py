@@ -1,67 +1,72 @@
-"""Workload identity of the mesh: Vault PKI signs, cert-manager's Vault Issuer asks, istio-csr serves.
+"""Workload identity of the mesh: Vault's root signs istiod's intermediate, cert-manager renews it,
+istiod signs the workloads (Istio's plug-in CA).
 
 The chain (docs/architecture/mesh-identity.md):
 
-1. the mesh CA in Vault (:mod:`.vault_pki`, data in :mod:`.pki`): root and intermediate mounts, the
-   SPIFFE-only role, the signer policy and its Kubernetes-auth role;
-2. cert-manager's ``Issuer`` of kind Vault in the istio namespace, signing with that role only, logging
-   in as its own service account (``serviceAccountRef``, audience ``vault``; cert-manager may mint tokens
-   for that one account, :func:`_issuer_token_rbac`), trusting Vault's serving certificate through the
+1. the mesh CA in Vault (:mod:`.vault_pki`, data in :mod:`.pki`): the root mount and root, the signer
+   policy (the root's ``sign-intermediate`` with every parameter pinned) and its Kubernetes-auth role;
+2. cert-manager's ``Issuer`` of kind Vault in the istio namespace, with that one path, logging in as
+   its own service account (``serviceAccountRef``, audience ``vault``; cert-manager may mint tokens for
+   that one account, :func:`_issuer_token_rbac`), trusting Vault's serving certificate through the
    platform CA (raft mode);
-3. cert-manager istio-csr, from its official chart, which istiod and ztunnel call instead of istiod's
-   own CA (:func:`istiod_values`, :func:`ztunnel_values`), and which distributes the root from a
-   ConfigMap the program writes from Vault's root certificate (``app.tls.rootCAFile``: the trust anchor
-   is pinned, not whatever the issuer returns).
+3. the ``cacerts`` Certificate (:mod:`.plugin_ca`): the intermediate and its key, in the Secret istiod
+   reads as its signing CA and reloads when cert-manager renews it. istiod itself is installed by the
+   Istio part with :func:`.plugin_ca.istiod_values` / :func:`.plugin_ca.ztunnel_values`, and must wait
+   for ``IdentityOutputs.signing_ca``.
 
-Nothing of Core waits for any of it: in ambient mode a pod joins the mesh when ztunnel has its
-certificate, so ordering only matters inside this chain.
+Alerts: Core's certificate rules (alerts/certificates.yaml) match every Certificate, this one included;
+``mesh.identity.intermediateRenewBefore`` is validated to lie beyond their warning horizon.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.core import CoreOutputs
 from components.core.interfaces import VaultAdmin
-from components.kit import KitContext, Peer, allow_egress, allow_ingress, custom_resource, helm_chart, pod_monitor, recommended
-from components.mesh.identity import istio_csr
-from components.mesh.identity.pki import MeshCa
+from components.kit import KitContext, Peer, allow_egress, allow_ingress, custom_resource, recommended
+from components.mesh.identity import plugin_ca
+from components.mesh.identity.pki import CA_SECRET, MeshCa
 from components.mesh.identity.vault_pki import SIGNER_SERVICE_ACCOUNT, configure, mesh_ca
 from components.settings import MeshSettings
 
-API = "cert-manager.io/v1"
+API = plugin_ca.API
 ISSUER = "mesh-ca"
 VAULT_CA_BUNDLE = "vault-ca-bundle"
 """A certificate from the platform CA in the istio namespace, kept only for its ``ca.crt``: the Issuer
 verifies Vault's serving certificate with it (``caBundleSecretRef``); cert-manager refreshes it."""
-ROOT_CONFIGMAP = "mesh-root-ca"
 CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
 """The cert-manager controller's service account (Core's chart, release ``cert-manager``)."""
 CERT_MANAGER_CONTROLLER = {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "controller"}
 VAULT_PODS = {"app.kubernetes.io/name": "vault", "component": "server"}
 VAULT_PORT = 8200
-API_SERVER_PORTS = (443, 6443)
 
 
 @dataclass(frozen=True)
 class IdentityOutputs:
     trust_domain: str
-    ca_address: str
-    """Where istiod and ztunnel send CSRs (``global.caAddress`` / ztunnel ``caAddress``)."""
-    agent_installed: bool
+    ca_secret: str
+    """The Secret istiod reads its signing CA from (in the istio namespace)."""
+    signing_ca: pulumi.Resource
+    """The ``cacerts`` Certificate, created once Ready: istiod's chart must depend on it, or istiod starts
+    with its self-signed CA and keeps it."""
+    istiod_values: dict[str, Any]
+    ztunnel_values: dict[str, Any]
 
 
 class Identity(pulumi.ComponentResource):
-    def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, api_server_cidr: str,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:mesh:Identity", "identity", None, opts)
         if core.vault is None:
             raise ValueError("mesh identity needs Vault configured (core.vault.configure true): the mesh CA lives in Vault")
         self.ca = mesh_ca(settings)
         namespace = self.ca.istio_namespace
         child = pulumi.ResourceOptions(parent=self)
+        # Issuers and Certificates need cert-manager's CRDs and webhook first
+        after_cert_manager = pulumi.ResourceOptions(parent=self, depends_on=[core.cert_manager] if core.cert_manager else [])
         in_vault = configure(self.ca, core.vault, child, protect_root=ctx.deletion_protection)
         account = k8s.core.v1.ServiceAccount(
             "mesh-vault-issuer", metadata={"name": SIGNER_SERVICE_ACCOUNT, "namespace": namespace,
@@ -75,33 +80,26 @@ class Identity(pulumi.ComponentResource):
                 "dnsNames": [f"{VAULT_CA_BUNDLE}.{namespace}.svc"], "duration": "2160h", "renewBefore": "720h",
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
                 "issuerRef": {"name": core.vault.ca_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-            }, child)]
-        self.issuer = custom_resource(API, "Issuer", ISSUER, namespace, issuer_spec(self.ca, core.vault), pulumi.ResourceOptions(
-            parent=self, depends_on=[*in_vault.ready, account, *rbac, *trust]))
-        root = k8s.core.v1.ConfigMap(
-            "mesh-root-ca", metadata={"name": ROOT_CONFIGMAP, "namespace": namespace, "labels": recommended(ROOT_CONFIGMAP, "trust-anchor")},
-            data={istio_csr.ROOT_CA_KEY: in_vault.root_certificate}, opts=child)
-        self.network_policies = _network_policies(settings, core, api_server_cidr, child)
-        self.agent = None
-        if istio_csr.IMAGE in ctx.catalog.images:
-            self.agent = helm_chart(istio_csr.RELEASE, istio_csr.CHART, namespace,
-                                    istio_csr.chart_values(self.ca, settings, ctx), ctx,
-                                    pulumi.ResourceOptions(parent=self, depends_on=[self.issuer, root]))
-            pod_monitor(istio_csr.RELEASE, namespace, istio_csr.POD_LABELS, [istio_csr.scrape_endpoint()], ctx, child)
-        else:
-            pulumi.log.warn(f"istio-csr is not installed: platform.lock.yaml has no image '{istio_csr.IMAGE}' pinned by digest "
-                            "(docs/architecture/mesh-identity.md, 'What is not done')", self)
-        self.alerts = istio_csr.alert_rule(namespace, ctx, child)
-        self.outputs = IdentityOutputs(trust_domain=self.ca.trust_domain, ca_address=istio_csr.ca_address(namespace),
-                                       agent_installed=self.agent is not None)
-        self.register_outputs({"trustDomain": self.ca.trust_domain, "caAddress": self.outputs.ca_address,
-                               "agentInstalled": self.outputs.agent_installed})
+            }, after_cert_manager)]
+        network = _network_policies(core, child)
+        self.issuer = custom_resource(API, "Issuer", ISSUER, namespace, issuer_spec(self.ca, core.vault), pulumi.ResourceOptions.merge(
+            after_cert_manager, pulumi.ResourceOptions(depends_on=[*in_vault.ready, account, *rbac, *network])))
+        self.signing_ca = custom_resource(
+            API, "Certificate", CA_SECRET, namespace, plugin_ca.certificate_spec(self.ca, ISSUER),
+            # the Issuer reads the CA bundle only when it signs: both before the first request, not one after the other
+            pulumi.ResourceOptions.merge(after_cert_manager, pulumi.ResourceOptions(depends_on=[self.issuer, *trust])),
+            labels=recommended(CA_SECRET, "mesh-ca"), annotations=dict(plugin_ca.WAIT_FOR_READY))
+        self.outputs = IdentityOutputs(trust_domain=self.ca.trust_domain, ca_secret=CA_SECRET, signing_ca=self.signing_ca,
+                                       istiod_values=plugin_ca.istiod_values(self.ca), ztunnel_values=plugin_ca.ztunnel_values(self.ca))
+        self.register_outputs({"trustDomain": self.ca.trust_domain, "caSecret": CA_SECRET})
 
 
 def issuer_spec(ca: MeshCa, vault: VaultAdmin) -> dict:
     """``spec`` of the cert-manager ``Issuer`` (cert-manager.io/v1, ``spec.vault``; field names from the
-    CRD cert-manager v1.21.1 installs): Vault's in-cluster URL, the one signing path, Kubernetes auth as
-    the Issuer's own service account with the ``vault`` audience, and in raft mode the platform CA."""
+    CRD cert-manager v1.21.1 installs): Vault's in-cluster URL; the root's sign-intermediate path (the
+    issuer POSTs to ``path`` as given, for CA and leaf certificates alike: internal/vault/vault.go
+    ``Sign``); Kubernetes auth as the Issuer's own service account with the ``vault`` audience; and in
+    raft mode the platform CA."""
     spec: dict = {
         "server": vault.url,
         "path": ca.sign_path,
@@ -132,19 +130,10 @@ def _issuer_token_rbac(namespace: str, cert_manager_namespace: str, opts: pulumi
     return [role, binding]
 
 
-def _network_policies(settings: MeshSettings, core: CoreOutputs, api_server_cidr: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-    """istiod, ztunnel and waypoints -> istio-csr (gRPC); istio-csr -> API server; Prometheus -> istio-csr
-    metrics; cert-manager's controller -> Vault (the signing call), on both ends."""
-    mesh_ns = settings.namespaces["istio"].name
-    node_ns = settings.namespaces["nodeAgents"].name
-    api = Peer(cidr=api_server_cidr)
-    prometheus = Peer(namespace=core.observability_namespace, pods={"app.kubernetes.io/name": "prometheus"})
-    clients = [Peer(namespace=mesh_ns, pods=istio_csr.ISTIOD_PODS), Peer(namespace=node_ns, pods=istio_csr.ZTUNNEL_PODS),
-               Peer(namespaces=tuple(settings.identity.namespaces), pods=istio_csr.WAYPOINT_PODS)]
+def _network_policies(core: CoreOutputs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """cert-manager's controller -> Vault (the signing call), on both ends. istiod reads ``cacerts``
+    from a mounted Secret: no flow of its own."""
     return [
-        allow_ingress("istio-csr-from-mesh", mesh_ns, istio_csr.POD_LABELS, clients, [istio_csr.GRPC_PORT], opts),
-        allow_ingress("istio-csr-metrics-scrape", mesh_ns, istio_csr.POD_LABELS, [prometheus], [istio_csr.METRICS_PORT], opts),
-        allow_egress("istio-csr-to-api-server", mesh_ns, istio_csr.POD_LABELS, [api], API_SERVER_PORTS, opts),
         allow_egress("cert-manager-to-vault", core.operators_namespace, CERT_MANAGER_CONTROLLER,
                      [Peer(namespace=core.secrets_namespace, pods=VAULT_PODS)], [VAULT_PORT], opts),
         allow_ingress("vault-from-cert-manager", core.secrets_namespace, VAULT_PODS,

@@ -1,5 +1,4 @@
-"""The mesh CA in Vault, as data: mounts, the root and the intermediate, the signing role, the
-signer's policy and its Kubernetes-auth role.
+"""The mesh CA in Vault, as data: the root mount, the root, and who may have it sign istiod's intermediate.
 
 Pure (no Pulumi resource, no I/O), like ``components/core/secrets/vault_access.py``: the same values
 are handed to ``pulumi_vault`` by :mod:`components.mesh.identity.vault_pki` and written through the
@@ -7,18 +6,24 @@ HTTP API into a real OpenBao server by ``tests/mesh/test_mesh_pki.py``, so what 
 what the program configures. Each ``*_settings`` dict has exactly the keyword arguments of its
 ``pulumi_vault`` resource, which are also the parameter names of the matching API endpoint.
 
-Shape of the CA (docs/architecture/mesh-identity.md):
+Shape of the CA (docs/architecture/mesh-identity.md): Istio's plug-in CA. istiod signs workload
+certificates with an intermediate whose key and certificate it reads from the ``cacerts`` Secret;
+cert-manager issues and renews that intermediate through a Vault ``Issuer`` whose path is the root's
+``root/sign-intermediate``. So:
 
 * ``pki_mesh_root``: the root, generated inside Vault (``type internal``: its key never leaves
-  Vault), used for one thing only, signing intermediates;
-* ``pki_mesh_int``: the intermediate, whose key is generated in that mount and whose certificate
-  the root signs; it signs workload certificates through one role, :data:`ROLE`;
-* the role allows exactly SPIFFE URI SANs ``spiffe://<trust domain>/ns/<ns>/sa/<sa>`` for the
-  configured namespaces, plus the two DNS names istio-csr asks for (istiod's serving certificate
-  and istio-csr's own gRPC serving certificate), and nothing else: no IP SANs, no other names, no
-  wildcard, no localhost;
-* the signer policy lets a token use ``<int>/sign/<ROLE>`` and nothing else (not ``issue``, not
-  ``sign-verbatim``, not another role, not the root).
+  Vault), path length 1, used for one thing only: signing istiod's intermediate;
+* the signer policy grants that one path and pins every parameter cert-manager's Vault issuer sends
+  (cert-manager v1.21.1, internal/vault/vault.go ``Sign``: ``common_name``, ``alt_names``,
+  ``ip_sans``, ``uri_sans``, ``ttl``, ``csr``, ``exclude_cn_from_sans``) to the intermediate's own
+  values, and refuses every other parameter (``allowed_parameters``). The signer can therefore get
+  exactly one kind of certificate: a CA named ``spiffe://<trust domain>``, for the configured lifetime,
+  path length 0 (derived from the root's), over a key of its choosing. No leaf for any name, no CA for
+  another trust domain, no longer lifetime, no ``use_csr_values``, no ``max_path_length``.
+* Name constraints: not set. cert-manager's Vault issuer sends no ``permitted_*`` parameter, and with
+  ``use_csr_values`` false Vault copies no extension from the CSR; OpenBao (2.7) knows only
+  ``permitted_dns_domains`` anyway. The intermediate can therefore sign any name; only the mesh
+  trusts its root (docs/architecture/mesh-identity.md, "What the intermediate's key can do").
 """
 from __future__ import annotations
 
@@ -29,40 +34,51 @@ from typing import Any
 from components.core.secrets.vault_access import MIN_TOKEN_TTL_SECONDS, VAULT_AUDIENCE, validate_mount
 
 ROOT_MOUNT = "pki_mesh_root"
-INTERMEDIATE_MOUNT = "pki_mesh_int"
-ROLE = "mesh-workload"
 SIGNER_POLICY = "mesh-ca-signer"
-"""The Vault policy and the Kubernetes-auth role of cert-manager's Vault Issuer for istio-csr."""
+"""The Vault policy and the Kubernetes-auth role of cert-manager's Vault Issuer for the mesh CA."""
 SIGNER_TOKEN_TTL_SECONDS = 300
 """cert-manager logs in for each signing and uses the token at once: five minutes is plenty."""
 ROOT_KEY = ("ec", 384)
-INTERMEDIATE_KEY = ("ec", 256)
 ORGANIZATION = "SomaAgentHub"
-ISTIOD_SERVICE = "istiod"
-ISTIO_CSR_SERVICE = "cert-manager-istio-csr"
-"""The chart's Service name (``cert-manager-istio-csr.name``): istio-csr's serving certificate names
-``<service>.<namespace>.svc`` (``app.tls.certificateDNSNames``)."""
+INTERMEDIATE_COMMON_NAME = f"{ORGANIZATION} mesh intermediate CA"
+"""Fixed, short (cert-manager refuses a commonName over 64 bytes); the trust domain is in the URI SAN."""
+CA_SECRET = "cacerts"
+"""The Secret istiod reads its signing CA from (Istio 1.30.3 security/pkg/pki/ca/ca.go ``CACertsSecret``;
+the istio-discovery chart mounts it at /etc/cacerts). cert-manager writes it as kubernetes.io/tls:
+``tls.crt`` the intermediate, ``tls.key`` its key, ``ca.crt`` Vault's root, which is the layout
+pilot/pkg/bootstrap/istio_ca.go ``detectSigningCABundleAndCRL`` looks for first."""
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def go_duration(seconds: int) -> str:
+    """How Go's ``time.Duration.String()`` writes a whole number of seconds (``8760h0m0s``): the form in
+    which cert-manager sends ``ttl`` to Vault, so the form the signer policy pins."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 @dataclass(frozen=True)
 class MeshCa:
     """What the mesh CA is made of; validated at construction, so a bad value fails before any resource.
 
-    ``namespaces``: whose service accounts may hold an identity; ``istio_namespace``: where istiod and
-    istio-csr run (their DNS names); ``signer_namespace`` / ``signer_service_account``: the service
-    account cert-manager's Vault Issuer logs in as; TTLs in seconds.
+    ``istio_namespace``: where istiod runs and reads ``cacerts``; ``signer_namespace`` /
+    ``signer_service_account``: the service account cert-manager's Vault Issuer logs in as; TTLs in seconds.
     """
 
     trust_domain: str
-    namespaces: tuple[str, ...]
     istio_namespace: str
     signer_namespace: str
     signer_service_account: str
     leaf_ttl: int
     intermediate_ttl: int
+    intermediate_renew_before: int
     root_ttl: int
 
     def __post_init__(self) -> None:
@@ -72,45 +88,36 @@ class MeshCa:
             value = getattr(self, field_name)
             if not isinstance(value, str) or not _LABEL.match(value):
                 raise ValueError(f"mesh CA: {field_name} {value!r} is not a DNS-1123 label")
-        if not self.namespaces or any(not isinstance(n, str) or not _LABEL.match(n) for n in self.namespaces):
-            raise ValueError(f"mesh CA: namespaces {self.namespaces!r} must be DNS-1123 labels, at least one")
         if not 0 < self.leaf_ttl < self.intermediate_ttl < self.root_ttl:
             raise ValueError(f"mesh CA: TTLs must nest, leaf < intermediate < root; got {self.leaf_ttl}, "
                              f"{self.intermediate_ttl}, {self.root_ttl}")
+        if not 0 < self.intermediate_renew_before < self.intermediate_ttl:
+            raise ValueError(f"mesh CA: intermediate_renew_before must be shorter than the intermediate's TTL; got "
+                             f"{self.intermediate_renew_before} of {self.intermediate_ttl}")
 
     # -- names ----------------------------------------------------------------------------------
 
     def spiffe_id(self, namespace: str, service_account: str) -> str:
+        """The identity istiod writes into a workload certificate (Istio's ``spiffe://<td>/ns/<ns>/sa/<sa>``)."""
         return f"spiffe://{self.trust_domain}/ns/{namespace}/sa/{service_account}"
 
     @property
-    def allowed_uri_sans(self) -> list[str]:
-        """One glob per namespace; the ``/sa/`` after the namespace keeps ``ns/core`` from matching ``ns/core-x``."""
-        return [f"spiffe://{self.trust_domain}/ns/{ns}/sa/*" for ns in self.namespaces]
-
-    @property
-    def allowed_dns_names(self) -> list[str]:
-        """istiod's serving certificate (istio-csr's chart, templates/certificate.yaml: ``istiod.<ns>.svc``
-        for the default revision) and istio-csr's own gRPC serving certificate."""
-        return [f"{ISTIOD_SERVICE}.{self.istio_namespace}.svc", f"{ISTIO_CSR_SERVICE}.{self.istio_namespace}.svc"]
+    def trust_domain_id(self) -> str:
+        """The intermediate's URI SAN: the SPIFFE ID of the trust domain itself (no path), as the X509-SVID
+        specification allows for signing certificates."""
+        return f"spiffe://{self.trust_domain}"
 
     @property
     def sign_path(self) -> str:
         """What cert-manager's Vault Issuer names in ``spec.vault.path``."""
-        return f"{INTERMEDIATE_MOUNT}/sign/{ROLE}"
+        return f"{ROOT_MOUNT}/root/sign-intermediate"
 
-    # -- mounts ---------------------------------------------------------------------------------
+    # -- the mount and the root -------------------------------------------------------------------
 
     def root_mount_settings(self) -> dict[str, Any]:
         """``pulumi_vault.Mount`` arguments; the mount's max lease TTL caps what the root can sign."""
         return {"path": validate_mount(ROOT_MOUNT), "type": "pki", "max_lease_ttl_seconds": self.root_ttl,
-                "description": f"Mesh root CA for spiffe://{self.trust_domain}: signs intermediates only"}
-
-    def intermediate_mount_settings(self) -> dict[str, Any]:
-        return {"path": validate_mount(INTERMEDIATE_MOUNT), "type": "pki", "max_lease_ttl_seconds": self.intermediate_ttl,
-                "description": f"Mesh intermediate CA for spiffe://{self.trust_domain}: signs workload certificates"}
-
-    # -- the root and the intermediate -----------------------------------------------------------
+                "description": f"Mesh root CA for spiffe://{self.trust_domain}: signs istiod's intermediate only"}
 
     def root_settings(self) -> dict[str, Any]:
         """``pulumi_vault.pkisecret.SecretBackendRootCert`` arguments (API: ``<root>/root/generate/internal``).
@@ -123,84 +130,32 @@ class MeshCa:
                 "organization": ORGANIZATION, "ttl": str(self.root_ttl), "key_type": key_type, "key_bits": key_bits,
                 "max_path_length": 1, "issuer_name": "root"}
 
-    def intermediate_request_settings(self) -> dict[str, Any]:
-        """``pulumi_vault.pkisecret.SecretBackendIntermediateCertRequest`` (API: ``<int>/intermediate/generate/internal``)."""
-        key_type, key_bits = INTERMEDIATE_KEY
-        return {"backend": INTERMEDIATE_MOUNT, "type": "internal", "common_name": self.intermediate_common_name,
-                "organization": ORGANIZATION, "key_type": key_type, "key_bits": key_bits}
+    # -- the intermediate, as cert-manager asks for it ------------------------------------------------
 
-    @property
-    def intermediate_common_name(self) -> str:
-        return f"{ORGANIZATION} mesh intermediate CA ({self.trust_domain})"
+    def signing_request(self, csr: str) -> dict[str, str]:
+        """The body cert-manager v1.21.1's Vault issuer POSTs to :attr:`sign_path` for the ``cacerts``
+        Certificate (internal/vault/vault.go ``Sign``: names from the CSR, which cert-manager builds from
+        the Certificate's spec, ``ttl`` the Certificate's duration as Go prints it, every value a string)."""
+        return {**self._pinned_parameters(), "csr": csr}
 
-    def sign_intermediate_settings(self) -> dict[str, Any]:
-        """``pulumi_vault.pkisecret.SecretBackendRootSignIntermediate`` without ``csr`` (API:
-        ``<root>/root/sign-intermediate``): path length 0, so the intermediate signs leaves only."""
-        return {"backend": ROOT_MOUNT, "common_name": self.intermediate_common_name, "organization": ORGANIZATION,
-                "ttl": str(self.intermediate_ttl), "max_path_length": 0, "use_csr_values": False}
-
-    @staticmethod
-    def chain(intermediate_pem: str, root_pem: str) -> str:
-        """What ``<int>/intermediate/set-signed`` takes: the intermediate followed by the root, so that
-        every signing answer's ``ca_chain`` ends at the root (cert-manager's Vault Issuer hands the last
-        certificate of that chain to istio-csr as the CA)."""
-        return intermediate_pem.strip() + "\n" + root_pem.strip() + "\n"
-
-    # -- the role ---------------------------------------------------------------------------------
-
-    def role_settings(self) -> dict[str, Any]:
-        """``pulumi_vault.pkisecret.SecretBackendRole`` arguments (API: ``<int>/roles/<ROLE>``).
-
-        Only the names in :attr:`allowed_uri_sans` and :attr:`allowed_dns_names`: ``allow_bare_domains``
-        admits the two exact DNS names, with no subdomain, glob, wildcard, localhost or IP; no CN is
-        required (workload CSRs have none); the CSR's key (Istio sends ECDSA P-256, istio-csr RSA 2048)
-        is kept; both client and server usage, as mTLS needs. ``ttl`` = ``max_ttl`` = the leaf TTL: a
-        longer request is cut to it. ``no_store``: short-lived certificates are not written to Vault's
-        storage (one per workload per hour would grow it without bound); they expire instead of being
-        revoked.
-        """
-        return {
-            "backend": INTERMEDIATE_MOUNT,
-            "name": ROLE,
-            "issuer_ref": "default",
-            "allowed_uri_sans": self.allowed_uri_sans,
-            "allowed_uri_sans_template": False,
-            "allowed_domains": self.allowed_dns_names,
-            "allow_bare_domains": True,
-            "allow_subdomains": False,
-            "allow_glob_domains": False,
-            "allow_wildcard_certificates": False,
-            "allow_localhost": False,
-            "allow_ip_sans": False,
-            "allow_any_name": False,
-            "enforce_hostnames": True,
-            "require_cn": False,
-            "use_csr_common_name": True,
-            "use_csr_sans": True,
-            "server_flag": True,
-            "client_flag": True,
-            "code_signing_flag": False,
-            "email_protection_flag": False,
-            "key_type": "any",
-            "key_bits": 0,
-            "ttl": str(self.leaf_ttl),
-            "max_ttl": str(self.leaf_ttl),
-            "no_store": True,
-            "generate_lease": False,
-            "organizations": [ORGANIZATION],
-        }
+    def _pinned_parameters(self) -> dict[str, str]:
+        return {"common_name": INTERMEDIATE_COMMON_NAME, "alt_names": "", "ip_sans": "", "uri_sans": self.trust_domain_id,
+                "ttl": go_duration(self.intermediate_ttl), "exclude_cn_from_sans": "true"}
 
     # -- who may sign -------------------------------------------------------------------------------
 
     def signer_policy_hcl(self) -> str:
-        """``update`` (the API's POST) on the one signing path: cert-manager's Vault Issuer writes the CSR
-        there and reads the certificate from the answer. Nothing else: Vault's default deny refuses
-        ``issue`` (Vault would make the key), ``sign-verbatim`` (ignores the role), every other role, the
-        root mount and the mounts' configuration."""
+        """``update`` (the API's POST) on the root's sign-intermediate path, with every parameter pinned
+        (``allowed_parameters``: a key not listed is refused, a listed key must have a listed value; ``csr``
+        is free: it only contributes the public key, since ``use_csr_values`` cannot be sent). Nothing
+        else: Vault's default deny refuses issuing, sign-verbatim, sign-self-issued, the root's
+        configuration and every other mount."""
+        pinned = "\n".join(f'    "{key}" = ["{value}"]' for key, value in self._pinned_parameters().items())
         return (
-            f"# Policy {SIGNER_POLICY}: sign mesh workload certificates with role {ROLE}, nothing else.\n"
+            f"# Policy {SIGNER_POLICY}: have the mesh root sign istiod's intermediate (the cacerts Secret), nothing else.\n"
             "# Generated by components/mesh/identity/pki.py. Everything not granted here is denied by default.\n"
-            f'path "{self.sign_path}" {{\n  capabilities = ["create", "update"]\n}}\n'
+            f'path "{self.sign_path}" {{\n  capabilities = ["update"]\n  allowed_parameters = {{\n'
+            f'    "csr" = []\n{pinned}\n  }}\n}}\n'
         )
 
     def signer_role_settings(self) -> dict[str, Any]:
@@ -220,4 +175,4 @@ class MeshCa:
         }
 
 
-__all__ = ["INTERMEDIATE_MOUNT", "ISTIO_CSR_SERVICE", "MeshCa", "ROLE", "ROOT_MOUNT", "SIGNER_POLICY"]
+__all__ = ["CA_SECRET", "INTERMEDIATE_COMMON_NAME", "MeshCa", "ROOT_MOUNT", "SIGNER_POLICY", "go_duration"]
