@@ -1,24 +1,29 @@
-"""Workload identity as both stacks render it: settings refused with the key named, the mesh CA and the
-Vault Issuer in the plan, the istiod/ztunnel values accepted by Istio 1.30.3's own charts, and istio-csr's
-chart rendered with the program's values (with a test-only image entry, because the real image has no
-digest in platform.lock.yaml yet: docs/architecture/mesh-identity.md, "What is not done")."""
+"""Workload identity as both stacks render it: settings refused with the key named; the mesh CA in Vault,
+the Vault Issuer and the ``cacerts`` Certificate in the plan, in order; Core's certificate alerts covering
+that Certificate; and the istiod/ztunnel values accepted by Istio 1.30.3's own charts, rendered from the
+mirror, doing what the plug-in CA needs."""
 from __future__ import annotations
 
-import hashlib
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from components.mesh.identity import istio_csr
-from components.mesh.identity.pki import INTERMEDIATE_MOUNT, ROLE
-from tests.helpers import by_type, config_with, objects, pod_specs, stack_document
+from components.mesh.identity import plugin_ca
+from components.mesh.identity.pki import CA_SECRET, INTERMEDIATE_COMMON_NAME, ROOT_MOUNT, SIGNER_POLICY, MeshCa
+from components.mesh.identity.vault_pki import mesh_ca
+from components.settings import CERTIFICATE_WARNING_SECONDS, duration_seconds
+from tests.helpers import by_type, config_with, objects, stack_document, waits_for
 
 STACKS = ("dev", "prod")
+ROOT = Path(__file__).resolve().parents[2]
 ISTIO_MIRROR = Path("/work/.mirror/istio+istio/repo")
 ISTIO_TAG = "1.30.3"
+CORE_CERTIFICATE_ALERTS = ROOT / "components/core/observability/alerts/certificates.yaml"
 
 
 def _identity(stack: str, **changes) -> dict:
@@ -27,17 +32,22 @@ def _identity(stack: str, **changes) -> dict:
     return config_with(stack, mesh=mesh)
 
 
+def _ca(stack: str) -> MeshCa:
+    from components import settings
+    from tools.render import stack_config
+
+    return mesh_ca(settings.parse(stack_config(stack), stack).mesh)
+
+
 @pytest.mark.parametrize(("changes", "needle"), [
     ({"trustDomain": "cluster.local"}, "mesh.identity.trustDomain: 'cluster.local' is Istio's default"),
     ({"trustDomain": "other.example.org"}, "mesh.identity.trustDomain: 'other.example.org' must be the stack's domain"),
-    ({"namespaces": ["soma-mesh-node"]}, "mesh.identity.namespaces: soma-mesh-node holds the node agents"),
-    ({"namespaces": ["kube-system"]}, "mesh.identity.namespaces: kube-system is not a namespace of this stack"),
     ({"leafTtl": "48h"}, "mesh.identity.leafTtl"),
-    ({"intermediateTtl": "5h"}, "mesh.identity.intermediateTtl"),
-    ({"rootTtl": "400d"}, "mesh.identity.rootTtl"),
     ({"leafTtl": "500ms"}, "mesh.identity.leafTtl"),
-    ({"istioCsr": {"replicas": 1, "resources": {"cpuRequest": "25m", "memoryRequest": "64Mi", "cpuLimit": "500m",
-                                                 "memoryLimit": "256Mi"}}}, "mesh.identity.istioCsr.replicas"),
+    ({"intermediateTtl": "5h"}, "mesh.identity.intermediateTtl"),
+    ({"intermediateRenewBefore": "10d"}, "mesh.identity.intermediateRenewBefore: must be shorter than intermediateTtl"),
+    ({"intermediateRenewBefore": "400d"}, "mesh.identity.intermediateRenewBefore"),
+    ({"rootTtl": "400d"}, "mesh.identity.rootTtl"),
 ])
 def test_bad_identity_settings_are_refused_naming_the_key(changes, needle):
     from components import settings
@@ -54,25 +64,32 @@ def test_a_trust_domain_under_the_stacks_domain_is_accepted():
     assert loaded.mesh.identity.trust_domain == "mesh.soma.example.com"
 
 
+# --------------------------------------------------------------------------------------------
+# The plan
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_plan_configures_the_mesh_ca_in_vault_from_the_settings(plans, stack):
+def test_the_plan_configures_the_mesh_root_and_a_signer_pinned_to_istiods_intermediate(plans, stack):
     plan = plans[stack]
-    identity = stack_document(stack)["somaagenthub:mesh"]["identity"]
-    (role,) = by_type(plan, "vault:pkiSecret/secretBackendRole:SecretBackendRole")
-    assert role["inputs"]["name"] == ROLE and role["inputs"]["backend"] == INTERMEDIATE_MOUNT
-    assert role["inputs"]["allowedUriSans"] == [f"spiffe://{identity['trustDomain']}/ns/{ns}/sa/*" for ns in identity["namespaces"]]
-    assert role["inputs"]["allowIpSans"] is False and role["inputs"]["allowAnyName"] is False
+    ca = _ca(stack)
     (root,) = by_type(plan, "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert")
-    assert root["inputs"]["type"] == "internal"
-    assert by_type(plan, "vault:pkiSecret/secretBackendIntermediateSetSigned:SecretBackendIntermediateSetSigned")
+    assert root["inputs"]["type"] == "internal" and root["inputs"]["maxPathLength"] == 1
     assert (root["options"].get("protect") is True) == (stack == "prod"), "the root is protected where the stack protects data"
+    mounts = [m["inputs"]["path"] for m in by_type(plan, "vault:index/mount:Mount") if m["inputs"]["path"].startswith("pki_mesh")]
+    assert mounts == [ROOT_MOUNT], "one mount: the root signs istiod's intermediate directly"
+    assert not by_type(plan, "vault:pkiSecret/secretBackendRole:SecretBackendRole"), "no leaf-signing role in Vault"
+    (policy,) = [p for p in by_type(plan, "vault:index/policy:Policy") if p["inputs"]["name"] == SIGNER_POLICY]
+    text = policy["inputs"]["policy"]
+    assert re.findall(r'^path "([^"]+)"', text, re.M) == [f"{ROOT_MOUNT}/root/sign-intermediate"]
+    assert f'"uri_sans" = ["spiffe://{ca.trust_domain}"]' in text
+    assert f'"common_name" = ["{INTERMEDIATE_COMMON_NAME}"]' in text
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_vault_issuer_signs_with_the_role_as_its_own_service_account(plans, stack):
+def test_the_vault_issuer_asks_the_root_for_intermediates_as_its_own_service_account(plans, stack):
     (issuer,) = [o for o in objects(plans[stack], "Issuer") if o["metadata"]["name"] == "mesh-ca"]
     vault = issuer["spec"]["vault"]
-    assert vault["path"] == f"{INTERMEDIATE_MOUNT}/sign/{ROLE}"
+    assert vault["path"] == f"{ROOT_MOUNT}/root/sign-intermediate"
     assert vault["auth"]["kubernetes"]["serviceAccountRef"] == {"name": "vault-issuer", "audiences": ["vault"]}
     assert ("caBundleSecretRef" in vault) == vault["server"].startswith("https://")
     assert vault["server"].startswith("https://") == (stack == "prod")
@@ -81,78 +98,46 @@ def test_the_vault_issuer_signs_with_the_role_as_its_own_service_account(plans, 
                               "resourceNames": ["vault-issuer"]}]
 
 
-def test_without_a_pinned_image_istio_csr_is_not_installed_and_the_plan_says_so(plans):
-    for plan in plans.values():
-        charts = [r["name"] for r in by_type(plan, "kubernetes:helm.sh/v4:Chart")]
-        assert "istio-csr" not in charts
-        (component,) = by_type(plan, "somaagenthub:mesh:Identity")
-        assert component is not None
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_cacerts_certificate_is_what_the_signer_policy_admits_and_is_awaited(plans, stack):
+    plan = plans[stack]
+    ca = _ca(stack)
+    identity = stack_document(stack)["somaagenthub:mesh"]["identity"]
+    (resource,) = [r for r in plan["resources"] if r["inputs"].get("kind") == "Certificate"
+                   and r["inputs"]["metadata"]["name"] == CA_SECRET]
+    certificate = resource["inputs"]
+    assert certificate["metadata"]["namespace"] == "soma-mesh"
+    assert certificate["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    spec = certificate["spec"]
+    assert spec["secretName"] == "cacerts" and spec["isCA"] is True
+    assert spec["commonName"] == INTERMEDIATE_COMMON_NAME and spec["uris"] == [f"spiffe://{identity['trustDomain']}"]
+    assert "dnsNames" not in spec and "ipAddresses" not in spec
+    assert spec["duration"] == f"{duration_seconds(identity['intermediateTtl'])}s"
+    assert spec["renewBefore"] == f"{duration_seconds(identity['intermediateRenewBefore'])}s"
+    assert spec["issuerRef"] == {"name": "mesh-ca", "kind": "Issuer", "group": "cert-manager.io"}
+    # what cert-manager will send is exactly what the policy pins (the body test_mesh_pki signs with)
+    assert ca.signing_request("csr")["ttl"] in resource_policy(plan)
+    (issuer,) = [r for r in plan["resources"] if r["inputs"].get("kind") == "Issuer" and r["inputs"]["metadata"]["name"] == "mesh-ca"]
+    assert waits_for(plan, resource, issuer["urn"])
 
 
-# --------------------------------------------------------------------------------------------
-# istio-csr rendered with a test-only image entry (NOT a real digest; the lock has none)
+def resource_policy(plan: dict) -> str:
+    (policy,) = [p for p in by_type(plan, "vault:index/policy:Policy") if p["inputs"]["name"] == SIGNER_POLICY]
+    return policy["inputs"]["policy"]
 
 
-@pytest.fixture(scope="module")
-def with_agent(monkeypatch_module):
-    from components import catalog
-    from components.catalog import Image, Signer
-    from tools.render import render
-
-    real_load = catalog.load
-
-    def load(*args, **kwargs):
-        loaded = real_load(*args, **kwargs)
-        digest = "sha256:" + hashlib.sha256(b"test-only stand-in for the unpinned istio-csr v0.17.0 image").hexdigest()
-        image = Image(key=istio_csr.IMAGE, registry="quay.io", repository="jetstack/cert-manager-istio-csr", tag="v0.17.0",
-                      digest=digest, source="test only", signer=Signer(kind="platform"))
-        return catalog.Catalog(images={**loaded.images, istio_csr.IMAGE: image}, charts=loaded.charts, registry=loaded.registry)
-
-    monkeypatch_module.setattr(catalog, "load", load)
-    return render("prod")
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
-def test_istio_csr_renders_ha_non_root_limited_in_the_mesh_namespace_within_six_waves(with_agent):
-    from tools.render import dependency_waves
-
-    plan = with_agent
-    (chart,) = [r for r in by_type(plan, "kubernetes:helm.sh/v4:Chart") if r["name"] == "istio-csr"]
-    assert chart["inputs"]["namespace"] == "soma-mesh"
-    deployments = [o for o in objects(plan, "Deployment") if o["metadata"]["name"] == "cert-manager-istio-csr"]
-    assert len(deployments) == 1
-    deployment = deployments[0]
-    assert deployment["spec"]["replicas"] == 2
-    (_, spec), = [(o, s) for o, s in pod_specs(plan) if o is deployment or o["metadata"]["name"] == "cert-manager-istio-csr"]
-    (container,) = spec["containers"]
-    assert container["securityContext"]["runAsNonRoot"] is True and container["securityContext"]["runAsUser"] == 65532
-    assert container["resources"]["limits"]
-    args = container["args"]
-    assert "--trust-domain=soma.example.com" in args
-    assert "--issuer-name=mesh-ca" in args and "--issuer-kind=Issuer" in args
-    assert f"--root-ca-file={istio_csr.ROOT_CA_MOUNT}/{istio_csr.ROOT_CA_KEY}" in args
-    assert "--ca-trusted-node-accounts=soma-mesh-node/ztunnel" in args
-    assert "--max-client-certificate-duration=3600s" in args
-    assert [o for o in objects(plan, "PodDisruptionBudget") if o["metadata"]["namespace"] == "soma-mesh"]
-    (istiod_cert,) = [o for o in objects(plan, "Certificate") if o["metadata"]["name"] == "istiod"]
-    assert istiod_cert["spec"]["issuerRef"]["name"] == "mesh-ca"
-    assert len(dependency_waves(plan)) <= 6, dependency_waves(plan)
-
-
-def test_istio_csr_passes_the_gate_but_for_its_test_only_image(with_agent):
-    """Every mandatory finding, if any, is about the stand-in image's unknown digest, nothing else."""
-    from policies.config import load_config_file, stack_config_path
-    from tools.gate import run_gate
-
-    report = run_gate(with_agent, load_config_file(stack_config_path("prod")))
-    others = [line for line in report.blocking if "istio-csr" not in (line.urn + line.message)]
-    assert others == [], report.render()
-    assert all(line.rule == "digest-pinned-images" for line in report.blocking), report.render()
+@pytest.mark.parametrize("stack", STACKS)
+def test_core_certificate_alerts_cover_the_intermediate_and_fire_only_when_its_renewal_fails(stack):
+    """Core's rules match every Certificate (no namespace or name filter), so ``soma-mesh/cacerts`` too;
+    CertificateExpiringSoon's horizon is the one the settings check renewBefore against, and renewal
+    happens before it, so the alert means "renewal is failing"."""
+    rules = {r["alert"]: r["expr"] for g in yaml.safe_load(CORE_CERTIFICATE_ALERTS.read_text())["groups"] for r in g["rules"]}
+    for alert in ("CertificateExpiringSoon", "CertificateExpiryImminent", "CertificateNotReady"):
+        assert "namespace=" not in rules[alert] and "name=" not in rules[alert], alert
+    (horizon,) = {int(a) * int(b) * int(c) for a, b, c in re.findall(r"< (\d+) \* (\d+) \* (\d+)", rules["CertificateExpiringSoon"])}
+    assert horizon == CERTIFICATE_WARNING_SECONDS
+    ca = _ca(stack)
+    assert ca.intermediate_renew_before > horizon
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,42 +155,69 @@ def _istio_chart(path: str, into: Path) -> Path:
 
 
 def _objects(rendered) -> list[dict]:
-    import yaml
-
     return [doc for path, text in rendered.manifests.items() if path.endswith((".yaml", ".yml"))
             for doc in yaml.safe_load_all(text) if doc]
 
 
-def _env(rendered: list[dict], kind: str) -> dict[str, str]:
-    (workload,) = [o for o in rendered if o and o.get("kind") == kind]
-    (container,) = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] in ("discovery", "istio-proxy")]
-    return {e["name"]: e.get("value") for e in container.get("env", [])}
+def _container(workload: dict, names: tuple[str, ...]) -> dict:
+    (container,) = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] in names]
+    return container
 
 
-def test_istiod_takes_its_certificates_from_istio_csr_with_these_values(tmp_path):
+@pytest.mark.parametrize("stack", STACKS)
+def test_istiod_reads_cacerts_as_its_signing_ca_with_these_values(tmp_path, stack):
     from tools.helm_engine import template
 
+    ca = _ca(stack)
     chart = _istio_chart("manifests/charts/istio-control/istio-discovery", tmp_path)
-    values = {**istio_csr.istiod_values("soma.example.com", "soma-mesh")}
-    rendered = _objects(template(chart, values, release="istiod", namespace="soma-mesh", kube_version="1.33"))
-    env = _env(rendered, "Deployment")
-    assert env["ENABLE_CA_SERVER"] == "false"
-    (deployment,) = [o for o in rendered if o and o.get("kind") == "Deployment"]
+    rendered = _objects(template(chart, plugin_ca.istiod_values(ca), release="istiod", namespace="soma-mesh", kube_version="1.33"))
+    (deployment,) = [o for o in rendered if o.get("kind") == "Deployment"]
+    container = _container(deployment, ("discovery",))
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env["ROOT_CA_DIR"] == "/etc/cacerts"
+    assert env["DEFAULT_WORKLOAD_CERT_TTL"] == env["MAX_WORKLOAD_CERT_TTL"] == f"{ca.leaf_ttl}s"
+    assert "ENABLE_CA_SERVER" not in env, "istiod is the CA (its default), signing with Vault's intermediate"
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["istio-csr-ca-configmap"]["configMap"]["name"] == istio_csr.TRUST_BUNDLE
-    assert volumes["istio-csr-dns-cert"]["secret"]["secretName"] == "istiod-tls"
-    (mesh,) = [o for o in rendered if o and o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "istio"]
-    assert "trustDomain: soma.example.com" in mesh["data"]["mesh"]
-    assert "cert-manager-istio-csr.soma-mesh.svc:443" in str(rendered)
+    assert volumes["cacerts"]["secret"]["secretName"] == CA_SECRET
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["cacerts"] == env["ROOT_CA_DIR"], "the Secret is mounted where istiod looks for tls.crt"
+    (mesh,) = [o for o in rendered if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == "istio"]
+    mesh_config = yaml.safe_load(mesh["data"]["mesh"])
+    assert mesh_config["trustDomain"] == ca.trust_domain
+    assert mesh_config["defaultConfig"]["proxyMetadata"]["SECRET_TTL"] == f"{ca.leaf_ttl}s", "waypoints ask for the leaf TTL"
 
 
-def test_ztunnel_asks_istio_csr_with_these_values(tmp_path):
+def test_istiod_1_30_3_reads_the_tls_layout_and_reloads_it_without_a_switch():
+    """The source facts istiod_values relies on, read at the tag (not assumed): kubernetes.io/tls file
+    names, the cacerts Secret name, the watcher started for a plugged CA, AUTO_RELOAD_PLUGIN_CERTS gone."""
+    if not (ISTIO_MIRROR / "HEAD").exists() and not (ISTIO_MIRROR / ".git").exists():
+        pytest.skip(f"the Istio {ISTIO_TAG} sources are not on this machine ({ISTIO_MIRROR})")
+
+    def show(path: str) -> str:
+        return subprocess.run(["git", "-C", str(ISTIO_MIRROR), "show", f"{ISTIO_TAG}:{path}"], check=True, capture_output=True, text=True).stdout
+
+    ca_go = show("security/pkg/pki/ca/ca.go")
+    for constant, value in (("TLSSecretCACertFile", "tls.crt"), ("TLSSecretCAPrivateKeyFile", "tls.key"),
+                            ("TLSSecretRootCertFile", "ca.crt"), ("CACertsSecret", CA_SECRET)):
+        assert re.search(rf'{constant}\s*=\s*"{re.escape(value)}"', ca_go), constant
+    bootstrap = show("pilot/pkg/bootstrap/istio_ca.go")
+    assert 'env.Register("ROOT_CA_DIR", "./etc/cacerts"' in bootstrap
+    plugged = bootstrap[bootstrap.index('log.Info("Use local CA certificate")'):]
+    assert "s.initCACertsAndCRLWatcher()" in plugged[:plugged.index("istioCA, err := ca.NewIstioCA")]
+    grep = subprocess.run(["git", "-C", str(ISTIO_MIRROR), "grep", "-l", "AUTO_RELOAD_PLUGIN_CERTS", ISTIO_TAG, "--", "pilot", "pkg", "security"],
+                          capture_output=True, text=True)
+    assert grep.stdout == "", "the switch is gone from the code (releasenotes/notes/drop-reload-plugin-certs.yaml)"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_ztunnel_asks_istiod_for_leaf_ttl_certificates_in_the_trust_domain(tmp_path, stack):
     from tools.helm_engine import template
 
+    ca = _ca(stack)
     chart = _istio_chart("manifests/charts/ztunnel", tmp_path)
-    rendered = _objects(template(chart, istio_csr.ztunnel_values("soma-mesh"), release="ztunnel", namespace="soma-mesh-node",
-                                 kube_version="1.33"))
-    (daemonset,) = [o for o in rendered if o and o.get("kind") == "DaemonSet"]
-    (container,) = daemonset["spec"]["template"]["spec"]["containers"]
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["CA_ADDRESS"] == "cert-manager-istio-csr.soma-mesh.svc:443"
+    rendered = _objects(template(chart, plugin_ca.ztunnel_values(ca), release="ztunnel", namespace="soma-mesh-node", kube_version="1.33"))
+    (daemonset,) = [o for o in rendered if o.get("kind") == "DaemonSet"]
+    env = {e["name"]: e.get("value") for e in _container(daemonset, ("istio-proxy",))["env"]}
+    assert env["SECRET_TTL"] == f"{ca.leaf_ttl}s"
+    assert env["TRUST_DOMAIN"] == ca.trust_domain
+    assert env["CA_ADDRESS"] == "istiod.istio-system.svc:15012", "ztunnel's CA is istiod by default (the Istio part sets its namespace)"
