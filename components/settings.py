@@ -734,19 +734,53 @@ class IstioSettings:
     ``istio.io/dataplane-mode: ambient``; ``waypoints``: the members whose Services get a waypoint
     (L7 policy); ``traffic``: the defaults every waypoint-served Service gets, ``overrides`` by
     ``<namespace>/<service>``; ``egress``: every destination outside the cluster, by name.
-    ``trustDomain`` is the SPIFFE trust domain istiod and ztunnel name identities in.
+    The trust domain is the identity part's (``mesh.identity.trustDomain``).
     """
 
     replicas: int = count(1, 7)
     resources: Resources
     ztunnel_resources: Resources
     cni_resources: Resources
-    trust_domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as soma.example.com"))
     traffic: TrafficPolicySettings
     members: tuple[str, ...] = ()
     waypoints: tuple[str, ...] = ()
     overrides: Mapping[str, TrafficOverride] = field(default_factory=dict)
     egress: Mapping[str, EgressDestination] = field(default_factory=dict)
+
+
+DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def duration_seconds(value: str) -> int:
+    """``90m`` -> 5400: the settings' durations (``duration()``) in whole seconds, as Vault takes TTLs."""
+    match = re.fullmatch(r"([0-9]+)(s|m|h|d|w|y)", value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration in s, m, h, d, w or y")
+    return int(match[1]) * DURATION_SECONDS[match[2]]
+
+
+def _whole_duration(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]+(s|m|h|d|w|y)", value) else "must be a duration in whole s, m, h, d, w or y, such as 1h or 365d"
+
+
+@dataclass(frozen=True)
+class MeshIdentitySettings:
+    """Workload identity: Vault's mesh root CA signs the intermediate istiod signs workload certificates
+    with (Istio's plug-in CA, the ``cacerts`` Secret), issued and renewed by cert-manager
+    (docs/architecture/mesh-identity.md).
+
+    ``trust_domain``: the ``spiffe://<trust domain>`` of every identity; the stack's ``domain`` or a
+    name under it (never Istio's default ``cluster.local``). TTLs: the leaf (workload) certificate
+    istiod signs, the intermediate (``cacerts``) and the root. ``intermediate_renew_before``: how long
+    before its expiry cert-manager renews the intermediate; longer than Core's certificate warning
+    horizon, so that Core's CertificateExpiringSoon means "renewal is failing".
+    """
+
+    trust_domain: str = field(metadata=rule(pattern=DNS_SUBDOMAIN, pattern_hint="a DNS name such as mesh.soma.example.com"))
+    leaf_ttl: str = field(metadata=rule(check=_whole_duration))
+    intermediate_ttl: str = field(metadata=rule(check=_whole_duration))
+    intermediate_renew_before: str = field(metadata=rule(check=_whole_duration))
+    root_ttl: str = field(metadata=rule(check=_whole_duration))
 
 
 @dataclass(frozen=True)
@@ -760,6 +794,7 @@ class MeshSettings:
     """
 
     namespaces: Mapping[str, NamespaceSettings]
+    identity: MeshIdentitySettings
     admission: AdmissionSettings
     edge: EdgeSettings | None = None
     istio: IstioSettings | None = None
@@ -830,6 +865,41 @@ def _node_log_problems(s: PlatformSettings) -> list[str]:
         return [f"{PROJECT}:core.namespaces.nodeLogs: core.observability.nodeLogs is not set, so no node log agent "
                 "runs and this namespace (Pod Security privileged) would hold nothing; remove it or configure the agent"]
     return []
+
+
+MIN_LEAF_TTL_SECONDS = 600
+MAX_LEAF_TTL_SECONDS = 86400
+CERTIFICATE_WARNING_SECONDS = 14 * 86400
+"""Core's CertificateExpiringSoon fires below 14 days left (components/core/observability/alerts/certificates.yaml)."""
+
+
+def _identity_problems(s: PlatformSettings) -> list[str]:
+    """The trust domain belongs to the stack, and the TTLs nest: leaf < intermediate < root, with the
+    intermediate renewed early enough for Core's certificate alerts to mean what they say."""
+    identity, key = s.mesh.identity, f"{PROJECT}:mesh.identity"
+    problems = []
+    domain = identity.trust_domain
+    if domain == "cluster.local" or domain.endswith(".cluster.local"):
+        problems.append(f"{key}.trustDomain: 'cluster.local' is Istio's default, shared by every mesh; "
+                        f"use the stack's domain {s.domain} or a name under it")
+    elif domain != s.domain and not domain.endswith("." + s.domain):
+        problems.append(f"{key}.trustDomain: {domain!r} must be the stack's domain {s.domain!r} or a name under it")
+    names = ("leaf_ttl", "intermediate_ttl", "intermediate_renew_before", "root_ttl")
+    ttl = {name: duration_seconds(getattr(identity, name)) for name in names}
+    if not MIN_LEAF_TTL_SECONDS <= ttl["leaf_ttl"] <= MAX_LEAF_TTL_SECONDS:
+        problems.append(f"{key}.leafTtl: workload certificates live between 10m and 24h (short-lived is what "
+                        f"makes revocation unnecessary); got {identity.leaf_ttl}")
+    if ttl["intermediate_ttl"] < 10 * ttl["leaf_ttl"]:
+        problems.append(f"{key}.intermediateTtl: must be at least ten leaf lifetimes ({identity.leaf_ttl} x 10), so that "
+                        f"istiod never has to cut a leaf short at the intermediate's expiry; got {identity.intermediate_ttl}")
+    if not CERTIFICATE_WARNING_SECONDS < ttl["intermediate_renew_before"] < ttl["intermediate_ttl"]:
+        problems.append(f"{key}.intermediateRenewBefore: must be shorter than intermediateTtl ({identity.intermediate_ttl}) and "
+                        f"longer than {CERTIFICATE_WARNING_SECONDS // 86400}d, Core's CertificateExpiringSoon horizon, so that alert "
+                        f"fires only when renewal fails; got {identity.intermediate_renew_before}")
+    if ttl["root_ttl"] < 2 * ttl["intermediate_ttl"]:
+        problems.append(f"{key}.rootTtl: must be at least twice the intermediate's ({identity.intermediate_ttl}), so an "
+                        f"intermediate can be renewed under the same root; got {identity.root_ttl}")
+    return problems
 
 
 def _vault_problems(s: PlatformSettings) -> list[str]:
@@ -1015,6 +1085,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
+                + _identity_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -8,7 +8,7 @@ import pulumi
 from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
-from components.core.interfaces import SecretGrants
+from components.core.interfaces import SecretGrants, VaultAdmin
 from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
@@ -34,6 +34,11 @@ class CoreOutputs:
     """Where the Kubernetes API server is (its webhooks' callers, its watchers' destination)."""
     metrics_crds: tuple[pulumi.Resource, ...] = ()
     """The ServiceMonitor/PodMonitor/PrometheusRule CRDs: later phases' monitors wait for them."""
+    vault: VaultAdmin | None = None
+    """Vault's provider, Kubernetes-auth mount and endpoint, for phases that configure an engine of their
+    own (the mesh CA); None until core.vault.configure is true."""
+    cert_manager: pulumi.Resource | None = None
+    """cert-manager's chart: what a later phase's Issuers and Certificates wait for (its CRDs and webhook)."""
 
 
 class Core(Phase):
@@ -91,6 +96,8 @@ class Core(Phase):
             cluster_issuer=self.certificates.issuer.name,
             api_server_cidr=settings.api_server_cidr,
             metrics_crds=ctx.metrics_crds,
+            vault=self.secrets.admin(),
+            cert_manager=self.certificates.chart,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -17,6 +17,19 @@ from components.kit.network import Peer
 
 
 @dataclass(frozen=True)
+class VaultAdmin:
+    """What a later phase needs to configure a Vault engine of its own (the mesh CA): Core's pulumi-vault
+    provider, its Kubernetes-auth mount, and how pods reach Vault (URL, and in raft mode the platform
+    CA that signs Vault's serving certificate, ``ca_issuer`` being the ClusterIssuer of that CA)."""
+
+    provider: pulumi.ProviderResource
+    kubernetes_auth_path: pulumi.Input[str]
+    url: str
+    tls: bool
+    ca_issuer: str
+
+
+@dataclass(frozen=True)
 class SecretRef:
     """A Kubernetes Secret that External Secrets keeps in sync with Vault, in the consumer's namespace."""
 

@@ -10,6 +10,7 @@ from components.kit import KitContext
 from components.kit.context import namespace_keys
 from components.mesh.admission import Admission
 from components.mesh.edge import Edge, EdgeOutputs
+from components.mesh.identity import Identity, IdentityOutputs
 from components.mesh.istio import Istio, IstioPlacement
 from components.mesh.istio.charts import NODE_AGENTS_POD_SECURITY_REASON
 from components.phase import Phase
@@ -20,6 +21,8 @@ from components.settings import MeshSettings, PlatformSettings
 class MeshOutputs:
     namespaces: tuple[str, ...]
     edge: EdgeOutputs | None = None
+    identity: IdentityOutputs | None = None
+    """The plug-in CA: istiod's values and the ``cacerts`` Certificate istiod must wait for."""
 
 
 class Mesh(Phase):
@@ -35,17 +38,23 @@ class Mesh(Phase):
         self.edge = (Edge(settings.edge, platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
                           core.observability_namespace, core.api_server_cidr, core.cluster_issuer, ctx, inside)
                      if settings.edge else None)
+        # workload identity: the Vault-rooted plug-in CA, once Core's Vault is configured
+        self.identity = Identity(settings, ctx, core, inside) if core.vault else None
+        if settings.istio is not None and self.identity is None:
+            # istiod started without its plug-in CA makes a self-signed one and keeps it: no mesh until Vault is
+            pulumi.log.warn("Mesh: Istio waits for core.vault.configure (the mesh CA lives in Vault); not installed in this run")
         # the waypoints are Gateway API Gateways: their CRDs come with the Envoy Gateway chart
         self.istio = (
             Istio(settings.istio, mesh_ctx, IstioPlacement(
                 istio_namespace=settings.namespaces["istio"].name, node_namespace=settings.namespaces["nodeAgents"].name,
                 namespace_of=namespace_keys(platform), api_server_cidr=core.api_server_cidr,
-                scraper_namespace=ctx.telemetry.scraper_namespace), inside,
+                scraper_namespace=ctx.telemetry.scraper_namespace), self.identity.outputs, inside,
                 gateway_api_crds=tuple(self.edge.outputs.gateway_api_crds.values()) if self.edge else ())
-            if settings.istio is not None else None
+            if settings.istio is not None and self.identity is not None else None
         )
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
-                                   edge=self.edge.outputs if self.edge else None)
+                                   edge=self.edge.outputs if self.edge else None,
+                                   identity=self.identity.outputs if self.identity else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
 
     def authorize(self, ctx: KitContext, phases: list[Phase]) -> None:

@@ -19,16 +19,20 @@ SENSITIVE_WORDS = frozenset(
     {"password", "passwd", "pwd", "token", "secret", "key", "apikey", "credential", "credentials", "privatekey"}
 )
 REFERENCE_SUFFIXES = frozenset({"file", "path", "name", "ref", "dir", "mount", "url", "id"})
+LIFETIME_SUFFIXES = frozenset({"ttl", "lifetime"})
+"""How long a secret lives (ztunnel's ``SECRET_TTL``, istiod's ``MAX_WORKLOAD_CERT_TTL``): a duration, never the secret."""
 WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def is_sensitive_key(key: str) -> bool:
     """``DB_PASSWORD``, ``apiKey``, ``client-secret``: yes.
 
-    ``TOKEN_FILE``, ``SECRET_NAME``: no, they name where a secret is, not the secret.
+    ``TOKEN_FILE``, ``SECRET_NAME``: no, they name where a secret is, not the secret; ``SECRET_TTL``: no,
+    it says how long one lives.
     """
     words = [word.lower() for word in WORD_RE.findall(key)]
-    return bool(words) and words[-1] not in REFERENCE_SUFFIXES and any(w in SENSITIVE_WORDS for w in words)
+    return (bool(words) and words[-1] not in REFERENCE_SUFFIXES | LIFETIME_SUFFIXES
+            and any(w in SENSITIVE_WORDS for w in words))
 
 
 def check(resource: ResourceView, _config: RuleConfig) -> Iterator[Finding]:

@@ -114,7 +114,13 @@ def test_each_store_logs_in_as_its_consumer_under_a_role_bound_to_that_account_a
              if r["type"] == "vault:kubernetes/authBackendRole:AuthBackendRole"}
     policies = {r["inputs"]["name"]: r["inputs"]["policy"] for r in plan["resources"] if r["type"] == "vault:index/policy:Policy"}
     stores = objects(plan, STORE)
-    # every role but the Raft snapshot job's (which logs in itself, no store) serves exactly one store
+    # the mesh CA's signer role is cert-manager's Vault Issuer login, not a store: one account, in the mesh
+    # namespace, under its own policy (what that policy allows is proven in tests/mesh/test_mesh_pki.py)
+    from components.mesh.identity.pki import SIGNER_POLICY
+    signer = roles.pop(SIGNER_POLICY)
+    assert signer["boundServiceAccountNames"] == ["vault-issuer"] and signer["boundServiceAccountNamespaces"] == ["soma-mesh"]
+    assert signer["tokenPolicies"] == [SIGNER_POLICY] and SIGNER_POLICY not in {s["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"] for s in stores}
+    # every other role but the Raft snapshot job's (which logs in itself, no store) serves exactly one store
     assert len(stores) == len([r for r in roles if r != SNAPSHOT_POLICY]) >= 10
     for store in stores:
         auth = store["spec"]["provider"]["vault"]["auth"]["kubernetes"]

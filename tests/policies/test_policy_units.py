@@ -53,7 +53,7 @@ def test_sensitive_keys(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["LOG_LEVEL", "VAULT_TOKEN_FILE", "DB_SECRET_NAME", "keycloakUrl", "AWS_ACCESS_KEY_ID", "monkey"]
+    "key", ["LOG_LEVEL", "VAULT_TOKEN_FILE", "DB_SECRET_NAME", "keycloakUrl", "AWS_ACCESS_KEY_ID", "monkey", "SECRET_TTL"]
 )
 def test_reference_or_harmless_keys(key: str) -> None:
     assert not is_sensitive_key(key)

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_vault as vault
 
-from components.core.interfaces import IssuerRef, SecretRef
+from components.core.interfaces import IssuerRef, SecretRef, VaultAdmin
 from components.core.secrets import external_secrets, vault_server
 from components.core.secrets.vault_access import (
     SNAPSHOT_POLICY, SecretConsumer, policy_hcl, policy_name, role_name, role_settings, snapshot_policy_hcl, snapshot_role_settings,
@@ -45,6 +45,7 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("somaagenthub:core:Secrets", "secrets", None, opts)
         self._child = pulumi.ResourceOptions(parent=self)
         self._settings = settings
+        self._issuer = issuer
         self._ctx = ctx  # its delivered-Secret registry tells consumers what to wait for
         self._passwords: dict[str, random.RandomPassword] = {}
         self._consumers: dict[tuple[str, str], _Consumer] = {}
@@ -58,6 +59,13 @@ class Secrets(pulumi.ComponentResource):
         self.network_policies = self._network_policies(settings)
         self.configuration = vault_server.configure(settings, root_token, self._child) if self.configured else None
         self.register_outputs({"vault": self.endpoint.url, "configured": self.configured})
+
+    def admin(self) -> VaultAdmin | None:
+        """Core's Vault for phases that configure an engine of their own (the mesh CA); None until configured."""
+        if self.configuration is None:
+            return None
+        return VaultAdmin(provider=self.configuration.provider, kubernetes_auth_path=self.configuration.kubernetes_auth.path,
+                          url=self.endpoint.url, tls=self.endpoint.ca_secret is not None, ca_issuer=self._issuer.name)
 
     def password(self, name: str, length: int = 32) -> pulumi.Output[str]:
         """One RandomPassword per name; asking twice returns the same credential.

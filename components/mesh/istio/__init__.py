@@ -12,6 +12,7 @@ import pulumi
 
 from components.kit import KitContext, Peer, custom_resource, pod_monitor, recommended
 from components.kit.network import Flow, FlowRule, flow_policy, tcp
+from components.mesh.identity import IdentityOutputs
 from components.mesh.istio import charts
 from components.mesh.istio.authorization import MeshScope, authorize
 from components.mesh.istio.egress import declared_egress
@@ -38,16 +39,16 @@ class IstioPlacement:
 class Istio(pulumi.ComponentResource):
     """``somaagenthub:mesh:Istio``: everything of Istio; :meth:`authorize` adds the AuthorizationPolicies last."""
 
-    def __init__(self, settings: IstioSettings, ctx: KitContext, where: IstioPlacement, opts: pulumi.ResourceOptions,
-                 gateway_api_crds: Sequence[pulumi.Resource] = ()):
+    def __init__(self, settings: IstioSettings, ctx: KitContext, where: IstioPlacement, identity: IdentityOutputs,
+                 opts: pulumi.ResourceOptions, gateway_api_crds: Sequence[pulumi.Resource] = ()):
         super().__init__("somaagenthub:mesh:Istio", "istio", None, opts)
         self.settings, self.where = settings, where
         child = pulumi.ResourceOptions(parent=self)
-        self.crds, self.releases = charts.install(settings, ctx, where.istio_namespace, where.node_namespace, child)
+        self.crds, self.releases = charts.install(settings, ctx, where.istio_namespace, where.node_namespace, identity, child)
         # Istio's custom resources wait for Istio's CRDs only (not for the releases), which keeps the graph shallow
         self.after_crds = pulumi.ResourceOptions(parent=self, depends_on=list(self.crds.values()))
         members = tuple(sorted(ctx.mesh.members))
-        self.scope = MeshScope(members=members, waypoints=tuple(sorted(ctx.mesh.waypoints)), trust_domain=settings.trust_domain,
+        self.scope = MeshScope(members=members, waypoints=tuple(sorted(ctx.mesh.waypoints)), trust_domain=identity.trust_domain,
                                all_namespaces=tuple(sorted(set(where.namespace_of.values()))))
         self.peer_authentication = custom_resource(
             "security.istio.io/v1", "PeerAuthentication", "default", where.istio_namespace, opts=self.after_crds,

@@ -18,8 +18,9 @@ and the values given here over both):
 * istiod ``autoscaleEnabled``/``replicaCount`` (templates/autoscale.yaml, deployment.yaml),
   ``affinity``, ``resources``; the PodDisruptionBudget (templates/poddisruptionbudget.yaml) renders when
   ``global.defaultPodDisruptionBudget.enabled`` and replicaCount > 1.
-* ``caAddress`` (istiod values, ztunnel values): the identity part of issue 11 points it at
-  cert-manager istio-csr; :data:`CA_ADDRESS_HOOK` is where that value enters.
+* the mesh CA: istiod signs with the Vault-rooted intermediate in ``cacerts`` (Istio's plug-in CA); the
+  values that say so (trust domain, workload certificate TTLs) come from components/mesh/identity and
+  are merged over these (:func:`merged`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from typing import Any
 import pulumi
 
 from components.kit import KitContext, helm_chart
+from components.mesh.identity import IdentityOutputs
 from components.kit.chart import install_crd
 from components.kit.chart_files import ROOT, documents
 from components.settings import IstioSettings, Resources
@@ -70,9 +72,14 @@ HBONE_PORT = 15008
 PROBE_SOURCE = "169.254.7.127/32"
 """The address istio-cni rewrites kubelet probes to in ambient pods, so ztunnel lets them through
 (Istio 1.30 ambient: cni/pkg/iptables, ``ProbeSNAT``); NetworkPolicies must admit it."""
-CA_ADDRESS_HOOK = ""
-"""istiod's and ztunnel's ``caAddress`` (empty: istiod's own CA). The identity helper sets the
-istio-csr address here (``cert-manager-istio-csr.<ns>.svc:443``) and turns istiod's CA off."""
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, nested mappings merged key by key (as Helm merges values)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def crds(ctx: KitContext, opts: pulumi.ResourceOptions) -> dict[str, pulumi.Resource]:
@@ -108,10 +115,8 @@ def istiod_values(settings: IstioSettings, ctx: KitContext, istio_namespace: str
         "resources": _resources(settings.resources),
         "seccompProfile": {"type": "RuntimeDefault"},
         "global": {**proxy_globals(ctx, istio_namespace), "defaultPodDisruptionBudget": {"enabled": replicas > 1}},
-        "meshConfig": {"trustDomain": settings.trust_domain, "rootNamespace": istio_namespace},
+        "meshConfig": {"rootNamespace": istio_namespace},
     }
-    if CA_ADDRESS_HOOK:
-        values["global"]["caAddress"] = CA_ADDRESS_HOOK
     if replicas > 1:
         term = {"labelSelector": {"matchLabels": ISTIOD_LABELS}, "topologyKey": "kubernetes.io/hostname"}
         values["affinity"] = {"podAntiAffinity": (
@@ -138,24 +143,25 @@ def ztunnel_values(settings: IstioSettings, ctx: KitContext, istio_namespace: st
         "istioNamespace": istio_namespace,
         "logAsJson": True,
     }
-    if CA_ADDRESS_HOOK:
-        values["caAddress"] = CA_ADDRESS_HOOK
     return values
 
 
 def install(settings: IstioSettings, ctx: KitContext, istio_namespace: str, node_namespace: str,
-            opts: pulumi.ResourceOptions) -> tuple[dict[str, pulumi.Resource], list[pulumi.Resource]]:
+            identity: IdentityOutputs, opts: pulumi.ResourceOptions) -> tuple[dict[str, pulumi.Resource], list[pulumi.Resource]]:
     """The CRDs first; then the four releases side by side, each waiting for the CRDs only (ztunnel and
-    istio-cni retry until istiod answers, so no release needs another: the graph stays shallow)."""
+    istio-cni retry until istiod answers, so no release needs another: the graph stays shallow). istiod
+    also waits for its signing CA: started without ``cacerts`` it would make a self-signed CA and keep it."""
     installed = crds(ctx, ctx.keep(opts))
     # the charts have no crds/ folder (``crds={}``: Helm skips nothing); they wait for the program's CRDs instead
     after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(installed.values())))
     releases = [
         # base templates the CRDs (all excluded above): protected like every chart that could install CRDs
         helm_chart("istio-base", "istio-base", istio_namespace, base_values(list(installed), istio_namespace), ctx, ctx.keep(after), crds={}),
-        helm_chart("istiod", "istiod", istio_namespace, istiod_values(settings, ctx, istio_namespace), ctx, after, crds={}),
+        helm_chart("istiod", "istiod", istio_namespace, merged(istiod_values(settings, ctx, istio_namespace), identity.istiod_values), ctx,
+                   pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(depends_on=[identity.signing_ca])), crds={}),
         helm_chart("istio-cni", "istio-cni", node_namespace, cni_values(settings, ctx, istio_namespace), ctx, after, crds={}),
-        helm_chart("ztunnel", "ztunnel", node_namespace, ztunnel_values(settings, ctx, istio_namespace), ctx, after, crds={}),
+        helm_chart("ztunnel", "ztunnel", node_namespace, merged(ztunnel_values(settings, ctx, istio_namespace), identity.ztunnel_values), ctx,
+                   after, crds={}),
     ]
     return installed, releases
 
