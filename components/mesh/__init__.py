@@ -52,6 +52,8 @@ class Mesh(Phase):
                 gateway_api_crds=tuple(self.edge.outputs.gateway_api_crds.values()) if self.edge else ())
             if settings.istio is not None and self.identity is not None else None
         )
+        if self.istio is not None and self.edge is not None and self.edge.outputs.public_entry is not None:
+            self.public_entry = self.istio.admit_public(self.edge.outputs.public_entry)
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                    edge=self.edge.outputs if self.edge else None,
                                    identity=self.identity.outputs if self.identity else None)

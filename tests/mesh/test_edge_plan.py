@@ -29,8 +29,12 @@ def test_every_route_on_the_gateway_has_jwt_and_fail_closed_ext_authz(plans, sta
     s, e = edge(stack)
     plan = plans[stack]
     gateways = objects(plan, "Gateway")
-    assert len(gateways) == 1
-    gw = gateways[0]
+    # the mesh's waypoints are Gateways too, inside the mesh only: one HBONE listener, no route of ours
+    waypoints = [g for g in gateways if g["spec"]["gatewayClassName"] == "istio-waypoint"]
+    assert all([(l["port"], l["protocol"]) for l in g["spec"]["listeners"]] == [(15008, "HBONE")] for g in waypoints)
+    public = [g for g in gateways if g not in waypoints]
+    assert len(public) == 1
+    gw = public[0]
     routes = [r for r in objects(plan, "HTTPRoute")
               if any(p["name"] == gw["metadata"]["name"] for p in r["spec"]["parentRefs"])]
     policies = {}
@@ -153,3 +157,22 @@ def test_controller_and_both_proxy_containers_run_the_catalog_digests(plans, sta
     assert deployment["container"]["securityContext"]["readOnlyRootFilesystem"] is True
     tmp = {v["name"] for v in deployment["pod"]["volumes"] if "emptyDir" in v}
     assert {(m["name"], m["mountPath"]) for m in manager["volumeMounts"]} == {(n, "/tmp") for n in tmp}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_the_public_listeners_take_callers_without_a_mesh_identity(plans, stack):
+    """The mesh is STRICT everywhere; the one port-level exception is the Envoy proxies' listener ports,
+    where internet clients arrive (and, on those ports, only from the listener flow's sources)."""
+    plan = plans[stack]
+    exceptions = [(p["metadata"]["namespace"], p["spec"]) for p in objects(plan, "PeerAuthentication")
+                  if p["spec"].get("portLevelMtls") or p["spec"].get("mtls", {}).get("mode") != "STRICT"]
+    gateway_ns = edge(stack)[0].mesh.namespaces["gateway"].name
+    assert len(exceptions) == 1, exceptions
+    namespace, spec = exceptions[0]
+    listener_policy = next(n for n in objects(plan, "NetworkPolicy")
+                           if n["metadata"]["namespace"] == gateway_ns and n["metadata"]["name"] == "envoy-proxy-listeners")
+    listener_ports = {str(p["port"]) for p in listener_policy["spec"]["ingress"][0]["ports"]}
+    assert namespace == gateway_ns
+    assert spec["mtls"]["mode"] == "STRICT"
+    assert spec["selector"]["matchLabels"] == listener_policy["spec"]["podSelector"]["matchLabels"]
+    assert {port: mode["mode"] for port, mode in spec["portLevelMtls"].items()} == {p: "PERMISSIVE" for p in listener_ports}

@@ -47,7 +47,7 @@ class Admission(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.templates[c.template.kind]]),
                 annotations=doc["metadata"]["annotations"],
             ))
-        self.network_policies = gatekeeper.network(namespace, observability_namespace, api_server_cidr, child)
+        self.network_policies = gatekeeper.network(namespace, observability_namespace, api_server_cidr, ctx, child)
         self.monitor = pod_monitor(MONITOR, namespace, gatekeeper.SYSTEM_LABELS,
                                    [{"port": "metrics", "path": "/metrics", "interval": "30s"}], ctx, child)
         self.alerts = alert_rules(namespace, ctx, child)

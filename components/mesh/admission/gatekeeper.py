@@ -94,12 +94,12 @@ def chart_values(settings: AdmissionSettings, namespace: str, ctx: KitContext) -
     }
 
 
-def network(namespace: str, observability_namespace: str, api_server_cidr: str, opts) -> list:
+def network(namespace: str, observability_namespace: str, api_server_cidr: str, ctx: KitContext, opts) -> list:
     """API server → webhook; both pods → API server; Prometheus → both pods' metrics."""
     api = Peer(cidr=api_server_cidr)
     prometheus = Peer(namespace=observability_namespace, pods={"app.kubernetes.io/name": "prometheus"})
     return [
-        allow_ingress("gatekeeper-webhook-from-api-server", namespace, WEBHOOK_LABELS, [api], [WEBHOOK_PORT], opts),
-        allow_egress("gatekeeper-to-api-server", namespace, SYSTEM_LABELS, [api], API_SERVER_PORTS, opts),
-        allow_ingress("gatekeeper-metrics-scrape", namespace, SYSTEM_LABELS, [prometheus], [METRICS_PORT], opts),
+        allow_ingress("gatekeeper-webhook-from-api-server", namespace, WEBHOOK_LABELS, [api], [WEBHOOK_PORT], opts, ledger=ctx.flows),
+        allow_egress("gatekeeper-to-api-server", namespace, SYSTEM_LABELS, [api], API_SERVER_PORTS, opts, ledger=ctx.flows),
+        allow_ingress("gatekeeper-metrics-scrape", namespace, SYSTEM_LABELS, [prometheus], [METRICS_PORT], opts, ledger=ctx.flows),
     ]

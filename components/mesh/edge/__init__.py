@@ -22,6 +22,7 @@ import pulumi
 
 from components.kit import KitContext, chart_crds, custom_resource
 from components.mesh.edge import control_plane, gateway, opa, proxy
+from components.mesh.istio import PublicEntry
 from components.settings import EdgeSettings
 
 
@@ -31,6 +32,8 @@ class EdgeOutputs:
     """The Gateway API CRDs (``gateways.gateway.networking.k8s.io`` ...) this component installs."""
     gateway: str
     """``<namespace>/<name>`` of the public Gateway."""
+    public_entry: PublicEntry | None = None
+    """The proxies' listeners: the one place the mesh admits callers without a mesh identity."""
 
 
 class Edge(pulumi.ComponentResource):
@@ -51,7 +54,10 @@ class Edge(pulumi.ComponentResource):
         self.public = gateway.PublicGateway(settings, domain, gateway_ns, policy_ns, cluster_issuer, self.envoy_proxy,
                                             self.opa, ctx, after_crds)
         self.outputs = EdgeOutputs(gateway_api_crds={k: v for k, v in crds.items() if k.endswith(".gateway.networking.k8s.io")},
-                                   gateway=f"{gateway_ns}/{gateway.GATEWAY_NAME}")
+                                   gateway=f"{gateway_ns}/{gateway.GATEWAY_NAME}",
+                                   public_entry=PublicEntry(gateway_ns, dict(proxy.PROXY_LABELS), proxy.listener_ports(settings),
+                                                            "the public Gateway's listeners: internet clients have no mesh identity; "
+                                                            "TLS from the Gateway's certificate, then JWT and OPA on every route"))
         self.register_outputs({"gateway": self.outputs.gateway})
 
 

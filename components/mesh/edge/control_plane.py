@@ -105,9 +105,9 @@ def network(namespace: str, observability_ns: str, api_server_cidr: str, ctx: Ki
     proxies = Peer(pods={"app.kubernetes.io/managed-by": "envoy-gateway", "app.kubernetes.io/name": "envoy"})
     prometheus = Peer(namespace=observability_ns, pods={"app.kubernetes.io/name": "prometheus"})
     return [
-        allow_egress("envoy-gateway-to-api-server", namespace, CONTROLLER_LABELS, [api], API_SERVER_PORTS, opts),
-        allow_ingress("envoy-gateway-xds-from-proxies", namespace, CONTROLLER_LABELS, [proxies], [XDS_PORT], opts),
-        allow_ingress("envoy-gateway-metrics-scrape", namespace, CONTROLLER_LABELS, [prometheus], [METRICS_PORT], opts),
+        allow_egress("envoy-gateway-to-api-server", namespace, CONTROLLER_LABELS, [api], API_SERVER_PORTS, opts, ledger=ctx.flows),
+        allow_ingress("envoy-gateway-xds-from-proxies", namespace, CONTROLLER_LABELS, [proxies], [XDS_PORT], opts, ledger=ctx.flows),
+        allow_ingress("envoy-gateway-metrics-scrape", namespace, CONTROLLER_LABELS, [prometheus], [METRICS_PORT], opts, ledger=ctx.flows),
         monitor("ServiceMonitor", "envoy-gateway", namespace, CONTROLLER_LABELS,
                 [{"port": "metrics", "path": "/metrics", "interval": "30s", "scheme": "http"}], ctx, opts),
     ]

@@ -75,5 +75,5 @@ class PublicGateway(pulumi.ComponentResource):
         for route in settings.routes:
             pods = dict(route.backend.pods) or {"app.kubernetes.io/name": route.backend.service}
             self.backend_network.append(allow_ingress(f"{route.backend.service}-from-edge-{route.name}", route.backend.namespace,
-                                                      pods, [proxies], [route.backend.port], child))
+                                                      pods, [proxies], [route.backend.port], child, ledger=ctx.flows))
         self.register_outputs({"gateway": GATEWAY_NAME})

@@ -78,5 +78,5 @@ class OpaExtAuthz(pulumi.ComponentResource):
         self.service_name = NAME + "-grpc"
         self.port = GRPC_PORT
         self.from_proxies = allow_ingress(f"{NAME}-from-envoy-proxies", namespace, {"app.kubernetes.io/name": NAME},
-                                          [Peer(namespace=gateway_ns, pods=PROXY_LABELS)], [GRPC_PORT], child)
+                                          [Peer(namespace=gateway_ns, pods=PROXY_LABELS)], [GRPC_PORT], child, ledger=ctx.flows)
         self.register_outputs({"service": self.service_name})

@@ -97,6 +97,11 @@ def envoy_proxy(settings: EdgeSettings, namespace: str, ctx: KitContext, opts: p
     return custom_resource("gateway.envoyproxy.io/v1alpha1", "EnvoyProxy", ENVOY_PROXY_NAME, namespace, spec, opts)
 
 
+def listener_ports(settings: EdgeSettings) -> tuple[int, ...]:
+    """The proxies' container ports the public listeners bind: HTTPS, and HTTP when it redirects."""
+    return (HTTPS_CONTAINER_PORT,) + ((HTTP_CONTAINER_PORT,) if settings.http_redirect else ())
+
+
 def network(settings: EdgeSettings, namespace: str, policy_ns: str, observability_ns: str, ctx: KitContext,
             opts: pulumi.ResourceOptions) -> list:
     """Clients reach the listeners; the proxies reach the controller (xDS), OPA, the identity
@@ -105,17 +110,17 @@ def network(settings: EdgeSettings, namespace: str, policy_ns: str, observabilit
     controller = Peer(pods={"control-plane": "envoy-gateway"})
     opa = Peer(namespace=policy_ns, pods={"app.kubernetes.io/name": "opa-ext-authz"})
     prometheus = Peer(namespace=observability_ns, pods={"app.kubernetes.io/name": "prometheus"})
-    listeners = [HTTPS_CONTAINER_PORT] + ([HTTP_CONTAINER_PORT] if settings.http_redirect else [])
+    listeners = list(listener_ports(settings))
     flows = [
-        allow_ingress("envoy-proxy-listeners", namespace, PROXY_LABELS, [anyone], listeners, opts),
-        allow_ingress("envoy-proxy-metrics-scrape", namespace, PROXY_LABELS, [prometheus], [STATS_PORT], opts),
-        allow_egress("envoy-proxy-to-xds", namespace, PROXY_LABELS, [controller], [XDS_PORT], opts),
-        allow_egress("envoy-proxy-to-opa", namespace, PROXY_LABELS, [opa], [OPA_PORT], opts),
-        allow_egress("envoy-proxy-to-jwks", namespace, PROXY_LABELS, [anyone], [443], opts),
+        allow_ingress("envoy-proxy-listeners", namespace, PROXY_LABELS, [anyone], listeners, opts, ledger=ctx.flows),
+        allow_ingress("envoy-proxy-metrics-scrape", namespace, PROXY_LABELS, [prometheus], [STATS_PORT], opts, ledger=ctx.flows),
+        allow_egress("envoy-proxy-to-xds", namespace, PROXY_LABELS, [controller], [XDS_PORT], opts, ledger=ctx.flows),
+        allow_egress("envoy-proxy-to-opa", namespace, PROXY_LABELS, [opa], [OPA_PORT], opts, ledger=ctx.flows),
+        allow_egress("envoy-proxy-to-jwks", namespace, PROXY_LABELS, [anyone], [443], opts, ledger=ctx.flows),
         pod_monitor("envoy-proxy", namespace, PROXY_LABELS,
                     [{"port": "metrics", "path": "/stats/prometheus", "interval": "30s", "scheme": "http"}], ctx, opts),
     ]
     for route in settings.routes:
         backend = Peer(namespace=route.backend.namespace, pods=dict(route.backend.pods) or {"app.kubernetes.io/name": route.backend.service})
-        flows.append(allow_egress(f"envoy-proxy-to-{route.name}", namespace, PROXY_LABELS, [backend], [route.backend.port], opts))
+        flows.append(allow_egress(f"envoy-proxy-to-{route.name}", namespace, PROXY_LABELS, [backend], [route.backend.port], opts, ledger=ctx.flows))
     return flows

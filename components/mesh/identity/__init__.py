@@ -81,7 +81,7 @@ class Identity(pulumi.ComponentResource):
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
                 "issuerRef": {"name": core.vault.ca_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
             }, after_cert_manager)]
-        network = _network_policies(core, child)
+        network = _network_policies(core, ctx, child)
         self.issuer = custom_resource(API, "Issuer", ISSUER, namespace, issuer_spec(self.ca, core.vault), pulumi.ResourceOptions.merge(
             after_cert_manager, pulumi.ResourceOptions(depends_on=[*in_vault.ready, account, *rbac, *network])))
         self.signing_ca = custom_resource(
@@ -130,14 +130,14 @@ def _issuer_token_rbac(namespace: str, cert_manager_namespace: str, opts: pulumi
     return [role, binding]
 
 
-def _network_policies(core: CoreOutputs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+def _network_policies(core: CoreOutputs, ctx: KitContext, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     """cert-manager's controller -> Vault (the signing call), on both ends. istiod reads ``cacerts``
     from a mounted Secret: no flow of its own."""
     return [
         allow_egress("cert-manager-to-vault", core.operators_namespace, CERT_MANAGER_CONTROLLER,
-                     [Peer(namespace=core.secrets_namespace, pods=VAULT_PODS)], [VAULT_PORT], opts),
+                     [Peer(namespace=core.secrets_namespace, pods=VAULT_PODS)], [VAULT_PORT], opts, ledger=ctx.flows),
         allow_ingress("vault-from-cert-manager", core.secrets_namespace, VAULT_PODS,
-                      [Peer(namespace=core.operators_namespace, pods=CERT_MANAGER_CONTROLLER)], [VAULT_PORT], opts),
+                      [Peer(namespace=core.operators_namespace, pods=CERT_MANAGER_CONTROLLER)], [VAULT_PORT], opts, ledger=ctx.flows),
     ]
 
 

@@ -36,6 +36,18 @@ class IstioPlacement:
     scraper_namespace: str
 
 
+@dataclass(frozen=True)
+class PublicEntry:
+    """Pods that take connections from outside the mesh (the edge's listeners from the internet): on
+    ``ports`` the mesh accepts plaintext (PERMISSIVE), on every other port of theirs STRICT still holds.
+    Their own TLS (the Gateway's certificate) protects what arrives there."""
+
+    namespace: str
+    pods: dict[str, str]
+    ports: tuple[int, ...]
+    why: str
+
+
 class Istio(pulumi.ComponentResource):
     """``somaagenthub:mesh:Istio``: everything of Istio; :meth:`authorize` adds the AuthorizationPolicies last."""
 
@@ -75,6 +87,16 @@ class Istio(pulumi.ComponentResource):
             made += authorize(ctx, self.scope, opts, only=namespace)
         self.authorization = made
         return made
+
+    def admit_public(self, entry: PublicEntry) -> pulumi.Resource:
+        """A workload PeerAuthentication: STRICT for ``entry.pods`` except ``entry.ports``, which take callers
+        without a mesh identity. ztunnel enforces port-level modes of selector policies (Istio 1.30
+        pilot/pkg/serviceregistry/ambient/authorization.go, convertPeerAuthentication)."""
+        name = "public-entry"
+        return custom_resource("security.istio.io/v1", "PeerAuthentication", name, entry.namespace, opts=self.after_crds,
+                               spec={"selector": {"matchLabels": dict(entry.pods)}, "mtls": {"mode": "STRICT"},
+                                     "portLevelMtls": {str(p): {"mode": "PERMISSIVE"} for p in entry.ports}},
+                               labels=recommended(name, "peer-authentication"), annotations={"somaagenthub.io/why": entry.why})
 
     def _control_flows(self, ctx: KitContext, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         """The mesh's own traffic, port by port from the charts (components/mesh/istio/charts.py)."""
