@@ -30,6 +30,8 @@ class CoreOutputs:
     """Vault-backed credentials for later phases; None until core.vault.configure is true."""
     cluster_issuer: str
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
+    api_server_cidr: str = ""
+    """The control plane's address range (``core.apiServerCidr``): admission webhooks are called from it."""
 
 
 class Core(Phase):
@@ -85,6 +87,7 @@ class Core(Phase):
             observability_namespace=ns.observability.name,
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
+            api_server_cidr=settings.api_server_cidr,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -37,6 +37,10 @@ class KitContext:
     applied before their CRDs exist, and charts render their own monitors only when the API server
     already knows the kind."""
 
+    verified_namespaces: frozenset[str] = frozenset()
+    """The namespaces whose pods the image signature verifier checks (labelled by :class:`PlatformNamespace`):
+    every platform namespace but the exempt ones, when ``mesh.signatures`` is set and the Mesh phase is on."""
+
     delivered_secrets: dict[tuple[str, str], pulumi.Resource] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Every Secret the platform delivers (an ExternalSecret), by (namespace, name): shared by all the
     copies of this context, filled by :meth:`deliver` as grants are made, read by :meth:`after_secrets`."""
@@ -88,7 +92,16 @@ class KitContext:
             container_defaults=settings.container_defaults,
             catalog=catalog.for_registry(settings.registry),
             telemetry=telemetry,
+            verified_namespaces=verified_namespaces(settings),
         )
+
+
+def verified_namespaces(settings: PlatformSettings) -> frozenset[str]:
+    """Every platform namespace but those ``mesh.signatures.exemptNamespaces`` leaves out with a reason."""
+    signatures = settings.mesh.signatures
+    if signatures is None or not settings.phases.mesh:
+        return frozenset()
+    return frozenset(settings.all_namespaces()) - set(signatures.exempt_namespaces)
 
 
 def secret_names(body: object, by_name: bool = False) -> set[str]:

@@ -7,6 +7,7 @@ import pulumi
 
 from components.core import CoreOutputs
 from components.kit import KitContext
+from components.mesh.signatures import ImageSignatures
 from components.phase import Phase
 from components.settings import MeshSettings
 
@@ -20,5 +21,8 @@ class Mesh(Phase):
     def __init__(self, settings: MeshSettings, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("Mesh", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
+        self.signatures = settings.signatures and ImageSignatures(
+            settings.signatures, self.namespace["admission"].name, ctx, core.api_server_cidr,
+            pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()]))
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
