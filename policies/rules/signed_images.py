@@ -31,6 +31,8 @@ INCLUDE_LABEL = "policy.sigstore.dev/include"
 
 
 def check(resources: Sequence[ResourceView], config: RuleConfig) -> Iterator[Finding]:
+    if config.get("verifyBy", "none") == "none":
+        return  # this stack verifies no signature at admission (no verifier deployed): nothing to hold it to
     try:
         catalog = load_catalog(config.get("catalogPath"))
     except CatalogError as error:
@@ -64,7 +66,7 @@ def _namespaces(resources: Sequence[ResourceView], exempt: set[str]) -> Iterator
 def _modes(policies: Sequence[ResourceView], mode: str) -> Iterator[Finding]:
     for policy in policies:
         actual = dig(policy.props, "spec", "mode") or "enforce"
-        if actual != mode:
+        if actual != mode and mode == "enforce":  # a warning stack may still enforce a policy
             yield Violation(f"ClusterImagePolicy '{policy.object_name}' runs in mode {actual!r}; this stack needs {mode!r}", subject=policy)
 
 
@@ -124,7 +126,7 @@ RULE = Rule(
         "Every image the plan runs is covered by exactly one sigstore ClusterImagePolicy, which trusts exactly the "
         "signer platform.lock.yaml names for its digest (the keyless issuer and subject, or the platform key; in a "
         "stack that verifies by the platform key, the platform key for all); images without a known signer fail; "
-        "policies run in the stack's mode and every namespace not exempted is labelled for verification."
+        "policies enforce where the stack enforces and every namespace not exempted is labelled for verification."
     ),
     severity=Severity.CRITICAL,
     remediation=(
@@ -136,12 +138,13 @@ RULE = Rule(
     config_schema={
         "catalogPath": {"type": "string", "default": "platform.lock.yaml",
                         "description": "Catalog file; relative paths are relative to the repository root."},
-        "verifyBy": {"type": "string", "enum": ["signer", "platformKey"], "default": "signer",
-                     "description": "signer: each image by its catalog signer; platformKey: every image by the platform key."},
+        "verifyBy": {"type": "string", "enum": ["none", "signer", "platformKey"], "default": "none",
+                     "description": "signer: each image by its catalog signer; platformKey: every image by the platform key; "
+                                    "none: the stack deploys no verifier (a mandatory stack's settings refuse that)."},
         "platformKey": {"type": "string", "default": "",
                         "description": "The platform's public key (PEM) or KMS reference, as mesh.signatures.platformKey sets it."},
         "mode": {"type": "string", "enum": ["enforce", "warn"], "default": "enforce",
-                 "description": "The mode every ClusterImagePolicy must run in."},
+                 "description": "enforce: every ClusterImagePolicy must enforce; warn: policies may only warn."},
         "exemptNamespaces": {"type": "array", "items": {"type": "string"}, "default": [],
                              "description": "Namespaces left unverified, as mesh.signatures.exemptNamespaces names them."},
     },
