@@ -584,7 +584,8 @@ class SignatureSettings:
     only from the platform registry and needs no egress to public Sigstore services.
     ``mode``: ``enforce`` refuses a pod whose image does not verify, ``warn`` admits it with a warning
     (ClusterImagePolicy ``spec.mode``); ``noMatchPolicy`` decides for an image no policy names.
-    ``exemptNamespaces``: platform namespaces left unlabelled, each with its reason.
+    ``exemptNamespaces``: platform namespaces left unlabelled, by ``<phase>.<purpose>`` (so a renamed namespace
+    stays exempt), each with its reason.
     """
 
     verify_by: Literal["signer", "platformKey"]
@@ -643,6 +644,17 @@ class PlatformSettings:
         for phase in ("mesh", "governance", "agents", "ops"):
             names.extend(ns.name for ns in getattr(self, phase).namespaces.values())
         return tuple(names)
+
+    def namespace_named_by(self, purpose_path: str) -> str | None:
+        """The name of the namespace ``<phase>.<purpose>`` names (``mesh.admission``, ``core.data``), or None."""
+        phase, _, purpose = purpose_path.partition(".")
+        if phase == "core":
+            ns = getattr(self.core.namespaces, {"nodeLogs": "node_logs"}.get(purpose, purpose), None)
+            return ns.name if isinstance(ns, NamespaceSettings) else None
+        if phase in ("mesh", "governance", "agents", "ops"):
+            ns = getattr(self, phase).namespaces.get(purpose)
+            return ns.name if ns is not None else None
+        return None
 
     def workload_namespaces(self) -> tuple[str, ...]:
         """Where platform and app workloads run: every namespace the platform creates except the
@@ -823,12 +835,11 @@ def _signature_problems(s: PlatformSettings) -> list[str]:
     if not sig.egress:
         problems.append(f"{key}.egress: name the registries the verifier reads signatures from (and, for verifyBy signer, "
                         "the Sigstore TUF repository): its namespace is default-deny")
-    known = set(s.all_namespaces())
-    for name, reason in sig.exempt_namespaces.items():
-        if name not in known:
-            problems.append(f"{key}.exemptNamespaces.{name}: not a platform namespace")
+    for purpose, reason in sig.exempt_namespaces.items():
+        if s.namespace_named_by(purpose) is None:
+            problems.append(f"{key}.exemptNamespaces.{purpose}: names no platform namespace (write <phase>.<purpose>, e.g. mesh.admission)")
         if not str(reason).strip():
-            problems.append(f"{key}.exemptNamespaces.{name}: say why it is left out")
+            problems.append(f"{key}.exemptNamespaces.{purpose}: say why it is left out")
     return problems
 
 

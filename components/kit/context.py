@@ -101,7 +101,7 @@ def verified_namespaces(settings: PlatformSettings) -> frozenset[str]:
     signatures = settings.mesh.signatures
     if signatures is None or not settings.phases.mesh:
         return frozenset()
-    return frozenset(settings.all_namespaces()) - set(signatures.exempt_namespaces)
+    return frozenset(settings.all_namespaces()) - {settings.namespace_named_by(p) for p in signatures.exempt_namespaces}
 
 
 def secret_names(body: object, by_name: bool = False) -> set[str]:

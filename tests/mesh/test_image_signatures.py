@@ -129,7 +129,8 @@ def test_gate_config_says_what_the_settings_say(stack):
     assert config["verifyBy"] == signatures.verify_by
     assert config["platformKey"] == signatures.platform_key.public_key_pem.strip()
     assert config["mode"] == signatures.mode
-    assert config["exemptNamespaces"] == sorted(signatures.exempt_namespaces)
+    settings = settings_of(stack)
+    assert config["exemptNamespaces"] == sorted(settings.namespace_named_by(p) for p in signatures.exempt_namespaces)
 
 
 def test_program_and_pack_match_images_as_policy_controller_does():
@@ -149,7 +150,7 @@ def test_program_and_pack_match_images_as_policy_controller_does():
 def test_every_platform_namespace_is_verified_but_the_exempt_one(plans, stack):
     signatures = settings_of(stack).mesh.signatures
     labelled = {ns["metadata"]["name"]: ns["metadata"]["labels"].get("policy.sigstore.dev/include") for ns in objects(plans[stack], "Namespace")}
-    assert set(signatures.exempt_namespaces) == {"soma-admission"}
+    assert set(signatures.exempt_namespaces) == {"mesh.admission"}
     assert {n for n, v in labelled.items() if v != "true"} == {"soma-admission"}
     assert set(labelled) == set(settings_of(stack).all_namespaces())
 
@@ -227,6 +228,6 @@ def test_settings_refuse_a_private_key_two_keys_and_a_stray_exemption():
     problems = signature_problems("dev", platformKey={"publicKeyPem": "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n", "kms": "hashivault://platform"})
     assert any("exactly one of publicKeyPem or kms" in p for p in problems)
     problems = signature_problems("dev", exemptNamespaces={"kube-system": "not ours"})
-    assert any("exemptNamespaces.kube-system: not a platform namespace" in p for p in problems)
+    assert any("exemptNamespaces.kube-system: names no platform namespace" in p for p in problems)
     problems = signature_problems("dev", verifyBy="platformKey")
     assert any("verifyBy" in p and "upstream" in p for p in problems)
