@@ -52,8 +52,8 @@ def chart_values(settings: SignatureSettings, ctx: KitContext) -> dict:
     }
     pod = {"enabled": True, "runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
            "fsGroup": NONROOT_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+    # No installCRDs: values.yaml declares it but no template reads it at 0.10.6; templates/crds/ always renders.
     return {
-        "installCRDs": True,
         "webhook": {
             "replicaCount": replicas,
             # "<tag>@<digest>": the image helper writes repository:version (_helpers.tpl policy-controller.image)
