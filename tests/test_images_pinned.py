@@ -67,7 +67,9 @@ def pinning_problems(plan: dict, stack: str) -> tuple[list[str], dict[tuple[str,
 def catalog_digests_in(plan: dict) -> set[str]:
     """Catalog digests written anywhere in the plan, found by text search, independent of the reader."""
     catalogued = {image.digest.removeprefix("sha256:") for image in load_catalog(None).images}
-    return {f"sha256:{hex_}" for hex_ in HEX_DIGEST.findall(json.dumps(plan["resources"]))} & {
+    # ClusterImagePolicies name every catalog digest they trust, run or not: they are not where images run
+    running = [r for r in plan["resources"] if not r["type"].endswith(":ClusterImagePolicy")]
+    return {f"sha256:{hex_}" for hex_ in HEX_DIGEST.findall(json.dumps(running))} & {
         f"sha256:{c}" for c in catalogued
     }
 

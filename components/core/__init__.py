@@ -32,6 +32,8 @@ class CoreOutputs:
     """The cert-manager ClusterIssuer of the platform CA, for TLS inside the cluster."""
     api_server_cidr: str = ""
     """The control plane's address range (``core.apiServerCidr``): admission webhooks are called from it."""
+    metrics_crds: tuple[pulumi.Resource, ...] = ()
+    """The ServiceMonitor, PodMonitor and PrometheusRule CRDs: later phases' monitors, rules and charts wait for them."""
 
 
 class Core(Phase):
@@ -58,7 +60,8 @@ class Core(Phase):
                      if self.secrets.configured else None)
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.data.postgres.access("grafana"),
-                          self.monitoring_stack, clients.workloads, clients.phases, opts=inside) if self.data else None
+                          self.monitoring_stack, clients.workloads, clients.phases, opts=inside,
+                          later_targets=clients.scraped) if self.data else None
         )
         # Every container's stdout and stderr, read on each node and pushed to Loki (its own namespace).
         agent = settings.observability.node_logs
@@ -88,6 +91,7 @@ class Core(Phase):
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
             api_server_cidr=settings.api_server_cidr,
+            metrics_crds=tuple(monitoring.metrics_crds),
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -22,7 +22,7 @@ class Mesh(Phase):
         super().__init__("Mesh", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
         self.signatures = settings.signatures and ImageSignatures(
-            settings.signatures, self.namespace["admission"].name, ctx, core.api_server_cidr,
+            settings.signatures, self.namespace["admission"].name, ctx.with_metrics_crds(*core.metrics_crds), core.api_server_cidr,
             pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()]))
         self.outputs = MeshOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

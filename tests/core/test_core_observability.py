@@ -513,6 +513,10 @@ def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack)
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def core_observability(stack: str) -> str:
+    return platform_settings.parse(stack_config(stack), stack).core.namespaces.observability.name
+
+
 def test_one_prometheus_rule_per_alert_group(obs, stack):
     """Ours: one PrometheusRule per alert file, not from a chart. The charts' own rules (kube-prometheus-stack's
     default rules) are rendered beside them and must not take one of our names."""
@@ -520,7 +524,8 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
     generated = {backup_watch.RULE_NAME}  # the backup-age rule is generated from DataStores.backup_watches, not a file
     ours = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in obs[stack]["resources"]
             if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] not in charts_
-            and r["inputs"]["metadata"]["name"] not in generated}
+            and r["inputs"]["metadata"]["name"] not in generated
+            and r["inputs"]["metadata"]["namespace"] == core_observability(stack)}  # later phases keep their own rules
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups(rule_values(stack))
