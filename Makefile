@@ -6,7 +6,7 @@ STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
-.PHONY: help venv promtool render gate test amtool bench-gate bench-render vendor-chart clean
+.PHONY: help venv promtool render gate test amtool cosign bench-gate bench-render vendor-chart clean
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
@@ -46,13 +46,17 @@ render: venv
 gate: venv
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
 
-test: venv amtool
+test: venv amtool cosign
 	-@$(MAKE) --no-print-directory promtool
 	$(PY) -m pytest -q
 
 # Alertmanager's amtool for the Alertmanager configuration tests (they skip, saying why, without it)
 amtool:
 	@sh tools/fetch_amtool.sh .tools || echo "amtool not installed (Debian archive unreachable?): the amtool tests will skip"
+
+# cosign (Debian 13's package) and Debian's docker-registry for the signature test (it skips, saying why, without them)
+cosign:
+	@sh tools/fetch_cosign.sh .tools || echo "cosign not installed (Debian archive unreachable?): the signature test will skip"
 
 bench-gate: venv
 	$(PY) -m tools.bench_gate --workloads 10000

@@ -708,6 +708,20 @@ class TrafficOverride:
     outlier_detection: OutlierDetectionSettings | None = None
 
 
+PEM_PUBLIC_KEY = re.compile(r"^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$")
+KMS_REFERENCE = re.compile(r"^(awskms|gcpkms|azurekms|hashivault)://\S+$")
+"""The KMS URI schemes cosign and policy-controller accept for a ``key.kms`` authority."""
+
+
+@dataclass(frozen=True)
+class PlatformSigningKey:
+    """The public half of the key the release pipeline signs mirrored images with (issue 14): exactly
+    one of a PEM public key (``publicKeyPem``) or a KMS reference (``kms``). A public key, not a secret."""
+
+    public_key_pem: str = ""
+    kms: str = ""
+
+
 @dataclass(frozen=True)
 class EgressDestination:
     """One external destination the mesh may reach: its ServiceEntry and its egress NetworkPolicy come from here.
@@ -784,6 +798,42 @@ class MeshIdentitySettings:
 
 
 @dataclass(frozen=True)
+class VerifierEgress:
+    """An address range outside the cluster the signature verifier may reach (HTTPS): a registry
+    it reads signatures from, or the Sigstore TUF repository it reads Fulcio and Rekor roots from."""
+
+    name: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a DNS label naming the destination"))
+    cidr: str = field(metadata=rule(check=_cidr))
+    why: str = ""
+    port: int = field(default=443, metadata=rule(minimum=1, maximum=65535))
+
+
+@dataclass(frozen=True)
+class SignatureSettings:
+    """Admission-time image signature verification (sigstore policy-controller, issue 11 point 4).
+
+    ``verifyBy``: ``signer`` checks each image against the identity its catalog entry names (the upstream
+    keyless identity, or the platform key); ``platformKey`` checks every image against the platform key,
+    which the mirror applies only after verifying the upstream identity (issue 14): the stack then pulls
+    only from the platform registry and needs no egress to public Sigstore services.
+    ``mode``: ``enforce`` refuses a pod whose image does not verify, ``warn`` admits it with a warning
+    (ClusterImagePolicy ``spec.mode``); ``noMatchPolicy`` decides for an image no policy names.
+    ``exemptNamespaces``: platform namespaces left unlabelled, by ``<phase>.<purpose>`` (so a renamed namespace
+    stays exempt), each with its reason.
+    """
+
+    verify_by: Literal["signer", "platformKey"]
+    mode: Literal["enforce", "warn"]
+    no_match_policy: Literal["deny", "warn"]
+    failure_policy: Literal["Fail", "Ignore"]
+    replicas: int = count(1, 9)
+    resources: Resources = field(default_factory=lambda: Resources("100m", "128Mi", "200m", "512Mi"))
+    platform_key: PlatformSigningKey = field(default_factory=PlatformSigningKey)
+    egress: tuple[VerifierEgress, ...] = ()
+    exempt_namespaces: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     """Phase 2: the mesh (Istio), workload identity, the edge (Envoy Gateway + OPA) and admission.
 
@@ -798,6 +848,8 @@ class MeshSettings:
     admission: AdmissionSettings
     edge: EdgeSettings | None = None
     istio: IstioSettings | None = None
+    signatures: SignatureSettings | None = None
+    """Image signature verification at admission; none: no verifier is installed."""
 
 
 @dataclass(frozen=True)
@@ -830,6 +882,17 @@ class PlatformSettings:
         for phase in ("mesh", "governance", "agents", "ops"):
             names.extend(ns.name for ns in getattr(self, phase).namespaces.values())
         return tuple(names)
+
+    def namespace_named_by(self, purpose_path: str) -> str | None:
+        """The name of the namespace ``<phase>.<purpose>`` names (``mesh.admission``, ``core.data``), or None."""
+        phase, _, purpose = purpose_path.partition(".")
+        if phase == "core":
+            ns = getattr(self.core.namespaces, {"nodeLogs": "node_logs"}.get(purpose, purpose), None)
+            return ns.name if isinstance(ns, NamespaceSettings) else None
+        if phase in ("mesh", "governance", "agents", "ops"):
+            ns = getattr(self, phase).namespaces.get(purpose)
+            return ns.name if ns is not None else None
+        return None
 
     def workload_namespaces(self) -> tuple[str, ...]:
         """Where platform and app workloads run: every namespace the platform creates except the
@@ -1064,6 +1127,41 @@ def _edge_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
+def _signature_problems(s: PlatformSettings) -> list[str]:
+    """Signature verification must fail closed in a mandatory stack and trust a well-formed key."""
+    sig = s.mesh.signatures
+    if sig is None:
+        return [f"{PROJECT}:mesh.signatures: policyEnforcement is mandatory, so images must be verified at admission"] \
+            if s.policy_enforcement == "mandatory" and s.phases.mesh else []
+    key = f"{PROJECT}:mesh.signatures"
+    problems = []
+    if s.policy_enforcement == "mandatory":
+        for name, value, wanted in (("mode", sig.mode, "enforce"), ("noMatchPolicy", sig.no_match_policy, "deny"),
+                                    ("failurePolicy", sig.failure_policy, "Fail")):
+            if value != wanted:
+                problems.append(f"{key}.{name}: policyEnforcement is mandatory, so it must be {wanted}, got {value}")
+    if s.high_availability and sig.replicas < 2:
+        problems.append(f"{key}.replicas: highAvailability needs at least 2 webhook replicas, got {sig.replicas}")
+    pk = sig.platform_key
+    if bool(pk.public_key_pem) == bool(pk.kms):
+        problems.append(f"{key}.platformKey: set exactly one of publicKeyPem or kms")
+    if pk.public_key_pem and not PEM_PUBLIC_KEY.match(pk.public_key_pem):
+        problems.append(f"{key}.platformKey.publicKeyPem: must be a PEM public key (-----BEGIN PUBLIC KEY-----), never a private key")
+    if pk.kms and not KMS_REFERENCE.match(pk.kms):
+        problems.append(f"{key}.platformKey.kms: must be a KMS URI (awskms://, gcpkms://, azurekms://, hashivault://), got {pk.kms!r}")
+    if sig.verify_by == "platformKey" and s.registry == "upstream":
+        problems.append(f"{key}.verifyBy: platformKey verifies mirrored copies, but registry is upstream, whose images carry no platform signature")
+    if not sig.egress:
+        problems.append(f"{key}.egress: name the registries the verifier reads signatures from (and, for verifyBy signer, "
+                        "the Sigstore TUF repository): its namespace is default-deny")
+    for purpose, reason in sig.exempt_namespaces.items():
+        if s.namespace_named_by(purpose) is None:
+            problems.append(f"{key}.exemptNamespaces.{purpose}: names no platform namespace (write <phase>.<purpose>, e.g. mesh.admission)")
+        if not str(reason).strip():
+            problems.append(f"{key}.exemptNamespaces.{purpose}: say why it is left out")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -1085,7 +1183,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
-                + _identity_problems(settings)
+                + _identity_problems(settings) + _signature_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -12,6 +12,7 @@ import pytest
 
 from tools import mock_runtime
 from tools.render import ROOT, RenderError, build_plan, clean, phase_of, render, stack_config, summary, write_manifests
+from tests.core.test_deletion_safety import UNMARKABLE
 
 PLAN_KEYS = {"stack", "settings", "resources", "charts"}
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "dependencies", "custom", "remote", "options", "inputs"}
@@ -40,7 +41,9 @@ def test_every_resource_has_the_documented_fields(plans):
             options = resource["options"]
             assert set(options) <= {"protect", "retainOnDelete", "aliases"}, resource["urn"]
             # and, in a stack that protects its data, on every CRD (tests/core/test_deletion_safety.py)
-            protects = plan["stack"] == "prod" and resource["inputs"].get("kind") == "CustomResourceDefinition"
+            # (but the two CRDs policy-controller's chart templates without any annotation: UNMARKABLE)
+            protects = (plan["stack"] == "prod" and resource["inputs"].get("kind") == "CustomResourceDefinition"
+                        and (resource["inputs"].get("metadata") or {}).get("name") not in UNMARKABLE)
             assert options.get("retainOnDelete", False) == (kept and resource["parent"] in in_charts or protects), resource["urn"]
             assert options.get("protect", True) is True and options.get("aliases", [1]) != [], resource["urn"]
         charts = {r["name"]: r for r in plan["resources"] if r["type"] == CHART}

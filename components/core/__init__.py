@@ -65,7 +65,8 @@ class Core(Phase):
                      if self.secrets.configured else None)
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.data.postgres.access("grafana"),
-                          self.monitoring_stack, clients.workloads, clients.phases, opts=inside) if self.data else None
+                          self.monitoring_stack, clients.workloads, clients.phases, opts=inside,
+                          later_targets=clients.scraped) if self.data else None
         )
         # Every container's stdout and stderr, read on each node and pushed to Loki (its own namespace).
         agent = settings.observability.node_logs
@@ -95,7 +96,7 @@ class Core(Phase):
             secrets=self.secrets if self.secrets.configured else None,
             cluster_issuer=self.certificates.issuer.name,
             api_server_cidr=settings.api_server_cidr,
-            metrics_crds=ctx.metrics_crds,
+            metrics_crds=tuple(monitoring.metrics_crds),
             vault=self.secrets.admin(),
             cert_manager=self.certificates.chart,
         )

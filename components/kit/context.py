@@ -49,6 +49,10 @@ class KitContext:
     applied before their CRDs exist, and charts render their own monitors only when the API server
     already knows the kind."""
 
+    verified_namespaces: frozenset[str] = frozenset()
+    """The namespaces whose pods the image signature verifier checks (labelled by :class:`PlatformNamespace`):
+    every platform namespace but the exempt ones, when ``mesh.signatures`` is set and the Mesh phase is on."""
+
     delivered_secrets: dict[tuple[str, str], pulumi.Resource] = dataclasses.field(default_factory=dict, compare=False, repr=False)
     """Every Secret the platform delivers (an ExternalSecret), by (namespace, name): shared by all the
     copies of this context, filled by :meth:`deliver` as grants are made, read by :meth:`after_secrets`."""
@@ -105,6 +109,7 @@ class KitContext:
             catalog=catalog.for_registry(settings.registry),
             telemetry=telemetry,
             mesh=mesh_membership(settings),
+            verified_namespaces=verified_namespaces(settings),
         )
 
 
@@ -116,6 +121,14 @@ def mesh_membership(settings: PlatformSettings) -> MeshMembership:
     names = namespace_keys(settings)
     return MeshMembership(members=frozenset(names[m] for m in istio.members), waypoints=frozenset(names[w] for w in istio.waypoints),
                           istio_namespace=settings.mesh.namespaces["istio"].name)
+
+
+def verified_namespaces(settings: PlatformSettings) -> frozenset[str]:
+    """Every platform namespace but those ``mesh.signatures.exemptNamespaces`` leaves out with a reason."""
+    signatures = settings.mesh.signatures
+    if signatures is None or not settings.phases.mesh:
+        return frozenset()
+    return frozenset(settings.all_namespaces()) - {settings.namespace_named_by(p) for p in signatures.exempt_namespaces}
 
 
 def secret_names(body: object, by_name: bool = False) -> set[str]:

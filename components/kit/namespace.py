@@ -10,6 +10,7 @@ from components.kit.context import KitContext
 from components.settings import NamespaceSettings
 
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+SIGNATURE_VERIFICATION_LABEL = "policy.sigstore.dev/include"
 AMBIENT_LABEL = {"istio.io/dataplane-mode": "ambient"}
 """Puts a namespace's pods in the ambient mesh (istio-cni redirects their traffic to ztunnel)."""
 
@@ -59,6 +60,10 @@ class PlatformNamespace(pulumi.ComponentResource):
             **mesh_labels(settings.name, ctx),
             **(extra_labels or {}),
         }
+        if settings.name in ctx.verified_namespaces:
+            # sigstore policy-controller's webhooks select namespaces by this label (chart values.yaml
+            # webhook.namespaceSelector): every image of every pod here must verify (Mesh, signatures).
+            labels[SIGNATURE_VERIFICATION_LABEL] = "true"
         self.namespace = k8s.core.v1.Namespace(
             settings.name,
             metadata={"name": settings.name, "labels": labels, "annotations": annotations},

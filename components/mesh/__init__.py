@@ -13,6 +13,7 @@ from components.mesh.edge import Edge, EdgeOutputs
 from components.mesh.identity import Identity, IdentityOutputs
 from components.mesh.istio import Istio, IstioPlacement
 from components.mesh.istio.charts import NODE_AGENTS_POD_SECURITY_REASON
+from components.mesh.signatures import ImageSignatures
 from components.phase import Phase
 from components.settings import MeshSettings, PlatformSettings
 
@@ -34,7 +35,9 @@ class Mesh(Phase):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         mesh_ctx = ctx.with_metrics_crds(*core.metrics_crds)
         self.admission = Admission(settings.admission, self.namespace["admission"].name, core.observability_namespace,
-                                   core.api_server_cidr, ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace["admission"].namespace]))
+                                   core.api_server_cidr, mesh_ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace["admission"].namespace]))
+        self.signatures = settings.signatures and ImageSignatures(
+            settings.signatures, self.namespace["admission"].name, mesh_ctx, core.api_server_cidr, inside)
         self.edge = (Edge(settings.edge, platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
                           core.observability_namespace, core.api_server_cidr, core.cluster_issuer, ctx, inside)
                      if settings.edge else None)

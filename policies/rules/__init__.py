@@ -16,6 +16,7 @@ from . import (
     read_only_root,
     resource_limits,
     digest_pinned_images,
+    signed_images,
 )
 
 RULES: tuple[Rule, ...] = (
@@ -31,5 +32,6 @@ RULES: tuple[Rule, ...] = (
     no_broad_network_allows.RULE,
     least_privilege_rbac.RULE,
     default_deny.RULE,
+    signed_images.RULE,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

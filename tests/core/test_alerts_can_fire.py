@@ -105,8 +105,8 @@ def namespace_names(plan: dict) -> set[str]:
     return {n["metadata"]["name"] for n in objects(plan, "Namespace")}
 
 
-def monitor_key(monitor: producers.Monitor, core: platform_settings.CoreSettings) -> tuple[str, str, str]:
-    return monitor.kind, getattr(core.namespaces, monitor.namespace).name, monitor.name
+def monitor_key(monitor: producers.Monitor, settings: platform_settings.PlatformSettings) -> tuple[str, str, str]:
+    return monitor.kind, producers.monitor_namespace(monitor, settings), monitor.name
 
 
 def ksm_resources(plan: dict) -> set[str]:
@@ -133,7 +133,7 @@ def label_problem(selector: Selector, candidates: list[Target], own: tuple[str, 
 
 def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = None) -> tuple[list[str], dict]:
     """Every query of the plan whose metric no scrape of the plan produces, and what was checked."""
-    core = platform_settings.parse(config or stack_config(stack), stack).core
+    settings = platform_settings.parse(config or stack_config(stack), stack)
     targets = all_targets(plan)
     every = [t for ts in targets.values() for t in ts]
     records, namespaces, collected = recorded(plan), namespace_names(plan), ksm_resources(plan)
@@ -153,7 +153,7 @@ def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = No
                     problems.append(f"{where}: {selector.metric}: no producer declared in producers.py")
                     continue
                 producers_used.add(producer.family)
-                key = monitor_key(producer.monitor, core)
+                key = monitor_key(producer.monitor, settings)
                 if key not in targets:
                     problems.append(f"{where}: {selector.metric}: its producer {'/'.join(key)} is not in the plan")
                     continue

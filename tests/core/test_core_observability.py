@@ -34,6 +34,7 @@ from components.core import backup_watch
 
 from components import catalog as platform_catalog
 from components import settings as platform_settings
+from components.core.data.common import ClientNamespaces
 from components.core.interfaces import BucketAccess, DatabaseAccess, SecretRef
 from components.core.observability import catalog as obs_catalog
 from components.core.telemetry import telemetry_for
@@ -512,6 +513,10 @@ def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack)
         assert json.loads(config_map["data"][f"{phase}.json"]) == dashboard
 
 
+def core_observability(stack: str) -> str:
+    return platform_settings.parse(stack_config(stack), stack).core.namespaces.observability.name
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_one_prometheus_rule_per_alert_group(obs, stack):
     """Ours: one PrometheusRule per alert file, not from a chart. The charts' own rules (kube-prometheus-stack's
@@ -520,7 +525,8 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
     generated = {backup_watch.RULE_NAME}  # the backup-age rule is generated from DataStores.backup_watches, not a file
     ours = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in obs[stack]["resources"]
             if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] not in charts_
-            and r["inputs"]["metadata"]["name"] not in generated}
+            and r["inputs"]["metadata"]["name"] not in generated
+            and r["inputs"]["metadata"]["namespace"] == core_observability(stack)}  # later phases keep their own rules
     from_charts = [r["inputs"]["metadata"]["name"] for r in obs[stack]["resources"]
                    if r["inputs"].get("kind") == "PrometheusRule" and r["parent"] in charts_]
     groups = obs_catalog.load_alert_groups(rule_values(stack))
@@ -529,7 +535,8 @@ def test_one_prometheus_rule_per_alert_group(obs, stack):
         assert ours[f"soma-{group}"]["spec"] == spec
         assert ours[f"soma-{group}"]["metadata"]["namespace"] == obs_namespace(stack)
     assert from_charts and not set(from_charts) & set(ours)
-    assert len(objects(obs[stack], "PrometheusRule")) == len(ours) + len(from_charts) + len(generated)
+    core_rules = [o for o in objects(obs[stack], "PrometheusRule") if o["metadata"]["namespace"] == core_observability(stack)]
+    assert len(core_rules) == len(ours) + len(from_charts) + len(generated)
     (backups,) = [o for o in objects(obs[stack], "PrometheusRule") if o["metadata"]["name"] in generated]
     assert backups["spec"]["groups"][0]["name"] == "somaagenthub.backups"
 
@@ -663,8 +670,9 @@ def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
     return found
 
 
-def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads) -> set[tuple[str, str, str, str, str]]:
-    """``workloads``: the namespaces where workloads run, the only senders the collector admits."""
+def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads, later=()) -> set[tuple[str, str, str, str, str]]:
+    """``workloads``: the namespaces where workloads run, the only senders the collector admits; ``later``: the
+    later phases' scrape targets off the kit's port (ClientNamespaces.scraped)."""
     store_ns, store_port = store
     data, secrets, operators = core.namespaces.data.name, core.namespaces.secrets.name, core.namespaces.operators.name
     api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
@@ -710,6 +718,8 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         *((ns, "Egress", "alertmanager", f"cidr:{r.egress_cidr}", f"{r.egress_port}/TCP")
           for r in core.observability.alertmanager.receivers.values()),
         (ns, "Egress", "*", "kube-system/k8s-app=kube-dns", "53/TCP,53/UDP"),
+        *((ns, "Egress", "prometheus", f"{target_ns}/{','.join(f'{k}={v}' for k, v in pods)}", ",".join(f"{p}/TCP" for p in ports))
+          for target_ns, pods, ports in later),
     }
 
 
@@ -727,7 +737,8 @@ def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stac
             and p["metadata"]["name"] != "prometheus-scrape-mesh"]
     found = flows(mine)
     parsed = platform_settings.parse(stack_config(stack), stack)
-    expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.workload_namespaces())
+    expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.workload_namespaces(),
+                                              ClientNamespaces.of(parsed).scraped)
     assert found == expected, f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
 
 
@@ -760,7 +771,8 @@ def test_the_flow_comparison_notices_an_extra_opening(obs):
     grafana = next(p for p in mine if p["metadata"]["name"] == "grafana-to-backends")
     grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
     parsed = platform_settings.parse(stack_config("prod"), "prod")
-    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.workload_namespaces())
+    extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.workload_namespaces(),
+                                              ClientNamespaces.of(parsed).scraped)
     assert extra == {(ns, "Egress", "grafana", "*/*", "5432/TCP")}
 
 

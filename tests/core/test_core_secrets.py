@@ -126,11 +126,18 @@ def secrets_written_by_cert_controllers(plan: dict) -> set[tuple[str, str]]:
     """(namespace, name) of the Secrets a rendered certificate controller fills at runtime, read from
     its arguments (External Secrets' cert-controller: ``--secret-name``, ``--secret-namespace``)."""
     found = set()
+    spec_namespace = {id(spec): obj["metadata"].get("namespace", "") for obj, spec in pod_specs(plan)}
     for _, spec in pod_specs(plan):
         for container in spec["containers"]:
             flags = dict(a.removeprefix("--").split("=", 1) for a in container.get("args") or [] if a.startswith("--") and "=" in a)
             if "secret-name" in flags and "secret-namespace" in flags:
                 found.add((flags["secret-namespace"], flags["secret-name"]))
+            # knative's certificate reconciler in policy-controller fills webhook-certs of its own namespace
+            # (SYSTEM_NAMESPACE from the pod's namespace; chart templates/webhook/secret_certs_webhook.yaml)
+            env = {e["name"]: e for e in container.get("env") or []}
+            if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("sigstore/policy-controller/policy-controller") \
+                    and "SYSTEM_NAMESPACE" in env:
+                found.add((spec_namespace.get(id(spec), ""), "webhook-certs"))
     return found
 
 

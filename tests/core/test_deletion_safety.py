@@ -89,7 +89,15 @@ def test_prod_keeps_every_crd_on_delete(plans):
     chart templates them (marked ``helm.sh/resource-policy: keep``) or ships them in ``crds/``."""
     crds = kinds(plans["prod"], "CustomResourceDefinition")
     assert len(crds) >= 60
-    assert [r["urn"] for r in crds if not r["options"].get("retainOnDelete")] == []
+    assert [r["urn"] for r in crds if not r["options"].get("retainOnDelete") and r["inputs"]["metadata"]["name"] not in UNMARKABLE] == []
+    assert all(r["options"].get("protect") for r in crds if r["inputs"]["metadata"]["name"] in UNMARKABLE)
+
+
+UNMARKABLE = {"clusterimagepolicies.policy.sigstore.dev", "trustroots.policy.sigstore.dev"}
+"""policy-controller 0.10.6 templates its two CRDs (templates/crds/, rendered whatever ``installCRDs`` says: no
+template reads it) with no annotations, so nothing marks them ``keep`` and installing them beside the chart
+would declare them twice. They are protected with the chart instead (a destroy stops), and what they hold, the
+ClusterImagePolicies, the program regenerates from platform.lock.yaml (Mesh, signatures)."""
 
 
 def test_dev_crds_go_with_their_charts_except_where_upstream_keeps_them(plans):

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
+
+from policies.image_policies import admission_name
 
 DIGEST = "sha256:6a9a8d4f9f29567db9686cadd53d98be09c2665975c4fe9ae5e5a5248214f7cb"
 PLATFORM_IMAGE = f"registry.soma.example.com/mirror/somaagenthub/agent-api:1.4.0@{DIGEST}"
 UPSTREAM_IMAGE = f"ghcr.example.test/somaagenthub/agent-api:1.4.0@{DIGEST}"
 PSA = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+VERIFIED = {"policy.sigstore.dev/include": "true"}
+CONFIG = Path(__file__).resolve().parents[2] / "policies" / "config"
+
+
+def signed_images_config(stack: str) -> dict[str, Any]:
+    return json.loads((CONFIG / f"{stack}.json").read_text())["signed-images"]
 
 
 def urn(type_: str, name: str, stack: str = "prod") -> str:
@@ -80,7 +90,7 @@ def namespace(name: str = "agents", stack: str = "prod") -> dict[str, Any]:
     return resource(
         "kubernetes:core/v1:Namespace",
         name,
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(PSA)}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {**PSA, **VERIFIED}}},
         stack,
     )
 
@@ -112,8 +122,29 @@ def hardened_plan(stack: str = "prod", image: str = PLATFORM_IMAGE) -> dict[str,
             namespace(stack=stack),
             default_deny(stack=stack),
             deployment(image=image, stack=stack),
+            image_policy(image, stack),
         ],
     }
+
+
+def image_policy(image: str, stack: str = "prod") -> dict[str, Any]:
+    """The ClusterImagePolicy the program would generate for the fixture's platform-signed image."""
+    config = signed_images_config(stack)  # dev and prod trust the same platform key
+    return resource(
+        "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy",
+        "platform-key",
+        {
+            "apiVersion": "policy.sigstore.dev/v1beta1",
+            "kind": "ClusterImagePolicy",
+            "metadata": {"name": "platform-key"},
+            "spec": {
+                "images": [{"glob": admission_name(image)}],
+                "authorities": [{"name": "platform", "key": {"data": config["platformKey"], "hashAlgorithm": "sha256"}}],
+                "mode": "enforce",
+            },
+        },
+        stack,
+    )
 
 
 def with_deployment(plan: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def test_hardened_prod_plan_passes_with_an_empty_report() -> None:
     report = run_gate(hardened_plan(), config("prod"))
     assert report.passed
     assert report.lines == ()
-    assert report.resource_count == 4
+    assert report.resource_count == 5
     assert "Gate PASSED" in report.render()
 
 

@@ -32,6 +32,9 @@ class ClientNamespaces:
     app workloads run, and so the only namespaces that send telemetry to the collector."""
     by_phase: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The later phases' namespaces, phase by phase: what their dashboards and alerts look at."""
+    scraped: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ...] = ()
+    """The later phases' scrape targets off the kit's metrics port, as (namespace, pod labels, ports): Prometheus'
+    egress (Core) must reach them, and Core is built first."""
 
     @classmethod
     def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
@@ -41,6 +44,7 @@ class ClientNamespaces:
             workloads=tuple(sorted(settings.workload_namespaces())),
             by_phase=tuple((phase, tuple(ns.name for ns in getattr(settings, phase).namespaces.values()))
                            for phase in LATER_PHASES),
+            scraped=later_scrape_targets(settings),
         )
 
     @property
@@ -88,3 +92,12 @@ def client_peer(store: str, namespaces: Sequence[str]) -> Peer:
     namespaces whose services Core grants the store's credentials to.
     """
     return Peer(namespaces=tuple(namespaces), pods=client_label(store))
+
+
+def later_scrape_targets(settings: PlatformSettings) -> tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ...]:
+    """Mesh: the image signature webhook's metrics (knative's port 9090, which its chart fixes)."""
+    if not (settings.phases.mesh and settings.mesh.signatures):
+        return ()
+    from components.mesh.signatures import METRICS_PORT, WEBHOOK_PODS  # imported late: the Mesh package imports Core
+
+    return ((settings.mesh.namespaces["admission"].name, tuple(sorted(WEBHOOK_PODS.items())), (METRICS_PORT,)),)

@@ -53,6 +53,7 @@ class Observability(pulumi.ComponentResource):
         workload_namespaces: Sequence[str],
         phase_namespaces: Mapping[str, Sequence[str]],
         opts: pulumi.ResourceOptions | None = None,
+        later_targets: Sequence[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]]] = (),
     ):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
         obs = settings.observability
@@ -93,7 +94,8 @@ class Observability(pulumi.ComponentResource):
         self.dashboards = provisioning.dashboard_config_maps(ns, rule_values, child)
         self.alert_rules = provisioning.alert_rules(ns, rule_values, after_crds)
         hosts = flows.HostNetworks(settings.api_server_cidr, settings.node_cidr)
-        scraped = scrape_targets.core_targets(settings.namespaces)
+        scraped = (*scrape_targets.core_targets(settings.namespaces),
+                   *(scrape_targets.Scraped(namespace, dict(pods), ports) for namespace, pods, ports in later_targets))
         node_logs_ns = settings.namespaces.node_logs
         agent = Peer(namespace=node_logs_ns.name, pods=node_logs.POD_LABELS) if node_logs_ns else None
         self.network_policies = flows.network_policies(

@@ -64,6 +64,9 @@ KUBE_STATE_METRICS = Monitor("ServiceMonitor", "observability", "kube-prometheus
 KUBELET = Monitor("ServiceMonitor", "observability", "kps-kubelet")
 PROMETHEUS = Monitor("ServiceMonitor", "observability", "kps-prometheus")
 COLLECTOR = Monitor("ServiceMonitor", "observability", "opentelemetry-collector")
+# Mesh, signatures: the policy-controller chart's own ServiceMonitor (templates/webhook/service_monitor_webhook.yaml,
+# <fullname>-webhook-monitor); ``mesh.admission`` names a namespace of another phase as <phase>.<purpose>.
+SIGNATURE_WEBHOOK = Monitor("ServiceMonitor", "mesh.admission", "policy-controller-webhook-monitor")
 
 KSM = "kube-state-metrics v2.20.0 (the pinned image)"
 KPS_RULES = "charts/kube-prometheus-stack/templates/prometheus/rules-1.14"
@@ -99,6 +102,10 @@ PRODUCERS: tuple[Producer, ...] = (
     Producer("prometheus_", PROMETHEUS,
              source=f"Prometheus' own /metrics; {KPS_RULES}/prometheus.yaml (PrometheusRuleFailures) reads "
                     "prometheus_rule_evaluation_failures_total from the Prometheus job"),
+    Producer("policy_controller_", SIGNATURE_WEBHOOK,
+             source="knative.dev/pkg webhook/stats_reporter.go (request_count, request_latencies) at the commit policy-controller "
+                    "v0.13.1's go.mod requires (v0.0.0-20230612155445-74c4be5e935e), prefixed with the component policy-controller "
+                    "(cmd/webhook/main.go sharedmain.MainWithContext; metrics/exporter.go turns - into _)"),
     Producer("otelcol_", COLLECTOR,
              source="opentelemetry.io docs/collector/internal-telemetry.md (basic-level metrics), served on the collector's "
                     "metrics port 8888 (service.telemetry.metrics)"),
@@ -111,4 +118,11 @@ def producer_of(metric: str) -> Producer | None:
     return max(found, key=lambda p: len(p.family)) if found else None
 
 
-__all__ = ["EVERY_TARGET", "Monitor", "PRODUCERS", "Producer", "producer_of"]
+def monitor_namespace(monitor: Monitor, settings) -> str:
+    """The namespace a monitor lives in: a Core purpose (``data``), or ``<phase>.<purpose>`` of a later phase."""
+    if "." in monitor.namespace:
+        return settings.namespace_named_by(monitor.namespace)
+    return getattr(settings.core.namespaces, monitor.namespace).name
+
+
+__all__ = ["EVERY_TARGET", "Monitor", "PRODUCERS", "Producer", "monitor_namespace", "producer_of"]
