@@ -550,6 +550,7 @@ class PhaseNamespaces:
     namespaces: Mapping[str, NamespaceSettings]
 
 
+NAMESPACE_KEY = re.compile(r"^(core|mesh|governance|agents|ops)\.[A-Za-z][A-Za-z0-9]*$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ROUTE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 SCOPE = re.compile(r"^[A-Za-z0-9:._/-]+$")
@@ -560,7 +561,9 @@ class EdgeBackend:
     """Where a public route's requests go once authorized: a Service (which may not exist yet)."""
 
     service: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a Service name"))
-    namespace: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
+    namespace: str = field(metadata=rule(pattern=NAMESPACE_KEY, pattern_hint="<phase>.<purpose>, such as agents.agents"))
+    """The backend's namespace by ``<phase>.<purpose>`` (like ``mesh.istio.members``), so renaming a
+    namespace in the stack file does not orphan its routes."""
     port: int = count(1, 65535)
     pods: Mapping[str, str] = field(default_factory=dict)
     """Labels of the backend's pods, for its NetworkPolicy (default: app.kubernetes.io/name=<service>)."""
@@ -1114,9 +1117,8 @@ def _edge_problems(s: PlatformSettings) -> list[str]:
     problems += [f"{key}.routes: route name {n!r} is used twice" for n in sorted({n for n in names if names.count(n) > 1})]
     places = [(r.host, r.path_prefix) for r in edge.routes]
     problems += [f"{key}.routes: host {h!r} and pathPrefix {p!r} are declared twice" for h, p in sorted({x for x in places if places.count(x) > 1})]
-    known = set(s.all_namespaces())
-    problems += [f"{key}.routes.{r.name}.backend.namespace: {r.backend.namespace!r} is not a namespace of this stack"
-                 for r in edge.routes if r.backend.namespace not in known]
+    problems += [f"{key}.routes.{r.name}.backend.namespace: {r.backend.namespace!r} names no namespace of this stack"
+                 for r in edge.routes if s.namespace_named_by(r.backend.namespace) is None]
     if not edge.routes:
         problems.append(f"{key}.routes: at least one public route is needed (an edge without routes serves nothing)")
     if s.high_availability:

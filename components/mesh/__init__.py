@@ -9,7 +9,7 @@ from components.core import CoreOutputs
 from components.kit import KitContext
 from components.kit.context import namespace_keys
 from components.mesh.admission import Admission
-from components.mesh.edge import Edge, EdgeOutputs
+from components.mesh.edge import Edge, EdgeOutputs, with_backend_names
 from components.mesh.identity import Identity, IdentityOutputs
 from components.mesh.istio import Istio, IstioPlacement
 from components.mesh.istio.charts import NODE_AGENTS_POD_SECURITY_REASON
@@ -38,8 +38,8 @@ class Mesh(Phase):
                                    core.api_server_cidr, mesh_ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace["admission"].namespace]))
         self.signatures = settings.signatures and ImageSignatures(
             settings.signatures, self.namespace["admission"].name, mesh_ctx, core.api_server_cidr, inside)
-        self.edge = (Edge(settings.edge, platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
-                          core.observability_namespace, core.api_server_cidr, core.cluster_issuer, ctx, inside)
+        self.edge = (Edge(with_backend_names(settings.edge, platform), platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
+                          core.observability_namespace, core.api_server_cidr, core.cluster_issuer, core.cert_manager, mesh_ctx, inside)
                      if settings.edge else None)
         # workload identity: the Vault-rooted plug-in CA, once Core's Vault is configured
         self.identity = Identity(settings, ctx, core, inside) if core.vault else None

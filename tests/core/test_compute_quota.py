@@ -86,7 +86,9 @@ def totals(plan: dict) -> dict[str, tuple[int, int, list[str]]]:
 
 
 def quota_problems(plan: dict) -> list[str]:
-    hard = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota")}
+    # the platform's quota; a chart's own scoped one (Gatekeeper's, for its critical-priority pods) caps less
+    hard = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota")
+            if q["metadata"]["name"] == "platform-quota"}
     problems = []
     for ns, (cpu, memory, _) in sorted(totals(plan).items()):
         quota = hard.get(ns)

@@ -138,6 +138,11 @@ def secrets_written_by_cert_controllers(plan: dict) -> set[tuple[str, str]]:
             if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("sigstore/policy-controller/policy-controller") \
                     and "SYSTEM_NAMESPACE" in env:
                 found.add((spec_namespace.get(id(spec), ""), "webhook-certs"))
+            # Gatekeeper's cert rotator fills gatekeeper-webhook-server-cert of its own namespace unless
+            # --disable-cert-rotation (gatekeeper v3.23.0 main.go: secretName = "gatekeeper-webhook-server-cert")
+            if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("openpolicyagent/gatekeeper") \
+                    and "--disable-cert-rotation=false" in (container.get("args") or []):
+                found.add((spec_namespace.get(id(spec), ""), "gatekeeper-webhook-server-cert"))
     return found
 
 

@@ -20,8 +20,11 @@ STACKS = ("dev", "prod")
 
 
 def edge(stack):
+    """The stack's settings and its edge, each route's backend namespace resolved to its name."""
+    from components.mesh.edge import with_backend_names
+
     s = parse(stack_config(stack), stack)
-    return s, s.mesh.edge
+    return s, with_backend_names(s.mesh.edge, s)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -176,3 +179,19 @@ def test_only_the_public_listeners_take_callers_without_a_mesh_identity(plans, s
     assert spec["mtls"]["mode"] == "STRICT"
     assert spec["selector"]["matchLabels"] == listener_policy["spec"]["podSelector"]["matchLabels"]
     assert {port: mode["mode"] for port, mode in spec["portLevelMtls"].items()} == {p: "PERMISSIVE" for p in listener_ports}
+
+
+@pytest.mark.parametrize("backend, problem", [
+    ("soma-agents", "backend.namespace: must be <phase>.<purpose>, such as agents.agents; got 'soma-agents'"),
+    ("agents.nowhere", "backend.namespace: 'agents.nowhere' names no namespace of this stack"),
+])
+def test_a_route_backend_is_named_by_phase_and_purpose(backend, problem):
+    """Routes name their backend's namespace as <phase>.<purpose>: renaming a namespace keeps its routes."""
+    from components.config_schema import SettingsError
+
+    config = stack_config("dev")
+    mesh = json.loads(config["somaagenthub:mesh"]) if isinstance(config["somaagenthub:mesh"], str) else config["somaagenthub:mesh"]
+    mesh["edge"]["routes"][0]["backend"]["namespace"] = backend
+    with pytest.raises(SettingsError) as refused:
+        parse({**config, "somaagenthub:mesh": mesh}, "dev")
+    assert any(problem in p and "mesh.edge.routes" in p for p in refused.value.problems), refused.value.problems

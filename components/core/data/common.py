@@ -95,9 +95,25 @@ def client_peer(store: str, namespaces: Sequence[str]) -> Peer:
 
 
 def later_scrape_targets(settings: PlatformSettings) -> tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ...]:
-    """Mesh: the image signature webhook's metrics (knative's port 9090, which its chart fixes)."""
-    if not (settings.phases.mesh and settings.mesh.signatures):
+    """The Mesh phase's metrics endpoints that are not on the kit's metrics port (open everywhere):
+    Gatekeeper's, the image signature webhook's (knative's 9090, which its chart fixes), Envoy Gateway's
+    controller and proxies, and OPA's diagnostic port. Core builds Prometheus' egress before the later
+    phases exist, so their targets come from the settings that will make them."""
+    if not settings.phases.mesh:
         return ()
-    from components.mesh.signatures import METRICS_PORT, WEBHOOK_PODS  # imported late: the Mesh package imports Core
+    # imported late: the Mesh package imports Core
+    from components.kit.labels import selector
+    from components.mesh.admission import gatekeeper
+    from components.mesh.edge import control_plane, opa, proxy
+    from components.mesh.signatures import METRICS_PORT, WEBHOOK_PODS
 
-    return ((settings.mesh.namespaces["admission"].name, tuple(sorted(WEBHOOK_PODS.items())), (METRICS_PORT,)),)
+    mesh = settings.mesh
+    targets: list[tuple[str, dict[str, str], tuple[int, ...]]] = [
+        (mesh.namespaces["admission"].name, gatekeeper.SYSTEM_LABELS, (gatekeeper.METRICS_PORT,))]
+    if mesh.signatures:
+        targets.append((mesh.namespaces["admission"].name, WEBHOOK_PODS, (METRICS_PORT,)))
+    if mesh.edge:
+        targets += [(mesh.namespaces["gateway"].name, control_plane.CONTROLLER_LABELS, (control_plane.METRICS_PORT,)),
+                    (mesh.namespaces["gateway"].name, proxy.PROXY_LABELS, (proxy.STATS_PORT,)),
+                    (mesh.namespaces["policy"].name, selector(opa.NAME), (opa.DIAGNOSTIC_PORT,))]
+    return tuple((namespace, tuple(sorted(pods.items())), ports) for namespace, pods, ports in targets)

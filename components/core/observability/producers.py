@@ -67,6 +67,8 @@ COLLECTOR = Monitor("ServiceMonitor", "observability", "opentelemetry-collector"
 # Mesh, signatures: the policy-controller chart's own ServiceMonitor (templates/webhook/service_monitor_webhook.yaml,
 # <fullname>-webhook-monitor); ``mesh.admission`` names a namespace of another phase as <phase>.<purpose>.
 SIGNATURE_WEBHOOK = Monitor("ServiceMonitor", "mesh.admission", "policy-controller-webhook-monitor")
+# Mesh, admission: the PodMonitor components/mesh/admission makes over Gatekeeper's pods (MONITOR "gatekeeper").
+GATEKEEPER = Monitor("PodMonitor", "mesh.admission", "gatekeeper")
 
 KSM = "kube-state-metrics v2.20.0 (the pinned image)"
 KPS_RULES = "charts/kube-prometheus-stack/templates/prometheus/rules-1.14"
@@ -91,6 +93,8 @@ PRODUCERS: tuple[Producer, ...] = (
              source="cert-manager v1.21.1 internal/collectors/certificate_collector.go (labels name, namespace, issuer_*, condition)"),
     Producer("kube_pod_", KUBE_STATE_METRICS, own_labels=("namespace", "pod", "container"), ksm_resource="pods",
              source=f"{KSM} docs/metrics/workload/pod-metrics.md"),
+    Producer("kube_deployment_", KUBE_STATE_METRICS, own_labels=("namespace",), ksm_resource="deployments",
+             source=f"{KSM} docs/metrics/workload/deployment-metrics.md"),
     Producer("kube_cronjob_", KUBE_STATE_METRICS, own_labels=("namespace",), ksm_resource="cronjobs",
              source=f"{KSM} docs/metrics/workload/cronjob-metrics.md"),
     Producer("kubelet_volume_stats_", KUBELET, own_labels=("namespace",),
@@ -106,6 +110,9 @@ PRODUCERS: tuple[Producer, ...] = (
              source="knative.dev/pkg webhook/stats_reporter.go (request_count, request_latencies) at the commit policy-controller "
                     "v0.13.1's go.mod requires (v0.0.0-20230612155445-74c4be5e935e), prefixed with the component policy-controller "
                     "(cmd/webhook/main.go sharedmain.MainWithContext; metrics/exporter.go turns - into _)"),
+    Producer("gatekeeper_", GATEKEEPER,
+             source="gatekeeper v3.23.0 pkg/webhook/stats_reporter.go (validation_request_count with admission_status, "
+                    "validation_request_duration_seconds), exported with the gatekeeper_ prefix on the metrics port 8888"),
     Producer("otelcol_", COLLECTOR,
              source="opentelemetry.io docs/collector/internal-telemetry.md (basic-level metrics), served on the collector's "
                     "metrics port 8888 (service.telemetry.metrics)"),

@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pulumi
@@ -23,7 +24,7 @@ import pulumi
 from components.kit import KitContext, chart_crds, custom_resource
 from components.mesh.edge import control_plane, gateway, opa, proxy
 from components.mesh.istio import PublicEntry
-from components.settings import EdgeSettings
+from components.settings import EdgeRoute, EdgeSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -36,23 +37,34 @@ class EdgeOutputs:
     """The proxies' listeners: the one place the mesh admits callers without a mesh identity."""
 
 
+def with_backend_names(settings: EdgeSettings, platform: PlatformSettings) -> EdgeSettings:
+    """``settings`` with each route's backend namespace, given as ``<phase>.<purpose>``, replaced by its name."""
+    def named(route: EdgeRoute) -> EdgeRoute:
+        backend = dataclasses.replace(route.backend, namespace=platform.namespace_named_by(route.backend.namespace))
+        return dataclasses.replace(route, backend=backend)
+    return dataclasses.replace(settings, routes=tuple(named(r) for r in settings.routes))
+
+
 class Edge(pulumi.ComponentResource):
     def __init__(self, settings: EdgeSettings, domain: str, gateway_ns: str, policy_ns: str, observability_ns: str,
-                 api_server_cidr: str, cluster_issuer: str, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+                 api_server_cidr: str, cluster_issuer: str, cert_manager: pulumi.Resource | None, ctx: KitContext,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:mesh:Edge", "edge", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values = control_plane.chart_values(settings, ctx)
         crds = chart_crds(control_plane.RELEASE, control_plane.CHART_KEY, values, ctx, ctx.keep(child))
         self.crds = crds
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=list(crds.values()))
-        self.certificates = control_plane.certificates(gateway_ns, after_crds)
+        # Issuers and Certificates need cert-manager's CRDs and webhook (Core's chart)
+        after_cert_manager = pulumi.ResourceOptions(parent=self, depends_on=[*crds.values(), *([cert_manager] if cert_manager else [])])
+        self.certificates = control_plane.certificates(gateway_ns, after_cert_manager)
         self.chart = control_plane.chart(values, gateway_ns, ctx, crds, self.certificates, child)
         self.control_plane_network = control_plane.network(gateway_ns, observability_ns, api_server_cidr, ctx, child)
         self.envoy_proxy = proxy.envoy_proxy(settings, gateway_ns, ctx, after_crds)
         self.proxy_network = proxy.network(settings, gateway_ns, policy_ns, observability_ns, ctx, child)
         self.opa = opa.OpaExtAuthz(settings, domain, policy_ns, gateway_ns, ctx, child)
         self.public = gateway.PublicGateway(settings, domain, gateway_ns, policy_ns, cluster_issuer, self.envoy_proxy,
-                                            self.opa, ctx, after_crds)
+                                            self.opa, ctx, after_cert_manager)
         self.outputs = EdgeOutputs(gateway_api_crds={k: v for k, v in crds.items() if k.endswith(".gateway.networking.k8s.io")},
                                    gateway=f"{gateway_ns}/{gateway.GATEWAY_NAME}",
                                    public_entry=PublicEntry(gateway_ns, dict(proxy.PROXY_LABELS), proxy.listener_ports(settings),
