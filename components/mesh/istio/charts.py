@@ -1,6 +1,6 @@
-"""Istio's four official charts (1.30.3, vendored under charts/), as the platform installs them in ambient mode.
+"""Istio's four official charts (1.30.2, vendored under charts/), as the platform installs them in ambient mode.
 
-Every key below is read from the vendored chart at tag 1.30.3 (values.yaml under
+Every key below is read from the vendored chart at tag 1.30.2 (values.yaml under
 ``_internal_defaults_do_not_set``; templates/zzz_profile.yaml merges ``profile`` over those defaults
 and the values given here over both):
 
@@ -35,7 +35,7 @@ from components.kit.chart_files import ROOT, documents
 from components.settings import IstioSettings, Resources
 
 NODE_AGENTS_POD_SECURITY_REASON = (
-    "Istio's ambient node agents (charts istio-cni and ztunnel 1.30.3): istio-cni runs on the host network as root with "
+    "Istio's ambient node agents (charts istio-cni and ztunnel 1.30.2): istio-cni runs on the host network as root with "
     "NET_ADMIN, NET_RAW, SYS_PTRACE, SYS_ADMIN and DAC_OVERRIDE and hostPath mounts of the CNI bin and config directories, "
     "/proc, /var/run/istio-cni, /var/run/ztunnel and the netns directory, to install the CNI plugin and redirect each "
     "ambient pod's traffic inside its network namespace; ztunnel runs as root with NET_ADMIN, SYS_ADMIN and NET_RAW and "
