@@ -161,7 +161,9 @@ def test_mtls_is_strict_mesh_wide_and_in_every_member(plans, stack):
     assert members == {"soma-edge", "soma-policy", "soma-governance", "soma-agents", "soma-ops"}
     strict = {p["metadata"]["namespace"] for p in pas if p["spec"]["mtls"]["mode"] == "STRICT" and not p["spec"].get("selector")}
     assert members <= strict
-    assert not [p for p in pas if p["spec"]["mtls"]["mode"] != "STRICT"]
+    # the one exception: the observability namespace (not a member) is PERMISSIVE for Prometheus' plaintext callers
+    assert [(p["metadata"]["namespace"], p["spec"]["mtls"]["mode"]) for p in pas if p["spec"]["mtls"]["mode"] != "STRICT"] == \
+        [(OBSERVABILITY, "PERMISSIVE")]
 
 
 @pytest.mark.parametrize("stack", STACKS)
