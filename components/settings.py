@@ -1211,9 +1211,24 @@ def _namespace_keys(s: PlatformSettings) -> dict[str, str]:
     return keys
 
 
+WAYPOINT_IMAGE = "istio-proxyv2"
+"""The catalog key of the waypoints' image (istio/proxyv2): istiod starts every waypoint from it."""
+
+
+def _waypoint_image_pinned() -> bool:
+    """Whether the catalog pins the waypoints' image. A broken lock file is reported by the render on its own."""
+    from components import catalog
+
+    try:
+        return WAYPOINT_IMAGE in catalog.load().images
+    except catalog.CatalogError:
+        return True
+
+
 def _istio_problems(s: PlatformSettings) -> list[str]:
     """Membership names real namespaces (never the node agents'), timeouts are positive and fit together,
-    overrides name Services the platform serves in the mesh, egress names real namespaces and narrow CIDRs."""
+    overrides name Services the platform serves in the mesh, egress names real namespaces and narrow CIDRs,
+    and waypoints are asked for only once their image is pinned in the catalog."""
     istio = s.mesh.istio
     if istio is None:
         return [f"{PROJECT}:mesh.istio: required when the mesh phase is on"] if s.phases.mesh else []
@@ -1251,6 +1266,13 @@ def _istio_problems(s: PlatformSettings) -> list[str]:
             problems.append(f"{where}: unknown service: must read <namespace>/<service> with a namespace a waypoint serves "
                             f"({sorted(served)}) and a Service name")
         timing(where, override.request_timeout or istio.traffic.request_timeout, override.retries or istio.traffic.retries)
+    if istio.waypoints and not _waypoint_image_pinned():
+        problems.append(
+            f"{key}.waypoints: {list(istio.waypoints)} need the waypoint image, and platform.lock.yaml has no "
+            f"'{WAYPOINT_IMAGE}' entry (docker.io/istio/proxyv2 by digest): istiod would start each waypoint from "
+            "global.hub/global.tag, an unpinned image that admission refuses in prod (Gatekeeper SomaCatalogImages, "
+            "signature verification), so every Service enrolled in the waypoint would lose its traffic. Set waypoints: [] "
+            f"until '{WAYPOINT_IMAGE}' is pinned (docs/architecture/mesh.md, \"Traffic defaults\")")
     for name, dest in istio.egress.items():
         where = f"{key}.egress.{name}"
         for i, member in enumerate(dest.namespaces):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.catalog import Catalog
-from components.kit.network import FlowLedger
+from components.kit.network import PROMETHEUS_PODS, FlowLedger
 from components.settings import ContainerDefaults, PlatformSettings
 
 
@@ -27,6 +27,14 @@ class MeshMembership:
     members: frozenset[str] = frozenset()
     waypoints: frozenset[str] = frozenset()
     istio_namespace: str = ""
+    enrolled_pods: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """Pods in the mesh one by one, outside the member namespaces, as ``(namespace, pod labels)``: Prometheus,
+    which scrapes in-mesh pods over HBONE (docs/architecture/mesh.md, "Prometheus and STRICT mTLS").
+    Members admit HBONE from them as from each other."""
+
+    def enrols(self, namespace: str, pods: dict[str, str]) -> bool:
+        """Whether the pods ``pods`` selects in ``namespace`` are enrolled one by one (they carry the ambient label)."""
+        return (namespace, tuple(pods.items())) in self.enrolled_pods
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,11 @@ def mesh_membership(settings: PlatformSettings) -> MeshMembership:
     if not settings.phases.mesh or istio is None:
         return MeshMembership()
     names = namespace_keys(settings)
-    return MeshMembership(members=frozenset(names[m] for m in istio.members), waypoints=frozenset(names[w] for w in istio.waypoints),
-                          istio_namespace=settings.mesh.namespaces["istio"].name)
+    members = frozenset(names[m] for m in istio.members)
+    scraper = settings.core.namespaces.observability.name
+    return MeshMembership(members=members, waypoints=frozenset(names[w] for w in istio.waypoints),
+                          istio_namespace=settings.mesh.namespaces["istio"].name,
+                          enrolled_pods=() if scraper in members else ((scraper, tuple(PROMETHEUS_PODS.items())),))
 
 
 def verified_namespaces(settings: PlatformSettings) -> frozenset[str]:

@@ -198,6 +198,8 @@ HBONE_PORT = 15008
 PROBE_SNAT = "169.254.7.127/32"
 """In ambient pods istio-cni rewrites the kubelet's probes to come from this address (Istio's ambient
 "probe SNAT"), so that ztunnel lets them through; a NetworkPolicy must admit it too."""
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
+"""The Prometheus server pods (kube-prometheus-stack's Prometheus CR; the operator labels its pods so)."""
 WAYPOINT_PODS = {"gateway.istio.io/managed": "istio.io-mesh-controller"}
 """The label istiod gives the waypoint pods it creates (istiod chart files/waypoint.yaml)."""
 ISTIOD_PODS = {"app": "istiod"}
@@ -218,8 +220,12 @@ def mesh_transport(namespace: str, mesh, opts: pulumi.ResourceOptions) -> list[k
     """
     members = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(mesh.members)}]}
     hbone = FlowRule(({"namespaceSelector": members, "podSelector": {}},), tcp(HBONE_PORT))
+    enrolled = tuple(Peer(namespace=ns, pods=dict(labels)).as_rule() for ns, labels in mesh.enrolled_pods)
+    hbone_in = FlowRule((*hbone.peers, *enrolled), hbone.ports)
     flows = [
-        Flow("mesh-hbone-in", "Ingress", {}, (hbone,), "mesh traffic (HBONE) from the pods and waypoints of the mesh's namespaces"),
+        Flow("mesh-hbone-in", "Ingress", {}, (hbone_in,),
+             "mesh traffic (HBONE) from the pods and waypoints of the mesh's namespaces"
+             + (" and from the pods enrolled one by one (Prometheus)" if enrolled else "")),
         Flow("mesh-hbone-out", "Egress", {}, (hbone,), "mesh traffic (HBONE) to the pods and waypoints of the mesh's namespaces"),
         Flow("mesh-probes", "Ingress", {}, (FlowRule(({"ipBlock": {"cidr": PROBE_SNAT}},)),),
              "the kubelet's probes, which istio-cni rewrites to come from the probe SNAT address"),

@@ -428,11 +428,15 @@ def test_kube_prometheus_stack_is_built_by_core_before_the_rest(plans, stack):
 def scrape_admissions(plan: dict, stack: str) -> set[tuple[str, tuple, int]]:
     """(namespace, pod labels, port) of every policy outside observability that admits Prometheus."""
     obs = namespace_of(stack, "observability")
+    in_mesh = {n["metadata"]["name"] for n in objects(plan, "Namespace")
+               if n["metadata"].get("labels", {}).get("istio.io/dataplane-mode") == "ambient"}
     found = set()
     for policy in objects(plan, "NetworkPolicy"):
         spec, ns = policy["spec"], policy["metadata"]["namespace"]
         if ns == obs or "Ingress" not in spec["policyTypes"]:
             continue
+        if ns in in_mesh:
+            continue  # Prometheus (in the mesh) reaches these pods over HBONE 15008: tests/mesh/test_prometheus_in_mesh.py
         for rule in spec.get("ingress", []):
             for peer in rule.get("from", []):
                 by_name = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")

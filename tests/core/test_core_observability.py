@@ -729,12 +729,18 @@ def object_store(plan: dict) -> tuple[str, str]:
     return host.split(".")[1], port
 
 
+def _the_meshs(policy: dict) -> bool:
+    """The mesh's own NetworkPolicies in this namespace: its scrape egress and Prometheus' mesh transport."""
+    return (policy["metadata"]["name"] == "prometheus-scrape-mesh"
+            or policy["metadata"].get("labels", {}).get("somaagenthub.io/mesh-transport") == "true")
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stack):
     ns = obs_namespace(stack)
-    # the mesh's scrape egress (prometheus-scrape-mesh) is the mesh's flow, checked in tests/mesh/test_istio.py
-    mine = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ns
-            and p["metadata"]["name"] != "prometheus-scrape-mesh"]
+    # the mesh's scrape egress (prometheus-scrape-mesh) and Prometheus' mesh transport (HBONE out, probes) are the
+    # mesh's flows, checked in tests/mesh/test_istio.py and tests/mesh/test_prometheus_in_mesh.py
+    mine = [p for p in objects(obs[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ns and not _the_meshs(p)]
     found = flows(mine)
     parsed = platform_settings.parse(stack_config(stack), stack)
     expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.workload_namespaces(),
@@ -766,8 +772,7 @@ def test_other_namespaces_reach_the_observability_namespace_only_to_send_telemet
 
 def test_the_flow_comparison_notices_an_extra_opening(obs):
     ns = obs_namespace("prod")
-    mine = [copy.deepcopy(p) for p in objects(obs["prod"], "NetworkPolicy") if p["metadata"]["namespace"] == ns
-            and p["metadata"]["name"] != "prometheus-scrape-mesh"]
+    mine = [copy.deepcopy(p) for p in objects(obs["prod"], "NetworkPolicy") if p["metadata"]["namespace"] == ns and not _the_meshs(p)]
     grafana = next(p for p in mine if p["metadata"]["name"] == "grafana-to-backends")
     grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
     parsed = platform_settings.parse(stack_config("prod"), "prod")

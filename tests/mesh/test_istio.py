@@ -1,16 +1,21 @@
 """Istio in ambient mode, judged on the rendered plans (both stacks) and on one variant of dev whose
 observability namespace is put in the mesh behind a waypoint, with a traffic override and a declared
 egress: that variant has real services and real flows in the mesh, so the layer comparison, the
-traffic defaults and the egress declaration are checked on objects, not on empty lists."""
+traffic defaults and the egress declaration are checked on objects, not on empty lists. Waypoints need
+istio/proxyv2 pinned, which the real catalog cannot do yet: the variant is rendered with a test-only
+catalog entry (``_test_only_proxyv2``), and the real stacks are shown to refuse waypoints without it."""
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import json
 
 import pytest
 
 from components import settings as settings_module
 from components.config_schema import SettingsError
+from components.settings import WAYPOINT_IMAGE
 from tests.helpers import config_with, objects, stack_config, stack_document
 
 STACKS = ("dev", "prod")
@@ -24,11 +29,42 @@ def _mesh_settings(stack: str) -> dict:
     return json.loads(json.dumps(stack_document(stack)["somaagenthub:mesh"]))
 
 
+WAYPOINT_NAMESPACES = ["governance.governance", "agents.agents", "ops.ops"]
+"""Where the stacks will ask for waypoints once istio/proxyv2 is pinned (both stacks say waypoints: [] until then)."""
+
+
+@contextlib.contextmanager
+def _test_only_proxyv2():
+    """The catalog with a TEST-ONLY ``istio-proxyv2`` entry, so the waypoint code can be rendered and judged.
+
+    No public source gives a digest for docker.io/istio/proxyv2:1.30.2, so the real catalog has none and
+    settings refuse waypoints. This entry is NOT a real image: its digest is the SHA-256 of a label saying
+    so, it exists only inside this context, and nothing rendered with it is deployed or gated.
+    """
+    from components import catalog
+
+    real_load = catalog.load
+
+    def load_with_test_entry(*args, **kwargs):
+        loaded = real_load(*args, **kwargs)
+        fake = catalog.Image(key=WAYPOINT_IMAGE, registry="docker.io", repository="istio/proxyv2", tag="1.30.2",
+                             digest=TEST_ONLY_PROXYV2_DIGEST, source="TEST ONLY: not a real digest (tests/mesh/test_istio.py)",
+                             signer=catalog.Signer(kind="platform"))
+        return catalog.Catalog(images={**loaded.images, WAYPOINT_IMAGE: fake}, charts=loaded.charts, registry=loaded.registry)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalog, "load", load_with_test_entry)
+        yield
+
+
+TEST_ONLY_PROXYV2_DIGEST = "sha256:" + hashlib.sha256(b"TEST ONLY: not the digest of any istio/proxyv2 image").hexdigest()
+
+
 def _variant_mesh() -> dict:
     mesh = _mesh_settings("dev")
     istio = mesh["istio"]
     istio["members"] = [*istio["members"], "core.observability"]
-    istio["waypoints"] = [*istio["waypoints"], "core.observability"]
+    istio["waypoints"] = [*WAYPOINT_NAMESPACES, "core.observability"]
     istio["overrides"] = {f"{OBSERVABILITY}/{OVERRIDDEN}": {"requestTimeout": "60s",
                                                             "retries": {"attempts": 1, "perTryTimeout": "30s", "retryOn": ["reset"]}}}
     istio["egress"] = {"pagerduty": {"hosts": ["events.pagerduty.com"], "ports": [443], "protocol": "TLS",
@@ -42,7 +78,8 @@ def _variant_mesh() -> dict:
 def variant(tmp_path_factory):
     from tools.render import render
 
-    return render("dev", tmp_path_factory.mktemp("mesh-variant"), config=config_with("dev", mesh=_variant_mesh()))
+    with _test_only_proxyv2():
+        return render("dev", tmp_path_factory.mktemp("mesh-variant"), config=config_with("dev", mesh=_variant_mesh()))
 
 
 def _by(plan: dict, kind: str, namespace: str | None = None) -> list[dict]:
@@ -124,7 +161,9 @@ def test_mtls_is_strict_mesh_wide_and_in_every_member(plans, stack):
     assert members == {"soma-edge", "soma-policy", "soma-governance", "soma-agents", "soma-ops"}
     strict = {p["metadata"]["namespace"] for p in pas if p["spec"]["mtls"]["mode"] == "STRICT" and not p["spec"].get("selector")}
     assert members <= strict
-    assert not [p for p in pas if p["spec"]["mtls"]["mode"] != "STRICT"]
+    # the one exception: the observability namespace (not a member) is PERMISSIVE for Prometheus' plaintext callers
+    assert [(p["metadata"]["namespace"], p["spec"]["mtls"]["mode"]) for p in pas if p["spec"]["mtls"]["mode"] != "STRICT"] == \
+        [(OBSERVABILITY, "PERMISSIVE")]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -140,14 +179,22 @@ def test_every_member_admits_the_mesh_transport(plans, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_istio_is_scraped(plans, stack):
-    plan = plans[stack]
+    _assert_istio_scraped(plans[stack], waypoints=False)
+
+
+def test_istio_and_the_waypoints_are_scraped_when_waypoints_run(variant):
+    _assert_istio_scraped(variant, waypoints=True)
+
+
+def _assert_istio_scraped(plan: dict, waypoints: bool) -> None:
     monitors = {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in objects(plan, "PodMonitor")}
     assert {("soma-mesh", "istiod"), ("soma-mesh-node", "ztunnel")} <= monitors
     waypoint_namespaces = {g["metadata"]["namespace"] for g in objects(plan, "Gateway") if g["spec"]["gatewayClassName"] == "istio-waypoint"}
-    assert waypoint_namespaces and {(ns, "waypoint") for ns in waypoint_namespaces} <= monitors
+    assert bool(waypoint_namespaces) == waypoints
+    assert {(ns, "waypoint") for ns in waypoint_namespaces} <= monitors
     scrape = next(p for p in _by(plan, "NetworkPolicy", "soma-observability") if p["metadata"]["name"] == "prometheus-scrape-mesh")
     ports = {port["port"] for rule in scrape["spec"]["egress"] for port in rule["ports"]}
-    assert ports == {15014, 15020, 15090}
+    assert ports == ({15014, 15020, 15090} if waypoints else {15014, 15020})
 
 
 # ---- one list of flows, two layers --------------------------------------------------------------
@@ -268,7 +315,8 @@ def _covering(host: str, rules: list[dict], key: str) -> dict:
 
 
 def test_every_waypoint_service_gets_the_defaults_or_its_override(variant):
-    traffic = settings_module.parse(config_with("dev", mesh=_variant_mesh()), "dev").mesh.istio.traffic
+    with _test_only_proxyv2():
+        traffic = settings_module.parse(config_with("dev", mesh=_variant_mesh()), "dev").mesh.istio.traffic
     waypoint_namespaces = {g["metadata"]["namespace"] for g in objects(variant, "Gateway") if g["spec"]["gatewayClassName"] == "istio-waypoint"}
     assert OBSERVABILITY in waypoint_namespaces
     labels = _namespaces(variant)[OBSERVABILITY]["metadata"]["labels"]
@@ -296,6 +344,28 @@ def _problems(mesh: dict) -> str:
     with pytest.raises(SettingsError) as err:
         settings_module.parse(config_with("dev", mesh=mesh), "dev")
     return str(err.value)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_waypoints_are_refused_while_proxyv2_is_not_pinned(stack):
+    """A waypoint would run istiod's hub+tag image, which admission refuses in prod: the settings say so, naming the key."""
+    from components import catalog
+
+    assert WAYPOINT_IMAGE not in catalog.load().images, "proxyv2 is pinned now: turn the waypoints on and drop this test"
+    mesh = _mesh_settings(stack)
+    assert mesh["istio"]["waypoints"] == []
+    mesh["istio"]["waypoints"] = ["agents.agents"]
+    with pytest.raises(SettingsError) as err:
+        settings_module.parse(config_with(stack, mesh=mesh), stack)
+    text = str(err.value)
+    assert "mesh.istio.waypoints" in text and f"no '{WAYPOINT_IMAGE}' entry" in text and "admission refuses" in text
+
+
+def test_with_proxyv2_pinned_istiod_starts_waypoints_from_its_digest(variant):
+    """istiod's injection values carry the catalog reference whole (files/waypoint.yaml uses a value with "/" as is)."""
+    (injector,) = [c for c in _by(variant, "ConfigMap", "soma-mesh") if c["metadata"]["name"].startswith("istio-sidecar-injector")]
+    values = json.loads(injector["data"]["values"])
+    assert values["global"]["proxy"]["image"] == f"docker.io/istio/proxyv2:1.30.2@{TEST_ONLY_PROXYV2_DIGEST}"
 
 
 def test_a_negative_timeout_is_refused_naming_its_key():

@@ -1,6 +1,6 @@
 """Workload identity as both stacks render it: settings refused with the key named; the mesh CA in Vault,
 the Vault Issuer and the ``cacerts`` Certificate in the plan, in order; Core's certificate alerts covering
-that Certificate; and the istiod/ztunnel values accepted by Istio 1.30.3's own charts, rendered from the
+that Certificate; and the istiod/ztunnel values accepted by Istio 1.30.2's own charts, rendered from the
 mirror, doing what the plug-in CA needs."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.helpers import by_type, config_with, objects, stack_document, waits_f
 STACKS = ("dev", "prod")
 ROOT = Path(__file__).resolve().parents[2]
 ISTIO_MIRROR = Path("/work/.mirror/istio+istio/repo")
-ISTIO_TAG = "1.30.3"
+ISTIO_TAG = "1.30.2"
 CORE_CERTIFICATE_ALERTS = ROOT / "components/core/observability/alerts/certificates.yaml"
 
 
@@ -141,7 +141,7 @@ def test_core_certificate_alerts_cover_the_intermediate_and_fire_only_when_its_r
 
 
 # --------------------------------------------------------------------------------------------
-# The values istiod and ztunnel need, rendered by Istio 1.30.3's own charts
+# The values istiod and ztunnel need, rendered by Istio 1.30.2's own charts
 
 
 def _istio_chart(path: str, into: Path) -> Path:
@@ -187,7 +187,7 @@ def test_istiod_reads_cacerts_as_its_signing_ca_with_these_values(tmp_path, stac
     assert mesh_config["defaultConfig"]["proxyMetadata"]["SECRET_TTL"] == f"{ca.leaf_ttl}s", "waypoints ask for the leaf TTL"
 
 
-def test_istiod_1_30_3_reads_the_tls_layout_and_reloads_it_without_a_switch():
+def test_istiod_1_30_2_reads_the_tls_layout_and_reloads_it_without_a_switch():
     """The source facts istiod_values relies on, read at the tag (not assumed): kubernetes.io/tls file
     names, the cacerts Secret name, the watcher started for a plugged CA, AUTO_RELOAD_PLUGIN_CERTS gone."""
     if not (ISTIO_MIRROR / "HEAD").exists() and not (ISTIO_MIRROR / ".git").exists():

@@ -36,6 +36,7 @@ from components.kit.security import RETAIN_CLAIMS, container_security_context, p
 from components.core.observability.images import registry_repository_tag_full_sha, registry_repository_tag_sha
 from components.kit import KitContext
 from components.kit.labels import waiver_annotations
+from components.kit.network import PROMETHEUS_PODS
 from components.settings import AlertmanagerSettings, PrometheusSettings, Resources
 
 PROMETHEUS_UID = 65534
@@ -71,6 +72,16 @@ def operator_generated(main: str, uid: int) -> dict[str, Any]:
         "containers": [{"name": main, "securityContext": hardened}, {"name": "config-reloader", **reloader}],
         "initContainers": [{"name": "init-config-reloader", **reloader}],
     }
+
+
+def _mesh_enrolment(ctx: KitContext) -> dict[str, Any]:
+    """With the mesh on, the Prometheus pods alone join it (ambient, pod label), so they can scrape in-mesh
+    pods under STRICT mTLS (components/mesh/istio/scraper.py). ``podMetadata`` (values.yaml: "Labels and
+    Annotations gets propagated to the prometheus pods"; templates/prometheus/prometheus.yaml copies it to the
+    CR; the operator copies its labels onto the pods: prometheus-operator v0.93.0 ``BuildPodMetadata``)."""
+    if not ctx.mesh.enrols(ctx.telemetry.scraper_namespace, PROMETHEUS_PODS):
+        return {}
+    return {"podMetadata": {"labels": {"istio.io/dataplane-mode": "ambient"}}}
 
 
 def values(settings: PrometheusSettings, ctx: KitContext, alerts: AlertmanagerSettings, vault_configured: bool) -> dict[str, Any]:
@@ -131,6 +142,7 @@ def values(settings: PrometheusSettings, ctx: KitContext, alerts: AlertmanagerSe
                 "tsdb": {"outOfOrderTimeWindow": "30m"},
                 **operator_generated("prometheus", PROMETHEUS_UID),
                 **selectors,
+                **_mesh_enrolment(ctx),
             }
         },
         "alertmanager": {

@@ -43,7 +43,7 @@ ORGANIZATION = "SomaAgentHub"
 INTERMEDIATE_COMMON_NAME = f"{ORGANIZATION} mesh intermediate CA"
 """Fixed, short (cert-manager refuses a commonName over 64 bytes); the trust domain is in the URI SAN."""
 CA_SECRET = "cacerts"
-"""The Secret istiod reads its signing CA from (Istio 1.30.3 security/pkg/pki/ca/ca.go ``CACertsSecret``;
+"""The Secret istiod reads its signing CA from (Istio 1.30.2 security/pkg/pki/ca/ca.go ``CACertsSecret``;
 the istio-discovery chart mounts it at /etc/cacerts). cert-manager writes it as kubernetes.io/tls:
 ``tls.crt`` the intermediate, ``tls.key`` its key, ``ca.crt`` Vault's root, which is the layout
 pilot/pkg/bootstrap/istio_ca.go ``detectSigningCABundleAndCRL`` looks for first."""

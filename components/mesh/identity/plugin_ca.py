@@ -1,6 +1,6 @@
 """Istio's plug-in CA fed by cert-manager: the ``cacerts`` Certificate, and the istiod/ztunnel values.
 
-What istiod 1.30.3 does with it (github.com/istio/istio at tag 1.30.3, read, not assumed):
+What istiod 1.30.2 does with it (github.com/istio/istio at tag 1.30.2, read, not assumed):
 
 * pilot/pkg/bootstrap/istio_ca.go ``detectSigningCABundleAndCRL``: if ``<ROOT_CA_DIR>/tls.crt``
   exists, the signing CA is ``tls.crt`` + ``tls.key``, the root ``ca.crt`` and the chain
@@ -27,7 +27,7 @@ from components.mesh.identity.pki import CA_SECRET, INTERMEDIATE_COMMON_NAME, Me
 
 API = "cert-manager.io/v1"
 ROOT_CA_DIR = "/etc/cacerts"
-"""Where the istio-discovery chart (1.30.3) mounts ``cacerts``; said explicitly instead of relying on
+"""Where the istio-discovery chart (1.30.2) mounts ``cacerts``; said explicitly instead of relying on
 istiod's default ``./etc/cacerts`` being resolved from the image's working directory ``/``."""
 WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
 """pulumi-kubernetes' await annotation (provider/pkg/metadata/overrides.go): the Certificate is created
@@ -60,7 +60,7 @@ def _seconds(value: int) -> str:
 
 
 def istiod_values(ca: MeshCa) -> dict[str, Any]:
-    """istio-discovery chart (1.30.3) values for the plug-in CA. Keys from its values.yaml:
+    """istio-discovery chart (1.30.2) values for the plug-in CA. Keys from its values.yaml:
 
     * ``meshConfig.trustDomain``: the trust domain istiod writes into every SPIFFE ID;
     * ``env`` (rendered into the discovery container's environment by templates/deployment.yaml):
@@ -79,9 +79,9 @@ def istiod_values(ca: MeshCa) -> dict[str, Any]:
 
 
 def ztunnel_values(ca: MeshCa) -> dict[str, Any]:
-    """ztunnel chart (1.30.3): its CA is istiod by default (``caAddress`` empty -> istiod's address in
+    """ztunnel chart (1.30.2): its CA is istiod by default (``caAddress`` empty -> istiod's address in
     templates/daemonset.yaml), so nothing about the CA. ``env`` (rendered as container env):
-    ``SECRET_TTL`` the leaf TTL (github.com/istio/ztunnel 1.30.3 src/config.rs, default 24h, which
+    ``SECRET_TTL`` the leaf TTL (github.com/istio/ztunnel 1.30.2 src/config.rs, default 24h, which
     istiod would refuse) and ``TRUST_DOMAIN`` (ztunnel's own identity, default ``cluster.local``)."""
     return {"env": {"SECRET_TTL": _seconds(ca.leaf_ttl), "TRUST_DOMAIN": ca.trust_domain}}
 

@@ -11,16 +11,16 @@ from typing import Sequence
 import pulumi
 
 from components.kit import KitContext, Peer, custom_resource, pod_monitor, recommended
-from components.kit.network import Flow, FlowRule, flow_policy, tcp
+from components.kit.network import PROMETHEUS_PODS, Flow, FlowRule, flow_policy, tcp
 from components.mesh.identity import IdentityOutputs
 from components.mesh.istio import charts
 from components.mesh.istio.authorization import MeshScope, authorize
 from components.mesh.istio.egress import declared_egress
+from components.mesh.istio.scraper import scraper_in_mesh
 from components.mesh.istio.traffic import traffic_policies
 from components.settings import IstioSettings
 
 API_SERVER_PORTS = (443, 6443)
-PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Istio(pulumi.ComponentResource):
             spec={"mtls": {"mode": "STRICT"}}, labels=recommended("default", "peer-authentication"),
             annotations={"somaagenthub.io/why": "mesh-wide mutual TLS: in the root namespace, it applies to every in-mesh workload"})
         self.network_policies = self._control_flows(ctx, child)
+        self.scraper = scraper_in_mesh(ctx, where.scraper_namespace, child, self.after_crds)
         self.monitors = self._monitors(ctx, child)
         # waypoints are Gateway API Gateways: they wait for those CRDs when the lead wires them in
         gateway_opts = pulumi.ResourceOptions(parent=self, depends_on=[*self.crds.values(), *gateway_api_crds])

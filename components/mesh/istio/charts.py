@@ -1,6 +1,6 @@
-"""Istio's four official charts (1.30.3, vendored under charts/), as the platform installs them in ambient mode.
+"""Istio's four official charts (1.30.2, vendored under charts/), as the platform installs them in ambient mode.
 
-Every key below is read from the vendored chart at tag 1.30.3 (values.yaml under
+Every key below is read from the vendored chart at tag 1.30.2 (values.yaml under
 ``_internal_defaults_do_not_set``; templates/zzz_profile.yaml merges ``profile`` over those defaults
 and the values given here over both):
 
@@ -32,10 +32,10 @@ from components.kit import KitContext, helm_chart
 from components.mesh.identity import IdentityOutputs
 from components.kit.chart import install_crd
 from components.kit.chart_files import ROOT, documents
-from components.settings import IstioSettings, Resources
+from components.settings import WAYPOINT_IMAGE, IstioSettings, Resources
 
 NODE_AGENTS_POD_SECURITY_REASON = (
-    "Istio's ambient node agents (charts istio-cni and ztunnel 1.30.3): istio-cni runs on the host network as root with "
+    "Istio's ambient node agents (charts istio-cni and ztunnel 1.30.2): istio-cni runs on the host network as root with "
     "NET_ADMIN, NET_RAW, SYS_PTRACE, SYS_ADMIN and DAC_OVERRIDE and hostPath mounts of the CNI bin and config directories, "
     "/proc, /var/run/istio-cni, /var/run/ztunnel and the netns directory, to install the CNI plugin and redirect each "
     "ambient pod's traffic inside its network namespace; ztunnel runs as root with NET_ADMIN, SYS_ADMIN and NET_RAW and "
@@ -94,11 +94,26 @@ def _resources(r: Resources) -> dict[str, Any]:
 
 
 def proxy_globals(ctx: KitContext, istio_namespace: str) -> dict[str, Any]:
-    """``global`` of every chart: istiod's namespace; hub and tag for the one image given by name, proxyv2
-    (waypoints): the catalog's registry for the pinned images and their tag, the plain variant."""
+    """``global`` of every chart: istiod's namespace; hub, tag and the plain variant matching the pinned
+    images (the charts only fall back to them for an image not given whole, which none is: waypoints get
+    ``global.proxy.image`` from the catalog, see :func:`proxy_image`, or are refused by the settings)."""
     pilot = ctx.catalog.image("istio-pilot")
     return {"istioNamespace": istio_namespace, "hub": f"{pilot.registry}/{pilot.repository.rsplit('/', 1)[0]}",
             "tag": pilot.tag, "variant": "", "logAsJson": True}
+
+
+def proxy_image(ctx: KitContext) -> str | None:
+    """The waypoints' image as a whole reference, when the catalog pins it (key ``istio-proxyv2``).
+
+    istiod renders each waypoint from files/waypoint.yaml (1.30.2), whose container reads
+    ``image: {{ .Values.global.proxy.image }}`` whole when that value contains "/" and otherwise builds
+    ``<hub>/proxyv2:<tag>`` (pkg/kube/inject/inject.go ``ProxyImage``/``imageURL``): the digest reference
+    goes in as is. Without the entry settings refuse any waypoint (``_istio_problems``), so no waypoint
+    ever starts from the tag-only fallback.
+    """
+    if WAYPOINT_IMAGE not in ctx.catalog.images:
+        return None
+    return ctx.catalog.image(WAYPOINT_IMAGE).reference
 
 
 def base_values(crd_names: list[str], istio_namespace: str) -> dict[str, Any]:
@@ -117,6 +132,9 @@ def istiod_values(settings: IstioSettings, ctx: KitContext, istio_namespace: str
         "global": {**proxy_globals(ctx, istio_namespace), "defaultPodDisruptionBudget": {"enabled": replicas > 1}},
         "meshConfig": {"rootNamespace": istio_namespace},
     }
+    waypoint_image = proxy_image(ctx)
+    if waypoint_image is not None:
+        values["global"]["proxy"] = {"image": waypoint_image}
     if replicas > 1:
         term = {"labelSelector": {"matchLabels": ISTIOD_LABELS}, "topologyKey": "kubernetes.io/hostname"}
         values["affinity"] = {"podAntiAffinity": (

@@ -9,7 +9,7 @@ namespace (components/mesh/istio/__init__.py passes the label to the namespace).
 Which API: Istio 1.30 applies DestinationRule ``trafficPolicy`` (connectionPool, outlierDetection)
 at waypoints, and VirtualService ``timeout``/``retries`` for waypoint-served Services (Alpha in
 ambient; istio.io/latest/docs/ambient/usage/l7-features, "Traffic routing": "VirtualService ... with
-waypoints"; pilot/pkg/networking/core/listener_waypoint.go at tag 1.30.3 reads the DestinationRule of
+waypoints"; pilot/pkg/networking/core/listener_waypoint.go at tag 1.30.2 reads the DestinationRule of
 each waypoint-served host). Gateway API HTTPRoute has ``timeouts`` but no retry-on conditions or
 connection limits, so DestinationRule + VirtualService carry the settings. Hosts: one wildcard per
 namespace (``*.<namespace>.svc.cluster.local``) gives every Service the defaults, including the
