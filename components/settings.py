@@ -14,6 +14,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from typing import Any, Literal, Mapping
 
 from components.config_schema import (
@@ -607,13 +608,30 @@ class EdgeRoute:
 
 @dataclass(frozen=True)
 class EdgeJwt:
-    """The identity service's tokens: who issues them, for whom, where its signing keys are."""
+    """The identity service's tokens: who issues them, for whom, where its signing keys are.
+
+    The Envoy proxies fetch the signing keys (JWKS) either from the identity service inside the cluster,
+    ``jwksService`` (a Service by ``<phase>.<purpose>`` namespace, port and path, reached over the mesh:
+    one declared flow, no address outside the cluster), or from ``jwksUrl``, an https URL outside it (a
+    federated provider) whose host must be a destination declared in ``mesh.istio.egress`` for
+    ``mesh.gateway``. Exactly one of the two.
+    """
 
     issuer: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"),
                                       pattern_hint="an https issuer URL"))
     audiences: tuple[str, ...]
-    jwks_url: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]*$"),
-                                        pattern_hint="the https URL of the identity service's JWKS"))
+    jwks_url: str | None = field(default=None, metadata=rule(
+        pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]*$"),
+        pattern_hint="the https URL of an identity provider's JWKS outside the cluster"))
+    jwks_service: EdgeBackend | None = None
+    jwks_path: str = field(default="/.well-known/jwks.json", metadata=rule(pattern=ROUTE_PATH, pattern_hint="an absolute path"))
+
+    def jwks_uri(self) -> str:
+        """Where Envoy fetches the keys: the in-cluster Service's URL (its namespace resolved), or ``jwksUrl``."""
+        if self.jwks_service is not None:
+            b = self.jwks_service
+            return f"http://{b.service}.{b.namespace}.svc.cluster.local:{b.port}{self.jwks_path}"
+        return self.jwks_url or ""
 
 
 @dataclass(frozen=True)
@@ -1126,6 +1144,20 @@ def _edge_problems(s: PlatformSettings) -> list[str]:
                                   ("opaReplicas", edge.opa_replicas)):
             if value < 2:
                 problems.append(f"{key}.{field_name}: highAvailability needs at least 2 (got {value})")
+    jwt, jwt_key = edge.jwt, f"{key}.jwt"
+    if (jwt.jwks_url is None) == (jwt.jwks_service is None):
+        problems.append(f"{jwt_key}: set exactly one of jwksService (the identity service in the cluster) and jwksUrl "
+                        "(a provider outside it)")
+    elif jwt.jwks_service is not None and s.namespace_named_by(jwt.jwks_service.namespace) is None:
+        problems.append(f"{jwt_key}.jwksService.namespace: {jwt.jwks_service.namespace!r} names no namespace of this stack")
+    elif jwt.jwks_url is not None:
+        host = urlsplit(jwt.jwks_url).hostname or ""
+        port = urlsplit(jwt.jwks_url).port or 443
+        declared = [name for name, d in (s.mesh.istio.egress.items() if s.mesh.istio else ())
+                    if host in d.hosts and port in d.ports and "mesh.gateway" in d.namespaces]
+        if not declared:
+            problems.append(f"{jwt_key}.jwksUrl: {host}:{port} is outside the cluster, so it must be a destination declared in "
+                            "somaagenthub:mesh.istio.egress for mesh.gateway (hosts, ports, cidrs); none is")
     return problems
 
 

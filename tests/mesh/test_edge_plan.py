@@ -53,7 +53,7 @@ def test_every_route_on_the_gateway_has_jwt_and_fail_closed_ext_authz(plans, sta
         assert spec["extAuth"]["failOpen"] is False
         assert spec["extAuth"]["grpc"]["backendRefs"][0]["name"] == "opa-ext-authz-grpc"
         provider = spec["jwt"]["providers"][0]
-        assert provider["remoteJWKS"]["uri"] == e.jwt.jwks_url and provider["issuer"] == e.jwt.issuer
+        assert provider["remoteJWKS"]["uri"] == e.jwt.jwks_uri() and provider["issuer"] == e.jwt.issuer
         assert "optional" not in spec["jwt"] and spec["jwt"].get("failOpen") in (None, False)
     # the only route without a backend is the redirect to HTTPS, on the HTTP listener
     for route in routes:
@@ -199,3 +199,35 @@ def test_a_route_backend_is_named_by_phase_and_purpose(backend, problem):
     with pytest.raises(SettingsError) as refused:
         parse({**config, "somaagenthub:mesh": mesh}, "dev")
     assert any(problem in p and "mesh.edge.routes" in p for p in refused.value.problems), refused.value.problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_proxies_fetch_the_signing_keys_inside_the_cluster(plans, stack):
+    """The JWKS comes from the identity Service over the mesh: one flow with both ends, no address outside."""
+    s, e = edge(stack)
+    jwks = e.jwt.jwks_service
+    uri = e.jwt.jwks_uri()
+    assert uri == f"http://{jwks.service}.{jwks.namespace}.svc.cluster.local:{jwks.port}/.well-known/jwks.json"
+    policies = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"] for p in objects(plans[stack], "NetworkPolicy")}
+    gateway_ns = s.mesh.namespaces["gateway"].name
+    egress = policies[(gateway_ns, "envoy-proxy-to-jwks")]["egress"]
+    assert egress == [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": jwks.namespace}},
+                               "podSelector": {"matchLabels": {"app.kubernetes.io/name": jwks.service}}}],
+                       "ports": [{"protocol": "TCP", "port": jwks.port}]}]
+    ingress = policies[(jwks.namespace, f"{jwks.service}-jwks-from-edge")]["ingress"]
+    assert ingress[0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": gateway_ns}
+
+
+def test_a_jwks_url_outside_the_cluster_must_be_a_declared_destination():
+    from components.config_schema import SettingsError
+
+    config = stack_config("dev")
+    mesh = json.loads(config["somaagenthub:mesh"]) if isinstance(config["somaagenthub:mesh"], str) else config["somaagenthub:mesh"]
+    del mesh["edge"]["jwt"]["jwksService"]
+    mesh["edge"]["jwt"]["jwksUrl"] = "https://login.example.org/keys"
+    with pytest.raises(SettingsError) as refused:
+        parse({**config, "somaagenthub:mesh": mesh}, "dev")
+    assert any("mesh.edge.jwt.jwksUrl: login.example.org:443 is outside the cluster" in p for p in refused.value.problems)
+    mesh["istio"]["egress"] = {"login": {"hosts": ["login.example.org"], "ports": [443], "protocol": "TLS",
+                                         "cidrs": ["198.51.100.0/24"], "namespaces": ["mesh.gateway"], "reason": "federated login"}}
+    assert parse({**config, "somaagenthub:mesh": mesh}, "dev").mesh.edge.jwt.jwks_uri() == "https://login.example.org/keys"

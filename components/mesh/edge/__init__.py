@@ -24,7 +24,7 @@ import pulumi
 from components.kit import KitContext, chart_crds, custom_resource
 from components.mesh.edge import control_plane, gateway, opa, proxy
 from components.mesh.istio import PublicEntry
-from components.settings import EdgeRoute, EdgeSettings, PlatformSettings
+from components.settings import EdgeBackend, EdgeSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,14 @@ class EdgeOutputs:
 
 
 def with_backend_names(settings: EdgeSettings, platform: PlatformSettings) -> EdgeSettings:
-    """``settings`` with each route's backend namespace, given as ``<phase>.<purpose>``, replaced by its name."""
-    def named(route: EdgeRoute) -> EdgeRoute:
-        backend = dataclasses.replace(route.backend, namespace=platform.namespace_named_by(route.backend.namespace))
-        return dataclasses.replace(route, backend=backend)
-    return dataclasses.replace(settings, routes=tuple(named(r) for r in settings.routes))
+    """``settings`` with each backend namespace (the routes' and the JWKS service's), given as
+    ``<phase>.<purpose>``, replaced by its name."""
+    def named(backend: EdgeBackend) -> EdgeBackend:
+        return dataclasses.replace(backend, namespace=platform.namespace_named_by(backend.namespace))
+    jwt = settings.jwt
+    if jwt.jwks_service is not None:
+        jwt = dataclasses.replace(jwt, jwks_service=named(jwt.jwks_service))
+    return dataclasses.replace(settings, jwt=jwt, routes=tuple(dataclasses.replace(r, backend=named(r.backend)) for r in settings.routes))
 
 
 class Edge(pulumi.ComponentResource):

@@ -104,8 +104,9 @@ def listener_ports(settings: EdgeSettings) -> tuple[int, ...]:
 
 def network(settings: EdgeSettings, namespace: str, policy_ns: str, observability_ns: str, ctx: KitContext,
             opts: pulumi.ResourceOptions) -> list:
-    """Clients reach the listeners; the proxies reach the controller (xDS), OPA, the identity
-    service's JWKS (https, outside the cluster's policy: any address on 443), and the route backends."""
+    """Clients reach the listeners; the proxies reach the controller (xDS), OPA, the identity service's
+    JWKS (in the cluster: one flow; outside it: the destination declared in mesh.istio.egress), and the
+    route backends."""
     anyone = Peer(cidr="0.0.0.0/0")
     controller = Peer(pods={"control-plane": "envoy-gateway"})
     opa = Peer(namespace=policy_ns, pods={"app.kubernetes.io/name": "opa-ext-authz"})
@@ -116,10 +117,20 @@ def network(settings: EdgeSettings, namespace: str, policy_ns: str, observabilit
         allow_ingress("envoy-proxy-metrics-scrape", namespace, PROXY_LABELS, [prometheus], [STATS_PORT], opts, ledger=ctx.flows),
         allow_egress("envoy-proxy-to-xds", namespace, PROXY_LABELS, [controller], [XDS_PORT], opts, ledger=ctx.flows),
         allow_egress("envoy-proxy-to-opa", namespace, PROXY_LABELS, [opa], [OPA_PORT], opts, ledger=ctx.flows),
-        allow_egress("envoy-proxy-to-jwks", namespace, PROXY_LABELS, [anyone], [443], opts, ledger=ctx.flows),
         pod_monitor("envoy-proxy", namespace, PROXY_LABELS,
                     [{"port": "metrics", "path": "/stats/prometheus", "interval": "30s", "scheme": "http"}], ctx, opts),
     ]
+    if settings.jwt.jwks_service is not None:
+        # the identity service's keys, inside the cluster: both ends of the one flow (a jwksUrl outside the
+        # cluster is a destination declared in mesh.istio.egress, which opens it)
+        jwks = settings.jwt.jwks_service
+        jwks_pods = dict(jwks.pods) or {"app.kubernetes.io/name": jwks.service}
+        flows += [
+            allow_egress("envoy-proxy-to-jwks", namespace, PROXY_LABELS, [Peer(namespace=jwks.namespace, pods=jwks_pods)],
+                         [jwks.port], opts, ledger=ctx.flows),
+            allow_ingress(f"{jwks.service}-jwks-from-edge", jwks.namespace, jwks_pods, [Peer(namespace=namespace, pods=PROXY_LABELS)],
+                          [jwks.port], opts, ledger=ctx.flows),
+        ]
     for route in settings.routes:
         backend = Peer(namespace=route.backend.namespace, pods=dict(route.backend.pods) or {"app.kubernetes.io/name": route.backend.service})
         flows.append(allow_egress(f"envoy-proxy-to-{route.name}", namespace, PROXY_LABELS, [backend], [route.backend.port], opts, ledger=ctx.flows))

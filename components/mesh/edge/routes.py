@@ -73,7 +73,7 @@ def security_policy(route: EdgeRoute, edge: EdgeSettings, opa_service: str, opa_
                     "name": "soma-identity",
                     "issuer": edge.jwt.issuer,
                     "audiences": list(edge.jwt.audiences),
-                    "remoteJWKS": {"uri": edge.jwt.jwks_url},
+                    "remoteJWKS": {"uri": edge.jwt.jwks_uri()},
                 }
             ]
         },
