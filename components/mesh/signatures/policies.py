@@ -26,44 +26,13 @@ from typing import Iterable, Mapping
 
 from components.catalog import Catalog, Image
 from components.settings import SignatureSettings
+# one matcher of images against globs, as policy-controller's, for the program and the gate alike
+from policies.image_policies import admission_name, glob_matches
 
 API_VERSION = "policy.sigstore.dev/v1beta1"
 KIND = "ClusterImagePolicy"
-DOCKER_HUB = "index.docker.io"
-DOCKER_HUB_ALIAS = "docker.io"
 PLATFORM_POLICY = "platform-key"
 KEYLESS_PREFIX = "keyless-"
-
-
-def admission_name(reference: str) -> str:
-    """The name policy-controller matches globs against: ``<registry>/<repository>@<digest>``."""
-    rest, _, digest = reference.partition("@")
-    slash, colon = rest.rfind("/"), rest.rfind(":")
-    name = rest[:colon] if colon > slash else rest
-    first, _, remainder = name.partition("/")
-    if not remainder or not ("." in first or ":" in first or first == "localhost"):
-        first, remainder = DOCKER_HUB, name
-    if first == DOCKER_HUB_ALIAS:
-        first = DOCKER_HUB
-    if first == DOCKER_HUB and "/" not in remainder:
-        remainder = f"library/{remainder}"
-    return f"{first}/{remainder}@{digest}" if digest else f"{first}/{remainder}"
-
-
-def glob_regex(glob: str) -> re.Pattern[str]:
-    """policy-controller's glob.Compile (v0.13.1): ``**`` any characters, ``*`` any but ``/``, whole string."""
-    if glob == "*/*":
-        glob = "index.docker.io/*/*"
-    if glob == "*":
-        glob = "index.docker.io/library/*"
-    if not re.fullmatch(r"[a-zA-Z0-9\-_:/*.@]+", glob):
-        raise ValueError(f"invalid glob {glob!r}")
-    pattern = glob.replace(".", r"\.").replace("**", "#").replace("*", "[^/]*").replace("#", ".*")
-    return re.compile(f"^{pattern}$")
-
-
-def glob_matches(glob: str, reference: str) -> bool:
-    return glob_regex(glob).match(admission_name(reference)) is not None
 
 
 @dataclass(frozen=True)
