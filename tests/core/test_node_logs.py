@@ -352,7 +352,7 @@ def policy_flows(plan: dict, namespace: str) -> set[tuple]:
         spec = policy["spec"]
         for direction in spec["policyTypes"]:
             for clause in spec[direction.lower()]:
-                ports = tuple(sorted(p["port"] for p in clause["ports"]))
+                ports = tuple(sorted(p["port"] for p in clause.get("ports", [])))  # none listed: every port
                 for peer in clause["from" if direction == "Ingress" else "to"]:
                     where = json.dumps(peer["namespaceSelector"]) if "namespaceSelector" in peer else namespace
                     where = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", where)

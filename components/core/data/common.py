@@ -98,7 +98,9 @@ def later_scrape_targets(settings: PlatformSettings) -> tuple[tuple[str, tuple[t
     """The Mesh phase's metrics endpoints that are not on the kit's metrics port (open everywhere):
     Gatekeeper's, the image signature webhook's (knative's 9090, which its chart fixes), Envoy Gateway's
     controller and proxies, and OPA's diagnostic port. Core builds Prometheus' egress before the later
-    phases exist, so their targets come from the settings that will make them."""
+    phases exist, so their targets come from the settings that will make them. A target in a mesh member
+    namespace needs none: Prometheus is enrolled in the mesh and reaches members over HBONE (15008), which
+    the mesh's own policies open (components/mesh/istio/scraper.py)."""
     if not settings.phases.mesh:
         return ()
     # imported late: the Mesh package imports Core
@@ -116,4 +118,5 @@ def later_scrape_targets(settings: PlatformSettings) -> tuple[tuple[str, tuple[t
         targets += [(mesh.namespaces["gateway"].name, control_plane.CONTROLLER_LABELS, (control_plane.METRICS_PORT,)),
                     (mesh.namespaces["gateway"].name, proxy.PROXY_LABELS, (proxy.STATS_PORT,)),
                     (mesh.namespaces["policy"].name, selector(opa.NAME), (opa.DIAGNOSTIC_PORT,))]
-    return tuple((namespace, tuple(sorted(pods.items())), ports) for namespace, pods, ports in targets)
+    members = {settings.namespace_named_by(key) for key in (mesh.istio.members if mesh.istio else ())}
+    return tuple((namespace, tuple(sorted(pods.items())), ports) for namespace, pods, ports in targets if namespace not in members)
