@@ -51,3 +51,24 @@ def test_prod_denies_dev_audits_and_waivers_come_from_the_pack_allow_list():
     assert "soma-node-logs" in prod["K8sPSPHostFilesystem"].excluded_namespaces
     for kind in ("K8sPSPHostNamespace", "K8sPSPHostNetworkingPorts", "K8sPSPPrivilegedContainer", "SomaRunAsNonRoot"):
         assert "soma-node-logs" not in prod[kind].excluded_namespaces, kind
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_workload_kind_of_the_plan_is_judged_when_applied(plans, stack):
+    """Each kind that carries a pod template in the plan has an ExpansionTemplate whose templateSource
+    finds that template in the plan's own objects, so Gatekeeper refuses the workload at apply time."""
+    from components.mesh.admission.expansion import API
+    from tests.helpers import pod_specs
+
+    plan = plans[stack]
+    expansions = [r["inputs"] for r in plan["resources"] if r["inputs"].get("kind") == "ExpansionTemplate"]
+    assert expansions and all(e["apiVersion"] == API and e["spec"]["generatedGVK"]["kind"] == "Pod" for e in expansions)
+    source_of = {kind: e["spec"]["templateSource"] for e in expansions for a in e["spec"]["applyTo"] for kind in a["kinds"]}
+    carriers = {obj["kind"]: obj for obj, _ in pod_specs(plan) if obj["kind"] != "Pod"}
+    assert {"Deployment", "StatefulSet", "DaemonSet", "CronJob"} <= set(carriers)
+    for kind, obj in carriers.items():
+        assert kind in source_of, f"{kind} is not expanded: its bad pod templates would be refused only pod by pod"
+        template = obj
+        for step in source_of[kind].split("."):
+            template = template[step]
+        assert "containers" in template["spec"], (kind, source_of[kind])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pulumi
 
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
-from components.mesh.admission import gatekeeper
+from components.mesh.admission import expansion, gatekeeper
 from components.mesh.admission.alerts import alert_rules
 from components.mesh.admission.policies import TEMPLATES_API, constraints, templates
 from components.settings import AdmissionSettings
@@ -47,6 +47,9 @@ class Admission(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.templates[c.template.kind]]),
                 annotations=doc["metadata"]["annotations"],
             ))
+        # workloads judged when applied: their pod templates expanded into the Pods they would create
+        self.expansions = [custom_resource(expansion.API, "ExpansionTemplate", name, None, spec, after_chart)
+                           for name, spec in expansion.specs().items()]
         self.network_policies = gatekeeper.network(namespace, observability_namespace, api_server_cidr, ctx, child)
         self.monitor = pod_monitor(MONITOR, namespace, gatekeeper.SYSTEM_LABELS,
                                    [{"port": "metrics", "path": "/metrics", "interval": "30s"}], ctx, child)
