@@ -27,7 +27,7 @@ import pulumi_vault as vault
 
 from components.core.interfaces import IssuerRef
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
-from components.kit.security import RETAIN_CLAIMS, resource_requirements
+from components.kit.security import RETAIN_CLAIMS, container_security_context, resource_requirements
 from components.settings import CoreSettings, SealSettings
 
 RELEASE = "vault"
@@ -155,15 +155,7 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
     namespace = settings.namespaces.secrets.name
     image = ctx.catalog.image("vault")
     pod = {"runAsNonRoot": True, "runAsUser": VAULT_UID, "runAsGroup": VAULT_GID, "fsGroup": VAULT_GID, "seccompProfile": {"type": "RuntimeDefault"}}
-    container = {
-        "runAsNonRoot": True,
-        "runAsUser": VAULT_UID,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    container = container_security_context(uid=VAULT_UID)
     volumes = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     server: dict = {

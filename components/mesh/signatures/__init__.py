@@ -15,7 +15,7 @@ import pulumi
 from components.kit import KitContext, custom_resource, helm_chart
 from components.kit.labels import recommended
 from components.kit.network import Flow, FlowRule, Peer, flow_policy, tcp
-from components.kit.security import anti_affinity, resource_requirements
+from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
 from components.mesh.signatures import alerts
 from components.mesh.signatures.policies import API_VERSION, KIND, ImagePolicy, image_policies
 from components.settings import SignatureSettings
@@ -41,17 +41,9 @@ def chart_values(settings: SignatureSettings, ctx: KitContext) -> dict:
     """
     image = ctx.catalog.image("policy-controller")
     replicas = settings.replicas
-    container = {
-        "enabled": True,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": NONROOT_UID,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    pod = {"enabled": True, "runAsNonRoot": True, "runAsUser": NONROOT_UID, "runAsGroup": NONROOT_UID,
-           "fsGroup": NONROOT_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+    # the kit's secure defaults, with the chart's own on-switch
+    container = {"enabled": True, **container_security_context(uid=NONROOT_UID)}
+    pod = {"enabled": True, **pod_security_context(NONROOT_UID)}
     # No installCRDs: values.yaml declares it but no template reads it at 0.10.6; templates/crds/ always renders.
     return {
         "webhook": {
