@@ -95,6 +95,15 @@ def load_catalog(configured: str | None) -> Catalog:
     return _load(path, stamp)
 
 
+def catalog_or_problem(config: Any) -> tuple[Catalog | None, str | None]:
+    """The rules' one way to the catalog their stack config names: (catalog, None), or (None, why not)
+    when it cannot be read, which every rule reports as its violation."""
+    try:
+        return load_catalog(config.get("catalogPath")), None
+    except CatalogError as error:
+        return None, str(error)
+
+
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, _stamp: int) -> Catalog:
     """Cached per file version: the engine calls a policy once per resource."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..catalog import CatalogError, load_catalog
+from ..catalog import catalog_or_problem
 from ..images import image_problem, looks_like_image
 from ..model import Finding, ResourceView, Unresolved, Violation, is_unknown
 from ..podspec import POD_SPEC_PATHS, is_custom_resource, pod_templates, required_images
@@ -23,10 +23,9 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
     references = list(image_references(resource))
     if not references:
         return
-    try:
-        catalog = load_catalog(config.get("catalogPath"))
-    except CatalogError as error:
-        yield Violation(str(error))
+    catalog, problem = catalog_or_problem(config)
+    if catalog is None:
+        yield Violation(problem)
         return
     allowed = [str(prefix) for prefix in config.get("allowedRegistries", [])]
     for where, reference in references:

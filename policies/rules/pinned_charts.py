@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..catalog import REPO_ROOT, CatalogError, folder_stamp, load_catalog, vendored_digest
+from ..catalog import REPO_ROOT, catalog_or_problem, folder_stamp, vendored_digest
 from ..model import Finding, ResourceView, Unresolved, Violation, contains_unknown, is_unknown
 from ..rule import Rule, RuleConfig, Severity
 
@@ -39,10 +39,9 @@ def check(resource: ResourceView, config: RuleConfig) -> Iterator[Finding]:
         yield Violation(f"chart '{chart}' is fetched from a repository; deploy the vendored folder (charts/<key>) "
                         "so the bytes the gate checked are the bytes deployed")
         return
-    try:
-        catalog = load_catalog(config.get("catalogPath"))
-    except CatalogError as error:
-        yield Violation(str(error))
+    catalog, problem = catalog_or_problem(config)
+    if catalog is None:
+        yield Violation(problem)
         return
     entry = catalog.charts_by_path.get(chart.removeprefix("./").rstrip("/"))  # a leading / leaves the repository
     if entry is None:

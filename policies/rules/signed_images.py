@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..catalog import CatalogError, CatalogImage, load_catalog
+from ..catalog import CatalogImage, catalog_or_problem
 from ..image_policies import glob_matches
 from ..images import ImageRef
 from ..model import Finding, ResourceView, Violation, dig
@@ -33,10 +33,9 @@ INCLUDE_LABEL = "policy.sigstore.dev/include"
 def check(resources: Sequence[ResourceView], config: RuleConfig) -> Iterator[Finding]:
     if config.get("verifyBy", "none") == "none":
         return  # this stack verifies no signature at admission (no verifier deployed): nothing to hold it to
-    try:
-        catalog = load_catalog(config.get("catalogPath"))
-    except CatalogError as error:
-        yield Violation(str(error))
+    catalog, problem = catalog_or_problem(config)
+    if catalog is None:
+        yield Violation(problem)
         return
     policies = [r for r in resources if r.type in POLICY_KINDS]
     exempt = set(config.get("exemptNamespaces", []))
