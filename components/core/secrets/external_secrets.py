@@ -11,7 +11,7 @@ from typing import Mapping
 import pulumi
 
 from components.core.secrets.vault_server import KUBERNETES_AUTH_PATH, VaultEndpoint
-from components.kit.security import resource_requirements
+from components.kit.security import container_security_context, pod_security_context, resource_requirements
 from components.core.secrets.vault_access import VAULT_AUDIENCE, SecretConsumer, role_name
 from components.kit import KitContext, custom_resource, helm_chart
 from components.settings import CoreSettings
@@ -39,16 +39,8 @@ def chart_values(settings: CoreSettings, ctx: KitContext) -> dict:
     """
     image = ctx.catalog.image("external-secrets")
     pinned = {"repository": image.name, "tag": image.tag_at_digest, "pullPolicy": "IfNotPresent"}
-    pod = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
-    container = {
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "capabilities": {"drop": ["ALL"]},
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    pod = pod_security_context(1000)
+    container = container_security_context(uid=1000)
     es = settings.external_secrets
     replicas = es.replicas
     common = {

@@ -27,7 +27,7 @@ import pulumi_vault as vault
 
 from components.core.interfaces import IssuerRef
 from components.kit import KitContext, custom_resource, helm_chart, pod_monitor
-from components.kit.security import RETAIN_CLAIMS, container_security_context, resource_requirements
+from components.kit.security import RETAIN_CLAIMS, container_security_context, pod_security_context, resource_requirements
 from components.settings import CoreSettings, SealSettings
 
 RELEASE = "vault"
@@ -154,7 +154,7 @@ def chart_values(settings: CoreSettings, ctx: KitContext, root_token: pulumi.Out
     v = settings.vault
     namespace = settings.namespaces.secrets.name
     image = ctx.catalog.image("vault")
-    pod = {"runAsNonRoot": True, "runAsUser": VAULT_UID, "runAsGroup": VAULT_GID, "fsGroup": VAULT_GID, "seccompProfile": {"type": "RuntimeDefault"}}
+    pod = pod_security_context(VAULT_UID, VAULT_GID)
     container = container_security_context(uid=VAULT_UID)
     volumes = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]

@@ -22,7 +22,7 @@ All four are switched off in the values too, so a ``helm install`` with these va
 from __future__ import annotations
 
 from components.kit import KitContext, Peer, allow_egress, allow_ingress
-from components.kit.security import anti_affinity, container_security_context, resource_requirements
+from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
 from components.settings import AdmissionSettings
 
 RELEASE = "gatekeeper"
@@ -56,8 +56,7 @@ def _container_security() -> dict:
 
 
 def _pod_security() -> dict:
-    return {"fsGroup": GID, "supplementalGroups": [GID], "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": GID,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+    return {**pod_security_context(UID, GID), "supplementalGroups": [GID]}
 
 
 def chart_values(settings: AdmissionSettings, namespace: str, ctx: KitContext) -> dict:
