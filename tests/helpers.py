@@ -16,6 +16,14 @@ def objects(plan: dict, kind: str | None = None) -> list[dict]:
     return [o for o in found if kind is None or o["kind"] == kind]
 
 
+def platform_quotas(plan: dict) -> dict[str, dict]:
+    """``{namespace: spec.hard}`` of the platform's own ResourceQuota in each namespace; a chart's scoped
+    quota beside it (Gatekeeper's, for its critical-priority pods) is not the namespace's ceiling."""
+    from components.kit.namespace import QUOTA_NAME
+
+    return {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota") if q["metadata"]["name"] == QUOTA_NAME}
+
+
 def by_type(plan: dict, type_token: str) -> list[dict]:
     return [r for r in plan["resources"] if r["type"] == type_token]
 

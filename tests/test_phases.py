@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from components import settings
-from tests.helpers import config_with, objects
+from tests.helpers import config_with, objects, platform_quotas
 from tools.render import render, stack_config
 
 STACKS = ("dev", "prod")
@@ -53,10 +53,7 @@ def namespace_settings(s: settings.PlatformSettings) -> dict[str, settings.Names
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_quota_is_exactly_the_stack_settings(plans, stack):
     s = loaded(stack)
-    # the platform's own quota in each namespace; a chart may add a scoped one of its own (Gatekeeper's
-    # lets its system-cluster-critical pods run outside kube-system)
-    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plans[stack], "ResourceQuota")
-              if q["metadata"]["name"] == "platform-quota"}
+    quotas = platform_quotas(plans[stack])
     expected = {
         name: {
             "requests.cpu": ns.quota.requests_cpu,

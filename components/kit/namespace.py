@@ -10,6 +10,8 @@ from components.kit.context import KitContext
 from components.settings import NamespaceSettings
 
 PSA_LEVELS = ("privileged", "baseline", "restricted")
+QUOTA_NAME = "platform-quota"
+"""The platform's ResourceQuota in every namespace (a chart may add a scoped one of its own beside it)."""
 SIGNATURE_VERIFICATION_LABEL = "policy.sigstore.dev/include"
 AMBIENT_LABEL = {"istio.io/dataplane-mode": "ambient"}
 """Puts a namespace's pods in the ambient mesh (istio-cni redirects their traffic to ztunnel)."""
@@ -77,7 +79,7 @@ class PlatformNamespace(pulumi.ComponentResource):
         defaults = ctx.container_defaults
         self.quota = k8s.core.v1.ResourceQuota(
             f"{settings.name}-quota",
-            metadata={"name": "platform-quota", "namespace": settings.name, "labels": recommended("platform-quota", "quota")},
+            metadata={"name": QUOTA_NAME, "namespace": settings.name, "labels": recommended(QUOTA_NAME, "quota")},
             spec={
                 "hard": {
                     "requests.cpu": q.requests_cpu,

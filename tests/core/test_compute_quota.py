@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.helpers import objects
+from tests.helpers import objects, platform_quotas
 
 STACKS = ("dev", "prod")
 MEMORY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
@@ -86,9 +86,7 @@ def totals(plan: dict) -> dict[str, tuple[int, int, list[str]]]:
 
 
 def quota_problems(plan: dict) -> list[str]:
-    # the platform's quota; a chart's own scoped one (Gatekeeper's, for its critical-priority pods) caps less
-    hard = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota")
-            if q["metadata"]["name"] == "platform-quota"}
+    hard = platform_quotas(plan)
     problems = []
     for ns, (cpu, memory, _) in sorted(totals(plan).items()):
         quota = hard.get(ns)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers import objects
+from tests.helpers import objects, platform_quotas
 
 STACKS = ("dev", "prod")
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
@@ -85,10 +85,6 @@ def all_claims(plan: dict) -> list[Claims]:
     return [c for obj in objects(plan) for c in object_claims(obj) if c.count]
 
 
-def quotas(plan: dict) -> dict[str, dict]:
-    return {q["metadata"]["namespace"]: q["spec"]["hard"] for q in objects(plan, "ResourceQuota")}
-
-
 def totals(plan: dict) -> dict[str, tuple[int, int]]:
     """``{namespace: (bytes, claims)}``."""
     summed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -99,7 +95,7 @@ def totals(plan: dict) -> dict[str, tuple[int, int]]:
 
 
 def quota_problems(plan: dict) -> list[str]:
-    by_namespace = quotas(plan)
+    by_namespace = platform_quotas(plan)
     problems = []
     for ns, (size, count) in sorted(totals(plan).items()):
         if ns not in by_namespace:
