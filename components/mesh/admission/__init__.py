@@ -5,11 +5,10 @@ ConstraintTemplates (they wait for the chart: Pulumi waits for its Deployments t
 controller that turns a template into its constraint CRD is running), then each constraint, which waits
 for its template. Gatekeeper creates a constraint's CRD (``constraints.gatekeeper.sh/<Kind>``) only once it
 has compiled the template; until then the API server answers "no matches for kind", which the provider
-reports as a failed create. pulumi-kubernetes waits for a CustomResource's kind to be served and retries
-while its CRD is being established (the await logic of CustomResource creates), and the template's own
-readiness (``status.created``) is what Gatekeeper sets when the CRD exists. A first ``pulumi up`` on a
-cluster that is slow to compile can still stop on that error: the runbook (docs/runbooks/admission.md)
-says to run ``pulumi up`` again; no constraint is ever applied before its template.
+reports as a failed create. Whether the provider retries that on its own was not verified here (no
+cluster), so a first ``pulumi up`` on a cluster that is slow to compile can stop on that error: the
+runbook (docs/runbooks/admission.md) says to run ``pulumi up`` again; no constraint is ever applied
+before its template.
 """
 from __future__ import annotations
 
