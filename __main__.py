@@ -21,7 +21,7 @@ on = config.phases
 # only from the later phases' namespaces named here.
 core = Core(config.core, ctx, ClientNamespaces.of(config))
 mesh = Mesh(config.mesh, ctx, core=core.outputs, platform=config) if on.mesh else None
-governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs) if on.governance and mesh else None
+governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs, platform=config) if on.governance and mesh else None
 agents = (
     Agents(config.agents, ctx, core=core.outputs, mesh=mesh.outputs, governance=governance.outputs)
     if on.agents and mesh and governance

@@ -874,6 +874,18 @@ class MeshSettings:
 
 
 @dataclass(frozen=True)
+class GovernanceSettings:
+    """Phase 3: who may do what (OpenFGA), how changes reach clusters (Argo CD), what happened
+    (compliance over the audit pipeline) and what it costs (Kubecost).
+
+    ``namespaces``: ``governance`` (OpenFGA, whose API only the gateway and the orchestrator reach),
+    ``gitops`` (Argo CD), ``cost`` (Kubecost). A part left unset is not installed.
+    """
+
+    namespaces: Mapping[str, NamespaceSettings]
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     """Everything a stack decides. Built once by :func:`load`, then only read."""
 
@@ -890,7 +902,7 @@ class PlatformSettings:
     phases: Phases
     core: CoreSettings
     mesh: MeshSettings
-    governance: PhaseNamespaces
+    governance: GovernanceSettings
     agents: PhaseNamespaces
     ops: PhaseNamespaces
     stack: str = "dev"

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import pulumi
 
 from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
-from components.core.interfaces import SecretGrants, VaultAdmin
+from components.core.interfaces import DatabaseAccess, SecretGrants, VaultAdmin
 from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
@@ -39,6 +40,9 @@ class CoreOutputs:
     own (the mesh CA); None until core.vault.configure is true."""
     cert_manager: pulumi.Resource | None = None
     """cert-manager's chart: what a later phase's Issuers and Certificates wait for (its CRDs and webhook)."""
+    database: Callable[[str], DatabaseAccess] | None = None
+    """How a later phase's service reaches its database on the platform's PostgreSQL (one of the Cluster's
+    databases, e.g. ``openfga``); None until the data stores exist (core.vault.configure)."""
 
 
 class Core(Phase):
@@ -99,6 +103,7 @@ class Core(Phase):
             metrics_crds=tuple(monitoring.metrics_crds),
             vault=self.secrets.admin(),
             cert_manager=self.certificates.chart,
+            database=self.data.postgres.access if self.data else None,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -1,4 +1,5 @@
-"""Phase 3, Governance: relationship-based access, GitOps, audit and cost (filled by later issues)."""
+"""Phase 3, Governance: relationship-based access (OpenFGA), GitOps (Argo CD), compliance over the audit
+pipeline, and cost (Kubecost). Each part is its own component; this file lists what the phase deploys."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from components.core import CoreOutputs
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
-from components.settings import PhaseNamespaces
+from components.settings import GovernanceSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,12 @@ class GovernanceOutputs:
 
 class Governance(Phase):
     def __init__(
-        self, settings: PhaseNamespaces, ctx: KitContext, core: CoreOutputs, mesh: MeshOutputs,
+        self, settings: GovernanceSettings, ctx: KitContext, core: CoreOutputs, mesh: MeshOutputs, platform: PlatformSettings,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("Governance", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
+        # the parts, each in its own module under components/governance/ (one line each)
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
