@@ -42,6 +42,9 @@ def schema_statements(audit: AuditSqlSettings) -> list[tuple[str, str]]:
     return [(SCHEMA_PREFIX + name, statement) for name, statement in render_named_statements(settings, SQL_DIR)]
 
 
+SOURCE_MARKER = "__allocation_source__"
+
+
 def _array(values: list[str]) -> str:
     return "[" + ", ".join(sql_string(v) for v in values) + "]"
 
@@ -53,5 +56,7 @@ def mapping_query(source: str, phases: Mapping[str, str]) -> str:
     workload without a phase label is its namespace's.
     """
     names = sorted(phases)
-    values = {"source": source, "phase_namespaces": _array(names), "phase_names": _array([phases[n] for n in names])}
-    return render_template(MAPPING.read_text(encoding="utf-8"), values, source=MAPPING.name).strip().removesuffix(";")
+    values = {"source": SOURCE_MARKER, "phase_namespaces": _array(names), "phase_names": _array([phases[n] for n in names])}
+    query = render_template(MAPPING.read_text(encoding="utf-8"), values, source=MAPPING.name).strip().removesuffix(";")
+    # the source last: an inline response (tests) holds "}}" that the placeholder check would take for a hole
+    return query.replace(SOURCE_MARKER, source)

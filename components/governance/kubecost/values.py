@@ -8,8 +8,9 @@ values.yaml in brackets). What the platform already runs, Kubecost does not brin
   ``global.prometheus.enabled``); ``global.prometheus.fqdn`` points the cost-model at Core's
   kube-prometheus-stack, which scrapes Kubecost through the ServiceMonitor ``serviceMonitor.enabled``
   renders [2920] (Kubecost's own metrics are the cost metrics it computes from Prometheus's).
-* Grafana: ``global.grafana.enabled: false`` and ``proxy: false`` [10-14]: Core's Grafana is the one
-  Grafana; cost dashboards read ClickHouse there (docs/architecture/cost.md).
+* Grafana: ``global.grafana.enabled: false`` and ``proxy: false`` [10-14], and its dashboard and data
+  source ConfigMaps off (``grafana.sidecar.*.enabled`` [2958]): Core's Grafana is the one Grafana; the
+  cost dashboard reads ClickHouse there (docs/architecture/cost.md).
 
 Off because they need the node (host network, host PID or hostPath) or a cloud account:
 
@@ -78,6 +79,8 @@ def chart_values(settings: KubecostSettings, prometheus_url: str, model_image: s
         "initChownDataImage": "",
         "serviceMonitor": {"enabled": True},
         "prometheusRule": {"enabled": False},
+        # the chart's Prometheus-based Grafana dashboards (ConfigMaps for a Grafana sidecar, templates/grafana-dashboard-*)
+        "grafana": {"sidecar": {"dashboards": {"enabled": False}, "datasources": {"enabled": False}}},
         "kubecostProductConfigs": {
             "labelMappingConfigs": {
                 "enabled": True,
