@@ -878,13 +878,15 @@ class KubecostSettings:
     """Kubecost (cost allocation) in ``governance.cost``, reading Core's Prometheus, and the CronJob that
     copies its allocations into ClickHouse ``cost.allocations`` (docs/architecture/cost.md).
 
-    ``model``/``frontend``: the cost-model and frontend containers; ``storage``: the cost-model's
+    ``model``/``frontend``: the cost-model and frontend containers; ``aggregator``: each of the two
+    containers the chart runs from the cost-model image beside them (aggregator, cloud-cost); ``storage``: the cost-model's
     volume (its ETL cache; Prometheus holds the metrics); ``ingestSchedule``: when the ingest CronJob
     copies the last complete hour of allocations (five-field cron, UTC).
     """
 
     model: Resources
     frontend: Resources
+    aggregator: Resources
     storage: str = memory()
     ingest_schedule: str = field(default="7 * * * *", metadata=rule(check=_kubernetes_cron))
 

@@ -11,6 +11,7 @@ from tests.helpers import config_with, stack_document
 
 KUBECOST = {"model": {"cpuRequest": "200m", "memoryRequest": "512Mi", "cpuLimit": "1", "memoryLimit": "2Gi"},
             "frontend": {"cpuRequest": "10m", "memoryRequest": "64Mi", "cpuLimit": "200m", "memoryLimit": "256Mi"},
+            "aggregator": {"cpuRequest": "100m", "memoryRequest": "256Mi", "cpuLimit": "500m", "memoryLimit": "1Gi"},
             "storage": "8Gi", "ingestSchedule": "7 * * * *"}
 
 

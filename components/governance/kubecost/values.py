@@ -58,6 +58,8 @@ def chart_values(settings: KubecostSettings, prometheus_url: str, model_image: s
         "global": {
             "prometheus": {"enabled": False, "fqdn": prometheus_url},
             "grafana": {"enabled": False, "proxy": False},
+            # off by default [149-151]; its example fqdn would still be written into the ConfigMap
+            "notifications": {"alertmanager": {"enabled": False, "fqdn": ""}},
             "securityContext": pod_security_context(UID),
             "containerSecurityContext": container_security_context(uid=UID),
         },
@@ -69,7 +71,8 @@ def chart_values(settings: KubecostSettings, prometheus_url: str, model_image: s
             "fullImageName": frontend_image,
             "resources": resource_requirements(settings.frontend),
         },
-        "kubecostAggregator": {"fullImageName": model_image},
+        "kubecostAggregator": {"fullImageName": model_image, "resources": resource_requirements(settings.aggregator),
+                               "cloudCost": {"resources": resource_requirements(settings.aggregator)}},
         "persistentVolume": {"enabled": True, "size": settings.storage},
         "prometheus": {"nodeExporter": {"enabled": False}, "server": {"enabled": False}},
         "networkCosts": {"enabled": False},
