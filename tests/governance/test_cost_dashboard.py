@@ -107,7 +107,7 @@ def test_the_anomaly_query_fires_for_the_namespace_that_spiked(week):
         insert(week, LATEST + timedelta(hours=1), namespace, BASELINE[namespace])
     (row,) = result(week, reporting.anomaly_query())
     assert (row["namespace"], row["phase"], row["tenant"]) == ("soma-agents", "agents", "acme")
-    assert row["ratio"] == pytest.approx(1.5 / 0.2, rel=0.01)
+    assert row["spike_ratio"] == pytest.approx(1.5 / 0.2, rel=0.01)
 
 
 def test_a_new_namespace_does_not_page_before_a_day_of_history(week):
@@ -121,8 +121,10 @@ def test_the_alert_rule_is_grafana_managed_with_its_runbook():
     doc = yaml.safe_load(yaml.safe_dump(reporting.alert_rules()))
     (group,) = doc["groups"]
     (rule,) = group["rules"]
-    query, condition = rule["data"]
+    query, reduce, threshold = rule["data"]
     assert query["datasourceUid"] == "clickhouse" and query["model"]["rawSql"] == reporting.anomaly_query()
-    assert rule["condition"] == condition["refId"] and condition["datasourceUid"] == "__expr__"
+    assert reduce["model"]["expression"] == query["refId"] and threshold["model"]["expression"] == reduce["refId"]
+    assert rule["condition"] == threshold["refId"]
+    assert threshold["model"]["conditions"] == [{"evaluator": {"type": "gt", "params": [0]}}]
     assert rule["annotations"]["runbook_url"] == "docs/runbooks/governance.md#cost-anomaly"
     assert rule["noDataState"] == "OK"

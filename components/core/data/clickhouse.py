@@ -283,7 +283,7 @@ class ClickHouseStore:
             "audit_reader/password": password("audit-reader-password"),
             "audit_reader/networks/ip": [pod_cidr],
             "audit_reader/profile": "readonly",
-            "audit_reader/grants/query": ["GRANT SELECT ON audit.*", "GRANT SELECT ON cost.*"],
+            "audit_reader/grants/query": ["GRANT SELECT ON audit.*"],
             f"{BACKUP_USER}/password": password("audit-backup-password"),
             f"{BACKUP_USER}/networks/ip": [pod_cidr],
             f"{BACKUP_USER}/profile": "default",

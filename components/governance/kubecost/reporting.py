@@ -4,8 +4,8 @@ Grafana's ClickHouse data source (uid ``clickhouse``, provisioned by the complia
 The dashboard is a ConfigMap in the observability namespace labelled ``grafana_dashboard``, which
 Core's Grafana sidecar loads like Core's own dashboards. The alert is a Grafana-managed alert rule in
 Grafana's file-provisioning format (apiVersion 1, groups), as a ConfigMap labelled ``grafana_alert``:
-the grafana chart's alerts sidecar label (sidecar.alerts.label), the route the compliance part takes
-for its own ClickHouse alerts. Prometheus rules cannot query ClickHouse, so this is not a PrometheusRule.
+the route docs/architecture/compliance.md fixes (Core's Grafana alerts sidecar loads it; Grafana sends
+it to the platform Alertmanager). Prometheus rules cannot query ClickHouse, so this is not a PrometheusRule.
 Both are built whenever the phase has its ``cost`` namespace, with or without Kubecost: the table is
 Core's, and an empty panel says "no cost data yet" better than a missing one.
 """
@@ -42,10 +42,9 @@ def anomaly_query() -> str:
 
 
 def alert_rules() -> dict[str, Any]:
-    """Grafana's alert provisioning document: one rule, firing per namespace whose ``ratio`` row exists.
-
-    The query returns only anomalous namespaces, so the condition is "a row with ratio > 2"; no row,
-    no alert (noDataState OK: an hour without anomalies is the normal case).
+    """Grafana's alert provisioning document in the format docs/architecture/compliance.md fixes (A: the SQL,
+    B: reduce to the last value per series, C: threshold > 0): the SQL returns a row only for an anomalous
+    namespace, its ``spike_ratio`` the verdict; no row, no alert (noDataState OK: the normal hour).
     """
     return {
         "apiVersion": 1,
@@ -57,22 +56,22 @@ def alert_rules() -> dict[str, Any]:
             "rules": [{
                 "uid": ALERT_UID,
                 "title": "CostAnomaly",
-                "condition": "spike",
+                "condition": "C",
+                "for": "0s",
                 "data": [
-                    {"refId": "cost", "relativeTimeRange": {"from": 8 * 86400, "to": 0}, "datasourceUid": DATASOURCE_UID,
-                     "model": {"refId": "cost", "datasource": {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID},
-                               "editorType": "sql", "format": 1, "queryType": "table", "rawSql": anomaly_query()}},
-                    {"refId": "spike", "datasourceUid": "__expr__",
-                     "model": {"refId": "spike", "type": "threshold", "expression": "cost",
-                               "datasource": {"type": "__expr__", "uid": "__expr__"},
-                               "conditions": [{"evaluator": {"type": "gt", "params": [2]}}]}},
+                    {"refId": "A", "relativeTimeRange": {"from": 8 * 86400, "to": 0}, "datasourceUid": DATASOURCE_UID,
+                     "model": {"refId": "A", "editorType": "sql", "format": 1, "queryType": "table", "rawSql": anomaly_query()}},
+                    {"refId": "B", "datasourceUid": "__expr__",
+                     "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last"}},
+                    {"refId": "C", "datasourceUid": "__expr__",
+                     "model": {"refId": "C", "type": "threshold", "expression": "B",
+                               "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
                 ],
                 "noDataState": "OK",
                 "execErrState": "Error",
-                "for": "0s",
-                "labels": {"severity": "warning", "phase": "governance", "component": "cost"},
+                "labels": {"severity": "warning", "phase": "governance", "part": "cost"},
                 "annotations": {
-                    "summary": "Namespace {{ $labels.namespace }} cost {{ $values.cost }}x its hourly average of the last week",
+                    "summary": "Namespace {{ $labels.namespace }} cost {{ $values.B }}x its hourly average of the last week",
                     "description": "The last ingested hour of cost.allocations for {{ $labels.namespace }} (phase {{ $labels.phase }}, "
                                    "tenant {{ $labels.tenant }}) is more than twice its weekly hourly average and three standard "
                                    "deviations above it.",

@@ -1,7 +1,10 @@
 -- Cost anomaly (alert CostAnomaly): a namespace whose last ingested hour cost more than twice its
 -- hourly average over the week before AND more than three standard deviations above it.
 -- Needs a day of history for the namespace, so a new namespace does not page; one row per anomalous
--- namespace (Grafana makes one alert instance per row, labelled by namespace, phase and tenant).
+-- namespace (Grafana makes one alert instance per row, labelled by namespace, phase and tenant), whose
+-- spike_ratio (> 2 by construction) is the verdict the rule's threshold compares with 0. Relative to the
+-- newest ingested hour, not now(): a late ingest still compares like with like; an ingest that stopped is
+-- what the CronJob's own failure shows (kube-state-metrics), not a cost anomaly.
 WITH
     hourly AS
     (
@@ -18,7 +21,7 @@ SELECT
     latest.tenant AS tenant,
     latest.cost AS last_hour_cost,
     base.avg_cost AS baseline_hourly_cost,
-    latest.cost / greatest(base.avg_cost, 1e-9) AS ratio
+    latest.cost / greatest(base.avg_cost, 1e-9) AS spike_ratio
 FROM (SELECT namespace, phase, tenant, cost FROM hourly WHERE window_start = latest_hour) AS latest
 INNER JOIN
 (
@@ -30,4 +33,4 @@ INNER JOIN
 WHERE base.hours >= 24
   AND latest.cost > 2 * base.avg_cost
   AND latest.cost > base.avg_cost + 3 * base.sd
-ORDER BY ratio DESC
+ORDER BY spike_ratio DESC
