@@ -874,6 +874,24 @@ class MeshSettings:
 
 
 @dataclass(frozen=True)
+class KubecostSettings:
+    """Kubecost (cost allocation) in ``governance.cost``, reading Core's Prometheus, and the CronJob that
+    copies its allocations into ClickHouse ``cost.allocations`` (docs/architecture/cost.md).
+
+    ``model``/``frontend``: the cost-model and frontend containers; ``aggregator``: each of the two
+    containers the chart runs from the cost-model image beside them (aggregator, cloud-cost); ``storage``: the cost-model's
+    volume (its ETL cache; Prometheus holds the metrics); ``ingestSchedule``: when the ingest CronJob
+    copies the last complete hour of allocations (five-field cron, UTC).
+    """
+
+    model: Resources
+    frontend: Resources
+    aggregator: Resources
+    storage: str = memory()
+    ingest_schedule: str = field(default="7 * * * *", metadata=rule(check=_kubernetes_cron))
+
+
+@dataclass(frozen=True)
 class GovernanceSettings:
     """Phase 3: who may do what (OpenFGA), how changes reach clusters (Argo CD), what happened
     (compliance over the audit pipeline) and what it costs (Kubecost).
@@ -883,6 +901,7 @@ class GovernanceSettings:
     """
 
     namespaces: Mapping[str, NamespaceSettings]
+    kubecost: KubecostSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -1229,7 +1248,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
-                + _identity_problems(settings) + _signature_problems(settings)
+                + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
@@ -1332,6 +1351,38 @@ def _istio_problems(s: PlatformSettings) -> list[str]:
             problems.append(f"{where}: hosts, ports, cidrs and namespaces are all required")
         if not dest.reason.strip():
             problems.append(f"{where}.reason: say why the platform reaches this destination")
+    return problems
+
+
+KUBECOST_IMAGES = ("kubecost-cost-model", "kubecost-frontend")
+"""The catalog keys of the images Kubecost's chart runs with the platform's values (cost-model, frontend)."""
+
+
+def _kubecost_images_missing() -> list[str]:
+    """The Kubecost images platform.lock.yaml does not pin. A broken lock file is reported by the render on its own."""
+    from components import catalog
+
+    try:
+        pinned = catalog.load().images
+    except catalog.CatalogError:
+        return []
+    return [key for key in KUBECOST_IMAGES if key not in pinned]
+
+
+def _kubecost_problems(s: PlatformSettings) -> list[str]:
+    """Kubecost runs in ``governance.cost`` and only once its images are pinned by digest."""
+    if s.governance.kubecost is None:
+        return []
+    key = f"{PROJECT}:governance.kubecost"
+    problems = []
+    if "cost" not in s.governance.namespaces:
+        problems.append(f"{PROJECT}:governance.namespaces.cost: Kubecost runs in this namespace; required when governance.kubecost is set")
+    missing = _kubecost_images_missing()
+    if missing:
+        problems.append(
+            f"{key}: platform.lock.yaml pins no {', '.join(missing)} (gcr.io/kubecost1/cost-model and frontend by digest); "
+            "no public source names their digests, and the chart would otherwise run tag-only images that the gate and "
+            "admission refuse. Leave governance.kubecost unset until they are pinned (docs/architecture/cost.md, \"Blocked\")")
     return problems
 
 

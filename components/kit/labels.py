@@ -40,3 +40,14 @@ def waiver_annotations(opt_out: dict[str, str]) -> dict[str, str]:
         if not reason or not reason.strip():
             raise ValueError(f"opting out of '{rule}' needs a reason")
     return {f"{WAIVER_PREFIX}{rule}": reason for rule, reason in sorted(opt_out.items())}
+
+
+TENANT_LABEL = "somaagenthub.io/tenant"
+"""The tenant a workload serves (agents, workflows started for one tenant); cost reports and dashboards group by it."""
+PHASE_LABEL = "somaagenthub.io/phase"
+"""The roadmap phase a workload belongs to (core, mesh, governance, agents, ops), where the namespace alone does not say."""
+
+
+def prometheus_label(label: str) -> str:
+    """``label`` as Prometheus (and so Kubecost) spells it: every character outside ``[a-zA-Z0-9_]`` becomes ``_``."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in label)

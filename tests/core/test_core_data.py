@@ -7,6 +7,7 @@ import pytest
 
 from components import settings
 from components.core.audit.sql_templates import AuditSqlSettings, render_named_statements
+from components.core.cost import schema_statements as cost_schema_statements
 from components.core.data.minio import bucket_policy, setup_script
 from components.kit import JobArgs, WorkloadArgs
 from components.settings import Resources
@@ -102,7 +103,10 @@ def test_clickhouse_gets_the_rendered_audit_sql_and_its_sizing(plans, stack):
         retention_days=s.audit_retention_days, replicated=replicated, cluster="audit" if replicated else "",
     ))
     config = one(plans[stack], "ConfigMap", "clickhouse-audit-schema")["data"]
-    assert {k: v for k, v in config.items() if k.endswith(".sql")} == dict(expected)
+    settings = AuditSqlSettings(brokers="platform-kafka-bootstrap.soma-data.svc:9093", topic="platform.audit.v1",
+                                consumer_group="clickhouse-audit", retention_days=s.audit_retention_days,
+                                replicated=replicated, cluster="audit" if replicated else "")
+    assert {k: v for k, v in config.items() if k.endswith(".sql")} == dict(expected) | dict(cost_schema_statements(settings))
     for user, value in chi["configuration"]["users"].items():
         if user.endswith("/password"):
             assert set(value) == {"valueFrom"}, user

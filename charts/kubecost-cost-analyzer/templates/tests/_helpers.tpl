@@ -1,0 +1,5 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{- define "kubecost.test.annotations" -}}
+helm.sh/hook: test
+{{- end -}}
