@@ -10,12 +10,15 @@ from components.core import CoreOutputs
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
+from components.governance.openfga import OpenFga, OpenFgaOutputs
 from components.settings import GovernanceSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
 class GovernanceOutputs:
     namespaces: tuple[str, ...]
+    openfga: OpenFgaOutputs | None = None
+    """Where the gateway and the orchestrator ask for authorization decisions, and where the store and model IDs are."""
 
 
 class Governance(Phase):
@@ -27,5 +30,8 @@ class Governance(Phase):
         self.namespace = self.namespaces(settings.namespaces, ctx)
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # the parts, each in its own module under components/governance/ (one line each)
-        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
+                                platform.core.vault.kv_mount, opts=inside) if settings.openfga and core.database else None)
+        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
+                                         openfga=self.openfga.outputs if self.openfga else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
