@@ -31,7 +31,7 @@ class Governance(Phase):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # the parts, each in its own module under components/governance/ (one line each)
         self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
-                                platform.core.vault.kv_mount, opts=inside) if settings.openfga and core.database else None)
+                                platform.core.vault.kv_mount, platform.mesh.identity.trust_domain, opts=inside) if settings.openfga and core.database else None)
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                          openfga=self.openfga.outputs if self.openfga else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

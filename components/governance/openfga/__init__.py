@@ -62,7 +62,8 @@ METRICS_PORT = 2112
 """values.yaml ``http.addr``, ``grpc.addr``, ``telemetry.metrics.addr``; the Service names them http, grpc, metrics."""
 API_PORTS = (HTTP_PORT, GRPC_PORT)
 CLIENT_APPS = ("gateway", "orchestrator")
-"""The only callers of the API (``app.kubernetes.io/name`` of their pods in the agents namespace)."""
+"""The only callers of the API: ``app.kubernetes.io/name`` of their pods in the agents namespace, and the names of
+their ServiceAccounts (a kit Workload's account is named after it), which are their mesh identities."""
 DATASTORE_KEYS = {"uriKey": "uri", "usernameKey": "username", "passwordKey": "password"}
 MIGRATE_JOB = "openfga-migrate"
 BOOTSTRAP_JOB = "openfga-bootstrap"
@@ -175,6 +176,19 @@ def flows(namespace: str, agents_namespace: str, database: DatabaseAccess, obser
     ]
 
 
+def mesh_client_lock(namespace: str, agents_namespace: str, trust_domain: str) -> dict[str, Any]:
+    """``spec`` of a DENY AuthorizationPolicy: from the agents namespace, only the gateway's and the orchestrator's
+    identities reach the API ports.
+
+    In an ambient namespace the API traffic arrives over HBONE (15008), so the NetworkPolicy's pod selector on
+    8080/8081 never sees it and the flow's ALLOW policy is as wide as the namespace (components/mesh/istio/
+    authorization.py); this narrows it to the two ServiceAccounts. Istio evaluates DENY before ALLOW."""
+    principals = [f"{trust_domain}/ns/{agents_namespace}/sa/{app}" for app in CLIENT_APPS]
+    return {"selector": {"matchLabels": dict(POD_LABELS)}, "action": "DENY", "rules": [{
+        "from": [{"source": {"namespaces": [agents_namespace], "notPrincipals": principals}}],
+        "to": [{"operation": {"ports": [str(p) for p in API_PORTS]}}]}]}
+
+
 def migrate_job(settings: OpenFgaSettings, namespace: str, database: DatabaseAccess, credentials: SecretRef) -> JobArgs:
     """``openfga migrate`` with the server's image and the server's datastore settings (templates/job.yaml's env)."""
     return JobArgs(
@@ -244,7 +258,7 @@ class OpenFga(pulumi.ComponentResource):
     """``somaagenthub:governance:OpenFga``: credentials, migration, server, model bootstrap, flows, scraping."""
 
     def __init__(self, settings: OpenFgaSettings, ctx: KitContext, core: CoreOutputs, namespace: str, agents_namespace: str,
-                 kv_mount: str, opts: pulumi.ResourceOptions | None = None):
+                 kv_mount: str, trust_domain: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:governance:OpenFga", "openfga", None, opts)
         if core.database is None or core.secrets is None or core.vault is None:
             raise ValueError("OpenFGA needs Core's database and Vault (core.vault.configure true)")
@@ -262,6 +276,11 @@ class OpenFga(pulumi.ComponentResource):
         self.migration = Job(migrate_job(settings, namespace, database, self.credentials), ctx, opts=child)
         self.chart = helm_chart(RELEASE, "openfga", namespace, chart_values(settings, ctx, database, self.credentials), ctx,
                                 pulumi.ResourceOptions(parent=self, depends_on=[self.migration, *self.network_policies]))
+        # after the chart: Istio's CRDs (the Mesh phase's, which the phase's outputs do not expose) are long installed by then
+        self.client_lock = (custom_resource("security.istio.io/v1", "AuthorizationPolicy", "openfga-api-callers-only", namespace,
+                                            mesh_client_lock(namespace, agents_namespace, trust_domain),
+                                            pulumi.ResourceOptions(parent=self, depends_on=[self.chart]))
+                            if namespace in ctx.mesh.members else None)
         self.disruption_budget = None
         if settings.replicas > 1:
             self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
