@@ -892,6 +892,25 @@ class KubecostSettings:
 
 
 @dataclass(frozen=True)
+class OpenFgaSettings:
+    """OpenFGA, the platform's relationship-based authorization (docs/architecture/openfga.md).
+
+    ``replicas``: OpenFGA servers (stateless; the state is the ``openfga`` database on the platform's
+    PostgreSQL), one per node; ``resources``: each server's; ``migrationResources``: the schema
+    migration Job's (``openfga migrate``, run before the servers); ``bootstrapResources``: the Job that
+    writes the authorization model to the store ``store`` and hands its IDs to Vault. ``traceSampleRatio``:
+    the share of requests traced to the platform collector, ``0`` for none.
+    """
+
+    replicas: int = count(1, 9)
+    resources: Resources
+    migration_resources: Resources
+    bootstrap_resources: Resources
+    store: str = field(default="somaagenthub", metadata=rule(pattern=DNS_LABEL, pattern_hint="a store name such as somaagenthub"))
+    trace_sample_ratio: float = field(default=0.1, metadata=rule(minimum=0, maximum=1))
+
+
+@dataclass(frozen=True)
 class GovernanceSettings:
     """Phase 3: who may do what (OpenFGA), how changes reach clusters (Argo CD), what happened
     (compliance over the audit pipeline) and what it costs (Kubecost).
@@ -902,6 +921,8 @@ class GovernanceSettings:
 
     namespaces: Mapping[str, NamespaceSettings]
     kubecost: KubecostSettings | None = None
+    openfga: OpenFgaSettings | None = None
+    """OpenFGA in the ``governance`` namespace; none: not installed."""
 
 
 @dataclass(frozen=True)
@@ -952,6 +973,23 @@ class PlatformSettings:
         collector)."""
         node_logs = self.core.namespaces.node_logs
         return tuple(n for n in self.all_namespaces() if node_logs is None or n != node_logs.name)
+
+
+def _openfga_problems(s: PlatformSettings) -> list[str]:
+    """An HA stack runs at least two OpenFGA servers (the gateway and the orchestrator ask it on every
+    request). Until core.vault.configure is true there is no database access yet, and the phase leaves
+    OpenFGA out (as Core leaves out its data stores)."""
+    openfga = s.governance.openfga
+    if openfga is None:
+        return []
+    key = f"{PROJECT}:governance.openfga"
+    problems = []
+    if s.high_availability and openfga.replicas < 2:
+        problems.append(f"{key}.replicas: highAvailability is on, so at least 2 OpenFGA servers are needed "
+                        f"(every authorization check of the gateway and the orchestrator waits on one); got {openfga.replicas}")
+    if "governance" not in s.governance.namespaces:
+        problems.append(f"{key}: OpenFGA runs in governance.namespaces.governance, which is missing")
+    return problems
 
 
 def _phase_problems(phases: Phases) -> list[str]:
@@ -1248,7 +1286,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
             _phase_problems(settings.phases) + _namespace_problems(settings) + _purpose_problems(settings) + _ha_problems(settings) + _vault_problems(settings)
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
-                + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings)
+                + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -8,6 +8,7 @@ import pulumi
 
 from components.core import CoreOutputs
 from components.governance.kubecost import Cost, CostOutputs
+from components.governance.openfga import OpenFga, OpenFgaOutputs
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
@@ -18,6 +19,8 @@ from components.settings import GovernanceSettings, PlatformSettings
 class GovernanceOutputs:
     namespaces: tuple[str, ...]
     cost: CostOutputs | None = None
+    openfga: OpenFgaOutputs | None = None
+    """Where the gateway and the orchestrator ask for authorization decisions, and where the store and model IDs are."""
 
 
 class Governance(Phase):
@@ -30,6 +33,9 @@ class Governance(Phase):
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # the parts, each in its own module under components/governance/ (one line each)
         self.cost = Cost(self.namespace["cost"].name, settings.kubecost, ctx, core, platform, inside) if "cost" in self.namespace else None
+        self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
+                                platform.core.vault.kv_mount, platform.mesh.identity.trust_domain, opts=inside) if settings.openfga and core.database else None)
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
+                                         openfga=self.openfga.outputs if self.openfga else None,
                                          cost=self.cost.outputs if self.cost else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

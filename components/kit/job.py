@@ -159,7 +159,7 @@ class Job(pulumi.ComponentResource):
 
     def __init__(self, args: JobArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:kit:Job", f"{args.namespace}-{args.name}", None, opts)
-        parts = _JobParts(args, ctx, self)
+        parts = _JobParts(args, ctx, self, after=_waits(opts))
         self.service_account, self.files = parts.service_account, parts.files
         template = parts.pod_template(extra_annotations={CHECKSUM_ANNOTATION: self.checksum(args, parts.image.reference)})
         self.job = k8s.batch.v1.Job(
@@ -211,7 +211,7 @@ class CronJob(pulumi.ComponentResource):
     def __init__(self, args: CronJobArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
         job = args.job
         super().__init__("somaagenthub:kit:CronJob", f"{job.namespace}-{job.name}", None, opts)
-        parts = _JobParts(job, ctx, self)
+        parts = _JobParts(job, ctx, self, after=_waits(opts))
         self.service_account, self.files = parts.service_account, parts.files
         self.cron_job = k8s.batch.v1.CronJob(
             parts.prefix,
@@ -235,10 +235,19 @@ class CronJob(pulumi.ComponentResource):
         self.register_outputs({"name": job.name, "schedule": args.schedule})
 
 
+def _waits(opts: pulumi.ResourceOptions | None) -> list[pulumi.Resource]:
+    """What the caller made the job wait for (``depends_on`` of its options): a component's children do not
+    inherit it, so the Job (or CronJob) object itself is made to wait for it too, or it would start first."""
+    depends_on = opts.depends_on if opts is not None else None
+    if depends_on is None:
+        return []
+    return list(depends_on) if isinstance(depends_on, (list, tuple)) else [depends_on]
+
+
 class _JobParts:
     """What a Job and a CronJob share: the ServiceAccount, the script ConfigMap, the pod, the egress."""
 
-    def __init__(self, args: JobArgs, ctx: KitContext, parent: pulumi.ComponentResource):
+    def __init__(self, args: JobArgs, ctx: KitContext, parent: pulumi.ComponentResource, after: list[pulumi.Resource] = ()):
         self.args = args
         self.child = pulumi.ResourceOptions(parent=parent)
         self.image = ctx.catalog.image(args.image)
@@ -262,7 +271,7 @@ class _JobParts:
             )
         # and the Secrets the pod reads: it must not start before External Secrets has written them
         self.after_inputs = ctx.after_secrets(args.namespace, pod_spec(args, self._image_of), pulumi.ResourceOptions(
-            parent=parent, depends_on=[r for r in (self.service_account, self.files) if r is not None]))
+            parent=parent, depends_on=[*after, *(r for r in (self.service_account, self.files) if r is not None)]))
 
     def pod_template(self, extra_annotations: Mapping[str, str] | None = None) -> dict:
         annotations = {**waiver_annotations(dict(self.args.opt_out)), **(extra_annotations or {})}

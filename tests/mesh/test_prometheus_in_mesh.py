@@ -113,7 +113,15 @@ def _network_admits(plan: dict, direction: str, namespace: str, pod: dict, peer_
 
 def _authorization_admits(plan: dict, namespace: str, pod: dict, source_ns: str, port: int) -> bool:
     policies = _in("AuthorizationPolicy", plan, namespace)
-    assert not [p for p in policies if p["spec"].get("action") == "DENY"], "a DENY policy would need evaluating too"
+    for policy in policies:  # DENY first, as Istio evaluates them; a source with no listed principal is any principal
+        spec = policy["spec"]
+        if spec.get("action") != "DENY" or not _matches(spec.get("selector"), pod):
+            continue
+        for rule in spec.get("rules", []):
+            assert all(set(entry["source"]) <= {"namespaces", "notPrincipals"} for entry in rule.get("from", [])), rule
+            sources = any(source_ns in entry["source"].get("namespaces", []) for entry in rule.get("from", []))
+            if sources and any(str(port) in to["operation"].get("ports", []) for to in rule.get("to", [])):
+                return False
     for policy in policies:
         spec = policy["spec"]
         if spec.get("action", "ALLOW") != "ALLOW" or "targetRefs" in spec or not _matches(spec.get("selector"), pod):
