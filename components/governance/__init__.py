@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core import CoreOutputs
+from components.governance.argocd import ArgoCd
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
@@ -16,6 +17,8 @@ from components.settings import GovernanceSettings, PlatformSettings
 @dataclass(frozen=True)
 class GovernanceOutputs:
     namespaces: tuple[str, ...]
+    argocd_namespace: str | None = None
+    """Where Argo CD runs (its AppProjects and ApplicationSet live there); None when governance.argocd is unset."""
 
 
 class Governance(Phase):
@@ -27,5 +30,7 @@ class Governance(Phase):
         self.namespace = self.namespaces(settings.namespaces, ctx)
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # the parts, each in its own module under components/governance/ (one line each)
-        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        self.argocd = ArgoCd(settings.argocd, self.namespace["gitops"].name, platform.domain, core, ctx, inside) if settings.argocd else None
+        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
+                                         argocd_namespace=self.namespace["gitops"].name if self.argocd else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
