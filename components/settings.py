@@ -1396,6 +1396,13 @@ def _argocd_problems(s: PlatformSettings) -> list[str]:
             if not env.cidr:
                 problems.append(f"{where}.cidr: {env.server} is another cluster; name its API's address range (the "
                                 "namespace is default-deny)")
+    gitops = s.governance.namespaces.get("gitops")
+    vault_paths = [("sso.clientSecretPath", argo.sso.client_secret_path)] if argo.sso else []
+    vault_paths += [(f"environments[{i}].credentialsPath", e.credentials_path) for i, e in enumerate(argo.environments) if e.credentials_path]
+    for where, path in vault_paths:
+        if gitops is not None and not path.startswith(f"{gitops.name}/"):
+            problems.append(f"{key}.{where}: keep it under the namespace's own Vault folder {gitops.name}/ (the store of "
+                            f"{gitops.name} reads nothing else); got {path}")
     if not argo.applications:
         problems.append(f"{key}.applications: at least one application")
     for name, app in argo.applications.items():

@@ -40,6 +40,17 @@ OPERATORS_READING_SECRETS = {
         "The Prometheus operator reads the Secrets that Prometheus, Alertmanager and monitor objects name "
         "(scrape credentials, TLS, Alertmanager configuration) in every namespace it watches: an operator, "
         "not a workload, and its grant is allow-listed by the least-privilege-rbac rule with this reason.",
+    ("soma-gitops", "argocd-application-controller"):
+        "Argo CD's controller reads its own Secrets in its namespace (argocd-secret, the Redis password, the "
+        "cluster secrets of the promotion waves): every store of soma-gitops serves Argo CD alone "
+        "(components/governance/argocd/), the namespace holds nothing else.",
+    ("soma-gitops", "argocd-applicationset-controller"):
+        "Argo CD's ApplicationSet controller reads the cluster and repository Secrets of its namespace (its "
+        "generators' destinations); every store of soma-gitops serves Argo CD alone.",
+    ("soma-gitops", "argocd-server"):
+        "Argo CD's API server reads and writes its own Secrets (argocd-secret, the OIDC client secret, the "
+        "repository and cluster secrets); every store of soma-gitops serves Argo CD alone, and its Role is "
+        "allow-listed by the least-privilege-rbac rule with this reason.",
 }
 """Service accounts of shared namespaces that may read Secrets there, each with the reason; anything
 else that can is a finding."""

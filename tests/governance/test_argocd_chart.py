@@ -112,12 +112,18 @@ def test_argo_cds_ways_out_are_exactly_the_declared_ones(plans):
     assert len(api) == 1, f"only the Kubernetes API besides the declared ranges, got {api}"
 
 
-def test_the_mesh_authorizes_argo_cds_flows(plans):
-    """soma-gitops is a mesh member: its in-namespace flows become AuthorizationPolicies from the same ledger."""
-    policies = [o for o in objects(plans["prod"], "AuthorizationPolicy") if o["metadata"]["namespace"] == ARGOCD_NAMESPACE]
-    assert policies
-    text = str(policies)
-    assert "argocd-repo-server" in text and "argocd-redis-ha-haproxy" in text
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_part_talks_only_through_declared_flows(plans, stack):
+    """soma-gitops is default-deny both ways; each in-namespace flow is opened at both ends (server ingress,
+    client egress), so dropping either half would cut the flow."""
+    policies = {p["metadata"]["name"]: p for p in objects(plans[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ARGOCD_NAMESPACE}
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"]
+    for client in ("controller", "server", "applicationSet"):
+        assert f"argocd-repo-server-from-{client}" in policies and f"{client}-to-argocd-repo-server" in policies
+    redis = "haproxy" if stack == "prod" else "redis"
+    to_redis = policies["controller-to-argocd-redis"]["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"]
+    assert to_redis == {"app.kubernetes.io/name": f"argocd-{'redis-ha-haproxy' if redis == 'haproxy' else 'redis'}"}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -121,3 +121,8 @@ def test_fingerprints_agree_with_gnupg(tmp_path):
     with pytest.raises(OpenPgpError):
         fingerprint(run("--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys")
                     .replace("PRIVATE", "PUBLIC"))
+
+
+def test_vault_paths_stay_in_the_namespaces_own_folder():
+    found = problems("prod", lambda a: a["sso"].update(clientSecretPath="soma-data/argocd/oidc"))
+    assert any("sso.clientSecretPath: keep it under the namespace's own Vault folder soma-gitops/" in p for p in found)
