@@ -873,6 +873,112 @@ class MeshSettings:
     """Image signature verification at admission; none: no verifier is installed."""
 
 
+# ---- Governance: Argo CD (issue 12 point 2) -------------------------------------------------------
+
+GPG_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")
+PGP_PUBLIC_KEY_BLOCK = re.compile(r"^-----BEGIN PGP PUBLIC KEY BLOCK-----\n.+\n-----END PGP PUBLIC KEY BLOCK-----\n?$", re.S)
+HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+VAULT_PATH = re.compile(r"^[a-z0-9][a-z0-9._/-]*[a-z0-9]$")
+ENVIRONMENTS = ("dev", "staging", "prod")
+"""The promotion order: a release reaches staging only after dev is healthy, prod only after staging."""
+IN_CLUSTER = "https://kubernetes.default.svc"
+"""How Argo CD names the cluster it runs in (its in-cluster destination)."""
+
+
+@dataclass(frozen=True)
+class ArgoCdSigningKey:
+    """A GnuPG public key whose signatures Argo CD accepts on the applications' commits (a public key, not a
+    secret). ``fingerprint``: the key's 40-hex-digit v4 fingerprint, upper case, as ``gpg --fingerprint``
+    prints it without spaces; ``publicKey``: ``gpg --export --armor <fingerprint>``. The key ID Argo CD's
+    AppProjects list (``signatureKeys``) is the fingerprint's last 16 hex digits."""
+
+    fingerprint: str = field(metadata=rule(pattern=GPG_FINGERPRINT, pattern_hint="40 upper-case hex digits (a v4 OpenPGP fingerprint, no spaces)"))
+    public_key: str = field(metadata=rule(pattern=PGP_PUBLIC_KEY_BLOCK, pattern_hint="an ASCII-armored PGP PUBLIC KEY BLOCK"))
+    owner: str = ""
+
+    @property
+    def key_id(self) -> str:
+        return self.fingerprint[-16:]
+
+
+@dataclass(frozen=True)
+class ArgoCdSso:
+    """Argo CD's own OIDC login (no Dex): the identity provider's issuer, the client Argo CD is registered as,
+    the scopes it asks for, and which of the provider's groups get which Argo CD role.
+
+    The client secret never appears here: an administrator keeps it in Vault at ``clientSecretPath`` (key
+    ``client-secret``) and External Secrets delivers it (docs/architecture/gitops.md)."""
+
+    issuer: str = field(metadata=rule(pattern=HTTPS_URL, pattern_hint="an https issuer URL"))
+    client_id: str = field(metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._:@-]+$"), pattern_hint="an OIDC client ID"))
+    client_secret_path: str = field(metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path such as gitops/argocd/oidc"))
+    issuer_cidrs: tuple[str, ...]
+    """The issuer's address ranges: the API server fetches its discovery document and keys (HTTPS, 443)."""
+    groups: Mapping[str, Literal["admin", "readonly"]]
+    """IdP group -> Argo CD built-in role (role:admin, role:readonly)."""
+    requested_scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
+    default_role: Literal["", "readonly"] = ""
+    """The role of a logged-in user in no mapped group: none (sees nothing) or readonly."""
+
+
+@dataclass(frozen=True)
+class ArgoCdEnvironment:
+    """One promotion wave: where the applications of environment ``name`` are deployed.
+
+    ``server``: the cluster's API (``https://kubernetes.default.svc`` is the cluster Argo CD runs in);
+    ``namespace``: the agents namespace there. A cluster other than this one needs ``credentialsPath``, the
+    Vault path where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``, ``config``),
+    and ``cidr``, its API's address range."""
+
+    name: Literal["dev", "staging", "prod"]
+    namespace: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
+    server: str = field(default=IN_CLUSTER, metadata=rule(pattern=HTTPS_URL, pattern_hint="a cluster API URL"))
+    credentials_path: str | None = field(default=None, metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path"))
+    cidr: str | None = field(default=None, metadata=rule(check=_cidr))
+    """Another cluster's API address range (the controller and the API server reach it on the URL's port)."""
+
+
+@dataclass(frozen=True)
+class ArgoCdApplication:
+    """A first-party application Argo CD deploys: its folder in the applications repository (one
+    sub-folder per environment, ``<path>/<env>``) and the applications it needs running first."""
+
+    path: str = field(metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"), pattern_hint="a relative folder path"))
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArgoCdSettings:
+    """Argo CD in ``governance.gitops`` (issue 12 point 2; docs/architecture/gitops.md).
+
+    Sizes per component (``controller``, ``repoServer``, ``server``, ``applicationSet``; ``redis``: each Redis,
+    Sentinel and HAProxy container). ``adminEnabled``: Argo CD's local ``admin`` user (never in a mandatory
+    stack: people log in through ``sso``). ``host``: the UI's name under the stack's domain. ``repository``:
+    the one Git repository (https) the applications come from, at ``targetRevision``, its host's addresses
+    ``repositoryCidrs``. Argo CD's ways out of the cluster are declared here, beside what they reach, and
+    opened by the part itself once its namespace exists (``mesh.istio.egress`` policies are made by the
+    Mesh phase, before the Governance namespaces exist). ``signingKeys``: whose signed commits are
+    accepted. ``environments``: the promotion waves, in order. ``applications``: what is deployed, with
+    their dependencies (the sync order inside an environment)."""
+
+    controller: Stateless
+    repo_server: Stateless
+    server: Stateless
+    application_set: Stateless
+    redis: Resources
+    admin_enabled: bool
+    host: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a host label; the stack's domain is appended"))
+    repository: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+$"),
+                                          pattern_hint="the https URL of a Git repository"))
+    repository_cidrs: tuple[str, ...]
+    """The Git host's address ranges: the repo-server clones over HTTPS (443) from there and nowhere else."""
+    signing_keys: tuple[ArgoCdSigningKey, ...]
+    environments: tuple[ArgoCdEnvironment, ...]
+    applications: Mapping[str, ArgoCdApplication]
+    target_revision: str = field(default="main", metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._/-]+$"), pattern_hint="a branch or tag"))
+    sso: ArgoCdSso | None = None
+
+
 @dataclass(frozen=True)
 class KubecostSettings:
     """Kubecost (cost allocation) in ``governance.cost``, reading Core's Prometheus, and the CronJob that
@@ -923,6 +1029,7 @@ class GovernanceSettings:
     kubecost: KubecostSettings | None = None
     openfga: OpenFgaSettings | None = None
     """OpenFGA in the ``governance`` namespace; none: not installed."""
+    argocd: ArgoCdSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -1265,6 +1372,122 @@ def _signature_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
+def _dependency_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """One cycle of ``graph`` (name -> what it needs), as a path, or []."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for needed in graph.get(node, ()):
+            if state.get(needed) == 1:
+                return path[path.index(needed):] + [needed]
+            if needed in graph and state.get(needed) is None and (found := visit(needed)):
+                return found
+        state[node] = 2
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if state.get(node) is None and (found := visit(node)):
+            return found
+    return []
+
+
+def _argocd_problems(s: PlatformSettings) -> list[str]:
+    """Argo CD: a mandatory stack has no local admin and logs in through SSO; HA runs two of every stateless
+    part; the signing keys are what they claim to be; the waves go dev -> staging -> prod into agents
+    namespaces only; the dependencies have no cycle; every address outside the cluster is declared egress."""
+    argo = s.governance.argocd
+    if argo is None:
+        return []
+    key = f"{PROJECT}:governance.argocd"
+    from components.governance.argocd.openpgp import OpenPgpError, fingerprint
+
+    problems: list[str] = []
+    if "gitops" not in s.governance.namespaces:
+        problems.append(f"{PROJECT}:governance.namespaces.gitops: required value is missing (Argo CD runs there)")
+    if s.policy_enforcement == "mandatory" and argo.admin_enabled:
+        problems.append(f"{key}.adminEnabled: policyEnforcement is mandatory, so Argo CD's local admin is disabled; "
+                        "people log in through sso")
+    if not argo.admin_enabled and argo.sso is None:
+        problems.append(f"{key}.sso: adminEnabled is false, so SSO is the only way in; set issuer, clientId, "
+                        "clientSecretPath and groups")
+    if s.high_availability:
+        for name in ("repoServer", "server", "applicationSet"):
+            replicas = getattr(argo, {"repoServer": "repo_server", "applicationSet": "application_set"}.get(name, name)).replicas
+            if replicas < 2:
+                problems.append(f"{key}.{name}.replicas: highAvailability needs at least 2 (got {replicas})")
+    if not argo.signing_keys:
+        problems.append(f"{key}.signingKeys: at least one key: the AppProjects accept only commits signed by a listed key")
+    for i, signing in enumerate(argo.signing_keys):
+        try:
+            actual = fingerprint(signing.public_key)
+        except OpenPgpError as err:
+            problems.append(f"{key}.signingKeys[{i}].publicKey: {err}")
+            continue
+        if actual != signing.fingerprint:
+            problems.append(f"{key}.signingKeys[{i}].fingerprint: {signing.fingerprint} is not this publicKey's "
+                            f"fingerprint ({actual})")
+    ids = [k.key_id for k in argo.signing_keys]
+    problems += [f"{key}.signingKeys: key ID {d} is listed twice" for d in sorted({i for i in ids if ids.count(i) > 1})]
+    names = [e.name for e in argo.environments]
+    if not names:
+        problems.append(f"{key}.environments: at least one promotion wave")
+    elif names != sorted(set(names), key=ENVIRONMENTS.index):
+        problems.append(f"{key}.environments: waves go {' -> '.join(ENVIRONMENTS)}, each once; got {' -> '.join(names)}")
+    agents_namespaces = {ns.name for ns in s.agents.namespaces.values()}
+    for i, env in enumerate(argo.environments):
+        where = f"{key}.environments[{i}]"
+        if env.server == IN_CLUSTER:
+            if env.namespace not in agents_namespaces:
+                problems.append(f"{where}.namespace: in this cluster Argo CD deploys only into the agents phase's namespaces "
+                                f"{sorted(agents_namespaces)} (Pulumi owns every other; docs/architecture/gitops.md); got {env.namespace}")
+            if env.credentials_path:
+                problems.append(f"{where}.credentialsPath: the cluster Argo CD runs in needs no credentials")
+        else:
+            if not env.credentials_path:
+                problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
+                                "Argo CD cluster secret (keys name, server, config)")
+            if not env.cidr:
+                problems.append(f"{where}.cidr: {env.server} is another cluster; name its API's address range (the "
+                                "namespace is default-deny)")
+    gitops = s.governance.namespaces.get("gitops")
+    vault_paths = [("sso.clientSecretPath", argo.sso.client_secret_path)] if argo.sso else []
+    vault_paths += [(f"environments[{i}].credentialsPath", e.credentials_path) for i, e in enumerate(argo.environments) if e.credentials_path]
+    for where, path in vault_paths:
+        if gitops is not None and not path.startswith(f"{gitops.name}/"):
+            problems.append(f"{key}.{where}: keep it under the namespace's own Vault folder {gitops.name}/ (the store of "
+                            f"{gitops.name} reads nothing else); got {path}")
+    if not argo.applications:
+        problems.append(f"{key}.applications: at least one application")
+    for name, app in argo.applications.items():
+        if not DNS_LABEL.match(name):
+            problems.append(f"{key}.applications.{name}: the name must be a DNS label (it names Applications)")
+        unknown = [d for d in app.depends_on if d not in argo.applications]
+        if unknown:
+            problems.append(f"{key}.applications.{name}.dependsOn: unknown application(s) {unknown}")
+    cycle = _dependency_cycle({n: a.depends_on for n, a in argo.applications.items()})
+    if cycle:
+        problems.append(f"{key}.applications: dependsOn has a cycle {' -> '.join(cycle)}; no sync order exists")
+    if not argo.repository_cidrs:
+        problems.append(f"{key}.repositoryCidrs: name the address ranges of {urlsplit(argo.repository).hostname} (the "
+                        "namespace is default-deny)")
+    cidrs = [(f"repositoryCidrs[{i}]", c) for i, c in enumerate(argo.repository_cidrs)]
+    cidrs += [(f"sso.issuerCidrs[{i}]", c) for i, c in enumerate(argo.sso.issuer_cidrs if argo.sso else ())]
+    problems += [f"{key}.{where}: {message}" for where, c in cidrs if (message := _cidr(c)) is not None]
+    if argo.sso is not None:
+        if not argo.sso.groups:
+            problems.append(f"{key}.sso.groups: map at least one identity-provider group to admin or readonly")
+        if "openid" not in argo.sso.requested_scopes:
+            problems.append(f"{key}.sso.requestedScopes: OIDC needs the openid scope")
+        if not argo.sso.issuer_cidrs:
+            problems.append(f"{key}.sso.issuerCidrs: name the address ranges of {urlsplit(argo.sso.issuer).hostname} (the "
+                            "API server fetches its keys; the namespace is default-deny)")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -1287,6 +1510,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
+                + _argocd_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -58,9 +58,9 @@ class SecretGrants(Protocol):
         ``<service>-<secret>`` with the same keys; the consumer's objects wait for ``after``."""
 
     def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *,
-              after: Sequence[pulumi.Resource] = ()) -> SecretRef:
+              after: Sequence[pulumi.Resource] = (), labels: Mapping[str, str] | None = None) -> SecretRef:
         """Deliver what an administrator keeps in Vault at ``path`` (keys ``keys``) as the ESO-managed
-        Secret ``<service>-credentials`` in ``namespace``; the program never writes or reads it."""
+        Secret ``<service>-credentials`` in ``namespace`` (labelled ``labels``); the program never writes or reads it."""
 
 
 @dataclass(frozen=True)

@@ -100,9 +100,14 @@ would declare them twice. They are protected with the chart instead (a destroy s
 ClusterImagePolicies, the program regenerates from platform.lock.yaml (Mesh, signatures)."""
 
 
+UPSTREAM_KEEPS = (".cnpg.io", ".argoproj.io")
+"""CRDs their charts mark ``helm.sh/resource-policy: keep``: CloudNativePG's, and Argo CD's (argo-cd 10.1.1
+``crds.keep: true``, templates/crds/: deleting them would delete every Application and AppProject)."""
+
+
 def test_dev_crds_go_with_their_charts_except_where_upstream_keeps_them(plans):
     kept = {r["inputs"]["metadata"]["name"] for r in kinds(plans["dev"], "CustomResourceDefinition") if r["options"].get("retainOnDelete")}
-    assert kept and all(name.endswith(".cnpg.io") for name in kept), sorted(kept)
+    assert kept and all(name.endswith(UPSTREAM_KEEPS) for name in kept), sorted(kept)
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

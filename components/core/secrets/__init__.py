@@ -139,14 +139,16 @@ class Secrets(pulumi.ComponentResource):
         self._ctx.deliver(namespace, name, delivered)
         return SecretRef(name=name, namespace=namespace, keys=keys)
 
-    def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *, after: Sequence[pulumi.Resource] = ()) -> SecretRef:
+    def share(self, service: str, namespace: str, path: str, keys: tuple[str, ...], *, after: Sequence[pulumi.Resource] = (),
+              labels: Mapping[str, str] | None = None) -> SecretRef:
         """Deliver a secret an administrator keeps in Vault at ``path`` as the ESO-managed Secret
         ``<service>-credentials`` in ``namespace``.
 
         For credentials the program cannot generate (the off-cluster backup target's keys): it never
         writes or reads them. The consumer is a service account of its own (``service``), whose
         Vault role reads that one path and nothing else, so the workloads of the namespace gain no
-        Vault access from it.
+        Vault access from it. ``labels`` go on the delivered Secret, for consumers that find their Secrets by
+        label (Argo CD reads only Secrets labelled ``app.kubernetes.io/part-of: argocd``).
         """
         if self.configuration is None:
             raise VaultNotConfigured(f"share {path} with {namespace}/{service}: core.vault.configure is false")
@@ -158,7 +160,8 @@ class Secrets(pulumi.ComponentResource):
         self._new_consumer(consumer, True, after)
         name = f"{service}-credentials"
         delivered = external_secrets.external_secret(consumer, name, path, tuple(sorted(keys)),
-                                                     pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+                                                     pulumi.ResourceOptions(parent=self, depends_on=list(after)),
+                                                     secret_labels=labels)
         self._ctx.deliver(namespace, name, delivered)
         return SecretRef(name=name, namespace=namespace, keys=tuple(sorted(keys)))
 

@@ -1,0 +1,128 @@
+"""governance.argocd settings: what a stack file may say, and the clear errors for what it may not."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from components import settings
+from components.config_schema import SettingsError
+from components.governance.argocd.openpgp import OpenPgpError, fingerprint
+from tests.helpers import config_with, stack_document
+
+
+def argocd(stack: str) -> dict:
+    return json.loads(json.dumps(stack_document(stack)["somaagenthub:governance"]))
+
+
+def problems(stack: str, change) -> list[str]:
+    governance = argocd(stack)
+    change(governance["argocd"])
+    with pytest.raises(SettingsError) as err:
+        settings.parse(config_with(stack, governance=governance), stack)
+    return err.value.problems
+
+
+def test_both_stacks_parse_and_prod_logs_in_through_sso_only():
+    prod = settings.parse(config_with("prod"), "prod").governance.argocd
+    dev = settings.parse(config_with("dev"), "dev").governance.argocd
+    assert prod.admin_enabled is False and prod.sso is not None and dev.admin_enabled is True
+    assert [e.name for e in prod.environments] == ["dev", "staging", "prod"]
+
+
+def test_a_mandatory_stack_refuses_the_local_admin():
+    found = problems("prod", lambda a: a.update(adminEnabled=True))
+    assert any(p.startswith("somaagenthub:governance.argocd.adminEnabled:") for p in found)
+
+
+def test_without_admin_sso_is_required():
+    found = problems("dev", lambda a: a.update(adminEnabled=False))
+    assert any(p.startswith("somaagenthub:governance.argocd.sso:") for p in found)
+
+
+def test_a_fingerprint_that_is_not_the_keys_is_refused():
+    def other(a):
+        a["signingKeys"][0]["fingerprint"] = "0" * 40
+    found = problems("prod", other)
+    assert any("signingKeys[0].fingerprint" in p and "is not this publicKey's fingerprint" in p for p in found)
+
+
+def test_a_malformed_fingerprint_is_refused_by_its_key():
+    found = problems("prod", lambda a: a["signingKeys"][0].update(fingerprint="18355416 D2819AAD"))
+    assert any("signingKeys[0].fingerprint" in p for p in found)
+
+
+def test_a_private_key_block_is_never_accepted():
+    found = problems("dev", lambda a: a["signingKeys"][0].update(
+        publicKey="-----BEGIN PGP PRIVATE KEY BLOCK-----\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n"))
+    assert any("signingKeys[0].publicKey" in p for p in found)
+
+
+def test_waves_go_dev_staging_prod_only():
+    def reorder(a):
+        a["environments"] = [a["environments"][2], a["environments"][0], a["environments"][1]]
+    found = problems("prod", reorder)
+    assert any("environments: waves go dev -> staging -> prod" in p for p in found)
+
+
+def test_argo_cd_deploys_only_into_agents_namespaces_here():
+    found = problems("prod", lambda a: a["environments"][2].update(namespace="soma-data"))
+    assert any("environments[2].namespace" in p and "agents" in p for p in found)
+
+
+def test_another_cluster_needs_its_credentials_path_and_address():
+    def strip(a):
+        a["environments"][0].pop("credentialsPath")
+        a["environments"][0].pop("cidr")
+    found = problems("prod", strip)
+    assert any("environments[0].credentialsPath" in p for p in found)
+    assert any("environments[0].cidr" in p for p in found)
+
+
+def test_a_dependency_cycle_or_unknown_dependency_is_refused():
+    def cycle(a):
+        a["applications"]["identity"]["dependsOn"] = ["orchestrator"]
+        a["applications"]["gateway"]["dependsOn"] = ["identity", "billing"]
+    found = problems("dev", cycle)
+    assert any("dependsOn has a cycle" in p for p in found)
+    assert any("applications.gateway.dependsOn: unknown application(s) ['billing']" in p for p in found)
+
+
+def test_ha_needs_two_of_each_stateless_part():
+    found = problems("prod", lambda a: a["server"].update(replicas=1))
+    assert any(p.startswith("somaagenthub:governance.argocd.server.replicas:") for p in found)
+
+
+def test_the_client_secret_never_sits_in_a_stack_file():
+    """Only the Vault path is settable: a clientSecret key is an unknown setting."""
+    found = problems("prod", lambda a: a["sso"].update(clientSecret="hunter2"))
+    assert any("sso.clientSecret" in p or "clientSecret" in p for p in found)
+
+
+def test_too_broad_an_address_range_is_refused():
+    found = problems("prod", lambda a: a.update(repositoryCidrs=["0.0.0.0/0"]))
+    assert any("repositoryCidrs" in p for p in found)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not on PATH: the fingerprint is checked against GnuPG itself")
+def test_fingerprints_agree_with_gnupg(tmp_path):
+    """Our RFC 4880 computation against GnuPG's, on a key made here; key ID = the last 16 hex digits."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
+    run = lambda *args: subprocess.run(["gpg", "--batch", "--quiet", *args], env=env, check=True, capture_output=True, text=True).stdout
+    run("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", "Test <t@example.com>", "ed25519", "sign", "never")
+    expected = next(line.split(":")[9] for line in run("--with-colons", "--fingerprint").splitlines() if line.startswith("fpr"))
+    long_id = next(line.split(":")[4] for line in run("--with-colons", "--list-keys").splitlines() if line.startswith("pub"))
+    armored = run("--armor", "--export")
+    assert fingerprint(armored) == expected and expected[-16:] == long_id
+    with pytest.raises(OpenPgpError):
+        fingerprint(run("--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--export-secret-keys")
+                    .replace("PRIVATE", "PUBLIC"))
+
+
+def test_vault_paths_stay_in_the_namespaces_own_folder():
+    found = problems("prod", lambda a: a["sso"].update(clientSecretPath="soma-data/argocd/oidc"))
+    assert any("sso.clientSecretPath: keep it under the namespace's own Vault folder soma-gitops/" in p for p in found)
