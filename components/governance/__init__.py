@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.core import CoreOutputs
+from components.governance.compliance import Compliance, ComplianceOutputs
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
@@ -16,6 +17,7 @@ from components.settings import GovernanceSettings, PlatformSettings
 @dataclass(frozen=True)
 class GovernanceOutputs:
     namespaces: tuple[str, ...]
+    compliance: ComplianceOutputs | None = None
 
 
 class Governance(Phase):
@@ -27,5 +29,7 @@ class Governance(Phase):
         self.namespace = self.namespaces(settings.namespaces, ctx)
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
         # the parts, each in its own module under components/governance/ (one line each)
-        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        self.compliance = Compliance(settings.compliance, platform.stack, core.observability_namespace, inside) if settings.compliance else None
+        self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
+                                         compliance=self.compliance.outputs if self.compliance else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
