@@ -94,3 +94,13 @@ def ago(**delta: float) -> datetime:
 
 def as_message(event: Mapping) -> str:
     return json.dumps(event, separators=(",", ":"))
+
+
+def deliver_many(pipe: Pipeline, messages: list[str]) -> None:
+    """Many Kafka messages in few inserts (consecutive offsets), through the same SQL as ``deliver``."""
+    for start in range(0, len(messages), 200):  # the parser's max_query_size bounds one statement
+        chunk = messages[start:start + 200]
+        literal = ", ".join(sql_string(m) for m in chunk)
+        pipe.query("INSERT INTO audit.kafka_queue (message, _topic, _partition, _offset) "
+                   f"SELECT m, 'platform.audit.v1', 1, {pipe.offset} + rowNumberInAllBlocks() FROM (SELECT arrayJoin([{literal}]) AS m)")
+        pipe.offset += len(chunk)
