@@ -163,3 +163,25 @@ def test_argocd_sync_of_an_unsigned_revision_is_a_deny():
     refused = SAMPLES["argocd unsigned"]()
     assert refused["decision"] == "deny" and "not signed" in refused["reason"]
     assert refused["attributes"]["policy.rule"] == "signed-sources"
+
+
+def test_the_backfill_command_maps_a_kubectl_list_and_skips_what_is_not_a_decision(pipeline, tmp_path):
+    import subprocess
+    import sys
+
+    from tools.render import ROOT
+
+    listing = {"apiVersion": "v1", "kind": "List", "items": [
+        {**gatekeeper_event("FailedAdmission", "admission", "soma-imagedigests", uid="cafe0000-0000-4000-8000-000000000001"), "kind": "Event"},
+        {"apiVersion": "v1", "kind": "Event", "reason": "Scheduled", "metadata": {"uid": "x"}, "message": "assigned"},
+        argocd_event("Sync operation to 1a2b succeeded", "cafe-2"),
+    ]}
+    result = subprocess.run([sys.executable, "-m", "components.governance.compliance.events"], input=json.dumps(listing, indent=1),
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        tenant, message = line.split("\t", 1)
+        assert tenant == json.loads(message)["tenant"] == "platform"
+        pipeline.deliver(message)
+        assert pipeline.errors_for(message) == [] and pipeline.accepted(json.loads(message)["event_id"]) == 1

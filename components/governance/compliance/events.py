@@ -258,3 +258,38 @@ def from_argocd_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
 def to_message(event: Mapping[str, Any]) -> str:
     """The Kafka message: one JSON object, compact (the key is the tenant, schema.md "Rules for producers")."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def from_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Whichever mapping fits the record: an OPA decision, a Gatekeeper Event, an Argo CD Event, or None."""
+    if "decision_id" in record:
+        return from_opa_decision(record)
+    if record.get("kind") == "Event":
+        return from_gatekeeper_event(record) or from_argocd_event(record)
+    return None
+
+
+def main(lines, out) -> int:
+    """``python -m components.governance.compliance.events``: records in (JSON lines, or one ``kubectl get events
+    -o json`` list), ``<tenant>\\t<event JSON>`` lines out: the input kafka-console-producer takes with
+    ``--property parse.key=true`` (key = tenant, as the contract asks). For backfilling by hand until a shipper
+    runs in the cluster (docs/architecture/compliance.md, "Events")."""
+    text = "".join(lines)
+    stripped = text.strip()
+    if stripped.startswith("{") and '"items"' in stripped[:2000] and "\n{" not in stripped:
+        records = json.loads(stripped).get("items", [])
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    written = 0
+    for record in records:
+        event = from_record(record)
+        if event is not None:
+            out.write(f"{event['tenant']}\t{to_message(event)}\n")
+            written += 1
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.stdin, sys.stdout)
