@@ -177,7 +177,7 @@ def test_the_dashboard_reaches_grafana_as_a_labelled_config_map(plans, stack):
     (config_map,) = [o for o in objects(plans[stack], "ConfigMap") if o["metadata"]["name"] == "grafana-dashboard-compliance"]
     assert config_map["metadata"]["namespace"] == "soma-observability"
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    board = json.loads(config_map["data"]["compliance.json"])
+    board = json.loads(config_map["data"]["grafana-dashboard-compliance.json"])
     assert board["uid"] == "soma-compliance"
     assert all(t["datasource"]["uid"] == "clickhouse" for p in board["panels"] for t in p["targets"])
-    assert "<<" not in config_map["data"]["compliance.json"]
+    assert "<<" not in config_map["data"]["grafana-dashboard-compliance.json"]
