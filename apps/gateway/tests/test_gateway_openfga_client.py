@@ -28,12 +28,12 @@ def test_allowed_and_denied_answers_are_read(fga):
 
 def test_the_model_id_is_always_sent_and_a_wrong_one_is_an_error_not_a_decision(fga):
     with pytest.raises(AuthorizationUnavailable, match="400: authorization_model_not_found"):
-        check(fga.url, "user:bob", "can_run", "workflow:acme-triage", model="01JSOMEOTHERMODEL000000000")
+        check(fga.url, "user:bob", "can_run", "workflow:acme-triage", model="01JH6QA0000000000000000000")
 
 
 def test_an_unknown_store_is_an_error_not_a_decision(fga):
     with pytest.raises(AuthorizationUnavailable, match="404: store_id_not_found"):
-        check(fga.url, "user:bob", "can_run", "workflow:acme-triage", store="01JNOSUCHSTORE000000000000")
+        check(fga.url, "user:bob", "can_run", "workflow:acme-triage", store="01JH6QB0000000000000000000")
 
 
 def test_a_server_error_is_no_decision(fga):

@@ -60,12 +60,12 @@ class Verdict:
         return max(1, math.ceil(self.retry_after_ms / 1000))
 
 
-def redis_client(url: str, *, max_connections: int = 64, timeout: float = 0.5) -> aioredis.Redis:
+def redis_client(url: str, *, password: str | None = None, max_connections: int = 64, timeout: float = 0.5) -> aioredis.Redis:
     """A client whose pool makes a request wait (up to ``timeout``) for a free connection under load instead
     of failing at once; every socket operation is bounded by ``timeout`` too, so a hung Redis is a 503
     within that time, not a stuck request."""
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout,
-                                                    socket_timeout=timeout, socket_connect_timeout=timeout)
+                                                    socket_timeout=timeout, socket_connect_timeout=timeout, password=password)
     return aioredis.Redis(connection_pool=pool)
 
 

@@ -93,7 +93,10 @@ def _answer(handler: BaseHTTPRequestHandler, status: int, body: dict, headers: M
     for name, value in (headers or {}).items():
         handler.send_header(name, value)
     handler.end_headers()
-    handler.wfile.write(raw)
+    try:
+        handler.wfile.write(raw)
+    except BrokenPipeError:  # the client gave up (the gateway's upstream timeout): nothing to answer
+        pass
 
 
 def _body(handler: BaseHTTPRequestHandler) -> bytes:
@@ -172,6 +175,11 @@ class OpenFgaStandIn(_Server):
         fga = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the server's health endpoint, which the gateway's readiness asks
+                if self.path == "/healthz":
+                    return _answer(self, 200, {"status": "SERVING"})
+                _answer(self, 404, {"code": "undefined_endpoint", "message": "Endpoint not enabled"})
+
             def do_POST(self):  # noqa: N802
                 parts = self.path.strip("/").split("/")
                 raw = _body(self)

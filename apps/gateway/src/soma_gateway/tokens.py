@@ -107,6 +107,13 @@ class JwksCache:
                 raise TokenRejected("token_key_unknown", f"no key {kid!r} in identity's JWKS")
             return self.keys[kid]
 
+    async def ready(self) -> bool:
+        """For /readyz: refresh when due; True while a usable key set is held."""
+        async with self._lock:
+            if not self._fresh():
+                await self._refresh()
+            return self._usable()
+
     def _may_refetch(self) -> bool:
         return self.attempted_at is None or self.clock() - self.attempted_at >= self.refresh_interval
 
