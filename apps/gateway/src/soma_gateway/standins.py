@@ -54,6 +54,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _TrackingHTTPServer(ThreadingHTTPServer):
+    """Remembers open connections, so that stopping the server also drops its keep-alive connections
+    (as a server process that goes away does), not only the listening socket."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, *args, **kwargs):
+        self.connections: set[socket.socket] = set()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class _Server:
     """A threaded HTTP server on 127.0.0.1 that can be stopped and started again on the same port."""
 
@@ -72,9 +99,7 @@ class _Server:
         handler = self.handler()
         handler.protocol_version = "HTTP/1.1"
         handler.log_message = lambda *args: None
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _TrackingHTTPServer(("127.0.0.1", self.port), handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
@@ -82,6 +107,7 @@ class _Server:
         if self._httpd:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.drop_connections()
             self._httpd = None
 
 
