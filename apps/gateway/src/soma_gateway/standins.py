@@ -98,6 +98,7 @@ class _Server:
     def start(self) -> "_Server":
         handler = self.handler()
         handler.protocol_version = "HTTP/1.1"
+        handler.disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
         handler.log_message = lambda *args: None
         self._httpd = _TrackingHTTPServer(("127.0.0.1", self.port), handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
