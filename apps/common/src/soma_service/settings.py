@@ -119,7 +119,10 @@ class ServiceSettings(BaseModel):
             settings = cls(**values)
         except ValidationError as exc:
             for error in exc.errors():
-                name = str(error["loc"][0]) if error["loc"] else "?"
+                if not error["loc"]:  # a check across fields (a model validator): its message names them
+                    problems.append(f"{cls.__name__}: {error['msg'].removeprefix('Value error, ')}")
+                    continue
+                name = str(error["loc"][0])
                 if name in reported:
                     continue
                 where = sources.get(name, f"{cls.env_name(name)} (not set)")
