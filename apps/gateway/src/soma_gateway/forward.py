@@ -88,5 +88,10 @@ class Forwarder:
             raise UpstreamFailed(502, "upstream_unavailable", f"{upstream} unreachable: {type(exc).__name__}") from None
 
 
+# set by the gateway's own server on its answer (request id by the service base, date and server by uvicorn);
+# content-encoding goes because httpx hands over the decoded body
+_OWN_RESPONSE_HEADERS = {"content-encoding", "x-request-id", "date", "server"}
+
+
 def response_headers(upstream: httpx.Response) -> dict[str, str]:
-    return {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"}
+    return {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP | _OWN_RESPONSE_HEADERS}
