@@ -8,6 +8,7 @@ into an environment variable by hand would outlive the model it names; the file 
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -18,6 +19,7 @@ from soma_service import ServiceSettings
 from .ratelimit import Limit
 from .routes import DEFAULT_ROUTES
 
+_PASSWORD_IN_URL = re.compile(r"^(rediss?://[^/@:]*:)[^/@]*@")
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")   # OpenFGA's store and model IDs are ULIDs
 
 
@@ -67,6 +69,16 @@ class GatewaySettings(ServiceSettings):
     audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True, description="Core's Kafka bootstrap servers, host:port[,host:port]")
     audit_topic: str = "platform.audit.v1"
 
+    @classmethod
+    def from_env(cls, environ=None, **overrides):
+        """The base's reader, with a password found in ``SOMA_REDIS_URL`` masked first: the URL is refused
+        (below) and the base quotes a refused value in its error, which must not carry the password."""
+        environ = dict(os.environ if environ is None else environ)
+        variable = cls.env_name("redis_url")
+        if variable in environ:
+            environ[variable] = _PASSWORD_IN_URL.sub(r"\1***@", environ[variable])
+        return super().from_env(environ, **overrides)
+
     @field_validator("openfga_store_id", "openfga_model_id")
     @classmethod
     def _ulid(cls, value: SecretStr) -> SecretStr:
@@ -77,7 +89,7 @@ class GatewaySettings(ServiceSettings):
     @field_validator("redis_url")
     @classmethod
     def _no_password_in_url(cls, value: str) -> str:
-        if re.match(r"^rediss?://[^/@]*:[^/@]*@", value):
+        if _PASSWORD_IN_URL.match(value):
             raise ValueError("carries a password: put it in the redis_password secret file instead")
         return value
 
