@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import gateway_settings, running_gateway
+from gateway_fixtures import gateway_settings, running_gateway
 from soma_gateway.routes import Route, RouteTable
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

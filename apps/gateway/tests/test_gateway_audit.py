@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import gateway_settings, running_gateway
+from gateway_fixtures import gateway_settings, running_gateway
 from soma_gateway.audit import KafkaAuditSink, uuid7
 from tests.governance.audit_pipeline import Pipeline, as_message
 

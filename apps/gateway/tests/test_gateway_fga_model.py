@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import MODEL, STORE_TEST
+from gateway_fixtures import MODEL, STORE_TEST
 from soma_gateway.routes import DEFAULT_ROUTES
 
 

@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from conftest import MODEL_ID, STORE_ID
+from gateway_fixtures import MODEL_ID, STORE_ID
 from soma_gateway.openfga import AuthorizationUnavailable, OpenFgaClient
 
 

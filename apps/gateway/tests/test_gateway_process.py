@@ -12,7 +12,7 @@ import sys
 
 import httpx
 
-from conftest import AUDIENCE, ISSUER, MODEL_ID, STORE_ID
+from gateway_fixtures import AUDIENCE, ISSUER, MODEL_ID, STORE_ID
 from soma_gateway import standins
 from soma_gateway.bench import source_path, wait_ready
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import MODEL_ID, STORE_ID
+from gateway_fixtures import MODEL_ID, STORE_ID
 from soma_gateway.openapi import document
 from soma_gateway.routes import DEFAULT_ROUTES
 from soma_gateway.settings import GatewaySettings

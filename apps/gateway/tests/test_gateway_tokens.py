@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from conftest import AUDIENCE, ISSUER
+from gateway_fixtures import AUDIENCE, ISSUER
 from soma_gateway.tokens import JwksCache, KeysUnavailable, TokenRejected, TokenRules, TokenVerifier
 
 
