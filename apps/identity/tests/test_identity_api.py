@@ -194,9 +194,10 @@ def test_readiness_checks_postgresql_and_the_vault_key(identity):
 
 def test_migrations_are_recorded_and_run_once(identity, postgres):
     import psycopg
-    with psycopg.connect(postgres, autocommit=True) as conn:
+    from psycopg.rows import dict_row
+    with psycopg.connect(postgres, autocommit=True, row_factory=dict_row) as conn:  # the pool's row factory
         assert db.migrate(conn) == []  # the app applied them at start-up
-        assert [r[0] for r in conn.execute("SELECT version FROM identity_schema_migrations")] == [1]
+        assert [r["version"] for r in conn.execute("SELECT version FROM identity_schema_migrations")] == [1]
 
 
 def test_rotation_through_the_running_service_then_retirement_rejects_old_tokens(identity, tenant):
