@@ -83,3 +83,13 @@ def test_a_secret_in_the_environment_stops_identity_naming_it(environment):
     done = subprocess.run([sys.executable, "-m", "soma_identity"], env=environment, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "SOMA_VAULT_TOKEN: vault_token is a secret" in done.stderr
+
+
+def test_the_openapi_document_is_generated_without_any_server():
+    done = subprocess.run([sys.executable, "-m", "soma_identity", "openapi"], env={"PATH": os.environ["PATH"],
+                          "PYTHONPATH": PYTHONPATH}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert {"/.well-known/jwks.json", "/v1/tokens", "/v1/tokens/revoke", "/v1/tokens/introspect", "/v1/users",
+            "/v1/service-accounts", "/healthz", "/readyz"} <= set(document["paths"])
+    assert sorted(document["paths"]["/v1/tokens"]["post"]["responses"]) == ["200", "400", "401", "403"]

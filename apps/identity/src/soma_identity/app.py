@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from soma_service import ReadinessCheck, create_app
 
 from . import db
-from .api import build_router
+from .api import Runtime, build_router
 from .federation import Federation
 from .keys import TransitSigner
 from .settings import IdentitySettings
@@ -38,6 +38,8 @@ def signer_for(settings: IdentitySettings, client: hvac.Client) -> TransitSigner
 
 
 def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
+    runtime = Runtime()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signer = signer_for(settings, await run_in_threadpool(vault_client, settings))
@@ -47,10 +49,9 @@ def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
             with pool.connection() as conn:
                 await run_in_threadpool(db.migrate, conn)
             store = Store(pool)
-            federation = Federation(settings, store) if settings.federation_enabled else None
-            tokens = TokenService(settings, signer, store)
-            app.include_router(build_router(settings, tokens, store, federation))
-            app.state.tokens = tokens
+            runtime.store = store
+            runtime.federation = Federation(settings, store) if settings.federation_enabled else None
+            runtime.tokens = app.state.tokens = TokenService(settings, signer, store)
             app.state.service.add_check(ReadinessCheck("postgresql", store.ping))
             app.state.service.add_check(ReadinessCheck(
                 "vault-signing-key", lambda: bool(signer.keyring(fresh=True).versions)))
@@ -58,6 +59,6 @@ def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
         finally:
             await run_in_threadpool(pool.close)
 
-    return create_app(settings, lifespan=lifespan, title="SomaAgentHub identity",
+    return create_app(settings, lifespan=lifespan, routers=[build_router(settings, runtime)], title="SomaAgentHub identity",
                       description="Short-lived JWTs for users and service accounts, signed in Vault; JWKS; principals.",
                       **base_options)
