@@ -147,3 +147,11 @@ def test_a_crash_is_logged_with_its_traceback_and_request_id(logs):
         client.get("/crash", headers={"X-Request-Id": "crash-1"})
     crash = next(line for line in logs() if line["level"] == "ERROR")
     assert crash["request_id"] == "crash-1" and "RuntimeError: boom" in crash["exception"]
+
+
+def test_the_openapi_document_shows_400_and_the_error_body_instead_of_422():
+    schema = build().openapi()
+    create = schema["paths"]["/items"]["post"]["responses"]
+    assert "422" not in create and "HTTPValidationError" not in schema["components"]["schemas"]
+    assert create["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+    assert schema["components"]["schemas"]["ErrorBody"]["properties"]["error"]["required"] == ["code", "message", "request_id"]

@@ -67,3 +67,14 @@ def test_a_bad_value_names_the_variable_and_shows_the_value_but_never_a_secret(t
     assert any(p.startswith("environment variable SOMA_HTTP_PORT:") and "'eighty'" in p for p in problems)
     assert any(p.startswith("environment variable SOMA_LOG_LEVEL:") for p in problems)
     assert not any("SOMA_SERVICE_NAME" in p for p in problems)
+
+
+def test_kubernetes_service_link_variables_are_not_mistaken_for_typos(tmp_path):
+    (tmp_path / "db_password").write_text("x")
+    links = {"SOMA_GATEWAY_SERVICE_HOST": "10.0.0.1", "SOMA_GATEWAY_SERVICE_PORT": "8080",
+             "SOMA_GATEWAY_SERVICE_PORT_HTTP": "8080", "SOMA_GATEWAY_PORT": "tcp://10.0.0.1:8080",
+             "SOMA_GATEWAY_PORT_8080_TCP": "tcp://10.0.0.1:8080", "SOMA_GATEWAY_PORT_8080_TCP_ADDR": "10.0.0.1"}
+    settings = DemoSettings.from_env({"SOMA_SERVICE_NAME": "demo", "SOMA_SECRETS_DIR": str(tmp_path), **links})
+    assert settings.http_port == 8080  # SOMA_..._PORT is a link, not the HTTP_PORT setting
+    with pytest.raises(SettingsError, match="SOMA_HTTP_PORTT: no such setting"):
+        DemoSettings.from_env({"SOMA_SERVICE_NAME": "demo", "SOMA_SECRETS_DIR": str(tmp_path), "SOMA_HTTP_PORTT": "1"})

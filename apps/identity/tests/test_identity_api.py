@@ -194,9 +194,10 @@ def test_readiness_checks_postgresql_and_the_vault_key(identity):
 
 def test_migrations_are_recorded_and_run_once(identity, postgres):
     import psycopg
-    with psycopg.connect(postgres, autocommit=True) as conn:
+    from psycopg.rows import dict_row
+    with psycopg.connect(postgres, autocommit=True, row_factory=dict_row) as conn:  # the pool's row factory
         assert db.migrate(conn) == []  # the app applied them at start-up
-        assert [r[0] for r in conn.execute("SELECT version FROM identity_schema_migrations")] == [1]
+        assert [r["version"] for r in conn.execute("SELECT version FROM identity_schema_migrations")] == [1]
 
 
 def test_rotation_through_the_running_service_then_retirement_rejects_old_tokens(identity, tenant):
@@ -220,3 +221,18 @@ def test_rotation_through_the_running_service_then_retirement_rejects_old_tokens
     assert verify_independently(identity, new)
     with pytest.raises(StopIteration):  # the edge cannot find the old kid any more
         verify_independently(identity, old)
+
+
+def test_with_vault_unreachable_readiness_fails_and_token_routes_answer_503(vault, postgres, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from soma_identity.app import build_app
+    from identity_fixtures import settings_for
+
+    dead_vault = ("http://127.0.0.1:9", vault[1])  # the discard port: nothing answers
+    settings = settings_for(dead_vault, postgres, tmp_path, readiness_timeout_seconds="5")
+    with TestClient(build_app(settings, configure_logging=False)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "vault-signing-key failing" in ready.json()["error"]["message"]
+        assert {c["name"]: c["ok"] for c in ready.json()["checks"]} == {"postgresql": True, "vault-signing-key": False}
+        assert error(client.get("/.well-known/jwks.json"), 503, "vault_unavailable")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from http import HTTPStatus
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
@@ -78,7 +79,46 @@ def create_app(
     app.include_router(_probe_router(settings, state))
     for router in routers:
         app.include_router(router)
+    _document_error_bodies(app)
     return app
+
+
+ERROR_BODY_SCHEMA = {
+    "type": "object", "required": ["error"], "title": "ErrorBody",
+    "properties": {"error": {"type": "object", "required": ["code", "message", "request_id"], "properties": {
+        "code": {"type": "string", "description": "stable, machine-readable"},
+        "message": {"type": "string", "description": "for people; for 400 it names each offending field"},
+        "request_id": {"type": "string", "description": "the X-Request-Id of the request"}}}},
+}
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """Make the OpenAPI document tell the truth: validation errors are 400 (not FastAPI's 422) and every
+    error response has the one error body."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["ErrorBody"] = ERROR_BODY_SCHEMA
+        for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+            responses = operation.setdefault("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault("400", {})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response.setdefault("description", HTTPStatus(int(status)).phrase)
+                    if status == "400":
+                        response["description"] = "Invalid request; the message names each offending field"
+                    response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _probe_router(settings: ServiceSettings, state: ServiceState) -> APIRouter:

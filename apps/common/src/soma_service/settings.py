@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -30,6 +31,9 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/soma")
+# Kubernetes injects these for every Service in the namespace (a Service `soma-x` → SOMA_X_SERVICE_HOST, …)
+# unless the pod sets enableServiceLinks: false; they are not typos of a setting.
+KUBERNETES_SERVICE_LINK = re.compile(r"_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)$")
 
 SettingsT = TypeVar("SettingsT", bound="ServiceSettings")
 
@@ -111,7 +115,7 @@ class ServiceSettings(BaseModel):
                     values[name] = raw
         unknown = sorted(
             key for key in environ
-            if key.startswith(cls.env_prefix) and not key.endswith("_FILE")
+            if key.startswith(cls.env_prefix) and not key.endswith("_FILE") and not KUBERNETES_SERVICE_LINK.search(key)
             and key[len(cls.env_prefix):].lower() not in cls.model_fields
         )
         problems += [f"{key}: no such setting for {cls.__name__} (a typo?)" for key in unknown]

@@ -5,6 +5,7 @@
                                  automatic rotation)
   keys rotate                    add a key version (published now, signing after key_publish_delay_seconds)
   keys retire [--trim]           stop verifying versions whose tokens have all expired (--trim deletes them)
+  openapi                        print the OpenAPI document (generated from the code; needs no settings)
 
 All read the same SOMA_* settings; ``keys`` needs a Vault token with the rotation policy (docs/apps-base.md).
 """
@@ -19,6 +20,13 @@ from soma_service import SettingsError, run
 
 from .settings import IdentitySettings
 
+# Only to render the OpenAPI document: nothing is connected. Federation on, so the exchange grant is listed.
+DOCUMENTATION_SETTINGS = IdentitySettings(
+    issuer="https://identity.example", allowed_audiences=["soma-api"], vault_addr="http://vault:8200",
+    vault_kubernetes_role="identity", database_dsn="host=postgres dbname=identity",
+    federation_issuer="https://idp.example", federation_jwks_url="https://idp.example/jwks",
+    federation_audience="soma", federation_tenant_claim="tenant")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m soma_identity")
@@ -30,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("rotate")
     retire = keys.add_parser("retire")
     retire.add_argument("--trim", action="store_true")
+    commands.add_parser("openapi")
     args = parser.parse_args(argv)
+    if args.command == "openapi":
+        from .app import build_app
+        print(json.dumps(build_app(DOCUMENTATION_SETTINGS, configure_logging=False).openapi(), indent=2, sort_keys=True))
+        return 0
     try:
         settings = IdentitySettings.from_env()
     except SettingsError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Header, Request, Response
@@ -103,14 +104,22 @@ class ServiceAccountCreated(PrincipalOut):
     client_secret: str = Field(description="shown once; only its Argon2id hash is stored")
 
 
-def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
-                 federation: Federation | None) -> APIRouter:
+@dataclass
+class Runtime:
+    """What the routes use, connected at start-up (the routes exist before, so the OpenAPI document does too)."""
+
+    tokens: TokenService | None = None
+    store: Store | None = None
+    federation: Federation | None = None
+
+
+def build_router(settings: IdentitySettings, runtime: Runtime) -> APIRouter:
     router = APIRouter()
 
     def caller(authorization: str | None, scope: str) -> dict[str, Any]:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise unauthorized("missing_token", "Authorization: Bearer <access token> is required")
-        claims = tokens.verify(authorization[7:].strip())
+        claims = runtime.tokens.verify(authorization[7:].strip())
         if scope not in claims.get("scope", "").split():
             raise ServiceError(403, "insufficient_scope", f"the token lacks the scope {scope}")
         return claims
@@ -122,7 +131,7 @@ def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
     @router.get("/.well-known/jwks.json", tags=["keys"], summary="Public keys of every signing key version in use")
     def jwks(response: Response) -> dict[str, list[dict[str, str]]]:
         response.headers["Cache-Control"] = f"public, max-age={settings.jwks_cache_seconds}"
-        return tokens.signer.jwks()
+        return runtime.tokens.signer.jwks()
 
     @router.get("/.well-known/openid-configuration", tags=["keys"], summary="OIDC discovery (issuer, JWKS, token endpoint)")
     def discovery() -> dict[str, Any]:
@@ -132,60 +141,62 @@ def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
                 "introspection_endpoint": f"{settings.issuer}/v1/tokens/introspect",
                 "id_token_signing_alg_values_supported": [settings.signing_algorithm],
                 "grant_types_supported": ["password", "client_credentials", "refresh_token"]
-                + ([TOKEN_EXCHANGE] if federation else [])}
+                + ([TOKEN_EXCHANGE] if settings.federation_enabled else [])}
 
     @router.post("/v1/tokens", tags=["tokens"], response_model=TokenResponse, response_model_exclude_none=True,
                  summary="Issue an access token (users: password or federated ID token; service accounts: client credentials)",
                  responses={400: {}, 401: {}, 403: {}})
     def issue(grant: TokenRequest) -> dict[str, Any]:
         if isinstance(grant, PasswordGrant):
-            tokens.check_audience(grant.audience)
-            user = store.principal_by_name(grant.tenant, grant.username)
+            runtime.tokens.check_audience(grant.audience)
+            user = runtime.store.principal_by_name(grant.tenant, grant.username)
             stored = user.password_hash if user and user.kind == "user" else None
             if not verify_secret(stored, grant.password):
                 raise unauthorized("invalid_credentials", "tenant, username or password is wrong")
             if needs_rehash(stored):
-                store.update_password_hash(user.id, hash_secret(grant.password))
-            scopes = tokens.grant_scopes(user, grant.scope)
-            refresh = None if user.disabled else store.issue_refresh_token(
+                runtime.store.update_password_hash(user.id, hash_secret(grant.password))
+            scopes = runtime.tokens.grant_scopes(user, grant.scope)
+            refresh = None if user.disabled else runtime.store.issue_refresh_token(
                 user, grant.audience, scopes, settings.refresh_token_ttl_seconds)
-            return tokens.issue(user, grant.audience, scopes, refresh)
+            return runtime.tokens.issue(user, grant.audience, scopes, refresh)
         if isinstance(grant, ClientCredentialsGrant):
-            tokens.check_audience(grant.audience)
-            account = store.principal(grant.client_id)
+            runtime.tokens.check_audience(grant.audience)
+            account = runtime.store.principal(grant.client_id)
             stored = account.password_hash if account and account.kind != "user" else None
             if not verify_secret(stored, grant.client_secret):
                 raise unauthorized("invalid_client", "client_id or client_secret is wrong")
-            return tokens.issue(account, grant.audience, tokens.grant_scopes(account, grant.scope))
+            return runtime.tokens.issue(account, grant.audience, runtime.tokens.grant_scopes(account, grant.scope))
         if isinstance(grant, RefreshTokenGrant):
             try:
-                found, new_refresh = store.redeem_refresh_token(grant.refresh_token, settings.refresh_token_ttl_seconds)
+                found, new_refresh = runtime.store.redeem_refresh_token(grant.refresh_token, settings.refresh_token_ttl_seconds)
             except RefreshRejected as rejected:
                 raise unauthorized("invalid_grant", rejected.reason) from None
-            scopes = tokens.grant_scopes(found.principal, grant.scope, ceiling=found.scopes)
-            return tokens.issue(found.principal, found.audience, scopes, new_refresh)
-        if federation is None:
+            scopes = runtime.tokens.grant_scopes(found.principal, grant.scope, ceiling=found.scopes)
+            return runtime.tokens.issue(found.principal, found.audience, scopes, new_refresh)
+        if runtime.federation is None:
             raise ServiceError(400, "unsupported_grant_type", "grant_type: federation is not configured")
-        tokens.check_audience(grant.audience)
-        user = federation.local_user(federation.verify(grant.subject_token))
-        scopes = tokens.grant_scopes(user, grant.scope)
-        refresh = None if user.disabled else store.issue_refresh_token(
+        runtime.tokens.check_audience(grant.audience)
+        user = runtime.federation.local_user(runtime.federation.verify(grant.subject_token))
+        scopes = runtime.tokens.grant_scopes(user, grant.scope)
+        refresh = None if user.disabled else runtime.store.issue_refresh_token(
             user, grant.audience, scopes, settings.refresh_token_ttl_seconds)
-        return tokens.issue(user, grant.audience, scopes, refresh)
+        return runtime.tokens.issue(user, grant.audience, scopes, refresh)
 
-    @router.post("/v1/tokens/revoke", tags=["tokens"], summary="Revoke a refresh token (its whole login) or an access token")
+    @router.post("/v1/tokens/revoke", tags=["tokens"], summary="Revoke a refresh token (its whole login) or an access token",
+                 responses={400: {}, 401: {}})
     def revoke(body: TokenBody) -> dict[str, bool]:
         if body.token.count(".") == 2:
-            tokens.revoke(body.token)
+            runtime.tokens.revoke(body.token)
             return {"revoked": True}
         # RFC 7009: an unknown refresh token is not an error (nothing to revoke, nothing revealed)
-        return {"revoked": store.revoke_refresh_token(body.token)}
+        return {"revoked": runtime.store.revoke_refresh_token(body.token)}
 
-    @router.post("/v1/tokens/introspect", tags=["tokens"], summary=f"Is this access token live? (needs {INTROSPECT_SCOPE})")
+    @router.post("/v1/tokens/introspect", tags=["tokens"], summary=f"Is this access token live? (needs {INTROSPECT_SCOPE})",
+                 responses={400: {}, 401: {}, 403: {}})
     def introspect(body: TokenBody, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         caller(authorization, INTROSPECT_SCOPE)
         try:
-            return {"active": True, **tokens.verify(body.token)}
+            return {"active": True, **runtime.tokens.verify(body.token)}
         except ServiceError as rejected:
             return {"active": False, "reason": rejected.message}
 
@@ -198,7 +209,7 @@ def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
             raise ServiceError(400, "invalid_request",
                                f"body.password: at least {settings.password_min_length} characters are required")
         try:
-            return store.create_principal(body.tenant, "user", body.username, body.password, body.scopes).public()
+            return runtime.store.create_principal(body.tenant, "user", body.username, body.password, body.scopes).public()
         except Conflict as conflict:
             raise ServiceError(409, "already_exists", str(conflict)) from None
 
@@ -210,13 +221,13 @@ def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
         same_tenant(caller(authorization, ADMIN_SCOPE), body.tenant)
         secret = secrets.token_urlsafe(32)
         try:
-            account = store.create_principal(body.tenant, body.kind, body.name, secret, body.scopes)
+            account = runtime.store.create_principal(body.tenant, body.kind, body.name, secret, body.scopes)
         except Conflict as conflict:
             raise ServiceError(409, "already_exists", str(conflict)) from None
         return {**account.public(), "client_id": str(account.id), "client_secret": secret}
 
     def tenant_principal(principal_id: uuid.UUID, claims: dict[str, Any]):
-        principal = store.principal(principal_id)
+        principal = runtime.store.principal(principal_id)
         if principal is None or principal.tenant != claims["tenant"]:  # another tenant's: as if absent
             raise ServiceError(404, "not_found", f"principal_id: no principal {principal_id} in tenant {claims['tenant']!r}")
         return principal
@@ -231,7 +242,7 @@ def build_router(settings: IdentitySettings, tokens: TokenService, store: Store,
                  responses={400: {}, 401: {}, 403: {}, 404: {}})
     def disable(principal_id: uuid.UUID, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
         tenant_principal(principal_id, caller(authorization, ADMIN_SCOPE))
-        store.disable(principal_id)
-        return store.principal(principal_id).public()
+        runtime.store.disable(principal_id)
+        return runtime.store.principal(principal_id).public()
 
     return router

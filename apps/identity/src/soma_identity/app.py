@@ -5,19 +5,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import logging
+
 import hvac
-from fastapi import FastAPI
+import psycopg
+import psycopg_pool
+import requests
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from soma_service import ReadinessCheck, create_app
+from soma_service.errors import error_response
 
 from . import db
-from .api import build_router
+from .api import Runtime, build_router
 from .federation import Federation
 from .keys import TransitSigner
 from .settings import IdentitySettings
 from .store import Store
 from .tokens import TokenService
+
+log = logging.getLogger(__name__)
 
 
 def vault_client(settings: IdentitySettings) -> hvac.Client:
@@ -38,6 +47,8 @@ def signer_for(settings: IdentitySettings, client: hvac.Client) -> TransitSigner
 
 
 def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
+    runtime = Runtime()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         signer = signer_for(settings, await run_in_threadpool(vault_client, settings))
@@ -47,10 +58,9 @@ def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
             with pool.connection() as conn:
                 await run_in_threadpool(db.migrate, conn)
             store = Store(pool)
-            federation = Federation(settings, store) if settings.federation_enabled else None
-            tokens = TokenService(settings, signer, store)
-            app.include_router(build_router(settings, tokens, store, federation))
-            app.state.tokens = tokens
+            runtime.store = store
+            runtime.federation = Federation(settings, store) if settings.federation_enabled else None
+            runtime.tokens = app.state.tokens = TokenService(settings, signer, store)
             app.state.service.add_check(ReadinessCheck("postgresql", store.ping))
             app.state.service.add_check(ReadinessCheck(
                 "vault-signing-key", lambda: bool(signer.keyring(fresh=True).versions)))
@@ -58,6 +68,25 @@ def build_app(settings: IdentitySettings, **base_options) -> FastAPI:
         finally:
             await run_in_threadpool(pool.close)
 
-    return create_app(settings, lifespan=lifespan, title="SomaAgentHub identity",
+    app = create_app(settings, lifespan=lifespan, routers=[build_router(settings, runtime)], title="SomaAgentHub identity",
                       description="Short-lived JWTs for users and service accounts, signed in Vault; JWKS; principals.",
                       **base_options)
+    _unavailable_dependencies_are_503(app)
+    return app
+
+
+def _unavailable_dependencies_are_503(app: FastAPI) -> None:
+    """Vault or PostgreSQL down: 503 naming which (a retry may work), not a generic 500."""
+
+    @app.exception_handler(requests.exceptions.ConnectionError)
+    @app.exception_handler(requests.exceptions.Timeout)
+    @app.exception_handler(hvac.exceptions.VaultDown)
+    async def _vault_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("Vault unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return error_response(503, "vault_unavailable", "the signing service (Vault) is unreachable; retry later")
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("PostgreSQL unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return error_response(503, "database_unavailable", "the database is unreachable; retry later")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS identity_schema_migrations ("
                      "version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
-        done = {row[0] for row in conn.execute("SELECT version FROM identity_schema_migrations")}
+        # whatever row factory the connection has (the pool's is dict_row)
+        done = {row[0] for row in conn.cursor(row_factory=tuple_row).execute("SELECT version FROM identity_schema_migrations")}
         for version, description, sql in MIGRATIONS:
             if version in done:
                 continue
