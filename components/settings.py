@@ -1017,6 +1017,47 @@ class OpenFgaSettings:
     trace_sample_ratio: float = field(default=0.1, metadata=rule(minimum=0, maximum=1))
 
 
+def _plugin_url(value: str) -> str | None:
+    if not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[^\s'\"\\]*$", value):
+        return "must be an https URL where the pinned plugin zip is served (the platform mirror or grafana.com)"
+    return None
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where Grafana's init container fetches the pinned ClickHouse data source plugin zip (its sha256 is
+    pinned in code, components/core/observability/grafana_plugin.py, and checked before unpacking).
+
+    ``url``: the zip itself: grafana.com's download URL of the pinned version (dev) or the platform mirror's
+    copy of the same bytes (prod). ``cidr``: where that host is (NetworkPolicies name addresses, not
+    hosts); Grafana's pods may reach it on ``port`` and nowhere else outside the cluster.
+    """
+
+    url: str = field(metadata=rule(check=_plugin_url))
+    cidr: str = field(metadata=rule(check=_cidr))
+    why: str = ""
+    port: int = field(default=443, metadata=rule(minimum=1, maximum=65535))
+    arch: Literal["amd64", "arm64"] = "amd64"
+
+
+@dataclass(frozen=True)
+class ComplianceSettings:
+    """Compliance on the audit pipeline (issue 12 point 3; docs/architecture/compliance.md): Grafana's
+    ClickHouse data source (the plugin from ``pluginSource``), the compliance dashboards and the
+    Grafana-managed compliance alerts.
+
+    ``denialSpike``: denials per ``spikeWindowMinutes`` above which ComplianceDenialSpike fires (and at
+    least ``spikeFactor`` times the hourly average of the previous day, so a busy but steady stack stays
+    quiet); ``imageAttempts``: unpinned or unsigned image attempts per window that fire ComplianceImageAttempts.
+    """
+
+    plugin_source: PluginSource
+    denial_spike: int = field(default=50, metadata=rule(minimum=1, maximum=1000000))
+    spike_factor: int = field(default=3, metadata=rule(minimum=1, maximum=100))
+    spike_window_minutes: int = field(default=15, metadata=rule(minimum=5, maximum=1440))
+    image_attempts: int = field(default=1, metadata=rule(minimum=1, maximum=100000))
+
+
 @dataclass(frozen=True)
 class GovernanceSettings:
     """Phase 3: who may do what (OpenFGA), how changes reach clusters (Argo CD), what happened
@@ -1031,6 +1072,8 @@ class GovernanceSettings:
     openfga: OpenFgaSettings | None = None
     """OpenFGA in the ``governance`` namespace; none: not installed."""
     argocd: ArgoCdSettings | None = None
+    compliance: ComplianceSettings | None = None
+    """Compliance dashboards and alerts over the audit pipeline; none: Grafana has no ClickHouse data source."""
 
 
 @dataclass(frozen=True)
@@ -1505,6 +1548,24 @@ def _argocd_egress_problems(s: PlatformSettings, argo: ArgoCdSettings, key: str)
     return problems
 
 
+def _compliance_problems(s: PlatformSettings) -> list[str]:
+    """The plugin's source is a real destination, and a prod stack fetches it from its own mirror, not the internet."""
+    compliance, key = s.governance.compliance, f"{PROJECT}:governance.compliance"
+    if compliance is None:
+        return []
+    problems = []
+    source = compliance.plugin_source
+    if not source.why.strip():
+        problems.append(f"{key}.pluginSource.why: say which host {source.cidr} stands for (NetworkPolicies name addresses, not hosts)")
+    if s.policy_enforcement == "mandatory" and source.url.startswith("https://grafana.com/"):
+        problems.append(f"{key}.pluginSource.url: policyEnforcement is mandatory, so the plugin comes from the platform's "
+                        "mirror (the same bytes, same sha256), not from grafana.com at run time")
+    if not s.phases.governance:
+        problems.append(f"{key}: set, but phase governance is off (its dashboards and alerts would not exist); "
+                        "remove it or turn the phase on")
+    return problems
+
+
 def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> PlatformSettings:
     """Validate ``{"somaagenthub:key": value}`` (values may be JSON strings) into settings."""
     problems: list[str] = []
@@ -1527,7 +1588,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
-                + _argocd_problems(settings)
+                + _argocd_problems(settings) + _compliance_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")

@@ -70,7 +70,8 @@ class Core(Phase):
         self.observability = (
             Observability(settings, ctx, self.secrets, self.data.object_store, self.data.postgres.access("grafana"),
                           self.monitoring_stack, clients.workloads, clients.phases, opts=inside,
-                          later_targets=clients.scraped) if self.data else None
+                          later_targets=clients.scraped, clickhouse=self.data.clickhouse.grafana_reader,
+                          compliance=clients.compliance) if self.data else None
         )
         # Every container's stdout and stderr, read on each node and pushed to Loki (its own namespace).
         agent = settings.observability.node_logs

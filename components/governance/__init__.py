@@ -8,6 +8,7 @@ import pulumi
 
 from components.core import CoreOutputs
 from components.governance.argocd import ArgoCd
+from components.governance.compliance import Compliance, ComplianceOutputs
 from components.governance.kubecost import Cost, CostOutputs
 from components.governance.openfga import OpenFga, OpenFgaOutputs
 from components.kit import KitContext
@@ -24,6 +25,7 @@ class GovernanceOutputs:
     """Where the gateway and the orchestrator ask for authorization decisions, and where the store and model IDs are."""
     argocd_namespace: str | None = None
     """Where Argo CD runs (its AppProjects and ApplicationSet live there); None when governance.argocd is unset."""
+    compliance: ComplianceOutputs | None = None
 
 
 class Governance(Phase):
@@ -40,8 +42,10 @@ class Governance(Phase):
         self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
                                 platform.core.vault.kv_mount, platform.mesh.identity.trust_domain, opts=inside) if settings.openfga and core.database else None)
         self.argocd = ArgoCd(settings.argocd, self.namespace["gitops"].name, platform.domain, core, ctx, inside) if settings.argocd else None
+        self.compliance = Compliance(settings.compliance, platform.stack, core.observability_namespace, inside) if settings.compliance else None
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                          openfga=self.openfga.outputs if self.openfga else None,
                                          cost=self.cost.outputs if self.cost else None,
-                                         argocd_namespace=self.namespace["gitops"].name if self.argocd else None)
+                                         argocd_namespace=self.namespace["gitops"].name if self.argocd else None,
+                                         compliance=self.compliance.outputs if self.compliance else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

@@ -476,7 +476,8 @@ def test_grafana_provisions_the_three_datasources_the_dashboards_use_and_links_t
     ns = obs_namespace(stack)
     grafana = values(obs[stack], "grafana")
     sources = {d["uid"]: d for d in grafana["datasources"]["datasources.yaml"]["datasources"]}
-    assert set(sources) == obs_catalog.DATASOURCE_UIDS
+    # the compliance part adds ClickHouse (uid clickhouse, tests/governance/test_compliance_grafana.py) when the stack sets it
+    assert set(sources) - {"clickhouse"} == obs_catalog.DATASOURCE_UIDS
     loki_read = "loki-read" if stack == "prod" else "loki"
     assert sources["prometheus"]["url"] == f"http://kps-prometheus.{ns}.svc.cluster.local:9090"
     assert sources["loki"]["url"] == f"http://{loki_read}.{ns}.svc.cluster.local:3100"
@@ -506,7 +507,8 @@ def test_grafana_admin_credentials_come_from_the_vault_grant(rendered, obs, stac
 def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack):
     ns = obs_namespace(stack)
     maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
-    assert set(maps) == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
+    # the Governance phase's compliance dashboard is its own (tests/governance/test_compliance_dashboards.py)
+    assert set(maps) - {"grafana-dashboard-compliance"} == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
     for phase, dashboard in obs_catalog.load_dashboards(rule_values(stack)).items():
         config_map = maps[f"grafana-dashboard-{phase}"]
         assert config_map["metadata"]["namespace"] == ns
@@ -670,9 +672,10 @@ def flows(policies: list[dict]) -> set[tuple[str, str, str, str, str]]:
     return found
 
 
-def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads, later=()) -> set[tuple[str, str, str, str, str]]:
+def expected_observability_flows(ns: str, store: tuple[str, str], core, workloads, later=(), compliance=None) -> set[tuple[str, str, str, str, str]]:
     """``workloads``: the namespaces where workloads run, the only senders the collector admits; ``later``: the
-    later phases' scrape targets off the kit's port (ClientNamespaces.scraped)."""
+    later phases' scrape targets off the kit's port (ClientNamespaces.scraped); ``compliance``: the governance
+    part that gives Grafana its ClickHouse data source (its queries, the plugin's download, alerts to Alertmanager)."""
     store_ns, store_port = store
     data, secrets, operators = core.namespaces.data.name, core.namespaces.secrets.name, core.namespaces.operators.name
     api_watchers = "grafana|kube-prometheus-stack-prometheus-operator|kube-state-metrics|prometheus"
@@ -720,6 +723,12 @@ def expected_observability_flows(ns: str, store: tuple[str, str], core, workload
         (ns, "Egress", "*", "kube-system/k8s-app=kube-dns", "53/TCP,53/UDP"),
         *((ns, "Egress", "prometheus", f"{target_ns}/{','.join(f'{k}={v}' for k, v in pods)}", ",".join(f"{p}/TCP" for p in ports))
           for target_ns, pods, ports in later),
+        *(() if compliance is None else (
+            (ns, "Egress", "grafana", f"{data}/clickhouse.altinity.com/chi=audit", "8123/TCP"),
+            (ns, "Egress", "grafana", f"cidr:{compliance.plugin_source.cidr}", f"{compliance.plugin_source.port}/TCP"),
+            (ns, "Egress", "grafana", f"{ns}/alertmanager", "9093/TCP"),
+            (ns, "Ingress", "alertmanager", f"{ns}/grafana", "9093/TCP"),
+        )),
     }
 
 
@@ -744,7 +753,7 @@ def test_the_observability_namespace_opens_exactly_the_telemetry_flows(obs, stac
     found = flows(mine)
     parsed = platform_settings.parse(stack_config(stack), stack)
     expected = expected_observability_flows(ns, object_store(obs[stack]), parsed.core, parsed.workload_namespaces(),
-                                              ClientNamespaces.of(parsed).scraped)
+                                              ClientNamespaces.of(parsed).scraped, parsed.governance.compliance)
     assert found == expected, f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
 
 
@@ -777,7 +786,7 @@ def test_the_flow_comparison_notices_an_extra_opening(obs):
     grafana["spec"]["egress"].append({"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]})
     parsed = platform_settings.parse(stack_config("prod"), "prod")
     extra = flows(mine) - expected_observability_flows(ns, object_store(obs["prod"]), parsed.core, parsed.workload_namespaces(),
-                                              ClientNamespaces.of(parsed).scraped)
+                                              ClientNamespaces.of(parsed).scraped, parsed.governance.compliance)
     assert extra == {(ns, "Egress", "grafana", "*/*", "5432/TCP")}
 
 

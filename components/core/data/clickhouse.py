@@ -9,8 +9,10 @@
 * The audit DDL (components/core/audit/sql, rendered by sql_templates for this stack) goes
   into a ConfigMap that a kit Job replays with clickhouse-client, in order; the statements are
   idempotent, and a change to any of them replaces the Job so it runs again.
-* Clients come from the observability namespace only (Grafana reads the audit tables as
-  ``audit_reader``), and only pods there labelled ``somaagenthub.io/clickhouse-client``.
+* Clients come from the observability namespace only, and only pods there labelled
+  ``somaagenthub.io/clickhouse-client``: Grafana's ClickHouse data source, as the read-only ``grafana`` user
+  (SELECT on ``audit.*`` and ``cost.*``; created when the stack sets ``governance.compliance``,
+  docs/architecture/compliance.md).
 * ClickHouse consumes ``platform.audit.v1`` as the Kafka user ``clickhouse-audit`` (group
   ``clickhouse-audit``) over TLS + SCRAM; the password comes from the environment
   (``from_env``), filled from the ESO-managed Secret.
@@ -24,6 +26,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import pulumi
 
@@ -64,6 +67,46 @@ CHI_LABELS = {"clickhouse.altinity.com/chi": NAME}
 KEEPER_LABELS = {"clickhouse-keeper.altinity.com/chk": NAME}
 KAFKA_CA_MOUNT = "/etc/clickhouse-server/kafka-ca"
 SCHEMA_RESOURCES = Resources(cpu_request="50m", memory_request="128Mi", cpu_limit="500m", memory_limit="512Mi")
+
+
+GRAFANA_USER = "grafana"
+GRAFANA_PASSWORD = "clickhouse-grafana"
+"""The generated password's name: ClickHouse's users Secret and Grafana's data source both receive it from Vault."""
+GRAFANA_PASSWORD_KEY = "grafana-password"
+GRAFANA_DATABASES = ("audit", "cost")
+"""What Grafana's ClickHouse data source may read (docs/architecture/compliance.md): the audit events and the
+Kubecost part's ``cost.allocations``; nothing else, and nothing but SELECT."""
+GRAFANA_PROFILE = {
+    # readonly 2: reads only, yet the query settings the plugin sends (max_execution_time) are accepted, which
+    # readonly 1 refuses (ClickHouse docs, "Grafana plugin": a read-only user that may set max_execution_time)
+    f"{GRAFANA_USER}/readonly": "2",
+    f"{GRAFANA_USER}/max_execution_time": "60",
+    f"{GRAFANA_USER}/max_result_rows": "100000",
+}
+
+
+@dataclass(frozen=True)
+class GrafanaReader:
+    """How Grafana's ClickHouse data source reaches ClickHouse: the HTTP endpoint, the pods behind it (for the
+    flow), the ``grafana`` user and the name of its generated password (granted again to Grafana)."""
+
+    host: str
+    port: int
+    namespace: str
+    pods: dict
+    user: str = GRAFANA_USER
+    database: str = "audit"
+    password_name: str = GRAFANA_PASSWORD
+
+
+def grafana_user(password: dict, pod_cidr: str) -> dict:
+    """The ``grafana`` user: SELECT on ``audit.*`` and ``cost.*`` only, from the pod network, profile ``grafana``."""
+    return {
+        f"{GRAFANA_USER}/password": password,
+        f"{GRAFANA_USER}/networks/ip": [pod_cidr],
+        f"{GRAFANA_USER}/profile": GRAFANA_USER,
+        f"{GRAFANA_USER}/grants/query": [f"GRANT SELECT ON {db}.*" for db in GRAFANA_DATABASES],
+    }
 
 
 def audit_sql_settings(stores: StoreContext, kafka: KafkaStore) -> AuditSqlSettings:
@@ -186,11 +229,13 @@ class ClickHouseStore:
         values = operator_values(stores, operator_creds.name)
         crds = chart_crds(OPERATOR, "altinity-clickhouse-operator", values, ctx, ctx.keep(opts))
         self.operator = helm_chart(OPERATOR, "altinity-clickhouse-operator", ops, values, ctx, ctx.keep(opts), crds=crds)
+        self.grafana_user = stores.clients.compliance is not None
+        grafana_password = {GRAFANA_PASSWORD_KEY: secrets.password(GRAFANA_PASSWORD)} if self.grafana_user else {}
         self.users = secrets.grant(
             SERVICE_ACCOUNT, ns, SERVICE_ACCOUNT, "users",
             {"audit-admin-password": secrets.password("clickhouse-audit-admin"), "audit-reader-password": secrets.password("clickhouse-audit-reader"),
              "audit-backup-password": secrets.password("clickhouse-audit-backup"),
-             COST_INGEST_PASSWORD_KEY: secrets.password("clickhouse-cost-ingest")},
+             COST_INGEST_PASSWORD_KEY: secrets.password("clickhouse-cost-ingest"), **grafana_password},
             create_service_account=True,
         )
         self.backups = storage.access("clickhouse-backups")
@@ -203,6 +248,7 @@ class ClickHouseStore:
         configuration: dict = {
             "clusters": [{"name": CLUSTER, "layout": {"shardsCount": s.shards, "replicasCount": s.replicas}}],
             "users": self._users(stores.settings.pod_cidr, replicated),
+            **({"profiles": GRAFANA_PROFILE} if self.grafana_user else {}),
             "files": {"config.d/kafka.xml": kafka_config(CLICKHOUSE_USER), "config.d/prometheus.xml": PROMETHEUS_CONFIG},
         }
         if replicated:
@@ -264,6 +310,14 @@ class ClickHouseStore:
         self.backup_job = self._backup_job(stores, opts)
         self.backup_watch = cronjob_watch("clickhouse", "ClickHouse backup of the audit database", ns, BACKUP)
         self.network_policies = self._network(stores, replicated, self.backups, opts)
+        self.grafana_reader = self._grafana_reader(stores)
+
+    def _grafana_reader(self, stores: StoreContext) -> GrafanaReader | None:
+        """Grafana's way in, when the stack has the compliance part (None otherwise: no such user exists)."""
+        if not self.grafana_user:
+            return None
+        ns = stores.data_ns
+        return GrafanaReader(host=f"clickhouse-{NAME}.{ns}.svc.cluster.local", port=HTTP_PORT, namespace=ns, pods=dict(CHI_LABELS))
 
     def _users(self, pod_cidr: str, replicated: bool) -> dict:
         """Passwords come from the ESO Secret through the operator's ``valueFrom`` (env + from_env), never
@@ -292,6 +346,7 @@ class ClickHouseStore:
             f"{COST_INGEST_USER}/networks/ip": [pod_cidr],
             f"{COST_INGEST_USER}/profile": "default",
             f"{COST_INGEST_USER}/grants/query": ["GRANT INSERT, SELECT ON cost.*"],
+            **(grafana_user(password(GRAFANA_PASSWORD_KEY), pod_cidr) if self.grafana_user else {}),
         }
 
     @staticmethod

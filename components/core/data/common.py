@@ -9,7 +9,7 @@ from typing import Sequence
 from components.core.secrets import Secrets
 from components.kit.labels import client_label
 from components.kit import KitContext, Peer
-from components.settings import CoreSettings, PlatformSettings
+from components.settings import ComplianceSettings, CoreSettings, PlatformSettings
 
 API_SERVER_PORTS = (443, 6443)
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
@@ -35,6 +35,10 @@ class ClientNamespaces:
     scraped: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ...] = ()
     """The later phases' scrape targets off the kit's metrics port, as (namespace, pod labels, ports): Prometheus'
     egress (Core) must reach them, and Core is built first."""
+    compliance: ComplianceSettings | None = None
+    """The Governance phase's compliance part (docs/architecture/compliance.md): when set, Core's Grafana gets
+    the ClickHouse data source (its pinned plugin fetched from ``compliance.plugin_source``) and ClickHouse its
+    read-only ``grafana`` user. Core is built first, so it reads this here, like the scrape targets."""
 
     @classmethod
     def of(cls, settings: PlatformSettings) -> "ClientNamespaces":
@@ -45,6 +49,7 @@ class ClientNamespaces:
             by_phase=tuple((phase, tuple(ns.name for ns in getattr(settings, phase).namespaces.values()))
                            for phase in LATER_PHASES),
             scraped=later_scrape_targets(settings),
+            compliance=settings.governance.compliance if settings.phases.governance else None,
         )
 
     @property

@@ -20,11 +20,14 @@ from typing import Mapping, Sequence
 import pulumi
 
 from components.core.interfaces import DatabaseAccess, ObjectStorage, SecretGrants
-from components.core.observability import alerting, collector, flows, grafana, loki, node_logs, placeholders, provisioning, scrape_targets, tempo
+from components.core.data.clickhouse import GrafanaReader
+from components.core.observability import (
+    alerting, collector, flows, grafana, grafana_plugin, loki, node_logs, placeholders, provisioning, scrape_targets, tempo,
+)
 from components.core.observability.stores import Bucket
-from components.core.observability.topology import GRAFANA_FULLNAME, Topology
+from components.core.observability.topology import ALERTMANAGER_WEB, GRAFANA_FULLNAME, Topology
 from components.kit import KitContext, Peer, helm_chart
-from components.settings import CoreSettings
+from components.settings import ComplianceSettings, CoreSettings
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Observability(pulumi.ComponentResource):
         phase_namespaces: Mapping[str, Sequence[str]],
         opts: pulumi.ResourceOptions | None = None,
         later_targets: Sequence[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]]] = (),
+        clickhouse: GrafanaReader | None = None,
+        compliance: ComplianceSettings | None = None,
     ):
         super().__init__("somaagenthub:core:Observability", "observability", None, opts)
         obs = settings.observability
@@ -88,7 +93,15 @@ class Observability(pulumi.ComponentResource):
         self.loki = helm_chart("loki", "loki", ns, loki.values(obs.loki, ctx, loki_bucket), ctx, after_crds)
         self.tempo = helm_chart("tempo", "tempo", ns, tempo.values(obs.tempo, ctx, tempo_bucket), ctx, after_crds)
         reader = grafana.dashboard_reader(ns, child)
-        self.grafana = helm_chart("grafana", "grafana", ns, grafana.values(obs.grafana, ctx, topo, admin, grafana_database, database), ctx,
+        grafana_values = grafana.values(obs.grafana, ctx, topo, admin, grafana_database, database)
+        # the compliance part's ClickHouse data source (docs/architecture/compliance.md): plugin, password, alerting
+        source = self._clickhouse_source(secrets, ns, topo, clickhouse, compliance)
+        self.alerting_routes = None
+        if source is not None:
+            grafana_values = grafana.with_clickhouse(grafana_values, source, ctx)
+            self.alerting_routes = provisioning.grafana_alerting_config_map(
+                "grafana-alerting-routes", ns, grafana.alerting_routes(source.alertmanager_url), child)
+        self.grafana = helm_chart("grafana", "grafana", ns, grafana_values, ctx,
                                   pulumi.ResourceOptions.merge(after_crds, pulumi.ResourceOptions(depends_on=[reader])))
         rule_values = placeholders.values(settings, phase_namespaces)
         self.dashboards = provisioning.dashboard_config_maps(ns, rule_values, child)
@@ -99,8 +112,9 @@ class Observability(pulumi.ComponentResource):
         node_logs_ns = settings.namespaces.node_logs
         agent = Peer(namespace=node_logs_ns.name, pods=node_logs.POD_LABELS) if node_logs_ns else None
         self.network_policies = flows.network_policies(
-            ns, flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database,
-                                      receivers, agent),
+            ns, [*flows.telemetry_flows(loki_bucket.address, tempo_bucket.address, hosts, scraped, workload_namespaces, grafana_database,
+                                        receivers, agent),
+                 *(flows.clickhouse_flows(clickhouse, compliance.plugin_source) if source is not None else ())],
             child, ctx.flows
         )
 
@@ -114,6 +128,20 @@ class Observability(pulumi.ComponentResource):
             grafana_service=topo.host(GRAFANA_FULLNAME),
         )
         self.register_outputs({"prometheusUrl": topo.prometheus_url, "lokiUrl": topo.loki_query_url, "tempoUrl": topo.tempo_query_url})
+
+
+    @staticmethod
+    def _clickhouse_source(secrets: SecretGrants, ns: str, topo: Topology, clickhouse: GrafanaReader | None,
+                           compliance: ComplianceSettings | None) -> grafana.ClickHouseSource | None:
+        if compliance is None or clickhouse is None:
+            return None
+        password = secrets.grant("grafana", ns, grafana.SERVICE_ACCOUNT, "clickhouse",
+                                 {grafana.CLICKHOUSE_PASSWORD_KEY: secrets.password(clickhouse.password_name)})
+        return grafana.ClickHouseSource(
+            host=clickhouse.host, port=clickhouse.port, user=clickhouse.user, database=clickhouse.database, password=password,
+            plugin=grafana_plugin.PinnedPlugin.of(compliance.plugin_source),
+            alertmanager_url=f"http://{topo.host(topo.alertmanager_service)}:{ALERTMANAGER_WEB}",
+        )
 
 
 def _as_list(depends_on: object) -> list:

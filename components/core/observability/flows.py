@@ -184,3 +184,25 @@ def telemetry_flows(
 def network_policies(namespace: str, flows: list[Flow], opts: pulumi.ResourceOptions,
                      ledger: FlowLedger | None = None) -> list[k8s.networking.v1.NetworkPolicy]:
     return [flow_policy(namespace, flow, opts, ledger) for flow in flows]
+
+
+def clickhouse_flows(clickhouse, plugin_source) -> list[Flow]:
+    """Grafana's ClickHouse data source (the compliance part, docs/architecture/compliance.md): its queries to
+    ClickHouse (whose ``clickhouse-from-clients`` admits Grafana by the client label), the pinned plugin's one
+    download (the init container shares the pod's policy: ``pluginSource.cidr`` on its port, nowhere else), and
+    Grafana-managed alerts delivered to the platform Alertmanager."""
+    return [
+        Flow("grafana-to-clickhouse", "Egress", selects("grafana"),
+             (FlowRule((in_namespace(clickhouse.namespace, clickhouse.pods),), tcp(clickhouse.port)),),
+             "Grafana's ClickHouse data source queries the audit events (and cost allocations) as the read-only grafana user"),
+        Flow("grafana-to-plugin-source", "Egress", selects("grafana"),
+             (FlowRule((cidr(plugin_source.cidr),), tcp(plugin_source.port)),),
+             f"Grafana's init container fetches the pinned ClickHouse plugin zip (sha256 checked before unpacking): "
+             f"{plugin_source.why}".strip()),
+        Flow("grafana-to-alertmanager", "Egress", selects("grafana"),
+             (FlowRule((component("alertmanager"),), tcp(t.ALERTMANAGER_WEB)),),
+             "Grafana-managed alerts (compliance, cost) are sent to the platform Alertmanager"),
+        Flow("alertmanager-from-grafana", "Ingress", selects("alertmanager"),
+             (FlowRule((component("grafana"),), tcp(t.ALERTMANAGER_WEB)),),
+             "Grafana-managed alerts (compliance, cost) delivered by Grafana"),
+    ]

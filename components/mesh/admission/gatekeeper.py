@@ -70,6 +70,12 @@ def chart_values(settings: AdmissionSettings, namespace: str, ctx: KitContext) -
         # no mutation: the platform's pods are admitted as the gate judged them, not rewritten
         "disableMutation": True,
         "logDenies": True,
+        # every violation also a Kubernetes Event (reasons FailedAdmission/WarningAdmission/DryrunViolation and
+        # AuditViolation, annotated with the constraint and the object): the compliance part maps them to audit
+        # events (components/governance/compliance/events.py). templates/gatekeeper-controller-manager-deployment.yaml
+        # and gatekeeper-audit-deployment.yaml pass them as --emit-admission-events / --emit-audit-events.
+        "emitAdmissionEvents": True,
+        "emitAuditEvents": True,
         "metricsBackends": ["prometheus"],
         "enableRuntimeDefaultSeccompProfile": True,
         "pdb": {"controllerManager": {"minAvailable": max(replicas - 1, 0)}},
