@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 from typing import Any, Literal, Mapping
 
@@ -913,12 +913,13 @@ class ArgoCdSso:
     """Argo CD's own OIDC login (no Dex): the identity provider's issuer, the client Argo CD is registered as,
     the scopes it asks for, and which of the provider's groups get which Argo CD role.
 
-    The client secret never appears here: an administrator keeps it in Vault at ``clientSecretPath`` (key
-    ``client-secret``) and External Secrets delivers it (docs/architecture/gitops.md)."""
+    The client secret never appears here: an administrator keeps it in Vault at ``<namespace>/<clientSecretPath>``
+    (key ``client-secret``) and External Secrets delivers it (docs/architecture/gitops.md)."""
 
     issuer: str = field(metadata=rule(pattern=HTTPS_URL, pattern_hint="an https issuer URL"))
     client_id: str = field(metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._:@-]+$"), pattern_hint="an OIDC client ID"))
-    client_secret_path: str = field(metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path such as gitops/argocd/oidc"))
+    client_secret_path: str = field(metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path inside the namespace's own folder, such as argocd/oidc"))
+    """Relative to the gitops namespace's own Vault folder (``<namespace>/``), the one its store may read."""
     groups: Mapping[str, Literal["admin", "readonly"]]
     """IdP group -> Argo CD built-in role (role:admin, role:readonly)."""
     requested_scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
@@ -931,14 +932,16 @@ class ArgoCdEnvironment:
     """One promotion wave: where the applications of environment ``name`` are deployed.
 
     ``server``: the cluster's API (``https://kubernetes.default.svc`` is the cluster Argo CD runs in);
-    ``namespace``: the agents namespace there. A cluster other than this one needs ``credentialsPath``, the
-    Vault path where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``, ``config``);
-    its API's host and port are a destination declared in ``mesh.istio.egress`` (with its address range)."""
+    ``namespace``: the agents namespace there (in this cluster it defaults to this stack's agents namespace,
+    so a stack that renames its namespaces needs no change here). A cluster other than this one needs
+    ``credentialsPath``, where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``,
+    ``config``), relative to the gitops namespace's own Vault folder; its API's host and port are a
+    destination declared in ``mesh.istio.egress`` (with its address range)."""
 
     name: Literal["dev", "staging", "prod"]
-    namespace: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
+    namespace: str | None = field(default=None, metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
     server: str = field(default=IN_CLUSTER, metadata=rule(pattern=HTTPS_URL, pattern_hint="a cluster API URL"))
-    credentials_path: str | None = field(default=None, metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path"))
+    credentials_path: str | None = field(default=None, metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path inside the namespace's own folder"))
 
 
 @dataclass(frozen=True)
@@ -978,6 +981,11 @@ class ArgoCdSettings:
     applications: Mapping[str, ArgoCdApplication]
     target_revision: str = field(default="main", metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._/-]+$"), pattern_hint="a branch or tag"))
     sso: ArgoCdSso | None = None
+
+    def placed(self, agents_namespace: str) -> "ArgoCdSettings":
+        """These settings with every in-cluster wave that names no namespace deploying into ``agents_namespace``."""
+        return replace(self, environments=tuple(
+            replace(e, namespace=agents_namespace) if e.server == IN_CLUSTER and e.namespace is None else e for e in self.environments))
 
 
 @dataclass(frozen=True)
@@ -1485,21 +1493,28 @@ def _argocd_problems(s: PlatformSettings) -> list[str]:
     for i, env in enumerate(argo.environments):
         where = f"{key}.environments[{i}]"
         if env.server == IN_CLUSTER:
-            if env.namespace not in agents_namespaces:
+            if env.namespace is not None and env.namespace not in agents_namespaces:
                 problems.append(f"{where}.namespace: in this cluster Argo CD deploys only into the agents phase's namespaces "
                                 f"{sorted(agents_namespaces)} (Pulumi owns every other; docs/architecture/gitops.md); got {env.namespace}")
             if env.credentials_path:
                 problems.append(f"{where}.credentialsPath: the cluster Argo CD runs in needs no credentials")
-        elif not env.credentials_path:
-            problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
-                            "Argo CD cluster secret (keys name, server, config)")
+        else:
+            if not env.credentials_path:
+                problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
+                                "Argo CD cluster secret (keys name, server, config)")
+            if env.namespace is None:
+                problems.append(f"{where}.namespace: {env.server} is another cluster; name its agents namespace")
     gitops = s.governance.namespaces.get("gitops")
     vault_paths = [("sso.clientSecretPath", argo.sso.client_secret_path)] if argo.sso else []
     vault_paths += [(f"environments[{i}].credentialsPath", e.credentials_path) for i, e in enumerate(argo.environments) if e.credentials_path]
     for where, path in vault_paths:
-        if gitops is not None and not path.startswith(f"{gitops.name}/"):
-            problems.append(f"{key}.{where}: keep it under the namespace's own Vault folder {gitops.name}/ (the store of "
-                            f"{gitops.name} reads nothing else); got {path}")
+        if path.split("/")[0] == "argocd":
+            problems.append(f"{key}.{where}: not under argocd/, the folder of Argo CD's generated credentials, which its "
+                            f"Redis consumer may read (use e.g. sso/oidc or clusters/<env>); got {path}")
+        if ".." in path.split("/"):
+            folder = f"{gitops.name}/" if gitops is not None else "the gitops namespace's folder"
+            problems.append(f"{key}.{where}: a path inside {folder} (the only folder its store reads), written relative "
+                            f"to it without '..'; got {path}")
     if not argo.applications:
         problems.append(f"{key}.applications: at least one application")
     for name, app in argo.applications.items():

@@ -41,7 +41,11 @@ class Governance(Phase):
         self.cost = Cost(self.namespace["cost"].name, settings.kubecost, ctx, core, platform, inside) if "cost" in self.namespace else None
         self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
                                 platform.core.vault.kv_mount, platform.mesh.identity.trust_domain, opts=inside) if settings.openfga and core.database else None)
-        self.argocd = ArgoCd(settings.argocd, self.namespace["gitops"].name, platform.domain, core, ctx, inside) if settings.argocd else None
+        self.argocd = (ArgoCd(settings.argocd.placed(platform.agents.namespaces["agents"].name), self.namespace["gitops"].name,
+                             platform.domain, core, ctx, inside) if settings.argocd and core.secrets else None)
+        if settings.argocd and not core.secrets:
+            # its Redis password, OIDC client secret and cluster secrets come from Vault
+            pulumi.log.warn("Governance: Argo CD waits for core.vault.configure (its credentials live in Vault); not installed in this run")
         self.compliance = Compliance(settings.compliance, platform.stack, core.observability_namespace, inside) if settings.compliance else None
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                          openfga=self.openfga.outputs if self.openfga else None,

@@ -261,7 +261,11 @@ def renamed() -> tuple[dict, dict[str, str], dict[str, str]]:
 
 def test_a_renamed_stack_has_rules_and_dashboards_in_its_own_namespaces(renamed):
     plan, config, renames = renamed
-    rendered = json.dumps([o["spec"] for o in our_rules(plan)] + rendered_dashboards(plan))
+    # except the compliance dashboard's "Waivers in force", which quotes the gate's waivers file verbatim: it names
+    # objects by the namespaces that file was written for (the renamed stack keeps prod's policies/config)
+    dashboards = [{**d, "panels": [p for p in d.get("panels", []) if p.get("title") != "Waivers in force"]}
+                  for d in rendered_dashboards(plan)]
+    rendered = json.dumps([o["spec"] for o in our_rules(plan)] + dashboards)
     assert not [old for old in renames if old in rendered.replace('"uid": "soma-', '"uid": "')]
     assert renames["soma-secrets"] + "/vault" in rendered and renames["soma-data"] in rendered
     problems, stats = producer_problems(plan, "prod", config)

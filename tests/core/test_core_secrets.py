@@ -8,6 +8,7 @@ import pytest
 
 from components import settings
 from components.core.secrets.vault_access import SNAPSHOT_POLICY
+from policies.config import load_config_file, stack_config_path
 from policies.rules.no_plaintext_secrets import is_sensitive_key
 from tests.helpers import by_type, config_with, objects, pod_specs, stack_document
 from tools.render import render, stack_config
@@ -25,12 +26,15 @@ def chart(plan: dict, name: str) -> dict:
     return next(r["inputs"] for r in by_type(plan, CHART) if r["name"] == name)
 
 
-SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey",
-                   "cert-manager.io/inject-ca-from-secret", "cnpg.io/pluginClientSecret", "cnpg.io/pluginServerSecret"}
+SELECTOR_FIELDS = {"key", "secretKey", "topologyKey", "existingSecret", "userKey", "passwordKey", "usernameKey", "uriKey",
+                   "cert-manager.io/inject-ca-from-secret", "cnpg.io/pluginClientSecret", "cnpg.io/pluginServerSecret",
+                   "argocd.argoproj.io/secret-type", "application.instanceLabelKey"}
 """These *name* something: a key of a Secret (secretKeyRef, remoteRef, caProvider, ExternalSecret data, a chart's
-``userKey``/``passwordKey``), a Secret (a chart's ``existingSecret``; the ``<namespace>/<name>`` whose CA
+``userKey``/``passwordKey``, OpenFGA's ``datastore.secretKeys`` ``usernameKey``/``uriKey``), a Secret (a chart's ``existingSecret``; the ``<namespace>/<name>`` whose CA
 cert-manager's CA injector copies into a webhook configuration; the TLS Secrets a CNPG-I plugin's Service
-annotations name, cloudnative-pg docs/src/cnpg_i.md) or a node label (``topologyKey``)."""
+annotations name, cloudnative-pg docs/src/cnpg_i.md), a node label (``topologyKey``), the kind of Secret Argo CD
+finds by label (``argocd.argoproj.io/secret-type: cluster``) or the label Argo CD tracks its objects by
+(argocd-cm ``application.instanceLabelKey``)."""
 ENV_REFERENCE = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 """``${AWS_SECRET_ACCESS_KEY}``: expanded by the process from an env var filled by secretKeyRef, not a value."""
 
@@ -138,6 +142,11 @@ def secrets_written_by_cert_controllers(plan: dict) -> set[tuple[str, str]]:
             if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("sigstore/policy-controller/policy-controller") \
                     and "SYSTEM_NAMESPACE" in env:
                 found.add((spec_namespace.get(id(spec), ""), "webhook-certs"))
+            # Argo CD's API server fills the argocd-secret of its namespace (server.secretkey, the admin password
+            # hash) on start; the chart creates it empty (argo-cd chart templates/argocd-configs/argocd-secret.yaml)
+            if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("argoproj/argocd") \
+                    and any(str(a).endswith("argocd-server") for a in container.get("args") or []):
+                found.add((spec_namespace.get(id(spec), ""), "argocd-secret"))
             # Gatekeeper's cert rotator fills gatekeeper-webhook-server-cert of its own namespace unless
             # --disable-cert-rotation (gatekeeper v3.23.0 main.go: secretName = "gatekeeper-webhook-server-cert")
             if container.get("image", "").split("@")[0].rsplit(":", 1)[0].endswith("openpolicyagent/gatekeeper") \
@@ -152,15 +161,21 @@ def test_credentials_go_to_vault_as_secrets(plans, stack):
     written = by_type(plan, "vault:kv/secretV2:SecretV2")
     assert written and all(r["inputs"]["dataJson"] == SECRET for r in written)
     # No Secret manifest carries data: workloads get ESO-managed Secrets. The Secrets the plan declares
-    # are empty ones a chart creates for its certificate controller to fill, and Alertmanager's routing
-    # configuration, which holds no credential (decoded and checked in test_observability_ha.py) and
-    # says so in its waiver.
+    # are empty ones a chart creates for its controller to fill, Alertmanager's routing configuration, which
+    # holds no credential (decoded and checked in test_observability_ha.py), and Argo CD's in-cluster
+    # destination (server URL, namespaces, empty TLS settings: governance/argocd/chart_values.py), each with
+    # its waiver in the stack's policy configuration.
     secrets = [r for r in plan["resources"] if r["inputs"].get("kind") == "Secret"]
     assert all(r["parent"] in chart_urns(plan) for r in secrets), [r["urn"] for r in secrets]
-    waived = [r for r in secrets if "waivers.somaagenthub.io/no-plaintext-secrets" in (r["inputs"]["metadata"].get("annotations") or {})]
-    observability = settings.parse(stack_config(stack), stack).core.namespaces.observability.name
-    assert [(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in waived] == [
-        (observability, "alertmanager-kps-alertmanager")]
+    config = load_config_file(stack_config_path(stack))["no-plaintext-secrets"]["allowedWaivers"]
+    waived_by_config = {w["resource"] for w in config if w["resource"].startswith("Secret/")}
+    waived = [r for r in secrets if "waivers.somaagenthub.io/no-plaintext-secrets" in (r["inputs"]["metadata"].get("annotations") or {})
+              or f"Secret/{r['inputs']['metadata']['namespace']}/{r['inputs']['metadata']['name']}" in waived_by_config]
+    loaded_settings = settings.parse(stack_config(stack), stack)
+    observability = loaded_settings.core.namespaces.observability.name
+    gitops = loaded_settings.governance.namespaces["gitops"].name
+    assert sorted((r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in waived) == sorted([
+        (observability, "alertmanager-kps-alertmanager"), (gitops, "argocd-cluster-in-cluster")])
     empty = [r for r in secrets if r not in waived]
     assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in empty), [r["urn"] for r in empty]
     declared = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in empty}
@@ -172,9 +187,11 @@ def test_every_consumer_reads_through_its_own_restricted_store(plans, stack):
     plan = plans[stack]
     stores = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "ClusterSecretStore")}
     roles = {r["inputs"]["roleName"]: r["inputs"] for r in by_type(plan, "vault:kubernetes/authBackendRole:AuthBackendRole")}
-    # the Raft snapshot role serves the snapshot job's own login, never External Secrets
-    assert f"vault-{SNAPSHOT_POLICY}" not in stores
-    roles.pop(SNAPSHOT_POLICY, None)
+    # the Raft snapshot role and OpenFGA's bootstrap role serve their jobs' own logins, never External Secrets
+    from components.governance.openfga import bootstrap_role
+    for own_login in (SNAPSHOT_POLICY, bootstrap_role(loaded(stack).governance.namespaces["governance"].name)):
+        assert f"vault-{own_login}" not in stores
+        roles.pop(own_login, None)
     # and the mesh CA's signer role serves cert-manager's Vault Issuer (tests/mesh/test_mesh_pki.py)
     from components.mesh.identity.pki import SIGNER_POLICY
     assert f"vault-{SIGNER_POLICY}" not in stores
@@ -200,19 +217,21 @@ namespace (cloudnative-pg internal/cmd/manager/controller/controller.go, ``Webho
 
 
 def secret_reads(plan: dict) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """(credentials, mounted) Secrets the plan's objects read: ``secretKeyRef`` and ``envFrom``
+    """(credentials, mounted) Secrets the plan's objects need: ``secretKeyRef`` and ``envFrom``
     ``secretRef`` (credentials), and ``secret`` volumes (mounted files), as (namespace, name).
-    CRDs are skipped: their schemas mention ``secretKeyRef`` as a field, not a reference."""
+    CRDs are skipped: their schemas mention ``secretKeyRef`` as a field, not a reference. References marked
+    ``optional: true`` are not needed: the pod starts without them (istiod's plug-in CA and remote-cluster
+    Secrets, Argo CD's custom TLS and Redis Sentinel credentials), so they are left out here."""
     credentials, mounted = set(), set()
 
     def walk(node, ns):
         if isinstance(node, dict):
             for key, into in (("secretKeyRef", credentials), ("secretRef", credentials)):
                 ref = node.get(key)
-                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str) and ref.get("optional") is not True:
                     into.add((ns, ref["name"]))
             volume = node.get("secret")
-            if isinstance(volume, dict) and isinstance(volume.get("secretName"), str):
+            if isinstance(volume, dict) and isinstance(volume.get("secretName"), str) and volume.get("optional") is not True:
                 mounted.add((ns, volume["secretName"]))
             for value in node.values():
                 walk(value, ns)
@@ -256,35 +275,17 @@ def test_every_secret_a_pod_reads_is_managed_by_external_secrets(plans, stack):
     managed |= declared_prerequisites(stack)
     credentials, mounted = secret_reads(plan)
     assert credentials and mounted, "the plan has consumers"
-    mounted -= istiod_optional_secrets(plan)
     assert credentials <= managed, sorted(credentials - managed)
     assert mounted <= managed | issued_by_controllers(plan), sorted(mounted - managed - issued_by_controllers(plan))
-
-
-ISTIOD_OPTIONAL = {"cacerts", "istio-kubeconfig", "istiod-tls"}
-"""istiod's chart mounts these Secrets ``optional: true`` (a plugged-in CA, remote clusters' kubeconfig, a
-custom serving certificate): istiod starts without them and the platform creates none."""
-
-
-def istiod_optional_secrets(plan: dict) -> set[tuple[str, str]]:
-    """istiod's secret volumes, each checked to be optional (so nothing waits for a Secret nobody makes)."""
-    found = set()
-    for deployment in objects(plan, "Deployment"):
-        if deployment["metadata"]["name"] != "istiod":
-            continue
-        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
-            secret = volume.get("secret")
-            if secret and secret["secretName"] in ISTIOD_OPTIONAL:
-                assert secret.get("optional") is True, secret
-                found.add((deployment["metadata"]["namespace"], secret["secretName"]))
-    return found
 
 
 def test_the_secret_check_sees_chart_pods_and_their_volumes(plans):
     """Chart pods are read too: External Secrets' webhook mounts the certificate its cert-controller
     writes, and Vault in raft mode mounts the cert-manager certificate."""
     _, mounted = secret_reads(plans["prod"])
-    assert {("soma-operators", "external-secrets-webhook"), ("soma-secrets", "vault-tls"), ("soma-operators", CNPG_WEBHOOK_SECRET)} <= mounted
+    assert {("soma-operators", "external-secrets-webhook"), ("soma-secrets", "vault-tls")} <= mounted
+    # optional mounts are not needs: istiod's plug-in CA slot and CloudNativePG's webhook certificate are optional
+    assert ("soma-mesh", "istiod-tls") not in mounted and ("soma-operators", CNPG_WEBHOOK_SECRET) not in mounted
     assert ("soma-operators", "external-secrets-webhook") in secrets_written_by_cert_controllers(plans["prod"])
 
 

@@ -65,7 +65,8 @@ def test_prod_has_no_local_admin_and_logs_in_through_the_stacks_oidc(plans):
 def test_the_client_secret_comes_from_vault_with_the_label_argo_cd_reads(plans):
     secret = named(plans["prod"], "ExternalSecret", "argocd-oidc-credentials")["spec"]
     path = stack_document("prod")["somaagenthub:governance"]["argocd"]["sso"]["clientSecretPath"]
-    assert [d["remoteRef"] for d in secret["data"]] == [{"key": path, "property": "client-secret"}]
+    # written relative to the gitops namespace's own Vault folder, the only one its store reads
+    assert [d["remoteRef"] for d in secret["data"]] == [{"key": f"soma-gitops/{path}", "property": "client-secret"}]
     assert secret["target"]["template"]["metadata"]["labels"] == {"app.kubernetes.io/part-of": "argocd"}
     for env in ("dev", "staging"):
         cluster = named(plans["prod"], "ExternalSecret", f"argocd-cluster-{env}-credentials")["spec"]
@@ -133,7 +134,7 @@ def test_every_part_talks_only_through_declared_flows(plans, stack):
     policies = {p["metadata"]["name"]: p for p in objects(plans[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ARGOCD_NAMESPACE}
     deny = policies["default-deny"]["spec"]
     assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress", "Egress"]
-    for client in ("controller", "server", "applicationSet"):
+    for client in ("controller", "server", "application-set"):
         assert f"argocd-repo-server-from-{client}" in policies and f"{client}-to-argocd-repo-server" in policies
     redis = "haproxy" if stack == "prod" else "redis"
     to_redis = policies["controller-to-argocd-redis"]["spec"]["egress"][0]["to"][0]["podSelector"]["matchLabels"]

@@ -81,9 +81,19 @@ def test_argo_cd_deploys_only_into_agents_namespaces_here():
     assert any("environments[2].namespace" in p and "agents" in p for p in found)
 
 
-def test_another_cluster_needs_its_credentials_path():
+def test_another_cluster_needs_its_credentials_path_and_namespace():
     found = problems("prod", lambda a: a["environments"][0].pop("credentialsPath"))
     assert any("environments[0].credentialsPath" in p for p in found)
+    found = problems("prod", lambda a: a["environments"][0].pop("namespace"))
+    assert any(p.startswith("somaagenthub:governance.argocd.environments[0].namespace: https://api.dev.soma.example.com:6443 "
+                            "is another cluster") for p in found)
+
+
+def test_the_in_cluster_wave_follows_the_stacks_agents_namespace():
+    """A stack that renames its namespaces needs nothing changed in governance.argocd: the in-cluster wave deploys
+    into the stack's own agents namespace, and the Vault paths are relative to the gitops namespace's folder."""
+    agents = settings.parse(config_with("prod"), "prod").governance.argocd.placed("x-agents")
+    assert [(e.name, e.namespace) for e in agents.environments] == [("dev", "soma-agents"), ("staging", "soma-agents"), ("prod", "x-agents")]
 
 
 def test_another_clusters_api_must_be_declared_mesh_egress():
@@ -171,6 +181,9 @@ def test_fingerprints_agree_with_gnupg(tmp_path):
                     .replace("PRIVATE", "PUBLIC"))
 
 
-def test_vault_paths_stay_in_the_namespaces_own_folder():
-    found = problems("prod", lambda a: a["sso"].update(clientSecretPath="soma-data/argocd/oidc"))
-    assert any("sso.clientSecretPath: keep it under the namespace's own Vault folder soma-gitops/" in p for p in found)
+def test_vault_paths_stay_in_the_namespaces_own_folder_and_out_of_argo_cds_generated_one():
+    found = problems("prod", lambda a: a["sso"].update(clientSecretPath="sso/../../soma-data/oidc"))
+    assert any("sso.clientSecretPath: a path inside soma-gitops/" in p for p in found)
+    # soma-gitops/argocd/* holds the generated Redis password: its consumer's policy reads that folder
+    found = problems("prod", lambda a: a["environments"][0].update(credentialsPath="argocd/clusters/dev"))
+    assert any(p.startswith("somaagenthub:governance.argocd.environments[0].credentialsPath: not under argocd/") for p in found)

@@ -182,7 +182,7 @@ def test_the_clickhouse_data_source_reads_as_the_grafana_user_with_a_vault_passw
     assert source["type"] == PLUGIN
     assert source["jsonData"]["username"] == clickhouse.GRAFANA_USER
     assert source["jsonData"]["host"].startswith("clickhouse-audit.") and source["jsonData"]["port"] == 8123
-    assert source["secureJsonData"]["password"] == f"${grafana.CLICKHOUSE_PASSWORD_ENV}"
+    assert source["secureJsonData"]["password"] == f"${{{grafana.CLICKHOUSE_PASSWORD_ENV}}}"
     main = next(c for c in grafana_pod(plans[stack])["containers"] if c["name"] == "grafana")
     env = {e["name"]: e for e in main["env"]}
     ref = env[grafana.CLICKHOUSE_PASSWORD_ENV]["valueFrom"]["secretKeyRef"]

@@ -94,7 +94,8 @@ def clickhouse_datasource(source: ClickHouseSource) -> dict[str, Any]:
             "username": source.user,
             "defaultDatabase": source.database,
         },
-        "secureJsonData": {"password": f"${CLICKHOUSE_PASSWORD_ENV}"},
+        # Grafana expands ${VAR} in provisioning files from its environment (filled by secretKeyRef below)
+        "secureJsonData": {"password": f"${{{CLICKHOUSE_PASSWORD_ENV}}}"},
     }
 
 

@@ -39,13 +39,13 @@ class ArgoCd(pulumi.ComponentResource):
         delivered = [ctx.delivered_secrets[(namespace, redis.name)]]
         oidc_secret = None
         if settings.sso is not None:
-            oidc = secrets.share("argocd-oidc", namespace, settings.sso.client_secret_path, (chart_values.OIDC_SECRET_KEY,),
+            oidc = secrets.share("argocd-oidc", namespace, f"{namespace}/{settings.sso.client_secret_path}", (chart_values.OIDC_SECRET_KEY,),
                                  labels=chart_values.PART_OF)
             oidc_secret = oidc.name
             delivered.append(ctx.delivered_secrets[(namespace, oidc.name)])
         for env in settings.environments:
             if env.server != IN_CLUSTER and env.credentials_path:
-                cluster = secrets.share(f"argocd-cluster-{env.name}", namespace, env.credentials_path, ("config", "name", "server"),
+                cluster = secrets.share(f"argocd-cluster-{env.name}", namespace, f"{namespace}/{env.credentials_path}", ("config", "name", "server"),
                                         labels={**chart_values.PART_OF, "argocd.argoproj.io/secret-type": "cluster"})
                 delivered.append(ctx.delivered_secrets[(namespace, cluster.name)])
         values = chart_values.chart_values(settings, domain, ctx, oidc_secret)

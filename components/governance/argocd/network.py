@@ -12,6 +12,8 @@ Nothing reaches the API server (argocd-server) from outside the namespace yet: n
 """
 from __future__ import annotations
 
+import re
+
 import pulumi
 
 from components.governance.argocd.chart_values import COMPONENT_LABELS, HAPROXY_METRICS_PORT, METRICS_PORTS
@@ -28,12 +30,17 @@ def _pods(component: str) -> dict[str, str]:
     return dict(COMPONENT_LABELS[component])
 
 
+def _named(component: str) -> str:
+    """A component key as it appears in object names, which are DNS names: ``applicationSet`` -> ``application-set``."""
+    return re.sub(r"(?<!^)([A-Z])", r"-\1", component).lower()
+
+
 def _both_ways(name: str, namespace: str, clients: list[str], server: str, ports: list[int], ctx: KitContext,
                opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     """Inside the namespace both ends are closed: the server's ingress and each client's egress."""
-    made = [allow_ingress(f"{name}-from-{c}", namespace, _pods(server), [Peer(namespace=namespace, pods=_pods(c))], ports,
+    made = [allow_ingress(f"{name}-from-{_named(c)}", namespace, _pods(server), [Peer(namespace=namespace, pods=_pods(c))], ports,
                           opts, ledger=ctx.flows) for c in clients]
-    made += [allow_egress(f"{c}-to-{name}", namespace, _pods(c), [Peer(namespace=namespace, pods=_pods(server))], ports,
+    made += [allow_egress(f"{_named(c)}-to-{name}", namespace, _pods(c), [Peer(namespace=namespace, pods=_pods(server))], ports,
                           opts, ledger=ctx.flows) for c in clients]
     return made
 
@@ -50,11 +57,11 @@ def flows(namespace: str, observability_namespace: str, api_server_cidr: str, ct
         made += _both_ways("argocd-redis-ha", namespace, ["haproxy", "redisHa"], "redisHa", [REDIS_PORT, SENTINEL_PORT], ctx, opts)
     api = Peer(cidr=api_server_cidr)
     for component in ("controller", "server", "applicationSet"):
-        made.append(allow_egress(f"argocd-{component.lower()}-to-api-server", namespace, _pods(component), [api],
+        made.append(allow_egress(f"argocd-{_named(component)}-to-api-server", namespace, _pods(component), [api],
                                  API_SERVER_PORTS, opts, ledger=ctx.flows))
     prometheus = Peer(namespace=observability_namespace, pods=dict(PROMETHEUS_PODS))
     for component, port in METRICS_PORTS.items():
-        made.append(allow_ingress(f"argocd-{component.lower()}-metrics-scrape", namespace, _pods(component), [prometheus],
+        made.append(allow_ingress(f"argocd-{_named(component)}-metrics-scrape", namespace, _pods(component), [prometheus],
                                   [port], opts, ledger=ctx.flows))
     if ctx.high_availability:
         made.append(allow_ingress("argocd-haproxy-metrics-scrape", namespace, _pods("haproxy"), [prometheus],
