@@ -61,6 +61,7 @@ class BuildResult:
     rootfs_size: int             # the unpacked root filesystem
     seconds: float
     source_date_epoch: int
+    git_commit: str              # the commit built (HEAD; a dirty tree is named as such)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -72,6 +73,12 @@ def source_date_epoch(repo: Path = PROJECT_ROOT) -> int:
         return int(os.environ["SOURCE_DATE_EPOCH"])
     out = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%ct"], capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
+
+
+def git_commit(repo: Path = PROJECT_ROOT) -> str:
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+    return head + ("+uncommitted-changes" if dirty.strip() else "")
 
 
 def _run(step: str, app: str, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -225,6 +232,7 @@ def build(app: App, out: Path, epoch: int | None = None, mirror: str = MIRROR) -
     result = BuildResult(app=app.name, version=app.version, digest=digest, layout=str(work / "oci"), sbom=str(sbom_file),
                          sbom_digest="sha256:" + sha256_file(sbom_file),
                          compressed_size=body["config"]["size"] + sum(layer["size"] for layer in body["layers"]),
-                         rootfs_size=rootfs_size, seconds=round(time.monotonic() - started, 1), source_date_epoch=epoch)
+                         rootfs_size=rootfs_size, seconds=round(time.monotonic() - started, 1), source_date_epoch=epoch,
+                         git_commit=git_commit())
     result.write(work / "build.json")
     return result
