@@ -99,7 +99,7 @@ def sha256_file(path: Path) -> str:
 def _logical_lines(text: str) -> list[str]:
     """Requirement lines with their backslash continuations joined, comments dropped."""
     joined = re.sub(r"\\\s*\n", " ", text)
-    return [line.split(" #")[0].strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [" ".join(line.split(" #")[0].split()) for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 LOCAL = re.compile(r"^(?:-e\s+)?(?:[A-Za-z0-9_.-]+(?:\[[^\]]*\])?\s*@\s*)?(?P<path>file:\S+|\.{1,2}/\S*|/\S+)$")
