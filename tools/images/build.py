@@ -43,6 +43,9 @@ INCLUDE = ("python3", "ca-certificates")
 # Documentation and translations are not needed at run time; dpkg never unpacks them.
 PATH_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*")
 MERGED_USR_HOOK = "/usr/share/mmdebstrap/hooks/merged-usr"
+# apt verifies the archive's Release signatures with Debian's own keyring (package debian-archive-keyring),
+# named explicitly so a build host of another distribution (a CI runner) checks the same keys.
+DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
 
 class BuildError(RuntimeError):
@@ -159,7 +162,9 @@ def fetch_wheels(app: App, wheels: Path, epoch: int) -> None:
 
 def root_filesystem(app: App, wheels: Path, rootfs: Path, epoch: int, mirror: str = MIRROR) -> None:
     """mmdebstrap's essential variant plus python3, the venv and the user, into ``rootfs``."""
-    cmd = ["mmdebstrap", "--mode=root", "--variant=essential", f"--hook-dir={MERGED_USR_HOOK}",
+    if not DEBIAN_KEYRING.is_file():
+        raise BuildError(f"{app.name}: {DEBIAN_KEYRING} is missing (install debian-archive-keyring): the archive cannot be verified")
+    cmd = ["mmdebstrap", "--mode=root", "--variant=essential", f"--keyring={DEBIAN_KEYRING}", f"--hook-dir={MERGED_USR_HOOK}",
            f"--include={','.join(INCLUDE)}", *[f"--dpkgopt=path-exclude={p}" for p in PATH_EXCLUDES],
            f"--customize-hook={HERE / 'customize.sh'} \"$1\"", SUITE, str(rootfs), mirror]
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "SOMA_WHEELS": str(wheels), "SOMA_VENV": VENV, "SOMA_UID": str(UID)}
