@@ -122,3 +122,25 @@ def test_debian_components_come_from_the_dpkg_status_of_the_root_filesystem(tmp_
         "pkg:deb/debian/tzdata@2025b-0+deb12u1?arch=all&distro=debian-12",
     ]
     assert components[0]["properties"] == [{"name": "aquasecurity:trivy:SrcName", "value": "libidn2"}]
+
+
+def test_a_sibling_project_the_lock_leaves_out_is_built_and_pinned(tmp_path):
+    """apps/identity depends on soma-service (apps/common), locked with --no-emit-package soma-service."""
+    common = copy_app(tmp_path, "common")
+    (common / "pyproject.toml").write_text((common / "pyproject.toml").read_text().replace('name = "soma-hello"', 'name = "soma-service"'))
+    identity = copy_app(tmp_path, "identity")
+    pyproject = identity / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('dependencies = ["uvicorn"]', 'dependencies = ["soma-service", "uvicorn"]'))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    lines = build.install_requirements(apps.read_app(identity), wheels, 1795960487).splitlines()
+    assert any(line.startswith("soma-service==0.1.0 --hash=sha256:") for line in lines)
+    assert lines[-1].startswith("soma-hello==0.1.0 --hash=sha256:")
+
+
+def test_a_dependency_neither_locked_nor_beside_the_app_is_named(tmp_path):
+    identity = copy_app(tmp_path, "identity")
+    pyproject = identity / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('dependencies = ["uvicorn"]', 'dependencies = ["uvicorn", "soma-missing>=1"]'))
+    with pytest.raises(build.BuildError, match="dependency 'soma-missing>=1' of soma-hello is neither locked nor a project beside"):
+        build.install_requirements(apps.read_app(identity), tmp_path, 0)

@@ -123,16 +123,44 @@ def build_wheel(app: str, folder: Path, out: Path, epoch: int) -> Path:
     return built[0]
 
 
-def _project(folder: Path) -> tuple[str, str]:
+def _project(folder: Path) -> dict:
     import tomllib
-    project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return project["name"], project["version"]
+    return tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_name(line: str) -> str:
+    return _normalized(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line).group(0))
+
+
+def sibling_projects(app: App) -> dict[str, Path]:
+    """Projects beside the app (apps/common beside apps/identity), by normalized project name."""
+    found = {}
+    for pyproject in sorted(app.folder.parent.glob("*/pyproject.toml")):
+        if pyproject.parent != app.folder:
+            try:
+                found[_normalized(_project(pyproject.parent)["name"])] = pyproject.parent
+            except (KeyError, ValueError):
+                continue
+    return found
 
 
 def install_requirements(app: App, wheels: Path, epoch: int) -> str:
-    """The requirements file pip installs in the image: the lock with local path requirements replaced
-    by the wheels built from those folders, and the app itself, every line hash-pinned."""
+    """The requirements file pip installs in the image, every line hash-pinned: the lock; local path
+    requirements and sibling projects the lock leaves out (apps/common, locked with ``--no-emit-package``)
+    as wheels built from their folders; and the app itself."""
     lines: list[str] = []
+    locked: set[str] = set()
+
+    def add_local(folder: Path) -> None:
+        wheel = build_wheel(app.name, folder, wheels, epoch)
+        project = _project(folder)
+        locked.add(_normalized(project["name"]))
+        lines.append(f"{project['name']}=={project['version']} --hash=sha256:{sha256_file(wheel)}")
+
     for line in _logical_lines(app.lock.read_text(encoding="utf-8")):
         local = LOCAL.match(line)
         if local and "--hash=" not in line:
@@ -140,13 +168,24 @@ def install_requirements(app: App, wheels: Path, epoch: int) -> str:
             folder = (app.folder / raw).resolve() if not raw.startswith("/") else Path(raw)
             if not (folder / "pyproject.toml").is_file():
                 raise BuildError(f"{app.lock}: local requirement {line!r} is not a project folder")
-            wheel = build_wheel(app.name, folder, wheels, epoch)
-            name, version = _project(folder)
-            lines.append(f"{name}=={version} --hash=sha256:{sha256_file(wheel)}")
+            add_local(folder)
         elif line.startswith("-"):
             raise BuildError(f"{app.lock}: option line {line!r} is not allowed in a lock the image installs")
         else:
+            locked.add(_requirement_name(line))
             lines.append(line)
+    siblings = sibling_projects(app)
+    pending = [app.folder]
+    while pending:
+        for dependency in _project(pending.pop()).get("dependencies", []):
+            name = _requirement_name(dependency)
+            if name in locked:
+                continue
+            if name not in siblings:
+                raise BuildError(f"{app.lock}: dependency {dependency!r} of {app.project} is neither locked nor a "
+                                 f"project beside {app.folder.name} under {app.folder.parent}")
+            add_local(siblings[name])
+            pending.append(siblings[name])
     wheel = build_wheel(app.name, app.folder, wheels, epoch)
     lines.append(f"{app.project}=={app.version} --hash=sha256:{sha256_file(wheel)}")
     return "\n".join(lines) + "\n"
