@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "build":
-        selected = _apps(args)
+        try:
+            selected = _apps(args)
+        except app_folders.AppError as error:
+            print(error, file=sys.stderr)
+            return 1
         if not selected:
             print("no services under apps/ (a folder with pyproject.toml and requirements.lock): nothing to build")
             return 0

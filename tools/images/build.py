@@ -39,7 +39,10 @@ PROJECT_ROOT = HERE.parents[1]
 SUITE = "bookworm"               # Debian 12: its python3 is 3.11, the Python the locks are compiled for
 MIRROR = "http://deb.debian.org/debian"
 UID = 10001
-INCLUDE = ("python3", "ca-certificates")
+# libstdc++6: manylinux wheels may link the system's libstdc++ (it is on the manylinux policy's list of
+# libraries a wheel may expect; grpcio, the OTLP exporter's transport, does). The customize hook fails the
+# build if any other shared library a wheel needs is missing.
+INCLUDE = ("python3", "ca-certificates", "libstdc++6")
 # Documentation and translations are not needed at run time; dpkg never unpacks them.
 PATH_EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*")
 MERGED_USR_HOOK = "/usr/share/mmdebstrap/hooks/merged-usr"
@@ -247,6 +250,20 @@ def manifest(layout: Path) -> tuple[str, dict]:
     return digest, json.loads(blob.read_text())
 
 
+def _clear(work: Path) -> None:
+    """Remove a previous build's folder, refusing while anything is still mounted under it (an interrupted
+    mmdebstrap leaves /proc, /sys and /dev mounts in its root filesystem; deleting through them is unsafe)."""
+    if not work.exists():
+        return
+    prefix = str(work.resolve()) + "/"
+    mounted = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()
+               if line.split()[1].startswith(prefix)]
+    if mounted:
+        raise BuildError(f"{work}: still mounted from an interrupted build ({', '.join(sorted(mounted))}); "
+                         f"unmount them (umount -R {work}/rootfs) and build again")
+    shutil.rmtree(work)
+
+
 def _du(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -256,8 +273,7 @@ def build(app: App, out: Path, epoch: int | None = None, mirror: str = MIRROR) -
     epoch = source_date_epoch() if epoch is None else epoch
     started = time.monotonic()
     work = out / app.name
-    if work.exists():
-        shutil.rmtree(work)
+    _clear(work)
     wheels, rootfs = work / "wheels", work / "rootfs"
     wheels.mkdir(parents=True)
     fetch_wheels(app, wheels, epoch)
@@ -272,6 +288,7 @@ def build(app: App, out: Path, epoch: int | None = None, mirror: str = MIRROR) -
     assemble(app, tarball, work / "oci", work / "storage", epoch)
     tarball.unlink()
     shutil.rmtree(work / "storage", ignore_errors=True)
+    shutil.rmtree(wheels)
     digest, body = manifest(work / "oci")
     result = BuildResult(app=app.name, version=app.version, digest=digest, layout=str(work / "oci"), sbom=str(sbom_file),
                          sbom_digest="sha256:" + sha256_file(sbom_file),

@@ -17,6 +17,16 @@ chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin SOURCE_DATE_EPOCH="$SOURCE_DATE_EPO
   "$SOMA_VENV/bin/python" "$STAGE/$PIP_WHEEL/pip" install --quiet --disable-pip-version-check --no-cache-dir \
   --no-index --find-links "$STAGE" --require-hashes --no-deps --no-warn-script-location -r "$STAGE/install.txt"
 rm -rf "$ROOT$STAGE"
+# Every shared library the installed wheels link must be in the image (ldd inside the chroot).
+MISSING=$(cd "$ROOT" && find ".$SOMA_VENV" -type f \( -name '*.so' -o -name '*.so.*' \) | sed 's|^\.||' | sort |
+  while read -r lib; do
+    chroot "$ROOT" /usr/bin/ldd "$lib" 2>/dev/null | awk -v lib="$lib" '/not found/ {print lib " needs " $1}'
+  done)
+if [ -n "$MISSING" ]; then
+  echo "shared libraries the wheels need are not in the image (add their Debian packages to INCLUDE in tools/images/build.py):" >&2
+  echo "$MISSING" >&2
+  exit 1
+fi
 # The non-root user the image runs as; no login shell, no home (HOME=/tmp, an emptyDir in the pod).
 echo "app:x:$SOMA_UID:$SOMA_UID:app:/nonexistent:/usr/sbin/nologin" >> "$ROOT/etc/passwd"
 echo "app:x:$SOMA_UID:" >> "$ROOT/etc/group"
