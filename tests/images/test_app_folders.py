@@ -144,3 +144,27 @@ def test_a_dependency_neither_locked_nor_beside_the_app_is_named(tmp_path):
     pyproject.write_text(pyproject.read_text().replace('dependencies = ["uvicorn"]', 'dependencies = ["uvicorn", "soma-missing>=1"]'))
     with pytest.raises(build.BuildError, match="dependency 'soma-missing>=1' of soma-hello is neither locked nor a project beside"):
         build.install_requirements(apps.read_app(identity), tmp_path, 0)
+
+
+def test_the_image_sbom_is_valid_cyclonedx_with_python_and_debian_parts_and_no_timestamp(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "var/lib/dpkg").mkdir(parents=True)
+    (rootfs / "var/lib/dpkg/status").write_text(STATUS)
+    (rootfs / "etc").mkdir()
+    (rootfs / "etc/debian_version").write_text("12.11\n")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(rootfs / "opt/app/venv")], check=True)
+    document = sbom.image_sbom(apps.read_app(FIXTURE), rootfs, "/opt/app/venv")
+    text = json.dumps(document)
+    assert JsonStrictValidator(SchemaVersion.from_version(document["specVersion"])).validate_str(text) is None
+    assert document["metadata"]["component"] == {"type": "container", "bom-ref": "image:hello", "name": "hello", "version": "0.1.0"}
+    assert document["components"][0] == {"type": "operating-system", "bom-ref": "debian-12.11", "name": "debian", "version": "12.11"}
+    assert "pkg:deb/debian/tzdata@2025b-0+deb12u1?arch=all&distro=debian-12" in text
+    assert "timestamp" not in document["metadata"] and "serialNumber" not in document
+    assert sbom.image_sbom(apps.read_app(FIXTURE), rootfs, "/opt/app/venv") == document  # reproducible

@@ -79,6 +79,10 @@ def test_the_sbom_lists_the_locked_wheels_the_app_and_the_debian_packages(two_bu
     assert any(p.startswith("pkg:deb/debian/python3.11@") for p in debian) and len(debian) > 50
     assert document["components"][0]["type"] == "operating-system" and document["components"][0]["name"] == "debian"
     assert "timestamp" not in document["metadata"] and "serialNumber" not in document
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    validator = JsonStrictValidator(SchemaVersion.from_version(document["specVersion"]))
+    assert validator.validate_str(Path(first.sbom).read_text()) is None
 
 
 @pytest.fixture()
