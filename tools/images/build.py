@@ -82,9 +82,12 @@ def source_date_epoch(repo: Path = PROJECT_ROOT) -> int:
 
 
 def git_commit(repo: Path = PROJECT_ROOT) -> str:
+    """HEAD, or HEAD marked ``+uncommitted-changes`` when what goes into images differs from it: tracked
+    edits anywhere, or untracked files under apps/ and tools/images/ (a new app not yet committed)."""
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
-    return head + ("+uncommitted-changes" if dirty.strip() else "")
+    tracked = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+    inputs = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "apps", "tools/images"], capture_output=True, text=True).stdout
+    return head + ("+uncommitted-changes" if (tracked + inputs).strip() else "")
 
 
 def _run(step: str, app: str, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
