@@ -749,7 +749,8 @@ class EgressDestination:
 
     ``namespaces`` are phase namespace keys (``core.observability``, ``mesh.gateway``...) whose pods
     (or the pods ``pods`` selects there) may use it; ``cidrs`` are its addresses (NetworkPolicies name
-    addresses, not hosts).
+    addresses, not hosts). ``podsIn`` (label -> values) narrows to pods whose label has one of the values,
+    for a destination several kinds of pod use (Argo CD's controller and API server reach other clusters).
     """
 
     hosts: tuple[str, ...]
@@ -758,7 +759,13 @@ class EgressDestination:
     cidrs: tuple[str, ...]
     namespaces: tuple[str, ...]
     pods: Mapping[str, str] = field(default_factory=dict)
+    pods_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     reason: str = ""
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        """Whether pods carrying ``labels`` are among the pods that may use this destination."""
+        return (all(labels.get(k) == v for k, v in self.pods.items())
+                and all(labels.get(k) in values for k, values in self.pods_in.items()))
 
 
 @dataclass(frozen=True)
@@ -912,8 +919,6 @@ class ArgoCdSso:
     issuer: str = field(metadata=rule(pattern=HTTPS_URL, pattern_hint="an https issuer URL"))
     client_id: str = field(metadata=rule(pattern=re.compile(r"^[A-Za-z0-9._:@-]+$"), pattern_hint="an OIDC client ID"))
     client_secret_path: str = field(metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path such as gitops/argocd/oidc"))
-    issuer_cidrs: tuple[str, ...]
-    """The issuer's address ranges: the API server fetches its discovery document and keys (HTTPS, 443)."""
     groups: Mapping[str, Literal["admin", "readonly"]]
     """IdP group -> Argo CD built-in role (role:admin, role:readonly)."""
     requested_scopes: tuple[str, ...] = ("openid", "profile", "email", "groups")
@@ -927,15 +932,13 @@ class ArgoCdEnvironment:
 
     ``server``: the cluster's API (``https://kubernetes.default.svc`` is the cluster Argo CD runs in);
     ``namespace``: the agents namespace there. A cluster other than this one needs ``credentialsPath``, the
-    Vault path where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``, ``config``),
-    and ``cidr``, its API's address range."""
+    Vault path where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``, ``config``);
+    its API's host and port are a destination declared in ``mesh.istio.egress`` (with its address range)."""
 
     name: Literal["dev", "staging", "prod"]
     namespace: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
     server: str = field(default=IN_CLUSTER, metadata=rule(pattern=HTTPS_URL, pattern_hint="a cluster API URL"))
     credentials_path: str | None = field(default=None, metadata=rule(pattern=VAULT_PATH, pattern_hint="a Vault KV path"))
-    cidr: str | None = field(default=None, metadata=rule(check=_cidr))
-    """Another cluster's API address range (the controller and the API server reach it on the URL's port)."""
 
 
 @dataclass(frozen=True)
@@ -954,10 +957,10 @@ class ArgoCdSettings:
     Sizes per component (``controller``, ``repoServer``, ``server``, ``applicationSet``; ``redis``: each Redis,
     Sentinel and HAProxy container). ``adminEnabled``: Argo CD's local ``admin`` user (never in a mandatory
     stack: people log in through ``sso``). ``host``: the UI's name under the stack's domain. ``repository``:
-    the one Git repository (https) the applications come from, at ``targetRevision``, its host's addresses
-    ``repositoryCidrs``. Argo CD's ways out of the cluster are declared here, beside what they reach, and
-    opened by the part itself once its namespace exists (``mesh.istio.egress`` policies are made by the
-    Mesh phase, before the Governance namespaces exist). ``signingKeys``: whose signed commits are
+    the one Git repository (https) the applications come from, at ``targetRevision``. Argo CD's ways out of
+    the cluster (the Git host, the OIDC issuer, the other clusters' APIs) are destinations declared once in
+    ``mesh.istio.egress`` for ``governance.gitops`` (hosts, ports, address ranges, the pods that use them):
+    the mesh makes their ServiceEntries and NetworkPolicies, and settings refuse a host none covers. ``signingKeys``: whose signed commits are
     accepted. ``environments``: the promotion waves, in order. ``applications``: what is deployed, with
     their dependencies (the sync order inside an environment)."""
 
@@ -970,8 +973,6 @@ class ArgoCdSettings:
     host: str = field(metadata=rule(pattern=DNS_LABEL, pattern_hint="a host label; the stack's domain is appended"))
     repository: str = field(metadata=rule(pattern=re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/-]+$"),
                                           pattern_hint="the https URL of a Git repository"))
-    repository_cidrs: tuple[str, ...]
-    """The Git host's address ranges: the repo-server clones over HTTPS (443) from there and nowhere else."""
     signing_keys: tuple[ArgoCdSigningKey, ...]
     environments: tuple[ArgoCdEnvironment, ...]
     applications: Mapping[str, ArgoCdApplication]
@@ -1489,13 +1490,9 @@ def _argocd_problems(s: PlatformSettings) -> list[str]:
                                 f"{sorted(agents_namespaces)} (Pulumi owns every other; docs/architecture/gitops.md); got {env.namespace}")
             if env.credentials_path:
                 problems.append(f"{where}.credentialsPath: the cluster Argo CD runs in needs no credentials")
-        else:
-            if not env.credentials_path:
-                problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
-                                "Argo CD cluster secret (keys name, server, config)")
-            if not env.cidr:
-                problems.append(f"{where}.cidr: {env.server} is another cluster; name its API's address range (the "
-                                "namespace is default-deny)")
+        elif not env.credentials_path:
+            problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
+                            "Argo CD cluster secret (keys name, server, config)")
     gitops = s.governance.namespaces.get("gitops")
     vault_paths = [("sso.clientSecretPath", argo.sso.client_secret_path)] if argo.sso else []
     vault_paths += [(f"environments[{i}].credentialsPath", e.credentials_path) for i, e in enumerate(argo.environments) if e.credentials_path]
@@ -1514,20 +1511,40 @@ def _argocd_problems(s: PlatformSettings) -> list[str]:
     cycle = _dependency_cycle({n: a.depends_on for n, a in argo.applications.items()})
     if cycle:
         problems.append(f"{key}.applications: dependsOn has a cycle {' -> '.join(cycle)}; no sync order exists")
-    if not argo.repository_cidrs:
-        problems.append(f"{key}.repositoryCidrs: name the address ranges of {urlsplit(argo.repository).hostname} (the "
-                        "namespace is default-deny)")
-    cidrs = [(f"repositoryCidrs[{i}]", c) for i, c in enumerate(argo.repository_cidrs)]
-    cidrs += [(f"sso.issuerCidrs[{i}]", c) for i, c in enumerate(argo.sso.issuer_cidrs if argo.sso else ())]
-    problems += [f"{key}.{where}: {message}" for where, c in cidrs if (message := _cidr(c)) is not None]
     if argo.sso is not None:
         if not argo.sso.groups:
             problems.append(f"{key}.sso.groups: map at least one identity-provider group to admin or readonly")
         if "openid" not in argo.sso.requested_scopes:
             problems.append(f"{key}.sso.requestedScopes: OIDC needs the openid scope")
-        if not argo.sso.issuer_cidrs:
-            problems.append(f"{key}.sso.issuerCidrs: name the address ranges of {urlsplit(argo.sso.issuer).hostname} (the "
-                            "API server fetches its keys; the namespace is default-deny)")
+    return problems + _argocd_egress_problems(s, argo, key)
+
+
+GITOPS_NAMESPACE_KEY = "governance.gitops"
+
+
+def _argocd_egress_problems(s: PlatformSettings, argo: ArgoCdSettings, key: str) -> list[str]:
+    """Each of Argo CD's destinations outside the cluster (the Git host for the repo-server, the OIDC issuer for
+    the API server, each other cluster's API for the controller and the API server) is covered by a destination
+    declared in ``mesh.istio.egress`` for ``governance.gitops``: same host, the URL's port, pods that include the
+    component (by the labels the chart gives it). That one declaration opens it (the namespace is default-deny)."""
+    from components.governance.argocd.chart_values import COMPONENT_LABELS
+
+    needs = [("repository", argo.repository, ("repoServer",))]
+    if argo.sso is not None:
+        needs.append(("sso.issuer", argo.sso.issuer, ("server",)))
+    needs += [(f"environments[{i}].server", env.server, ("controller", "server"))
+              for i, env in enumerate(argo.environments) if env.server != IN_CLUSTER]
+    declared = s.mesh.istio.egress if s.mesh.istio else {}
+    problems = []
+    for where, url, components in needs:
+        host, port = urlsplit(url).hostname or "", urlsplit(url).port or 443
+        for component in components:
+            labels = COMPONENT_LABELS[component]
+            if not any(host in d.hosts and port in d.ports and GITOPS_NAMESPACE_KEY in d.namespaces and d.selects(labels)
+                       for d in declared.values()):
+                problems.append(f"{key}.{where}: {host}:{port} is outside the cluster, so it must be a destination declared in "
+                                f"{PROJECT}:mesh.istio.egress for {GITOPS_NAMESPACE_KEY} whose pods include Argo CD's {component} "
+                                f"({', '.join(f'{k}: {v}' for k, v in labels.items())}); none is")
     return problems
 
 
@@ -1670,6 +1687,9 @@ def _istio_problems(s: PlatformSettings) -> list[str]:
         for i, port in enumerate(dest.ports):
             if not 0 < port < 65536:
                 problems.append(f"{where}.ports[{i}]: {port} is not a port")
+        for label, values in dest.pods_in.items():
+            if not values:
+                problems.append(f"{where}.podsIn.{label}: list at least one value (an empty list selects no pod)")
         if not dest.hosts or not dest.ports or not dest.cidrs or not dest.namespaces:
             problems.append(f"{where}: hosts, ports, cidrs and namespaces are all required")
         if not dest.reason.strip():

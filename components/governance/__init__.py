@@ -36,6 +36,7 @@ class Governance(Phase):
         super().__init__("Governance", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
         inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
+        ctx = ctx.with_metrics_crds(*core.metrics_crds)  # the parts' monitors and charts wait for Core's monitoring CRDs
         # the parts, each in its own module under components/governance/ (one line each)
         self.cost = Cost(self.namespace["cost"].name, settings.kubecost, ctx, core, platform, inside) if "cost" in self.namespace else None
         self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,

@@ -507,8 +507,9 @@ def test_grafana_admin_credentials_come_from_the_vault_grant(rendered, obs, stac
 def test_one_dashboard_config_map_per_phase_labelled_for_the_sidecar(obs, stack):
     ns = obs_namespace(stack)
     maps = {m["metadata"]["name"]: m for m in objects(obs[stack], "ConfigMap") if m["metadata"].get("labels", {}).get("grafana_dashboard") == "1"}
-    # the Governance phase's compliance dashboard is its own (tests/governance/test_compliance_dashboards.py)
-    assert set(maps) - {"grafana-dashboard-compliance"} == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
+    # the Governance phase's compliance and cost dashboards are its own (tests/governance/test_compliance_dashboards.py,
+    # tests/governance/test_cost_dashboard.py)
+    assert set(maps) - {"grafana-dashboard-compliance", "grafana-dashboard-cost"} == {f"grafana-dashboard-{phase}" for phase in obs_catalog.PHASES}
     for phase, dashboard in obs_catalog.load_dashboards(rule_values(stack)).items():
         config_map = maps[f"grafana-dashboard-{phase}"]
         assert config_map["metadata"]["namespace"] == ns

@@ -94,22 +94,36 @@ def test_the_in_cluster_destination_is_limited_to_the_agents_namespace(plans, st
     assert named(plans[stack], "ConfigMap", "argocd-cm")["data"]["resource.respectRBAC"] == "normal"
 
 
-def egress_cidrs(plan: dict, name: str) -> set[str]:
-    policy = named(plan, "NetworkPolicy", name)
-    return {peer["ipBlock"]["cidr"] for rule in policy["spec"]["egress"] for peer in rule["to"]}
+def _selects(selector: dict, labels: dict) -> bool:
+    return (all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+            and all(e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions") or []))
 
 
-def test_argo_cds_ways_out_are_exactly_the_declared_ones(plans):
-    argo = stack_document("prod")["somaagenthub:governance"]["argocd"]
-    plan = plans["prod"]
-    assert egress_cidrs(plan, "argocd-repo-server-to-git") == set(argo["repositoryCidrs"])
-    assert egress_cidrs(plan, "argocd-server-to-oidc-issuer") == set(argo["sso"]["issuerCidrs"])
-    assert egress_cidrs(plan, "argocd-controller-to-cluster-staging") == {"198.51.100.32/28"}
-    outside = {peer["ipBlock"]["cidr"] for p in objects(plan, "NetworkPolicy") if p["metadata"]["namespace"] == ARGOCD_NAMESPACE
-               for rule in p["spec"].get("egress", []) for peer in rule.get("to", []) if "ipBlock" in peer}
-    declared = set(argo["repositoryCidrs"]) | set(argo["sso"]["issuerCidrs"]) | {e["cidr"] for e in argo["environments"] if "cidr" in e}
-    api = {c for c in outside - declared}
-    assert len(api) == 1, f"only the Kubernetes API besides the declared ranges, got {api}"
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_argo_cds_ways_out_are_exactly_the_mesh_declared_ones(plans, stack):
+    """Argo CD's destinations outside the cluster are declared once, in mesh.istio.egress for governance.gitops:
+    every ipBlock egress of soma-gitops is one of those entries (its CIDRs, its ports, its pods) or the Kubernetes
+    API; the Git host is open to the repo-server alone, the issuer to the API server alone, each other cluster's API
+    to the controller and the API server alone."""
+    from components.governance.argocd.chart_values import COMPONENT_LABELS
+
+    istio = stack_document(stack)["somaagenthub:mesh"]["istio"]
+    declared = {f"egress-{name}": d for name, d in istio["egress"].items() if "governance.gitops" in d["namespaces"]}
+    api = stack_document(stack)["somaagenthub:core"]["apiServerCidr"]
+    policies = {p["metadata"]["name"]: p["spec"] for p in objects(plans[stack], "NetworkPolicy") if p["metadata"]["namespace"] == ARGOCD_NAMESPACE}
+    outside = {name: {(peer["ipBlock"]["cidr"], port["port"]) for rule in spec.get("egress", []) for peer in rule.get("to", [])
+                      if "ipBlock" in peer for port in rule["ports"]}
+               for name, spec in policies.items()}
+    assert {name for name, reached in outside.items() if reached and {c for c, _ in reached} != {api}} == set(declared)
+    reached_by = {}
+    for name, entry in declared.items():
+        assert outside[name] == {(c, p) for c in entry["cidrs"] for p in entry["ports"]}, name
+        reached_by[name] = {c for c, labels in COMPONENT_LABELS.items() if _selects(policies[name]["podSelector"], labels)}
+    assert reached_by["egress-argocd-git"] == {"repoServer"}
+    if stack == "prod":
+        assert reached_by["egress-argocd-oidc-issuer"] == {"server"}
+        assert reached_by["egress-argocd-cluster-dev"] == reached_by["egress-argocd-cluster-staging"] == {"controller", "server"}
+        assert {p for name in ("egress-argocd-cluster-dev", "egress-argocd-cluster-staging") for _, p in outside[name]} == {6443}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

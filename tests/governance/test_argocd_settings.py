@@ -25,6 +25,15 @@ def problems(stack: str, change) -> list[str]:
     return err.value.problems
 
 
+def egress_problems(stack: str, change) -> list[str]:
+    """The problems of the stack with its ``mesh.istio.egress`` changed by ``change``."""
+    mesh = json.loads(json.dumps(stack_document(stack)["somaagenthub:mesh"]))
+    change(mesh["istio"]["egress"])
+    with pytest.raises(SettingsError) as err:
+        settings.parse(config_with(stack, mesh=mesh), stack)
+    return err.value.problems
+
+
 def test_both_stacks_parse_and_prod_logs_in_through_sso_only():
     prod = settings.parse(config_with("prod"), "prod").governance.argocd
     dev = settings.parse(config_with("dev"), "dev").governance.argocd
@@ -72,13 +81,47 @@ def test_argo_cd_deploys_only_into_agents_namespaces_here():
     assert any("environments[2].namespace" in p and "agents" in p for p in found)
 
 
-def test_another_cluster_needs_its_credentials_path_and_address():
-    def strip(a):
-        a["environments"][0].pop("credentialsPath")
-        a["environments"][0].pop("cidr")
-    found = problems("prod", strip)
+def test_another_cluster_needs_its_credentials_path():
+    found = problems("prod", lambda a: a["environments"][0].pop("credentialsPath"))
     assert any("environments[0].credentialsPath" in p for p in found)
-    assert any("environments[0].cidr" in p for p in found)
+
+
+def test_another_clusters_api_must_be_declared_mesh_egress():
+    found = egress_problems("prod", lambda e: e.pop("argocd-cluster-staging"))
+    wanted = ("somaagenthub:governance.argocd.environments[1].server: api.staging.soma.example.com:6443 is outside the cluster, "
+              "so it must be a destination declared in somaagenthub:mesh.istio.egress for governance.gitops")
+    assert {p.split(" whose pods include Argo CD's ")[1].split(" ")[0] for p in found if p.startswith(wanted)} == {"controller", "server"}
+
+
+def test_the_repository_host_must_be_declared_mesh_egress():
+    found = egress_problems("dev", lambda e: e.pop("argocd-git"))
+    assert ("somaagenthub:governance.argocd.repository: git.soma.example.com:443 is outside the cluster, so it must be a "
+            "destination declared in somaagenthub:mesh.istio.egress for governance.gitops whose pods include Argo CD's "
+            "repoServer (app.kubernetes.io/name: argocd-repo-server); none is") in found
+
+
+def test_the_issuer_must_be_declared_for_the_api_server():
+    found = egress_problems("prod", lambda e: e["argocd-oidc-issuer"].update(pods={"app.kubernetes.io/name": "argocd-repo-server"}))
+    assert any(p.startswith("somaagenthub:governance.argocd.sso.issuer: login.soma.example.com:443") and "Argo CD's server" in p
+               for p in found)
+
+
+@pytest.mark.parametrize("change", [
+    lambda e: e["argocd-git"].update(namespaces=["governance.governance"]),
+    lambda e: e["argocd-git"].update(ports=[8443]),
+    lambda e: e["argocd-git"].update(hosts=["git.elsewhere.example.com"]),
+], ids=["other-namespace", "other-port", "other-host"])
+def test_an_egress_entry_that_misses_the_repository_does_not_count(change):
+    found = egress_problems("dev", change)
+    assert any(p.startswith("somaagenthub:governance.argocd.repository: git.soma.example.com:443") for p in found)
+
+
+def test_argo_cd_keeps_no_addresses_of_its_own():
+    """One declaration: the old per-part address keys are unknown settings now."""
+    for change in (lambda a: a.update(repositoryCidrs=["192.0.2.128/28"]),
+                   lambda a: a["environments"][0].update(cidr="198.51.100.16/28")):
+        found = problems("dev", change)
+        assert any("repositoryCidrs" in p or "environments[0].cidr" in p for p in found), found
 
 
 def test_a_dependency_cycle_or_unknown_dependency_is_refused():
@@ -102,8 +145,13 @@ def test_the_client_secret_never_sits_in_a_stack_file():
 
 
 def test_too_broad_an_address_range_is_refused():
-    found = problems("prod", lambda a: a.update(repositoryCidrs=["0.0.0.0/0"]))
-    assert any("repositoryCidrs" in p for p in found)
+    found = egress_problems("prod", lambda e: e["argocd-git"].update(cidrs=["0.0.0.0/0"]))
+    assert any(p.startswith("somaagenthub:mesh.istio.egress.argocd-git.cidrs[0]:") for p in found)
+
+
+def test_an_empty_pods_in_list_is_refused():
+    found = egress_problems("prod", lambda e: e["argocd-cluster-dev"].update(podsIn={"app.kubernetes.io/name": []}))
+    assert any(p.startswith("somaagenthub:mesh.istio.egress.argocd-cluster-dev.podsIn.app.kubernetes.io/name:") for p in found)
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not on PATH: the fingerprint is checked against GnuPG itself")

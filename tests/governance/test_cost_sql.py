@@ -24,7 +24,9 @@ from components.governance.kubecost import ingest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PHASES = {"soma-agents": "agents", "soma-data": "core", "soma-cost": "governance"}
-SINGLE = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=30)
+# the longest retention allowed (3000 days): the documented sample is an hour of January 2023, which the table's TTL
+# (window_start + retention) would drop on insert with the platform's 30 days
+SINGLE = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=3000)
 REPLICATED = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=30,
                               replicated=True, cluster="audit")
 

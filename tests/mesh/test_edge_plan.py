@@ -228,6 +228,6 @@ def test_a_jwks_url_outside_the_cluster_must_be_a_declared_destination():
     with pytest.raises(SettingsError) as refused:
         parse({**config, "somaagenthub:mesh": mesh}, "dev")
     assert any("mesh.edge.jwt.jwksUrl: login.example.org:443 is outside the cluster" in p for p in refused.value.problems)
-    mesh["istio"]["egress"] = {"login": {"hosts": ["login.example.org"], "ports": [443], "protocol": "TLS",
+    mesh["istio"]["egress"] = {**mesh["istio"]["egress"], "login": {"hosts": ["login.example.org"], "ports": [443], "protocol": "TLS",
                                          "cidrs": ["198.51.100.0/24"], "namespaces": ["mesh.gateway"], "reason": "federated login"}}
     assert parse({**config, "somaagenthub:mesh": mesh}, "dev").mesh.edge.jwt.jwks_uri() == "https://login.example.org/keys"

@@ -67,7 +67,7 @@ def _variant_mesh() -> dict:
     istio["waypoints"] = [*WAYPOINT_NAMESPACES, "core.observability"]
     istio["overrides"] = {f"{OBSERVABILITY}/{OVERRIDDEN}": {"requestTimeout": "60s",
                                                             "retries": {"attempts": 1, "perTryTimeout": "30s", "retryOn": ["reset"]}}}
-    istio["egress"] = {"pagerduty": {"hosts": ["events.pagerduty.com"], "ports": [443], "protocol": "TLS",
+    istio["egress"] = {**istio["egress"], "pagerduty": {"hosts": ["events.pagerduty.com"], "ports": [443], "protocol": "TLS",
                                      "cidrs": ["203.0.113.0/24"], "namespaces": ["core.observability"],
                                      "pods": {"app.kubernetes.io/name": "alertmanager"},
                                      "reason": "test declaration: Alertmanager pages through PagerDuty's Events API"}}
@@ -158,7 +158,7 @@ def test_mtls_is_strict_mesh_wide_and_in_every_member(plans, stack):
     root = [p for p in pas if p["metadata"]["namespace"] == "soma-mesh" and not p["spec"].get("selector")]
     assert [p["spec"]["mtls"]["mode"] for p in root] == ["STRICT"]
     members = _members(plan)
-    assert members == {"soma-edge", "soma-policy", "soma-governance", "soma-agents", "soma-ops"}
+    assert members == {"soma-edge", "soma-policy", "soma-governance", "soma-gitops", "soma-cost", "soma-agents", "soma-ops"}
     strict = {p["metadata"]["namespace"] for p in pas if p["spec"]["mtls"]["mode"] == "STRICT" and not p["spec"].get("selector")}
     assert members <= strict
     # the one exception: the observability namespace (not a member) is PERMISSIVE for Prometheus' plaintext callers
@@ -405,6 +405,37 @@ def test_a_declared_destination_yields_its_service_entry_and_its_egress_policy(v
     policy = next(p for p in _by(variant, "NetworkPolicy", OBSERVABILITY) if p["metadata"]["name"] == "egress-pagerduty")
     assert policy["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}}
     assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}]
+
+
+def _resource(plan: dict, kind: str, namespace: str | None, name: str) -> dict:
+    (found,) = [r for r in plan["resources"] if r["type"].endswith(f":{kind}") and r["inputs"].get("metadata", {}).get("namespace") == namespace
+                and r["inputs"].get("metadata", {}).get("name") == name]
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_later_phases_declared_egress_waits_for_its_namespace(plans, stack):
+    """On an empty cluster a first ``pulumi up`` must not create an egress NetworkPolicy before its namespace:
+    soma-gitops (Governance, built after the Mesh phase) gets the policy of each destination declared for it,
+    and the plan has it depend on the soma-gitops Namespace. Its ServiceEntry stays with the Mesh phase."""
+    plan = plans[stack]
+    s = settings_module.parse(stack_config(stack), stack)
+    for_gitops = sorted(name for name, d in s.mesh.istio.egress.items() if "governance.gitops" in d.namespaces)
+    assert "argocd-git" in for_gitops and (stack == "dev" or {"argocd-oidc-issuer", "argocd-cluster-staging"} <= set(for_gitops))
+    namespace = _resource(plan, "Namespace", None, "soma-gitops")
+    for name in for_gitops:
+        policy = _resource(plan, "NetworkPolicy", "soma-gitops", f"egress-{name}")
+        assert namespace["urn"] in policy["dependencies"], name
+        assert "somaagenthub:mesh:Istio$" in policy["urn"], "made by the mesh, from the one declaration"
+        entry = _resource(plan, "ServiceEntry", "soma-mesh", f"egress-{name}")
+        assert entry["inputs"]["spec"]["exportTo"] == ["soma-gitops"]
+        assert namespace["urn"] not in entry["dependencies"]
+
+
+def test_a_core_namespaces_declared_egress_waits_for_its_namespace_too(variant):
+    policy = _resource(variant, "NetworkPolicy", OBSERVABILITY, "egress-pagerduty")
+    assert _resource(variant, "Namespace", None, OBSERVABILITY)["urn"] in policy["dependencies"]
+    assert policy["urn"].endswith("somaagenthub:mesh:Istio$kubernetes:networking.k8s.io/v1:NetworkPolicy::soma-observability-egress-pagerduty")
 
 
 @pytest.mark.parametrize("stack", STACKS)

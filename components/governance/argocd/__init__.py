@@ -57,7 +57,7 @@ class ArgoCd(pulumi.ComponentResource):
         self.application_set = custom_resource(API, "ApplicationSet", promotion.APPLICATION_SET, namespace,
                                                promotion.application_set_spec(settings),
                                                pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *self.projects]))
-        self.network_policies = network.flows(settings, namespace, core.observability_namespace, core.api_server_cidr, ctx, child)
+        self.network_policies = network.flows(namespace, core.observability_namespace, core.api_server_cidr, ctx, child)
         monitored = ["controller", "repoServer", "server", "applicationSet"]
         self.monitors = [pod_monitor(f"argocd-{c.lower()}", namespace, chart_values.COMPONENT_LABELS[c], SCRAPE, ctx, child)
                          for c in monitored]

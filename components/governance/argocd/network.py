@@ -1,26 +1,27 @@
-"""Argo CD's flows, each declared once with the kit (its NetworkPolicy now, the mesh's AuthorizationPolicy
-from the same ledger entry): between its own parts, to the Kubernetes API, to the applications repository,
-to the OIDC issuer, to the other clusters of the promotion waves, and Prometheus' scrapes.
+"""Argo CD's flows inside the cluster, each declared once with the kit (its NetworkPolicy now, the mesh's
+AuthorizationPolicy from the same ledger entry): between its own parts, to the Kubernetes API, and Prometheus'
+scrapes.
+
+Its ways out of the cluster (the applications repository, the OIDC issuer, the other clusters of the
+promotion waves) are not opened here: they are destinations declared once in ``mesh.istio.egress`` for
+``governance.gitops``, whose ServiceEntries and NetworkPolicies the mesh makes (components/mesh/istio/egress.py,
+each NetworkPolicy once soma-gitops exists); settings refuse an Argo CD host none of them covers.
 
 Nothing reaches the API server (argocd-server) from outside the namespace yet: no edge route serves it
 (docs/architecture/gitops.md, "Reaching the UI").
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pulumi
 
 from components.governance.argocd.chart_values import COMPONENT_LABELS, HAPROXY_METRICS_PORT, METRICS_PORTS
 from components.kit import KitContext, Peer, allow_egress, allow_ingress
 from components.kit.network import PROMETHEUS_PODS
-from components.settings import IN_CLUSTER, ArgoCdSettings
 
 API_SERVER_PORTS = (443, 6443)
 REPO_SERVER_PORT = 8081
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
-HTTPS = 443
 
 
 def _pods(component: str) -> dict[str, str]:
@@ -37,7 +38,7 @@ def _both_ways(name: str, namespace: str, clients: list[str], server: str, ports
     return made
 
 
-def flows(settings: ArgoCdSettings, namespace: str, observability_namespace: str, api_server_cidr: str, ctx: KitContext,
+def flows(namespace: str, observability_namespace: str, api_server_cidr: str, ctx: KitContext,
           opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
     made: list[pulumi.Resource] = []
     made += _both_ways("argocd-repo-server", namespace, ["controller", "server", "applicationSet"], "repoServer",
@@ -51,18 +52,6 @@ def flows(settings: ArgoCdSettings, namespace: str, observability_namespace: str
     for component in ("controller", "server", "applicationSet"):
         made.append(allow_egress(f"argocd-{component.lower()}-to-api-server", namespace, _pods(component), [api],
                                  API_SERVER_PORTS, opts, ledger=ctx.flows))
-    made.append(allow_egress("argocd-repo-server-to-git", namespace, _pods("repoServer"),
-                             [Peer(cidr=c) for c in settings.repository_cidrs], [HTTPS], opts, ledger=ctx.flows))
-    if settings.sso is not None:
-        made.append(allow_egress("argocd-server-to-oidc-issuer", namespace, _pods("server"),
-                                 [Peer(cidr=c) for c in settings.sso.issuer_cidrs], [HTTPS], opts, ledger=ctx.flows))
-    for env in settings.environments:
-        if env.server == IN_CLUSTER or not env.cidr:
-            continue
-        port = urlsplit(env.server).port or HTTPS
-        for component in ("controller", "server"):
-            made.append(allow_egress(f"argocd-{component}-to-cluster-{env.name}", namespace, _pods(component),
-                                     [Peer(cidr=env.cidr)], [port], opts, ledger=ctx.flows))
     prometheus = Peer(namespace=observability_namespace, pods=dict(PROMETHEUS_PODS))
     for component, port in METRICS_PORTS.items():
         made.append(allow_ingress(f"argocd-{component.lower()}-metrics-scrape", namespace, _pods(component), [prometheus],

@@ -15,7 +15,7 @@ from components.kit.network import PROMETHEUS_PODS, Flow, FlowRule, flow_policy,
 from components.mesh.identity import IdentityOutputs
 from components.mesh.istio import charts
 from components.mesh.istio.authorization import MeshScope, authorize
-from components.mesh.istio.egress import declared_egress
+from components.mesh.istio.egress import egress_policies, service_entries
 from components.mesh.istio.scraper import scraper_in_mesh
 from components.mesh.istio.traffic import traffic_policies
 from components.settings import IstioSettings
@@ -72,14 +72,19 @@ class Istio(pulumi.ComponentResource):
         # waypoints are Gateway API Gateways: they wait for those CRDs when the lead wires them in
         gateway_opts = pulumi.ResourceOptions(parent=self, depends_on=[*self.crds.values(), *gateway_api_crds])
         self.traffic = traffic_policies(settings, where.namespace_of, ctx, self.after_crds, gateway_opts)
-        self.egress = declared_egress(dict(settings.egress), where.namespace_of, where.istio_namespace, ctx.flows, child, self.after_crds)
+        # declared egress: the ServiceEntries now; each using namespace's NetworkPolicy in authorize, after its namespace
+        self.egress = service_entries(settings.egress, where.namespace_of, where.istio_namespace, self.after_crds)
+        self.egress_policies: list[pulumi.Resource] = []
         self.authorization: list[pulumi.Resource] = []
         self.register_outputs({"istioNamespace": where.istio_namespace, "members": list(members)})
 
     def authorize(self, ctx: KitContext, namespaces: dict[str, pulumi.Resource]) -> list[pulumi.Resource]:
-        """For every in-mesh namespace a namespace-wide STRICT PeerAuthentication (besides the mesh-wide one, so each
-        namespace states its own mode), then AuthorizationPolicies for every flow declared so far: call once,
-        after the last phase. Each object waits for Istio's CRDs and for its namespace."""
+        """The declared egress NetworkPolicies of every using namespace (each waiting for its namespace, which a
+        later phase may make: components/mesh/istio/egress.py); then for every in-mesh namespace a namespace-wide
+        STRICT PeerAuthentication (besides the mesh-wide one, so each namespace states its own mode) and
+        AuthorizationPolicies for every flow declared so far: call once, after the last phase. Each mesh object
+        waits for Istio's CRDs and for its namespace."""
+        self.egress_policies = egress_policies(self.settings.egress, self.where.namespace_of, ctx.flows, namespaces, self)
         made: list[pulumi.Resource] = []
         for namespace in self.scope.members:
             opts = pulumi.ResourceOptions(parent=self, depends_on=[*self.crds.values(), *([namespaces[namespace]] if namespace in namespaces else [])])

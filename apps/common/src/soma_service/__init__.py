@@ -1,0 +1,11 @@
+"""SomaAgentHub's shared service base: every first-party service is ``create_app(...)`` + ``run(...)``."""
+
+from .app import create_app
+from .context import current_request_id
+from .errors import ServiceError, error_body
+from .health import ReadinessCheck
+from .server import run
+from .settings import ServiceSettings, SettingsError
+
+__all__ = ["create_app", "run", "ServiceSettings", "SettingsError", "ServiceError", "ReadinessCheck",
+           "error_body", "current_request_id"]

@@ -1,0 +1,31 @@
+"""A minimal service on the base, run as a real process by test_service_process.py."""
+
+import asyncio
+import sys
+
+from fastapi import APIRouter
+from pydantic import SecretStr
+
+from soma_service import ServiceSettings, SettingsError, create_app, run
+
+
+class SampleSettings(ServiceSettings):
+    api_token: SecretStr
+
+
+router = APIRouter()
+
+
+@router.get("/slow")
+async def slow(seconds: float = 1.0) -> dict:
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+if __name__ == "__main__":
+    try:
+        settings = SampleSettings.from_env()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        sys.exit(2)
+    run(create_app(settings, routers=[router]))
