@@ -4,11 +4,14 @@ The fixture app (tests/images/fixture_apps/hello: the layout every service under
 from Debian's archive with the same SOURCE_DATE_EPOCH; the manifest digests must be equal. The image is
 then checked as a node would run it: its layer unpacked, mounted read-only, the command run as UID 10001
 with only /tmp writable, answering HTTP. Finally it is pushed to a local registry, signed, attested and
-verified by the release step.
+verified by the release step. Every real service under apps/ (identity, gateway) is built once the same
+way and each imports all its modules, its locked wheels and their shared libraries from the read-only image
+as UID 10001.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -85,14 +88,13 @@ def test_the_sbom_lists_the_locked_wheels_the_app_and_the_debian_packages(two_bu
     assert validator.validate_str(Path(first.sbom).read_text()) is None
 
 
-@pytest.fixture()
-def unpacked(two_builds, tmp_path):
-    """The image's single layer unpacked and mounted read-only, /tmp a separate writable mount."""
-    first, _ = two_builds
-    _, body = build.manifest(Path(first.layout))
-    root = tmp_path / "root"
+@contextlib.contextmanager
+def read_only_root(layout: Path, folder: Path):
+    """The image's single layer unpacked and mounted read-only, /tmp a separate writable tmpfs (as in the pod)."""
+    _, body = build.manifest(layout)
+    root = folder / "root"
     root.mkdir()
-    with tarfile.open(Path(first.layout) / "blobs/sha256" / body["layers"][0]["digest"][7:]) as layer:
+    with tarfile.open(layout / "blobs/sha256" / body["layers"][0]["digest"][7:]) as layer:
         layer.extractall(root, filter="fully_trusted")
     mounts = []
     try:
@@ -106,6 +108,12 @@ def unpacked(two_builds, tmp_path):
     finally:
         for target in dict.fromkeys(mounts):
             subprocess.run(["umount", target], capture_output=True)
+
+
+@pytest.fixture()
+def unpacked(two_builds, tmp_path):
+    with read_only_root(Path(two_builds[0].layout), tmp_path) as root:
+        yield root
 
 
 def test_the_image_serves_from_a_read_only_root_filesystem_as_uid_10001(two_builds, unpacked):
@@ -149,3 +157,37 @@ def test_the_built_image_is_pushed_signed_attested_verified_and_pinned(two_build
                               identity=None, issuer=None, insecure_registry=True, lock=str(lock))
     assert release.main(args) == 0
     assert catalog.load(lock).app_image("hello").digest == first.digest
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+names = [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".") if not m.name.endswith("__main__")]
+for name in names:
+    importlib.import_module(name)
+print(len(names) + 1, "modules")
+"""
+
+
+@pytest.fixture(scope="module")
+def service_builds(tmp_path_factory):
+    """Every service under apps/ (identity, gateway), built once as `make images` builds them."""
+    services, _ = apps.discover()
+    if not services:
+        pytest.skip("no services under apps/ yet")
+    out = tmp_path_factory.mktemp("services")
+    return [(app, build.build(app, out)) for app in services]
+
+
+def test_every_service_image_imports_all_its_modules_read_only_as_uid_10001(service_builds, tmp_path):
+    """Each service's code, its locked wheels and their shared libraries load in the image as the pod runs it."""
+    for app, result in service_builds:
+        config = _config(result)["config"]
+        package = config["Cmd"][2] if config["Cmd"][1:2] == ["-m"] else app.name
+        with read_only_root(Path(result.layout), tmp_path / app.name) as root:
+            done = subprocess.run(["chroot", "--userspec=10001:10001", str(root), "/usr/bin/env", "-i", *config["Env"],
+                                   "/opt/app/venv/bin/python", "-c", IMPORT_EVERY_MODULE, package],
+                                  capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{app.name}: {done.stderr[-3000:]}"
+        print(f"{app.name}: {done.stdout.strip()} imported; {result.digest}, {result.compressed_size / 1e6:.1f} MB compressed, "
+              f"{result.seconds} s")
