@@ -93,7 +93,7 @@ def read_only_root(layout: Path, folder: Path):
     """The image's single layer unpacked and mounted read-only, /tmp a separate writable tmpfs (as in the pod)."""
     _, body = build.manifest(layout)
     root = folder / "root"
-    root.mkdir()
+    root.mkdir(parents=True)
     with tarfile.open(layout / "blobs/sha256" / body["layers"][0]["digest"][7:]) as layer:
         layer.extractall(root, filter="fully_trusted")
     mounts = []
