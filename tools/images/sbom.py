@@ -1,9 +1,10 @@
 """The CycloneDX SBOM of an image: its Python environment and its Debian packages, in one document.
 
 The venv part comes from ``cyclonedx-py environment --output-reproducible`` (pinned in
-requirements-dev.txt), run against the venv inside the built root filesystem (the venv's interpreter
-link points at /usr/bin/python3.11, the same Python on the build machine, and pyvenv.cfg beside it selects
-the image's site-packages). The Debian part is read from the root filesystem's dpkg status database:
+requirements-dev.txt) over the venv's site-packages in the built root filesystem. cyclonedx-py asks the
+interpreter it is given for ``sys.path``; the image's interpreter (/usr/bin/python3.11 of Debian 12) need not
+exist on the build host (a CI runner of another distribution), so it is given a stand-in that answers with
+exactly the venv's site-packages folder: the packages the image installed, nothing of the host's. The Debian part is read from the root filesystem's dpkg status database:
 one ``pkg:deb/debian/<name>@<version>?arch=<arch>&distro=debian-<release>`` component per installed
 package, plus the operating-system component that scanners (Trivy, Grype) use to choose the advisories.
 The document has no timestamp and no serial number, so one root filesystem gives one byte sequence.
@@ -11,6 +12,7 @@ The document has no timestamp and no serial number, so one root filesystem gives
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -56,11 +58,17 @@ def debian_components(rootfs: Path) -> list[dict]:
 
 
 def python_sbom(venv: Path) -> dict:
-    """``cyclonedx-py environment`` over the venv at ``venv`` (its own interpreter link)."""
+    """``cyclonedx-py environment`` over the site-packages of the venv at ``venv``."""
+    site = sorted(venv.glob("lib/python3*/site-packages"))
+    if len(site) != 1:
+        raise RuntimeError(f"{venv}: expected one lib/python3.*/site-packages, found {len(site)}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "py.cdx.json"
+        path_of_the_venv = Path(tmp) / "python"
+        path_of_the_venv.write_text(f"#!/bin/sh\nprintf '%s' {shlex.quote(json.dumps([str(site[0])]))}\n")
+        path_of_the_venv.chmod(0o755)
         done = subprocess.run([str(CYCLONEDX_PY), "environment", "--output-reproducible", "--of", "JSON", "-o", str(out),
-                               str(venv / "bin" / "python")], capture_output=True, text=True)
+                               str(path_of_the_venv)], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"cyclonedx-py environment {venv} failed: {done.stderr[-2000:]}")
         return json.loads(out.read_text(encoding="utf-8"))
