@@ -39,6 +39,14 @@ PROJECT_ROOT = HERE.parents[1]
 SUITE = "bookworm"               # Debian 12: its python3 is 3.11, the Python the locks are compiled for
 MIRROR = "http://deb.debian.org/debian"
 UID = 10001
+# Wheels are chosen for the image, not for the build host: CPython 3.11 on glibc 2.36 (Debian 12), x86_64.
+# pip does not widen an explicit manylinux_2_X platform to older glibc versions itself, so every
+# manylinux tag the image's glibc accepts is listed (PEP 600 names and the legacy PEP 513/571/599 aliases).
+IMAGE_GLIBC_MINOR = 36
+WHEEL_PLATFORMS = ([f"manylinux_2_{minor}_x86_64" for minor in range(IMAGE_GLIBC_MINOR, 4, -1)]
+                   + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"])
+WHEEL_TARGET = ["--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+                *[arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]]
 # libstdc++6: manylinux wheels may link the system's libstdc++ (it is on the manylinux policy's list of
 # libraries a wheel may expect; grpcio, the OTLP exporter's transport, does). The customize hook fails the
 # build if any other shared library a wheel needs is missing.
@@ -201,7 +209,8 @@ def fetch_wheels(app: App, wheels: Path, epoch: int) -> None:
     """Locked wheels from PyPI (hash-checked by pip) and pip's own wheel for the install step."""
     for lock in (app.lock, HERE / "installer.lock"):
         _run("wheel download", app.name, [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                                           "--require-hashes", "--no-deps", "--only-binary=:all:", "-r", str(lock), "-d", str(wheels)])
+                                           "--require-hashes", "--no-deps", "--only-binary=:all:", *WHEEL_TARGET,
+                                           "-r", str(lock), "-d", str(wheels)])
     (wheels / "install.txt").write_text(install_requirements(app, wheels, epoch), encoding="utf-8")
 
 
