@@ -6,7 +6,8 @@ STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
-.PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway vendor-chart clean
+.PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway vendor-chart clean \
+        image-tools images images-test images-release images-gate
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
@@ -18,6 +19,10 @@ help:
 	@echo "make bench-gateway            the gateway's added latency per request (p50, p99) with authorization on"
 	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart|envoy-gateway-release-chart|istio-release-stamp]"
 	@echo "make vendor-chart NAME= AGAIN=1   re-vendor exactly what platform.lock.yaml records"
+	@echo "make images                   build every service under apps/ into build/images/<app>/ (OCI layout, SBOM, digest)"
+	@echo "make images-test              the slow image tests: build the fixture app twice, same digest; runs read-only as non-root"
+	@echo "make images-gate REPORTS=\"a.trivy.json ...\"   fail on critical findings (waivers: tools/images/waivers.yaml)"
+	@echo "make images-release REGISTRY=host/path COSIGN_KEY= COSIGN_PUB= [INSECURE=1]  push, sign, attest, verify, pin in platform.lock.yaml"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +52,7 @@ render: venv
 gate: venv
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
 
-test: venv amtool cosign redis
+test: venv amtool cosign redis image-tools
 	-@$(MAKE) --no-print-directory promtool
 	$(PY) -m pytest -q
 
@@ -58,6 +63,24 @@ amtool:
 # cosign (Debian 13's package) and Debian's docker-registry for the signature test (it skips, saying why, without them)
 cosign:
 	@sh tools/fetch_cosign.sh .tools || echo "cosign not installed (Debian archive unreachable?): the signature test will skip"
+
+# The release pipeline's Debian tools (mmdebstrap, buildah, skopeo, docker-registry) and cosign; the registry
+# test skips, saying why, without them
+image-tools:
+	@sh tools/fetch_image_tools.sh .tools || echo "image tools not installed (Debian archive unreachable?): the image tests will skip"
+
+images: venv image-tools
+	$(PY) -m tools.images build
+
+# Slow (two full image builds): kept out of `make test`, run by .ci/run
+images-test: venv image-tools
+	SOMA_IMAGES_TEST=1 $(PY) -m pytest -q tests/images/test_image_build.py
+
+images-gate: venv
+	$(PY) -m tools.images gate $(REPORTS)
+
+images-release: venv image-tools
+	$(PY) -m tools.images release --registry $(REGISTRY) --key $(COSIGN_KEY) --public-key $(COSIGN_PUB) $(if $(INSECURE),--insecure-registry)
 
 # Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
 redis:

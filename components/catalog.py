@@ -4,11 +4,16 @@
 reference or a chart version itself; it asks the catalog by key (``catalog.image("vault")``),
 and the catalog writes the reference for the stack's registry: upstream in dev, the platform
 registry in prod, always the same digest (the platform copy is byte-identical and re-signed).
+
+First-party images (the services under apps/) are in the ``apps`` section, written only by the release
+pipeline (``python -m tools.images release``) with the digest it built, signed and verified, the SBOM
+attestation beside it, and the signer; code reads them with ``catalog.app_image("identity")``. They are
+pushed to the platform registry by the pipeline, so every stack pulls them from the registry pinned there.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -83,6 +88,38 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Sbom:
+    """The image's CycloneDX SBOM: attached as a signed attestation, identified by the document's digest."""
+
+    format: str
+    predicate_type: str
+    digest: str
+    attestation: str
+
+
+@dataclass(frozen=True)
+class AppImage:
+    """A first-party image as the release pipeline pinned it."""
+
+    key: str
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    source: str
+    signer: Signer
+    sbom: Sbom
+
+    @property
+    def ref(self) -> ImageRef:
+        return ImageRef(registry=self.registry, repository=self.repository, tag=self.tag, digest=self.digest)
+
+
+class AppImageMissing(LookupError):
+    """Code asked for an app whose image the release pipeline has not pinned."""
+
+
+@dataclass(frozen=True)
 class Chart:
     """A chart as published (repository, name, version) and as vendored here (``path``, ``digest``).
 
@@ -110,6 +147,7 @@ class Catalog:
     images: Mapping[str, Image]
     charts: Mapping[str, Chart]
     registry: str = "upstream"
+    apps: Mapping[str, AppImage] = field(default_factory=dict)
 
     def image(self, key: str) -> ImageRef:
         if key not in self.images:
@@ -121,8 +159,16 @@ class Catalog:
             raise KeyError(f"chart '{key}' is not in platform.lock.yaml; add it with its exact version and source")
         return self.charts[key]
 
+    def app_image(self, name: str) -> ImageRef:
+        """The pinned image of the service ``apps/<name>``, from the registry the pipeline pushed it to."""
+        if name not in self.apps:
+            pinned = ", ".join(sorted(self.apps)) or "none yet"
+            raise AppImageMissing(f"app '{name}' has no image in platform.lock.yaml 'apps' (pinned: {pinned}); "
+                                  f"build, sign and pin it with `make images-release` (docs/apps-pipeline.md)")
+        return self.apps[name].ref
+
     def for_registry(self, registry: str) -> "Catalog":
-        return Catalog(images=self.images, charts=self.charts, registry=registry)
+        return Catalog(images=self.images, charts=self.charts, registry=registry, apps=self.apps)
 
 
 def _text(entry: Mapping[str, Any], field: str, where: str, problems: list[str]) -> str:
@@ -153,8 +199,11 @@ def _signer(raw: Any, where: str, problems: list[str]) -> Signer:
     return Signer(kind="")
 
 
-def _image(key: str, raw: Mapping[str, Any], problems: list[str]) -> Image:
-    where = f"images.{key}"
+APP_SOURCE = re.compile(r"\bgit commit [0-9a-f]{40}\b")
+
+
+def _image(key: str, raw: Mapping[str, Any], problems: list[str], section: str = "images") -> Image:
+    where = f"{section}.{key}"
     fields = {f: _text(raw, f, where, problems) for f in ("registry", "repository", "tag", "digest", "source")}
     if fields["tag"] in FLOATING_TAGS:
         problems.append(f"{where}: tag '{fields['tag']}' floats; pin a release tag")
@@ -162,9 +211,35 @@ def _image(key: str, raw: Mapping[str, Any], problems: list[str]) -> Image:
         problems.append(f"{where}: digest must be sha256:<64 lower-case hex>, got {fields['digest']!r}")
     elif fields["digest"] and _synthetic(fields["digest"]):
         problems.append(f"{where}: digest {fields['digest']} looks synthetic; copy a real one from its source")
-    if fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
+    if section == "apps":
+        if fields["source"] and not APP_SOURCE.search(fields["source"]):
+            problems.append(f"{where}: source must name the git commit the image was built from ('git commit <40 hex>')")
+    elif fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
         problems.append(f"{where}: source must name where the digest was read (a URL, a repository file, an index id)")
     return Image(key=key, signer=_signer(raw.get("signer"), where, problems), **fields)
+
+
+SBOM_PREDICATE = "https://cyclonedx.org/bom"
+
+
+def _app(key: str, raw: Mapping[str, Any], problems: list[str]) -> AppImage:
+    """An ``apps`` entry: the image fields of a third-party image plus the SBOM attestation."""
+    image = _image(key, raw, problems, section="apps")
+    where = f"apps.{key}"
+    sbom_raw = raw.get("sbom")
+    if not isinstance(sbom_raw, Mapping):
+        problems.append(f"{where}: 'sbom' is missing (format, predicate_type, digest, attestation)")
+        sbom_raw = {}
+    sbom = Sbom(**{f: _text(sbom_raw, f, f"{where}.sbom", problems) if sbom_raw else ""
+                   for f in ("format", "predicate_type", "digest", "attestation")})
+    if sbom.digest and not DIGEST.match(sbom.digest):
+        problems.append(f"{where}.sbom.digest must be sha256:<64 hex> (the SBOM document's digest), got {sbom.digest!r}")
+    if sbom.predicate_type and sbom.predicate_type != SBOM_PREDICATE:
+        problems.append(f"{where}.sbom.predicate_type must be {SBOM_PREDICATE} (cosign attest --type cyclonedx)")
+    if sbom.attestation and image.digest and image.digest.replace(":", "-") not in sbom.attestation:
+        problems.append(f"{where}.sbom.attestation must be the attestation of the image digest {image.digest}")
+    return AppImage(key=key, registry=image.registry, repository=image.repository, tag=image.tag, digest=image.digest,
+                    source=image.source, signer=image.signer, sbom=sbom)
 
 
 def _vendored(key: str, raw: Any, problems: list[str]) -> tuple[str, str]:
@@ -219,6 +294,18 @@ def parse(document: Any) -> Catalog:
                 problems.append(f"{section}.{key}: entry must be a mapping")
                 continue
             into[str(key)] = build(str(key), raw, problems)
+    apps: dict[str, AppImage] = {}
+    app_entries = document.get("apps") or {}
+    if not isinstance(app_entries, Mapping):
+        problems.append("'apps' must be a mapping of app name to its pinned image (written by the release pipeline)")
+        app_entries = {}
+    for key, raw in app_entries.items():
+        if not KEY.match(str(key)):
+            problems.append(f"apps.{key}: keys are the app folder names under apps/")
+        if not isinstance(raw, Mapping):
+            problems.append(f"apps.{key}: entry must be a mapping")
+            continue
+        apps[str(key)] = _app(str(key), raw, problems)
     seen: dict[tuple[str, str], str] = {}
     for image in images.values():
         ident = (image.repository, image.digest)
@@ -227,7 +314,7 @@ def parse(document: Any) -> Catalog:
         seen[ident] = image.key
     if problems:
         raise CatalogError(problems)
-    return Catalog(images=images, charts=charts)
+    return Catalog(images=images, charts=charts, apps=apps)
 
 
 class _StrictLoader(yaml.SafeLoader):
