@@ -164,7 +164,7 @@ class Catalog:
         if name not in self.apps:
             pinned = ", ".join(sorted(self.apps)) or "none yet"
             raise AppImageMissing(f"app '{name}' has no image in platform.lock.yaml 'apps' (pinned: {pinned}); "
-                                  f"build, sign and pin it with `make images-release` (docs/apps-pipeline.md)")
+                                  f"build, sign and pin it with `make images-release` (docs/apps.md)")
         return self.apps[name].ref
 
     def for_registry(self, registry: str) -> "Catalog":

@@ -1,4 +1,4 @@
-"""``python -m tools.images``: the release pipeline's commands (docs/apps-pipeline.md).
+"""``python -m tools.images``: the release pipeline's commands (docs/apps.md).
 
   build    build every service under apps/ (or --app-dir folders) into build/images/<app>/
   gate     fail on critical findings in scanner reports (Trivy JSON), honouring dated waivers

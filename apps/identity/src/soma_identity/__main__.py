@@ -7,7 +7,7 @@
   keys retire [--trim]           stop verifying versions whose tokens have all expired (--trim deletes them)
   openapi                        print the OpenAPI document (generated from the code; needs no settings)
 
-All read the same SOMA_* settings; ``keys`` needs a Vault token with the rotation policy (docs/apps-base.md).
+All read the same SOMA_* settings; ``keys`` needs a Vault token with the rotation policy (docs/apps.md).
 """
 
 from __future__ import annotations
