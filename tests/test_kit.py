@@ -36,6 +36,19 @@ def container_of(plan: dict) -> tuple[dict, dict]:
     return pod, pod["containers"][0]
 
 
+def test_the_program_renders_after_an_asyncio_run_left_the_thread_without_a_loop():
+    """The apps' tests run async code with asyncio.run(), which leaves the main thread without an event loop;
+    a render in the same process must still work (it did not: "There is no current event loop")."""
+    import asyncio
+
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(nothing())
+    pod, _ = container_of(workload_plan())
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
 def test_a_workload_is_hardened_without_asking():
     pod, container = container_of(workload_plan())
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] >= 10000

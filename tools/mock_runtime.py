@@ -6,6 +6,8 @@ engine would refuse but the mocks let through: two resources with the same URN.
 """
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -155,6 +157,12 @@ def run(program: Callable[[], Any], stack: str, config: dict[str, str], project:
     """
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
+    # Pulumi's runtime schedules on the thread's current event loop; a caller that ran asyncio.run() before
+    # (an async test, a service's client) leaves none, so give the thread one
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     runtime_settings.ROOT.set(None)
     set_all_config(config, [])
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)

