@@ -14,11 +14,7 @@ where no PostgreSQL server binaries are installed.
 """
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,17 +22,10 @@ from pathlib import Path
 import pytest
 
 from components.core.data import postgres
+from tests.local_servers import PostgresServer, server_bin, unprivileged_user
 
 DRILL_DIR = Path(postgres.__file__).resolve().parent / "drill"
 DRILL = "drill-20261129"
-
-
-def server_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists() and (candidate / "pg_ctl").exists():
-            return candidate
-    found = shutil.which("initdb")
-    return Path(found).resolve().parent if found else None
 
 
 BIN = server_bin()
@@ -44,60 +33,13 @@ pytestmark = pytest.mark.skipif(BIN is None or shutil.which("psql") is None,
                                 reason="no PostgreSQL server binaries (initdb, pg_ctl) or psql here; apt-get install postgresql")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One PostgreSQL server in ``folder``, run as an unprivileged user when the tests run as root."""
-
-    def __init__(self, root: Path, name: str, user: str | None):
-        self.data = root / name
-        self.socket_dir = root
-        self.port = free_port()
-        self.user = user
-
-    def run(self, *argv: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        command = list(argv)
-        if self.user:
-            command = ["runuser", "-u", self.user, "--", *command]
-        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{argv[0]} failed: {done.stdout}\n{done.stderr}")
-        return done
-
-    def configure(self, **settings: str) -> None:
-        lines = [f"{k} = '{v}'" for k, v in {"port": str(self.port), "unix_socket_directories": str(self.socket_dir),
-                                                "listen_addresses": "", **settings}.items()]
-        with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write("\n".join(lines) + "\n")
-
-    def start(self) -> None:
-        self.run(str(BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start")
-
-    def stop(self) -> None:
-        self.run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
-
-    def psql(self, database: str, sql: str | None = None, file: Path | None = None, **variables: str) -> list[str]:
-        argv = ["psql", "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", database,
-                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
-        for key, value in variables.items():
-            argv += ["-v", f"{key}={value}"]
-        argv += ["-f", str(file)] if file else ["-c", sql]
-        return [line for line in self.run(*argv).stdout.splitlines() if line]
+Server = PostgresServer
+"""The drill's two servers (source and restored), as tests/local_servers.py runs them."""
 
 
 @pytest.fixture(scope="module")
 def recovered():
-    user = None
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("nobody")
-        except KeyError:
-            pytest.skip("running as root without a 'nobody' user to run PostgreSQL as")
-        user = "nobody"
+    user = unprivileged_user()
     root = Path(tempfile.mkdtemp(prefix="pg-drill-", dir="/tmp"))
     archive = root / "archive"
     archive.mkdir()
@@ -107,7 +49,7 @@ def recovered():
     source = Server(root, "source", user)
     target = Server(root, "restored", user)
     try:
-        source.run(str(BIN / "initdb"), "-D", str(source.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        source.initdb()
         source.configure(wal_level="replica", archive_mode="on", archive_command=f"cp %p {archive}/%f", archive_timeout="0")
         source.start()
         for db in postgres.DATABASES:
