@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 
 import pytest
 import yaml
@@ -34,11 +33,12 @@ def plan(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("kubecost")
     lock = folder / "platform.lock.yaml"
-    shutil.copy(catalog.LOCK_FILE, lock)
-    with lock.open("a", encoding="utf-8") as out:
-        for key, repository in (("kubecost-cost-model", "kubecost1/cost-model"), ("kubecost-frontend", "kubecost1/frontend")):
-            out.write(f"  {key}:\n    registry: gcr.io\n    repository: {repository}\n    tag: prod-2.4.2\n"
-                      f"    digest: {TEST_ONLY[key]}\n    source: 'https://example.invalid/test-only (no image has this digest; tests only)'\n    signer:\n      kind: platform\n")
+    pinned = yaml.safe_load(catalog.LOCK_FILE.read_text(encoding="utf-8"))
+    for key, repository in (("kubecost-cost-model", "kubecost1/cost-model"), ("kubecost-frontend", "kubecost1/frontend")):
+        pinned["images"][key] = {"registry": "gcr.io", "repository": repository, "tag": "prod-2.4.2", "digest": TEST_ONLY[key],
+                                 "source": "https://example.invalid/test-only (no image has this digest; tests only)",
+                                 "signer": {"kind": "platform"}}
+    lock.write_text(yaml.safe_dump(pinned, sort_keys=False), encoding="utf-8")
     original = catalog.load
     patch = pytest.MonkeyPatch()
     patch.setattr(catalog, "load", lambda path=lock, registry="upstream": original(path, registry))
