@@ -25,7 +25,9 @@ import pytest
 from components import catalog
 from tools.images import apps, build, release
 
-from .conftest import _free_port, _tool, keys
+from tests.local_servers import free_port as _free_port
+
+from .conftest import _tool, keys
 
 FIXTURE = Path(__file__).resolve().parent / "fixture_apps" / "hello"
 
