@@ -46,7 +46,7 @@ def test_a_bad_plugin_source_names_its_key(field, value, message):
     def edit(g):
         g["compliance"]["pluginSource"][field] = value
     found = problems(governance_with("dev", edit), "dev")
-    assert any(f"governance.compliance.pluginSource" in p and message in p for p in found), found
+    assert any(f"governance.compliance.pluginSource.{field}" in p and message in p for p in found), found
 
 
 def test_compliance_without_the_governance_phase_is_refused():
