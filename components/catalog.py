@@ -98,16 +98,9 @@ class Sbom:
 
 
 @dataclass(frozen=True)
-class AppImage:
-    """A first-party image as the release pipeline pinned it."""
+class AppImage(Image):
+    """A first-party image as the release pipeline pinned it: an image of the catalog, with its attested SBOM."""
 
-    key: str
-    registry: str
-    repository: str
-    tag: str
-    digest: str
-    source: str
-    signer: Signer
     sbom: Sbom
 
     @property
