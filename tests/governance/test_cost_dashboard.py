@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
@@ -19,7 +19,8 @@ from components.core.cost import TABLE, schema_statements
 from components.governance.kubecost import reporting
 
 SINGLE = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=30)
-LATEST = datetime(2026, 11, 29, 10)
+LATEST = datetime.now(timezone.utc).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(hours=2)
+"""A recent hour: the table's TTL (800 days) drops older hours whenever a background merge runs."""
 NAMESPACES = {"soma-agents": ("agents", "acme"), "soma-data": ("core", ""), "soma-edge": ("mesh", "")}
 BASELINE = {"soma-agents": 0.20, "soma-data": 0.60, "soma-edge": 0.05}
 

@@ -12,21 +12,20 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from chdb import session as chdb_session
 
-from components.core.audit.sql_templates import AuditSqlSettings, sql_string
-from components.core.cost import TABLE, mapping_query, schema_statements
+from components.core.audit.sql_templates import MAX_RETENTION_DAYS, AuditSqlSettings, sql_string
+from components.core.cost import RETENTION_DAYS, TABLE, mapping_query, schema_statements
 from components.governance.kubecost import ingest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PHASES = {"soma-agents": "agents", "soma-data": "core", "soma-cost": "governance"}
-# the longest retention allowed (3000 days): the documented sample is an hour of January 2023, which the table's TTL
-# (window_start + retention) would drop on insert with the platform's 30 days
-SINGLE = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=3000)
+SINGLE = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=30)
 REPLICATED = AuditSqlSettings(brokers="kafka:9093", topic="platform.audit.v1", consumer_group="clickhouse-audit", retention_days=30,
                               replicated=True, cluster="audit")
 
@@ -39,11 +38,25 @@ def inline(json_text: str) -> str:
     return f"format(JSONAsString, 'json String', {sql_string(json_text)})"
 
 
+def session_with_schema(path: Path, retention_days: int = RETENTION_DAYS):
+    sess = chdb_session.Session(str(path))
+    for _, statement in schema_statements(SINGLE, retention_days):
+        sess.query(statement)
+    return sess
+
+
 @pytest.fixture()
 def db(tmp_path):
-    sess = chdb_session.Session(str(tmp_path / "chdb"))
-    for _, statement in schema_statements(SINGLE):
-        sess.query(statement)
+    """The longest retention allowed (to 2031 for the documented sample, an hour of January 2023): with the
+    default 800 days a background TTL merge would drop that hour at any moment after its insert."""
+    sess = session_with_schema(tmp_path / "chdb", MAX_RETENTION_DAYS)
+    yield sess
+    sess.close()
+
+
+@pytest.fixture()
+def db_default_retention(tmp_path):
+    sess = session_with_schema(tmp_path / "chdb")
     yield sess
     sess.close()
 
@@ -97,6 +110,31 @@ def test_a_reingested_hour_replaces_the_first_copy(db):
     (acme,) = rows(db, f"SELECT total_cost FROM {TABLE} FINAL WHERE tenant = 'acme'")
     assert acme["total_cost"] == 0.25
     assert rows(db, f"SELECT count() AS n FROM {TABLE} FINAL")[0]["n"] == 4
+
+
+def test_hours_older_than_the_retention_expire_and_recent_hours_stay(db_default_retention):
+    db = db_default_retention
+    recent = json.loads(response("kubecost_allocation_platform.json"))
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    for allocation in recent["data"][0].values():
+        allocation["window"] = {"start": f"{hour:%Y-%m-%dT%H:%M:%SZ}", "end": f"{hour + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"}
+    ingest_json(db, json.dumps(recent))
+    ingest_json(db, response("kubecost_allocation_upstream.json"))  # January 2023: more than 800 days ago
+    db.query(f"OPTIMIZE TABLE {TABLE} FINAL")  # what a background TTL merge does, now rather than eventually
+    kept = rows(db, f"SELECT DISTINCT window_start FROM {TABLE}")
+    assert kept == [{"window_start": f"{hour:%Y-%m-%d %H:%M:%S}"}]
+
+
+@pytest.mark.parametrize("days", [0, MAX_RETENTION_DAYS + 1, True, "800"])
+def test_a_retention_outside_1_to_3000_days_is_refused_with_its_value(days):
+    with pytest.raises(ValueError, match=rf"cost retention_days: must be an integer from 1 to 3000 \(got {days!r}\)"):
+        schema_statements(SINGLE, days)
+
+
+def test_the_table_keeps_its_own_retention_whatever_the_audit_retention():
+    (_, table), = [(n, s) for n, s in schema_statements(SINGLE) if n == "cost_002_allocations_table.sql"]
+    assert table.rstrip().endswith(f"TTL window_start + toIntervalDay({RETENTION_DAYS})")
+    assert SINGLE.retention_days != RETENTION_DAYS
 
 
 def test_an_error_response_writes_nothing(db):

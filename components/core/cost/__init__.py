@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from components.core.audit.sql_templates import AuditSqlSettings, render_named_statements, render_template, sql_string
+from components.core.audit.sql_templates import (MAX_RETENTION_DAYS, AuditSqlSettings, render_named_statements, render_template,
+                                                 sql_string)
 
 SQL_DIR = Path(__file__).resolve().with_name("sql")
 MAPPING = Path(__file__).resolve().with_name("allocations_to_rows.sql")
@@ -25,20 +26,26 @@ RETENTION_DAYS = 800
 
 
 class _CostSqlSettings(AuditSqlSettings):
-    """The audit settings' placeholders plus the cost table's engine and retention."""
+    """The audit settings' placeholders plus the cost table's engine; ``retention_days`` is the cost table's own."""
 
     def placeholder_values(self) -> dict[str, str]:
         values = super().placeholder_values()
         values["replacing_engine"] = ("ReplicatedReplacingMergeTree('/clickhouse/tables/{uuid}/{shard}', '{replica}', ingested_at)"
                                       if self.replicated else "ReplacingMergeTree(ingested_at)")
-        values["retention_days"] = str(RETENTION_DAYS)
         return values
 
 
-def schema_statements(audit: AuditSqlSettings) -> list[tuple[str, str]]:
-    """``(ConfigMap key, statement)`` of the cost DDL, for the same cluster layout as the audit DDL."""
+def schema_statements(audit: AuditSqlSettings, retention_days: int = RETENTION_DAYS) -> list[tuple[str, str]]:
+    """``(ConfigMap key, statement)`` of the cost DDL, for the same cluster layout as the audit DDL.
+
+    ``retention_days`` is how long an hour of cost is kept after its window starts (1..3000). It is the
+    cost table's own, not the audit events' retention: the two answer different questions (how far back
+    a compliance review reaches, how far back a budget comparison reaches).
+    """
+    if isinstance(retention_days, bool) or not isinstance(retention_days, int) or not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise ValueError(f"cost retention_days: must be an integer from 1 to {MAX_RETENTION_DAYS} (got {retention_days!r})")
     settings = _CostSqlSettings(brokers=audit.brokers, topic=audit.topic, consumer_group=audit.consumer_group,
-                                retention_days=audit.retention_days, replicated=audit.replicated, cluster=audit.cluster)
+                                retention_days=retention_days, replicated=audit.replicated, cluster=audit.cluster)
     return [(SCHEMA_PREFIX + name, statement) for name, statement in render_named_statements(settings, SQL_DIR)]
 
 
