@@ -23,8 +23,12 @@ from urllib.parse import quote
 CYCLONEDX_PY = Path(sys.executable).with_name("cyclonedx-py")
 
 
-def dpkg_packages(status_text: str) -> Iterator[dict[str, str]]:
-    """Installed packages from a dpkg ``status`` file (RFC 822 stanzas separated by blank lines)."""
+def dpkg_packages(status_text: str, *, installed_without_status: bool = False) -> Iterator[dict[str, str]]:
+    """Installed packages from a dpkg ``status`` file (RFC 822 stanzas separated by blank lines).
+
+    ``installed_without_status`` reads distroless's ``status.d/<package>`` files: they are the packages'
+    control fields (``dpkg-deb --field``) with no Status field, and every package listed there is installed.
+    """
     for stanza in status_text.split("\n\n"):
         fields: dict[str, str] = {}
         last = ""
@@ -34,8 +38,14 @@ def dpkg_packages(status_text: str) -> Iterator[dict[str, str]]:
             key, _, value = line.partition(":")
             last = key
             fields[key] = value.strip()
-        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
+        status = fields.get("Status", " installed" if installed_without_status else "")
+        if fields.get("Package") and status.endswith(" installed"):
             yield fields
+
+
+def purl_version(version: str) -> str:
+    """A package version in a purl: an epoch's ``:`` (and anything else unsafe) percent-encoded, ``.+~-`` kept."""
+    return quote(version, safe=".+~-")
 
 
 def debian_release(rootfs: Path) -> str:
@@ -48,7 +58,7 @@ def debian_components(rootfs: Path) -> list[dict]:
     components = []
     for pkg in dpkg_packages((rootfs / "var" / "lib" / "dpkg" / "status").read_text(encoding="utf-8")):
         name, version, arch = pkg["Package"], pkg["Version"], pkg.get("Architecture", "all")
-        purl = f"pkg:deb/debian/{name}@{quote(version, safe='.+~-')}?arch={arch}&distro=debian-{release}"
+        purl = f"pkg:deb/debian/{name}@{purl_version(version)}?arch={arch}&distro=debian-{release}"
         component = {"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl}
         source = pkg.get("Source", "").split(" ")[0]
         if source and source != name:
