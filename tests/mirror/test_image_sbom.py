@@ -5,6 +5,7 @@ written for the test (Debian 12, distroless, Alpine 3.20, Python site-packages):
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 
@@ -164,6 +165,14 @@ def test_an_opaque_directory_hides_lower_layers_but_not_its_own_layer(tmp_path):
     assert purls(document) == ["pkg:pypi/six@1.16.0", "pkg:pypi/urllib3@2.2.2"]
 
 
+def test_a_later_layer_that_replaces_site_packages_by_a_link_hides_what_was_under_it(tmp_path):
+    document = sbom_of(tmp_path, [
+        {f"{SITE}/pip-24.0.dist-info/METADATA": metadata("pip", "24.0")},
+        {SITE: Symlink("/opt/venv/lib/python3.12/site-packages")},
+    ])
+    assert purls(document) == []
+
+
 def test_two_platform_index_lists_each_platforms_components_with_its_platform(tmp_path):
     def image(arch: str) -> list[dict]:
         status = DPKG_STATUS.replace(b"Architecture: amd64", f"Architecture: {arch}".encode())
@@ -212,7 +221,9 @@ def test_a_tampered_layer_is_refused_naming_the_layout_and_the_blob(tmp_path):
     digest = write_image(layout, [DEBIAN_BASE])
     layer = read_json(layout, digest)["layers"][0]["digest"]
     blob = blob_path(layout, layer)
-    blob.write_bytes(blob.read_bytes() + b"\0")
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # mid-stream: the digest, not a gzip error, must be what is reported
+    blob.write_bytes(bytes(data))
     with pytest.raises(SbomError, match=f"{layout}.*{layer} does not match its digest"):
         image_sbom(layout, "upstream/thing", "1.2.3", digest)
 
@@ -250,7 +261,6 @@ def test_an_unsupported_layer_media_type_is_refused_by_name(tmp_path):
     manifest = read_json(layout, digest)
     manifest["layers"][0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+bzip2"
     data = json.dumps(manifest).encode()
-    import hashlib
     new_digest = "sha256:" + hashlib.sha256(data).hexdigest()
     blob_path(layout, new_digest).write_bytes(data)
     index = json.loads((layout / "index.json").read_text())
