@@ -47,9 +47,12 @@ def read_json(folder: Path, digest: str) -> dict:
 
 
 def write_image(folder: Path, layers: list[Layer], *, platform: str = "linux/amd64", docker: bool = False,
-                compression: str = "gzip") -> str:
-    """A layout whose index.json names one image manifest; returns the manifest's digest."""
-    entry = _image(Path(folder), layers, platform, docker, compression)
+                compression: str = "gzip", tar_padding: int = 0) -> str:
+    """A layout whose index.json names one image manifest; returns the manifest's digest.
+
+    ``tar_padding`` zero bytes follow each tar's end-of-archive blocks, as a large blocking factor leaves them.
+    """
+    entry = _image(Path(folder), layers, platform, docker, compression, tar_padding)
     _index_json(Path(folder), entry)
     return entry["digest"]
 
@@ -111,10 +114,11 @@ def _compress(data: bytes, compression: str) -> bytes:
     return data
 
 
-def _image(folder: Path, layers: list[Layer], platform: str, docker: bool, compression: str) -> dict:
+def _image(folder: Path, layers: list[Layer], platform: str, docker: bool, compression: str,
+           tar_padding: int = 0) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    tars = [_tar(layer) for layer in layers]
+    tars = [_tar(layer) + bytes(tar_padding) for layer in layers]
     layer_type = LAYER_TYPES[("docker" if docker else "oci", compression)]
     descriptors = [{"mediaType": layer_type, **_blob(folder, _compress(t, compression))} for t in tars]
     config = _blob(folder, json.dumps({**_platform(platform), "config": {}, "rootfs": {

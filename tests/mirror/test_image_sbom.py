@@ -216,6 +216,11 @@ def test_uncompressed_tar_layers_are_read(tmp_path):
     assert purls(sbom_of(tmp_path, [DEBIAN_BASE], compression="none")) == [LIBC6, LOGIN]
 
 
+def test_a_large_layer_with_bytes_after_the_end_of_archive_is_verified_whole_and_accepted(tmp_path):
+    """tar stops reading at its end-of-archive blocks; the rest of the blob must still be hashed, not refused."""
+    assert purls(sbom_of(tmp_path, [DEBIAN_BASE], compression="none", tar_padding=4 << 20)) == [LIBC6, LOGIN]
+
+
 def test_a_tampered_layer_is_refused_naming_the_layout_and_the_blob(tmp_path):
     layout = tmp_path / "oci"
     digest = write_image(layout, [DEBIAN_BASE])

@@ -211,7 +211,9 @@ class _Hashing(io.RawIOBase):
         return count
 
     def drained_hexdigest(self) -> str:
-        while self.raw.read(1 << 20):
+        """The digest of the whole blob: tar stops at its end-of-archive blocks, the blob may go on."""
+        buffer = bytearray(1 << 20)
+        while self.readinto(buffer):
             pass
         return self.sha256.hexdigest()
 
