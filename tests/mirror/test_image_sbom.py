@@ -91,6 +91,15 @@ def test_debian_image_lists_installed_dpkg_packages_and_its_operating_system(tmp
     assert login["properties"] == [{"name": "aquasecurity:trivy:SrcName", "value": "shadow"}]
 
 
+def test_ubuntu_packages_are_named_after_the_os_release_id_and_version(tmp_path):
+    document = sbom_of(tmp_path, [{
+        "etc/os-release": b'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n',
+        "var/lib/dpkg/status": b"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\n"
+                               b"Version: 2.39-0ubuntu8.3\n",
+    }])
+    assert purls(document) == ["pkg:deb/ubuntu/libc6@2.39-0ubuntu8.3?arch=amd64&distro=ubuntu-24.04"]
+
+
 def test_document_names_the_image_and_the_generator_and_has_no_timestamp_or_serial(tmp_path):
     layout = tmp_path / "oci"
     digest = write_image(layout, [DEBIAN_BASE])

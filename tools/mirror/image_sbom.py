@@ -313,7 +313,8 @@ def _read_layer(layout: Path, descriptor: dict, files: Files) -> None:
             with tarfile.open(fileobj=stream, mode=mode) as tar:
                 _apply_layer(files, tar)
             unreadable = None
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        except (tarfile.TarError, OSError, EOFError, zlib.error,
+                *((zstandard.ZstdError,) if compression == "zstd" else ())) as err:
             unreadable = err
         _check_digest(layout, descriptor, hashing.drained_hexdigest())
     if unreadable is not None:
