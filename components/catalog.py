@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from components.cve_waivers import Waiver, parse_waivers
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = PROJECT_ROOT / "platform.lock.yaml"
 VENDOR_ROOT = PROJECT_ROOT / "charts"
@@ -80,6 +82,8 @@ class Image:
     digest: str
     source: str
     signer: Signer
+    waivers: tuple[Waiver, ...] = field(default=(), kw_only=True)
+    """Critical findings the mirror accepts for this digest, each with a reason and an expiry date."""
 
     def pulled_from(self, registry_setting: str) -> ImageRef:
         """Where a stack pulls this image: upstream, or ``<platform registry>/<repository>``."""
@@ -209,7 +213,11 @@ def _image(key: str, raw: Mapping[str, Any], problems: list[str], section: str =
             problems.append(f"{where}: source must name the git commit the image was built from ('git commit <40 hex>')")
     elif fields["source"] and not SOURCE_LOCATION.search(fields["source"]):
         problems.append(f"{where}: source must name where the digest was read (a URL, a repository file, an index id)")
-    return Image(key=key, signer=_signer(raw.get("signer"), where, problems), **fields)
+    waivers, waiver_problems = parse_waivers(raw.get("waivers"), f"{where}.waivers")
+    problems.extend(waiver_problems)
+    if section == "apps" and waivers:
+        problems.append(f"{where}.waivers: first-party findings are waived in tools/images/waivers.yaml (the release gate)")
+    return Image(key=key, signer=_signer(raw.get("signer"), where, problems), waivers=tuple(waivers), **fields)
 
 
 SBOM_PREDICATE = "https://cyclonedx.org/bom"

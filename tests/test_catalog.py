@@ -193,3 +193,21 @@ def test_the_image_scan_catches_each_way_of_naming_an_image(tmp_path):
         'D = "soma-data"  # a namespace, not an image\n'
     )
     assert len(scan_for_image_references(package)) == 3
+
+
+@pytest.mark.parametrize("waivers, expected", [
+    ([{"id": "CVE-2019-18224", "expires": "2026-12-31"}], "images.vault.waivers[0] (CVE-2019-18224): needs a 'reason'"),
+    ([{"id": "CVE-2019-18224", "reason": "unused"}], "images.vault.waivers[0] (CVE-2019-18224): needs an 'expires' date"),
+    ([{"reason": "unused", "expires": "2026-12-31"}], "images.vault.waivers[0]: needs 'id'"),
+    ({"id": "CVE-2019-18224"}, "images.vault.waivers: must be a list"),
+])
+def test_a_cve_waiver_in_the_lock_needs_a_reason_and_an_expiry(waivers, expected):
+    assert any(p.startswith(expected) for p in problems({"images": {"vault": entry(waivers=waivers)}, "charts": {}}))
+
+
+def test_a_cve_waiver_travels_with_the_image_it_was_granted_for():
+    waiver = {"id": "CVE-2019-18224", "package": "libidn2-0", "reason": "IDNA conversion unused", "expires": "2026-12-31"}
+    image = catalog.parse({"images": {"vault": entry(waivers=[waiver])}, "charts": {}}).images["vault"]
+    (parsed,) = image.waivers
+    assert (parsed.vulnerability, parsed.package, parsed.expires.isoformat()) == ("CVE-2019-18224", "libidn2-0", "2026-12-31")
+    assert parsed.covers("CVE-2019-18224", "libidn2-0") and not parsed.covers("CVE-2019-18224", "libidn2")

@@ -20,6 +20,8 @@ from typing import Iterable
 
 import yaml
 
+from components.cve_waivers import Waiver, covering, parse_waivers
+
 BLOCKING = "CRITICAL"
 
 
@@ -40,19 +42,6 @@ class Finding:
     def describe(self) -> str:
         fix = f", fixed in {self.fixed}" if self.fixed else ", no fix yet"
         return f"{self.vulnerability} {self.severity} in {self.package} {self.installed}{fix} ({self.target}, {self.report})"
-
-
-@dataclass(frozen=True)
-class Waiver:
-    vulnerability: str
-    reason: str
-    expires: dt.date
-    package: str = ""
-    app: str = ""
-
-    def covers(self, finding: Finding, app: str) -> bool:
-        return (finding.vulnerability == self.vulnerability and self.package in ("", finding.package)
-                and self.app in ("", app))
 
 
 def read_report(path: Path) -> list[Finding]:
@@ -85,24 +74,9 @@ def read_waivers(path: Path) -> list[Waiver]:
         entries = []
     if not isinstance(entries, list):
         raise GateConfigError(f"{path}: 'waivers' must be a list")
-    waivers = []
-    for index, entry in enumerate(entries):
-        where = f"{path}: waivers[{index}]"
-        if not isinstance(entry, dict) or not entry.get("id"):
-            raise GateConfigError(f"{where}: needs 'id' (the vulnerability, e.g. CVE-2024-12345)")
-        where = f"{where} ({entry['id']})"
-        if not str(entry.get("reason") or "").strip():
-            raise GateConfigError(f"{where}: needs a 'reason' saying why the finding is acceptable")
-        expires = entry.get("expires")
-        if isinstance(expires, str):
-            try:
-                expires = dt.date.fromisoformat(expires)
-            except ValueError:
-                raise GateConfigError(f"{where}: 'expires' must be a date YYYY-MM-DD, got {entry['expires']!r}") from None
-        if not isinstance(expires, dt.date):
-            raise GateConfigError(f"{where}: needs an 'expires' date (YYYY-MM-DD); a waiver never lasts forever")
-        waivers.append(Waiver(vulnerability=str(entry["id"]), reason=str(entry["reason"]).strip(), expires=expires,
-                              package=str(entry.get("package") or ""), app=str(entry.get("app") or "")))
+    waivers, problems = parse_waivers(entries, f"{path}: waivers")
+    if problems:
+        raise GateConfigError(problems[0])
     return waivers
 
 
@@ -123,8 +97,8 @@ def evaluate(findings: Iterable[Finding], waivers: list[Waiver], app: str = "", 
     for finding in findings:
         if finding.severity != BLOCKING:
             continue
-        matching = [w for w in waivers if w.covers(finding, app)]
-        current = [w for w in matching if w.expires >= today]
+        matching = covering(waivers, finding.vulnerability, finding.package, app)
+        current = [w for w in matching if w.current(today)]
         if current:
             waived.append(f"{finding.describe()}: waived until {current[0].expires} ({current[0].reason})")
         elif matching:
