@@ -23,7 +23,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -43,6 +43,46 @@ def tool(name: str) -> str:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
     raise ReleaseError(f"{name} not found: run `make image-tools` (tools/fetch_image_tools.sh)")
+
+
+class Verifier(Protocol):
+    """What ``verify`` needs: the cosign arguments naming the accepted key or identity, and the transport."""
+
+    @property
+    def verify_args(self) -> list[str]: ...
+
+    insecure_registry: bool
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a signature must verify against: a public key, or a keyless identity (certificate subject and
+    OIDC issuer). The release pipeline's own signatures and upstream signatures (the mirror) use the same checks."""
+
+    public_key: str = ""
+    identity: str = ""
+    issuer: str = ""
+    insecure_registry: bool = False
+
+    def __post_init__(self):
+        if bool(self.public_key) == bool(self.identity):
+            raise ReleaseError("trust either a public key or a keyless identity, not both or neither")
+        if self.identity and not self.issuer:
+            raise ReleaseError(f"keyless identity {self.identity!r} needs its OIDC issuer")
+
+    @property
+    def verify_args(self) -> list[str]:
+        if self.public_key:
+            base = ["--key", self.public_key, "--insecure-ignore-tlog"]
+        elif "*" in self.identity:  # a documented identity pattern (any release tag): anchored, only * is a wildcard
+            pattern = "^" + ".*".join(re.escape(part) for part in self.identity.split("*")) + "$"
+            base = ["--certificate-identity-regexp", pattern, "--certificate-oidc-issuer", self.issuer]
+        else:
+            base = ["--certificate-identity", self.identity, "--certificate-oidc-issuer", self.issuer]
+        return [*base, *(["--allow-insecure-registry"] if self.insecure_registry else [])]
+
+    def describe(self) -> str:
+        return f"key {self.public_key}" if self.public_key else f"identity {self.identity} (issuer {self.issuer})"
 
 
 @dataclass(frozen=True)
@@ -71,10 +111,14 @@ class Signing:
         return [*base, *(["--allow-insecure-registry"] if self.insecure_registry else [])]
 
     @property
+    def trust(self) -> Trust:
+        """What verification of these signatures must accept."""
+        return Trust(public_key=self.public_key if self.key else "", identity=self.identity, issuer=self.issuer,
+                     insecure_registry=self.insecure_registry)
+
+    @property
     def verify_args(self) -> list[str]:
-        base = (["--key", self.public_key, "--insecure-ignore-tlog"] if self.key
-                else ["--certificate-identity", self.identity, "--certificate-oidc-issuer", self.issuer])
-        return [*base, *(["--allow-insecure-registry"] if self.insecure_registry else [])]
+        return self.trust.verify_args
 
     def signer(self, workflow_source: str = "") -> dict[str, str]:
         if self.key:
@@ -83,21 +127,21 @@ class Signing:
                 "source": workflow_source or "the release workflow, .github/workflows/release.yml"}
 
 
-def _run(step: str, image: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_step(step: str, image: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise ReleaseError(f"{image}: {step} failed: {done.stderr.strip()[-2000:] or done.stdout.strip()[-2000:]}")
     return done
 
 
-def _cosign(step: str, image: str, *args: str) -> subprocess.CompletedProcess:
+def cosign(step: str, image: str, *args: str) -> subprocess.CompletedProcess:
     # COSIGN_PASSWORD: the pipeline's key is unencrypted or its password is in the environment
-    return _run(step, image, [tool("cosign"), *args], env={"COSIGN_PASSWORD": os.environ.get("COSIGN_PASSWORD", "")})
+    return run_step(step, image, [tool("cosign"), *args], env={"COSIGN_PASSWORD": os.environ.get("COSIGN_PASSWORD", "")})
 
 
 def push(layout: Path, tag: str, reference: str, insecure: bool) -> None:
     tls = ["--dest-tls-verify=false"] if insecure else []
-    _run("push (skopeo copy --preserve-digests)", reference,
+    run_step("push (skopeo copy --preserve-digests)", reference,
          [tool("skopeo"), "copy", "--quiet", "--preserve-digests", *tls, f"oci:{layout}:{tag}", f"docker://{reference}"])
 
 
@@ -111,12 +155,12 @@ def registry_digest(reference: str, insecure: bool) -> str:
 
 
 def sign_and_attest(image: str, sbom: Path, signing: Signing) -> None:
-    _cosign("sign", image, "sign", "--yes", *signing.sign_args, image)
-    _cosign("attest (cyclonedx SBOM)", image, "attest", "--yes", "--type", "cyclonedx", "--predicate", str(sbom),
+    cosign("sign", image, "sign", "--yes", *signing.sign_args, image)
+    cosign("attest (cyclonedx SBOM)", image, "attest", "--yes", "--type", "cyclonedx", "--predicate", str(sbom),
             *signing.sign_args, image)
 
 
-def verify(image: str, signing: Signing, sbom: Path | None = None) -> None:
+def verify(image: str, signing: Verifier, sbom: Path | None = None) -> None:
     """Refuse the image unless its signature and, with ``sbom``, its SBOM attestation verify and match.
 
     cosign checks that a signature names the digest; it does not fetch the manifest. The manifest the
@@ -127,23 +171,31 @@ def verify(image: str, signing: Signing, sbom: Path | None = None) -> None:
         served = registry_digest(image, signing.insecure_registry)
         if served != digest:
             raise ReleaseError(f"{image}: the registry serves a manifest whose sha256 is {served}, not the signed digest")
-    _cosign("verify signature", image, "verify", *signing.verify_args, image)
+    cosign("verify signature", image, "verify", *signing.verify_args, image)
     if sbom is None:
         return
-    attested = _cosign("verify SBOM attestation", image, "verify-attestation", "--type", "cyclonedx", *signing.verify_args, image)
     expected = json.loads(sbom.read_text(encoding="utf-8"))
-    for line in attested.stdout.splitlines():
-        envelope = json.loads(line)
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-        if statement.get("predicateType") == SBOM_PREDICATE and statement.get("predicate") == expected:
-            return
+    if expected in attested_sboms(image, signing):
+        return
     raise ReleaseError(f"{image}: no verified CycloneDX attestation carries the SBOM built with the image ({sbom})")
+
+
+def attested_sboms(image: str, signing: Verifier) -> list[dict]:
+    """The CycloneDX documents of the image's attestations that verify against ``signing`` (cosign refuses,
+    and this raises, when none does)."""
+    attested = cosign("verify SBOM attestation", image, "verify-attestation", "--type", "cyclonedx", *signing.verify_args, image)
+    found = []
+    for line in attested.stdout.splitlines():
+        statement = json.loads(base64.b64decode(json.loads(line)["payload"]))
+        if statement.get("predicateType") == SBOM_PREDICATE:
+            found.append(statement.get("predicate"))
+    return found
 
 
 def attestation_reference(image: str, insecure: bool) -> str:
     """Where cosign stored the attestation (a ``sha256-<hex>.att`` tag: docker-registry 2.8 has no referrers API)."""
     args = ["--allow-insecure-registry"] if insecure else []
-    return _cosign("locate attestation", image, "triangulate", "--type", "attestation", *args, image).stdout.strip()
+    return cosign("locate attestation", image, "triangulate", "--type", "attestation", *args, image).stdout.strip()
 
 
 def write_apps(lock: Path, entries: dict[str, dict[str, Any]]) -> None:
