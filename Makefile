@@ -7,7 +7,7 @@ PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
 .PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway vendor-chart clean \
-        image-tools images images-test images-release images-gate
+        image-tools images images-test images-release images-gate mirror mirror-check
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
@@ -23,6 +23,8 @@ help:
 	@echo "make images-test              the slow image tests: build the fixture app twice, same digest; runs read-only as non-root"
 	@echo "make images-gate REPORTS=\"a.trivy.json ...\"   fail on critical findings (waivers: tools/images/waivers.yaml)"
 	@echo "make images-release REGISTRY=host/path COSIGN_KEY= COSIGN_PUB= [INSECURE=1]  push, sign, attest, verify, pin in platform.lock.yaml"
+	@echo "make mirror STACK=prod COSIGN_KEY= COSIGN_PUB= [ONLY=key] [SCANNER=]  third-party images into the stack's registry: upstream signature, scan, SBOM, platform signature (report: build/mirror/report.json)"
+	@echo "make mirror-check STACK=prod  refuse the rendered stack unless the mirror report lists every image signed with the key admission trusts"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +83,15 @@ images-gate: venv
 
 images-release: venv image-tools
 	$(PY) -m tools.images release --registry $(REGISTRY) --key $(COSIGN_KEY) --public-key $(COSIGN_PUB) $(if $(INSECURE),--insecure-registry)
+
+# Third-party images into the platform registry (docs/runbooks/supply-chain.md); needs Trivy v0.68.1 on PATH or SCANNER=
+mirror: venv image-tools
+	$(PY) -m tools.mirror run --stack $(STACK) --key $(COSIGN_KEY) --public-key $(COSIGN_PUB) \
+	  $(foreach k,$(ONLY),--only $(k)) $(if $(SCANNER),--scanner "$(SCANNER)") $(if $(INSECURE),--insecure-registry)
+
+# Promotion's supply-chain check over the rendered stack (make render STACK=prod first)
+mirror-check: venv
+	$(PY) -m tools.mirror check --stack $(STACK)
 
 # Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
 redis:

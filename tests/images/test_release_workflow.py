@@ -39,3 +39,16 @@ def test_signing_is_keyless_with_the_workflows_own_oidc_identity():
     assert '--identity "$IDENTITY"' in release and '--issuer "$ISSUER"' in release and "--key" not in release
     assert job["env"]["IDENTITY"] == "https://github.com/${{ github.workflow_ref }}"
     assert job["env"]["ISSUER"] == "https://token.actions.githubusercontent.com"
+
+
+MIRROR = WORKFLOW.with_name("mirror.yml")
+
+
+def test_the_mirror_workflow_pins_the_same_actions_and_trivy_and_runs_the_mirror_for_prod():
+    mirror_steps = yaml.safe_load(MIRROR.read_text())["jobs"]["mirror"]["steps"]
+    assert {s["uses"] for s in mirror_steps if "uses" in s} <= {s["uses"] for s in steps() if "uses" in s}
+    trivy = next(s for s in mirror_steps if s.get("uses", "").startswith("aquasecurity/setup-trivy@"))
+    release_trivy = next(s for s in steps() if s.get("uses", "").startswith("aquasecurity/setup-trivy@"))
+    assert trivy["with"]["version"] == release_trivy["with"]["version"]
+    run = next(s["run"] for s in mirror_steps if "-m tools.mirror run" in s.get("run", ""))
+    assert "--stack prod" in run and '--public-key "$RUNNER_TEMP/platform.pub"' in run
