@@ -16,6 +16,7 @@ An image already signed at that digest with the same key (and not relying on an 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -50,6 +51,10 @@ class MirrorConfig:
     insecure_upstream: bool = False
     today: dt.date = field(default_factory=dt.date.today)
 
+    def upstream_trust(self, item: MirrorItem) -> release.Trust:
+        """The item's upstream trust over this run's transport (plain HTTP for a test registry)."""
+        return dataclasses.replace(item.upstream, insecure_registry=self.insecure_upstream)
+
     @property
     def platform_key(self) -> str:
         return key_fingerprint(Path(self.signing.public_key).read_text(encoding="utf-8"))
@@ -62,16 +67,11 @@ def _tls(flag: str, insecure: bool) -> list[str]:
 def check_upstream_signature(item: MirrorItem, config: MirrorConfig) -> str:
     if item.upstream is None:
         return item.upstream_signature()
-    trust = item.upstream if not config.insecure_upstream else _insecure(item.upstream)
     try:
-        release.verify(item.source_ref, trust)
+        release.verify(item.source_ref, config.upstream_trust(item))
     except ReleaseError as error:
         raise Refused(f"upstream signature does not verify against {item.upstream.describe()}: {error}") from None
     return item.upstream_signature()
-
-
-def _insecure(trust: release.Trust) -> release.Trust:
-    return release.Trust(public_key=trust.public_key, identity=trust.identity, issuer=trust.issuer, insecure_registry=True)
 
 
 def fetch(item: MirrorItem, config: MirrorConfig) -> Path:
@@ -138,9 +138,8 @@ def sbom(item: MirrorItem, layout: Path, config: MirrorConfig) -> tuple[Path, st
     """The SBOM to attest and where it came from."""
     path = config.work / item.key / "sbom.cdx.json"
     if item.upstream is not None:
-        trust = _insecure(item.upstream) if config.insecure_upstream else item.upstream
         try:
-            published = release.attested_sboms(item.source_ref, trust)
+            published = release.attested_sboms(item.source_ref, config.upstream_trust(item))
         except ReleaseError:
             published = []  # none published, or none that verifies: generate one rather than trust it
         if published:
