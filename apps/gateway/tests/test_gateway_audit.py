@@ -13,7 +13,7 @@ import os
 import pytest
 
 from gateway_fixtures import gateway_settings, running_gateway
-from soma_gateway.audit import KafkaAuditSink, uuid7
+from soma_service.audit import KafkaAuditSink, uuid7
 from tests.governance.audit_pipeline import Pipeline, as_message
 
 
@@ -99,7 +99,7 @@ def test_the_kafka_producer_is_configured_as_the_contract_says():
     """Read from the producer aiokafka built (0.14.0, pinned; private attributes): acks=all is -1, an
     idempotent producer has a transaction manager (its producer id and sequence numbers)."""
     async def build():
-        sink = KafkaAuditSink("audit-kafka-bootstrap.kafka.svc:9092")
+        sink = KafkaAuditSink("audit-kafka-bootstrap.kafka.svc:9092", client_id="soma-gateway")
         producer = sink.producer
         try:
             return (sink.topic, producer.client._bootstrap_servers, producer._sender._acks, producer._txn_manager is not None,
@@ -121,7 +121,7 @@ def test_an_event_reaches_the_broker_keyed_by_tenant():
     topic = f"platform.audit.v1.test-{uuid7()[:8]}"
 
     async def run():
-        sink = KafkaAuditSink(bootstrap, topic=topic)
+        sink = KafkaAuditSink(bootstrap, topic=topic, client_id="soma-gateway")
         await sink.start()
         event = {"event_id": uuid7(), "tenant": "acme"}
         await sink.emit(event)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway_fixtures import MODEL_ID, STORE_ID
-from soma_gateway.openfga import AuthorizationUnavailable, OpenFgaClient
+from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
 
 
 def check(url: str, user: str, relation: str, obj: str, *, store: str = STORE_ID, model: str = MODEL_ID) -> bool:

@@ -45,7 +45,7 @@ def test_the_process_serves_audits_and_stops_cleanly(tmp_path, identity, fga, up
     assert process.returncode == -signal.SIGTERM, err.decode()[-2000:]
     assert any(json.loads(line).get("message") == "service stopped" for line in out.decode().splitlines() if line.startswith("{"))
     lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
-    audited = [json.loads(line["message"]) for line in lines if line.get("logger") == "soma_gateway.audit"]
+    audited = [json.loads(line["message"]) for line in lines if line.get("logger") == "soma_service.audit"]
     assert [(e["decision"], e["actor"]["id"]) for e in audited] == [("allow", "bob"), ("deny", "gina")]
 
 

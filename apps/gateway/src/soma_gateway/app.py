@@ -17,10 +17,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from soma_service import ReadinessCheck, create_app, current_request_id
 
-from .audit import AuditSink, KafkaAuditSink, LogAuditSink
+from soma_service.audit import AuditSink, KafkaAuditSink, LogAuditSink
 from .forward import Forwarder
 from .gateway import Gateway, Incoming
-from .openfga import OpenFgaClient
+from soma_service.openfga import OpenFgaClient
 from .ratelimit import TenantRateLimiter, redis_client
 from .routes import DEFAULT_ROUTES, RouteTable
 from .settings import GatewaySettings
@@ -60,7 +60,7 @@ def build_app(settings: GatewaySettings, routes: RouteTable = DEFAULT_ROUTES, de
         redis = redis_client(settings.redis_url, max_connections=settings.redis_max_connections,
                              timeout=settings.redis_timeout_seconds,
                              password=settings.redis_password.get_secret_value() if settings.redis_password else None)
-        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic)
+        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-gateway")
                                if settings.audit_sink == "kafka" else LogAuditSink())
         keys = JwksCache(settings.jwks_url, plain, ttl=settings.jwks_ttl_seconds,
                          refresh_interval=settings.jwks_refresh_interval_seconds, max_stale=settings.jwks_max_stale_seconds)

@@ -1,5 +1,5 @@
 """One audit event per gateway decision, in Core's contract (components/core/audit/schema.md, topic
-``platform.audit.v1``), and the Kafka producer that ships it.
+``platform.audit.v1``); the sinks that ship it are the service base's (soma_service.audit).
 
 Every decision is recorded, denials included: a 401 (no principal: actor ``user``/``anonymous`` in the
 reserved tenant ``platform``, since an unverified token names no one), a 403, a 429 and the fail-closed
@@ -8,35 +8,13 @@ event; attributes carry the route, method, status, reason code and request id on
 """
 from __future__ import annotations
 
-import json
-import logging
-import os
-import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
 
-LOG = logging.getLogger("soma_gateway.audit")
-TOPIC = "platform.audit.v1"
+from soma_service.audit import PLATFORM_TENANT, clean, rfc3339_ms, uuid7
+
 SOURCE = "gateway"
 ANONYMOUS = ("user", "anonymous")
-PLATFORM_TENANT = "platform"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def uuid7() -> str:
-    """RFC 9562 UUIDv7 (Python 3.11 has no uuid.uuid7): 48-bit Unix milliseconds, version 7, variant 10."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    hexed = f"{value:032x}"
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
-
-
-def rfc3339_ms(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -62,77 +40,21 @@ class Decision:
 def event_for(decision: Decision, now: datetime | None = None) -> dict:
     actor_type, actor_id = (decision.actor_type, decision.actor_id) if decision.actor_id else ANONYMOUS
     attributes = {"http.method": decision.method, "http.status": str(decision.status),
-                  "reason.code": decision.reason_code, "request.id": _clean(decision.request_id, 256)}
+                  "reason.code": decision.reason_code, "request.id": clean(decision.request_id, 256)}
     if decision.route:
         attributes["route"] = decision.route
     event = {
         "event_id": uuid7(),
         "occurred_at": rfc3339_ms(now or datetime.now(timezone.utc)),
-        "actor": {"type": actor_type, "id": _clean(actor_id, 256)},
+        "actor": {"type": actor_type, "id": clean(actor_id, 256)},
         "tenant": decision.tenant or PLATFORM_TENANT,
         "action": decision.action,
-        "resource": {"type": decision.resource_type, "id": _clean(decision.resource_id, 256)},
+        "resource": {"type": decision.resource_type, "id": clean(decision.resource_id, 256)},
         "decision": "allow" if decision.allowed else "deny",
         "trace_id": decision.trace_id,
         "source": SOURCE,
         "attributes": attributes,
     }
     if not decision.allowed:
-        event["reason"] = _clean(f"{decision.reason_code}: {decision.detail}", 1024)
+        event["reason"] = clean(f"{decision.reason_code}: {decision.detail}", 1024)
     return event
-
-
-def _clean(text: str, limit: int) -> str:
-    return _CONTROL.sub(" ", text)[:limit] or "-"
-
-
-class AuditSink(Protocol):
-    async def start(self) -> None: ...
-    async def emit(self, event: dict) -> None: ...
-    async def stop(self) -> None: ...
-
-
-class LogAuditSink:
-    """Events as JSON log lines (a development setting, where no broker exists); never the production sink."""
-
-    async def start(self) -> None:
-        return None
-
-    async def emit(self, event: dict) -> None:
-        LOG.info(json.dumps(event, separators=(",", ":")))
-
-    async def stop(self) -> None:
-        return None
-
-
-class KafkaAuditSink:
-    """The contract's producer: key = tenant (per-tenant order), acks=all, idempotent (aiokafka).
-
-    ``emit`` hands the event to the producer's buffer and returns: the request does not wait for the broker.
-    Delivery failures are logged with the event id (the producer retries on its own first); the event_id is
-    fixed before the first attempt, so a retry is the same event (the contract's at-least-once).
-    """
-
-    def __init__(self, bootstrap_servers: str, *, topic: str = TOPIC, client_id: str = "soma-gateway", **security):
-        from aiokafka import AIOKafkaProducer
-
-        self.topic = topic
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all", enable_idempotence=True,
-            key_serializer=lambda key: key.encode(), value_serializer=lambda value: json.dumps(value, separators=(",", ":")).encode(),
-            **security)
-
-    async def start(self) -> None:
-        await self.producer.start()
-
-    async def emit(self, event: dict) -> None:
-        delivery = await self.producer.send(self.topic, value=event, key=event["tenant"])
-        delivery.add_done_callback(lambda done: _log_failure(done, event["event_id"]))
-
-    async def stop(self) -> None:
-        await self.producer.stop()
-
-
-def _log_failure(done, event_id: str) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        LOG.error("audit event %s not delivered: %s", event_id, done.exception())

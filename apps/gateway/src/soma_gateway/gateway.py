@@ -12,9 +12,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from .audit import AuditSink, Decision, event_for
+from soma_service.audit import AuditSink
+
+from .audit import Decision, event_for
 from .forward import Forwarder, TraceContext, UpstreamFailed, response_headers, trace_context, upstream_headers
-from .openfga import AuthorizationUnavailable, OpenFgaClient
+from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
 from .ratelimit import RateLimitUnavailable, TenantRateLimiter
 from .routes import MatchedRoute, RouteTable
 from .tokens import KeysUnavailable, Principal, TokenRejected, TokenVerifier
