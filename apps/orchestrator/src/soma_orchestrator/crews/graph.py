@@ -48,7 +48,7 @@ class CrewState(TypedDict, total=False):
 
 
 def task_node_name(task_id: str) -> str:
-    return f"task:{task_id}"
+    return f"task.{task_id}"
 
 
 MANAGER_NODE = "manager"
@@ -183,8 +183,7 @@ def _schema_problem(text: str, schema: dict[str, Any]) -> str | None:
         value = json.loads(_strip_fence(text))
     except json.JSONDecodeError as error:
         return f"not JSON ({error.msg} at line {error.lineno} column {error.colno})"
-    found = jsonschema.validators.validator_for(schema)(schema).best_match(
-        jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
+    found = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(value))
     if found is None:
         return None
     where = "/".join(str(part) for part in found.absolute_path) or "(top)"

@@ -90,15 +90,14 @@ def validate(located: LocatedYaml, source: str, available_tools: set[str]) -> Cr
     agents: dict[str, AgentSpec] = {}
     for agent_id, body in raw_agents.items():
         _check_id(check, ("agents", agent_id), agent_id, "agent")
-        spec = check.parse(AgentSpec, body, ("agents", agent_id))
-        if spec is not None:
-            agents[agent_id] = spec
+        agents[agent_id] = check.parse(AgentSpec, body, ("agents", agent_id)) or AgentSpec.model_construct(
+            tools=_strings(body, "tools") or [])
     tasks: dict[str, TaskSpec] = {}
     for task_id, body in raw_tasks.items():
         _check_id(check, ("tasks", task_id), task_id, "task")
-        spec = check.parse(TaskSpec, body, ("tasks", task_id))
-        if spec is not None:
-            tasks[task_id] = spec
+        tasks[task_id] = check.parse(TaskSpec, body, ("tasks", task_id)) or TaskSpec.model_construct(
+            agent=body.get("agent") if isinstance(body, dict) and isinstance(body.get("agent"), str) else None,
+            context=_strings(body, "context"), output_schema=None)
 
     process = header.process if header else raw.get("process", "sequential")
     if header is not None:
@@ -111,15 +110,20 @@ def validate(located: LocatedYaml, source: str, available_tools: set[str]) -> Cr
     _check_tools(check, agents, available_tools)
     _check_manager(check, raw, process, raw_agents, agents, tasks)
     _check_tasks(check, process, raw, raw_agents, list(raw_tasks), tasks)
-    inputs = _placeholders(agents, tasks)
-
     if check.problems or header is None:
         raise CrewDefinitionError(check.problems or [DefinitionError(source, 1, "(crew)", "not a crew")])
+    inputs = _placeholders(agents, tasks)
     return CrewSpec(
         name=header.name, description=header.description, process=header.process, manager=header.manager,
         manager_model=header.manager_model, max_delegations=header.max_delegations or 2 * len(tasks),
         agents=agents, tasks=tasks, inputs=inputs,
     )
+
+
+def _strings(body: Any, key: str) -> list[str] | None:
+    """A list of strings from an entry that failed the schema, so its references are still checked."""
+    value = body.get(key) if isinstance(body, dict) else None
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else None
 
 
 def _check_id(check: _Collector, path: Path, value: Any, what: str) -> None:
