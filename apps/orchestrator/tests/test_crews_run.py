@@ -66,6 +66,25 @@ def test_a_tool_call_goes_through_the_runtime_and_its_result_back_to_the_agent()
     assert [m.type for m in state["messages"][:4]] == ["human", "ai", "tool", "ai"]
 
 
+def test_an_agent_allowed_to_delegate_hands_work_to_a_coworker_who_uses_its_own_tools():
+    delegate = tool_call("delegate_work_to_coworker", {"coworker": "triager", "task": "Search the logs for deploys",
+                                                       "context": "payments errors since 10:02"}, "d1")
+    runtime = incident_runtime(investigator=[delegate, "Cause: the 10:02 payments deploy."])
+    runtime.scripts["triager"].extend([tool_call("log-search", {"query": "deploy payments"}, "t2"),
+                                       "payments v42 deployed at 10:01"])
+    state = run(CREWS["incident-triage.yaml"], runtime, INCIDENT)
+
+    assert state["outputs"]["investigate"] == "Cause: the 10:02 payments deploy."
+    assert runtime.models["investigator"].bound_tools == ["runbook-lookup", "delegate_work_to_coworker"]
+    assert runtime.tool_calls[-1] == ("triager", "log-search", {"query": "deploy payments"})
+    asked = runtime.models["triager"].calls[2]
+    assert asked[0].content.startswith("You are On-call incident triager for shop.")
+    assert asked[1].content == ("Current Task: Search the logs for deploys\n\n"
+                                "This is the context you're working with:\npayments errors since 10:02")
+    answer = runtime.models["investigator"].calls[1][-1]
+    assert answer.type == "tool" and answer.content == "payments v42 deployed at 10:01"
+
+
 def test_structured_output_gets_one_retry_then_fails_clearly():
     runtime = incident_runtime(triager=['{"severity": "critical", "components": []}', '{"severity": "sev1", "components": []}'])
     state = run(CREWS["incident-triage.yaml"], runtime, INCIDENT)
@@ -190,3 +209,13 @@ def test_every_example_crew_compiles_with_what_it_asks_the_runtime_for():
         "incident-triage.yaml": ("crew", ("triager", "investigator", "communicator"), ("log-search", "runbook-lookup")),
         "research-report.yaml": ("crew", ("editor", "researcher", "writer"), ("web-search",)),
     }
+
+
+def test_the_crew_written_in_the_docs_compiles():
+    from pathlib import Path
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "agents.md").read_text(encoding="utf-8")
+    section = docs.split("## Writing a crew", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    definition = compile_crew(example, "agents.md", {"log-search"})
+    assert definition.metadata == {"process": "sequential", "tasks": "classify,status_update",
+                                   "inputs": "service,incident"}

@@ -20,9 +20,10 @@ from typing import Annotated, Any, Mapping, TypedDict
 import jsonschema
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
 
 from ..definitions import Runtime
 from . import prompts
@@ -89,6 +90,35 @@ def build_graph(crew: CrewSpec, runtime: Runtime) -> StateGraph:
     return graph
 
 
+DELEGATE_TOOL = "delegate_work_to_coworker"
+
+
+class _Delegation(BaseModel):
+    coworker: str = Field(description="the id of the coworker to hand the work to")
+    task: str = Field(description="what the coworker is to do, in full: they know nothing else")
+    context: str = Field(default="", description="everything the coworker needs to know to do it")
+
+
+def _delegation_tool(crew: CrewSpec, agent_id: str, coworkers: list[str], models: Mapping[str, BaseChatModel],
+                     tools: Mapping[str, Mapping[str, BaseTool]], inputs: Mapping[str, Any]) -> BaseTool:
+    """CrewAI's ``allow_delegation``: the agent may hand a piece of work to a coworker, who answers with its
+    own model and tools (but cannot delegate further, so delegation never loops)."""
+
+    async def delegate(coworker: str, task: str, context: str = "") -> str:
+        if coworker not in coworkers:
+            return f"no coworker named {coworker}; your coworkers: {', '.join(coworkers)}"
+        request = f"Current Task: {task}" + (f"\n\nThis is the context you're working with:\n{context}" if context else "")
+        messages: list[AnyMessage] = [SystemMessage(prompts.persona(crew.agents[coworker], inputs)),
+                                      HumanMessage(request, name=agent_id)]
+        answer = await _react(crew, f"work delegated by {agent_id}", coworker, models[coworker], tools[coworker],
+                              messages)
+        return _text(answer)
+
+    return StructuredTool.from_function(
+        coroutine=delegate, name=DELEGATE_TOOL, args_schema=_Delegation,
+        description=f"Hand a piece of work to one of your coworkers ({', '.join(coworkers)}) and get their answer.")
+
+
 def _context_for(crew: CrewSpec, task_id: str, state: CrewState) -> dict[str, Any]:
     """Explicit ``context``: those tasks' outputs. Omitted: the output of the task that ran last (CrewAI)."""
     outputs, task = state.get("outputs") or {}, crew.tasks[task_id]
@@ -113,7 +143,11 @@ def _task_node(crew: CrewSpec, task_id: str, models: Mapping[str, BaseChatModel]
         request = prompts.task_request(task_id, task, inputs, _context_for(crew, task_id, state), instructions)
         messages: list[AnyMessage] = [SystemMessage(prompts.persona(crew.agents[agent_id], inputs)),
                                       HumanMessage(request, name=task_id)]
-        answer = await _react(crew, task_id, agent_id, models[agent_id], tools[agent_id], messages)
+        agent_tools = dict(tools[agent_id])
+        coworkers = [other for other in models if other != agent_id]
+        if crew.agents[agent_id].allow_delegation and coworkers:
+            agent_tools[DELEGATE_TOOL] = _delegation_tool(crew, agent_id, coworkers, models, tools, inputs)
+        answer = await _react(crew, task_id, agent_id, models[agent_id], agent_tools, messages)
         output = await _structured(crew, task_id, task, agent_id, models[agent_id], messages, answer)
         return {"outputs": {task_id: output}, "order": [task_id], "messages": messages[1:], "assignment": None}
 
