@@ -15,6 +15,8 @@ from .yaml_lines import load
 
 #: The example crews shipped as documentation (apps/orchestrator/crews/*.yaml).
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "crews"
+#: The example conversations (apps/orchestrator/conversations/*.yaml).
+CONVERSATIONS_DIR = EXAMPLES_DIR.parent / "conversations"
 #: The tools the example crews use; the tool service registers them under these names.
 EXAMPLE_TOOLS = frozenset({"log-search", "web-search", "runbook-lookup"})
 
@@ -40,3 +42,11 @@ def compile_example_crews(available_tools: set[str] | frozenset[str] = EXAMPLE_T
     """Every example crew compiled, by file name: what the benchmark times and the tests run."""
     return {path.name: compile_crew(path.read_text(encoding="utf-8"), path.name, available_tools)
             for path in sorted(EXAMPLES_DIR.glob("*.yaml"))}
+
+
+def compile_example_conversations() -> dict[str, Definition]:
+    """Every example conversation compiled, by file name."""
+    from .conversation import compile_conversation
+
+    return {path.name: compile_conversation(path.read_text(encoding="utf-8"), path.name)
+            for path in sorted(CONVERSATIONS_DIR.glob("*.yaml"))}

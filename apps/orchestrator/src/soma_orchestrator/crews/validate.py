@@ -7,7 +7,7 @@ even when some entries failed the first, over the entries that did parse, so one
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import jsonschema
 from pydantic import BaseModel, ValidationError
@@ -33,7 +33,9 @@ _HINTS = {
 }
 
 
-class _Collector:
+class ProblemCollector:
+    """Problems of one file, each located by its path; pydantic errors turned into what an author reads."""
+
     def __init__(self, located: LocatedYaml, source: str):
         self.located, self.source = located, source
         self.problems: list[DefinitionError] = list(located.problems)
@@ -49,7 +51,7 @@ class _Collector:
             return model.model_validate(data)
         except ValidationError as error:
             for item in error.errors():
-                self._schema_problem(model, path + tuple(item["loc"]), item)
+                self._schema_problem(_model_at(model, tuple(item["loc"])[:-1]), path + tuple(item["loc"]), item)
             return None
 
     def _schema_problem(self, model: type[BaseModel], path: Path, item: dict[str, Any]) -> None:
@@ -72,6 +74,24 @@ class _Collector:
             self.add(path, item["msg"].lower())
 
 
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The nested model an error's location points into (``participants.x.llm`` -> the participant model),
+    so an unknown key lists the keys allowed where it was written."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            args = [arg for arg in get_args(current) if arg is not type(None)]
+            current = args[-1] if args else current
+        while get_args(current) and not (isinstance(current, type) and issubclass(current, BaseModel)):
+            args = [arg for arg in get_args(current) if arg is not type(None)]
+            if len(args) != 1 or get_origin(current) in (dict, list, tuple):
+                break
+            current = args[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else model
+
+
 def _yaml_type(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -81,7 +101,7 @@ def _yaml_type(value: Any) -> str:
 
 def validate(located: LocatedYaml, source: str, available_tools: set[str]) -> CrewSpec:
     """The crew, or ``CrewDefinitionError`` with every problem found."""
-    check = _Collector(located, source)
+    check = ProblemCollector(located, source)
     header = check.parse(CrewHeader, located.data if located.data is not None else {}, ())
     raw = located.data if isinstance(located.data, dict) else {}
     raw_agents = raw.get("agents") if isinstance(raw.get("agents"), dict) else {}
@@ -126,12 +146,12 @@ def _strings(body: Any, key: str) -> list[str] | None:
     return [item for item in value if isinstance(item, str)] if isinstance(value, list) else None
 
 
-def _check_id(check: _Collector, path: Path, value: Any, what: str) -> None:
+def _check_id(check: ProblemCollector, path: Path, value: Any, what: str) -> None:
     if isinstance(value, str) and not ID_PATTERN.fullmatch(value):
         check.add(path, f"{what} id '{value}' must match {ID_PATTERN.pattern} (it becomes an OpenFGA object id)")
 
 
-def _check_tools(check: _Collector, agents: dict[str, AgentSpec], available: set[str]) -> None:
+def _check_tools(check: ProblemCollector, agents: dict[str, AgentSpec], available: set[str]) -> None:
     listing = ", ".join(sorted(available)) or "none"
     for agent_id, agent in agents.items():
         for index, tool in enumerate(agent.tools):
@@ -140,7 +160,7 @@ def _check_tools(check: _Collector, agents: dict[str, AgentSpec], available: set
                           f"tool '{tool}' does not exist; available tools: {listing}")
 
 
-def _check_manager(check: _Collector, raw: dict, process: Any, raw_agents: dict, agents: dict[str, AgentSpec],
+def _check_manager(check: ProblemCollector, raw: dict, process: Any, raw_agents: dict, agents: dict[str, AgentSpec],
                    tasks: dict[str, TaskSpec]) -> None:
     manager, manager_model = raw.get("manager"), raw.get("manager_model")
     if process != "hierarchical":
@@ -166,7 +186,7 @@ def _check_manager(check: _Collector, raw: dict, process: Any, raw_agents: dict,
         check.add(("agents",), "a hierarchical crew with a manager agent needs at least one other agent")
 
 
-def _check_tasks(check: _Collector, process: Any, raw: dict, raw_agents: dict, order: list[str],
+def _check_tasks(check: ProblemCollector, process: Any, raw: dict, raw_agents: dict, order: list[str],
                  tasks: dict[str, TaskSpec]) -> None:
     agent_list = ", ".join(raw_agents) or "none"
     position = {task_id: index for index, task_id in enumerate(order)}
