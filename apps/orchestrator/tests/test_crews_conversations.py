@@ -16,7 +16,6 @@ from soma_orchestrator.crews import CrewDefinitionError, CrewRunError, compile_e
 from soma_orchestrator.crews.conversation import ConversationState, conversation_step, parse_conversation
 
 CONVERSATIONS = compile_example_conversations()
-EXAMPLES = {path: path for path in CONVERSATIONS}
 
 
 def example_spec(name: str):
@@ -72,7 +71,6 @@ def test_the_selector_model_picks_each_speaker():
         "developer": ["The 10:01 deploy changed the pool size."],
         "sre": ["Roll back the deploy; the runbook is payments-rollback."],
         "lead": ["Roll back now. RESOLVED"],
-        "sre_unused": [],
     })
     result = converse(example_spec("incident-huddle.yaml"), clients, {"incident": "checkout 502s"})
 

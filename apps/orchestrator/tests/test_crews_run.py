@@ -63,7 +63,9 @@ def test_a_tool_call_goes_through_the_runtime_and_its_result_back_to_the_agent()
     assert triager.bound_tools == ["log-search"] and runtime.models["communicator"].bound_tools == []
     tool_message = triager.calls[1][-1]
     assert tool_message.type == "tool" and tool_message.content == "412 lines match '502 checkout'"
-    assert [m.type for m in state["messages"][:4]] == ["human", "ai", "tool", "ai"]
+    assert [(m.type, m.name) for m in state["messages"][:4]] == [
+        ("human", "classify"), ("ai", "triager"), ("tool", "log-search"), ("ai", "triager")]
+    assert all(m.name is None for m in triager.calls[1] if m.type != "tool")  # names stay out of model calls
 
 
 def test_an_agent_allowed_to_delegate_hands_work_to_a_coworker_who_uses_its_own_tools():

@@ -109,7 +109,7 @@ def _delegation_tool(crew: CrewSpec, agent_id: str, coworkers: list[str], models
             return f"no coworker named {coworker}; your coworkers: {', '.join(coworkers)}"
         request = f"Current Task: {task}" + (f"\n\nThis is the context you're working with:\n{context}" if context else "")
         messages: list[AnyMessage] = [SystemMessage(prompts.persona(crew.agents[coworker], inputs)),
-                                      HumanMessage(request, name=agent_id)]
+                                      HumanMessage(request)]
         answer = await _react(crew, f"work delegated by {agent_id}", coworker, models[coworker], tools[coworker],
                               messages)
         return _text(answer)
@@ -142,14 +142,15 @@ def _task_node(crew: CrewSpec, task_id: str, models: Mapping[str, BaseChatModel]
         instructions = assignment.get("instructions") if assignment.get("task") == task_id else None
         request = prompts.task_request(task_id, task, inputs, _context_for(crew, task_id, state), instructions)
         messages: list[AnyMessage] = [SystemMessage(prompts.persona(crew.agents[agent_id], inputs)),
-                                      HumanMessage(request, name=task_id)]
+                                      HumanMessage(request)]
         agent_tools = dict(tools[agent_id])
         coworkers = [other for other in models if other != agent_id]
         if crew.agents[agent_id].allow_delegation and coworkers:
             agent_tools[DELEGATE_TOOL] = _delegation_tool(crew, agent_id, coworkers, models, tools, inputs)
         answer = await _react(crew, task_id, agent_id, models[agent_id], agent_tools, messages)
         output = await _structured(crew, task_id, task, agent_id, models[agent_id], messages, answer)
-        return {"outputs": {task_id: output}, "order": [task_id], "messages": messages[1:], "assignment": None}
+        said = [_named(m, agent_id if m.type == "ai" else task_id) for m in messages[1:]]
+        return {"outputs": {task_id: output}, "order": [task_id], "messages": said, "assignment": None}
 
     return run_task
 
@@ -160,7 +161,6 @@ async def _react(crew: CrewSpec, task_id: str, agent_id: str, model: BaseChatMod
     limit = crew.agents[agent_id].max_iter
     for _ in range(limit):
         reply = await bound.ainvoke(messages)
-        reply.name = agent_id
         messages.append(reply)
         if not getattr(reply, "tool_calls", None):
             return reply
@@ -186,15 +186,20 @@ async def _structured(crew: CrewSpec, task_id: str, task: TaskSpec, agent_id: st
     if problem is None:
         return json.loads(_strip_fence(_text(answer)))
     messages.append(HumanMessage(f"Your answer does not match the output schema: {problem}. "
-                                 "Reply again with only the corrected JSON object.", name=task_id))
+                                 "Reply again with only the corrected JSON object."))
     retry = await model.ainvoke(messages)
-    retry.name = agent_id
     messages.append(retry)
     second = _schema_problem(_text(retry), task.output_schema)
     if second is not None:
         raise CrewRunError(f"crew {crew.name}: task {task_id}: agent {agent_id}'s answer does not match the "
                            f"task's output_schema after one retry: {second}")
     return json.loads(_strip_fence(_text(retry)))
+
+
+def _named(message: AnyMessage, name: str) -> AnyMessage:
+    """A copy naming who said it, for the state only: names go to no model (ids with dots are not valid
+    message names for OpenAI-compatible endpoints). Tool results keep the tool's name."""
+    return message if message.type == "tool" else message.model_copy(update={"name": name})
 
 
 def _text(message: AIMessage) -> str:
@@ -235,13 +240,13 @@ def _manager_node(crew: CrewSpec, model: BaseChatModel):
         prompts.check_inputs(crew, inputs)
         choices = [task_id for task_id, task in crew.tasks.items()
                    if all(other in outputs for other in task.context or ())]
-        request = HumanMessage(prompts.manager_request(crew, inputs, outputs, choices), name=MANAGER_NODE)
+        request = HumanMessage(prompts.manager_request(crew, inputs, outputs, choices))
         system = SystemMessage(prompts.persona(crew.agents[crew.manager], inputs)) if crew.manager else \
             SystemMessage(f"You are the manager of the crew {crew.name}: you delegate each task to the right coworker.")
         reply = await model.ainvoke([system, request])
-        reply.name = crew.manager_id
         assignment = _parse_choice(crew, _text(reply), choices)
-        return {"assignment": assignment, "delegations": delegations + 1, "messages": [request, reply]}
+        return {"assignment": assignment, "delegations": delegations + 1,
+                "messages": [_named(request, MANAGER_NODE), _named(reply, crew.manager_id)]}
 
     return manage
 
