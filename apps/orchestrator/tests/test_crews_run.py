@@ -88,7 +88,8 @@ def test_an_agent_allowed_to_delegate_hands_work_to_a_coworker_who_uses_its_own_
 
 
 def test_structured_output_gets_one_retry_then_fails_clearly():
-    runtime = incident_runtime(triager=['{"severity": "critical", "components": []}', '{"severity": "sev1", "components": []}'])
+    runtime = incident_runtime(triager=['{"severity": "critical", "components": []}',
+                                        '{"severity": "sev1", "components": []}'])
     state = run(CREWS["incident-triage.yaml"], runtime, INCIDENT)
     assert state["outputs"]["classify"] == {"severity": "sev1", "components": []}
     retry = runtime.models["triager"].calls[1][-1].content
@@ -111,7 +112,8 @@ def test_an_agent_that_keeps_calling_tools_is_stopped_and_an_unknown_tool_is_tol
 
 
 def test_missing_run_inputs_are_named():
-    with pytest.raises(CrewRunError, match=r"missing inputs incident \(the crew's text names \{service\}, \{incident\}\)"):
+    expected = r"missing inputs incident \(the crew's text names \{service\}, \{incident\}\)"
+    with pytest.raises(CrewRunError, match=expected):
         run(CREWS["incident-triage.yaml"], incident_runtime(), {"service": "shop"})
 
 

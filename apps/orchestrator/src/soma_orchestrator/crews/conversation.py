@@ -194,7 +194,8 @@ class LangChainChatClient(ChatCompletionClient):
         content = reply.content if isinstance(reply.content, str) else str(reply.content)
         return CreateResult(finish_reason="stop", content=content, usage=self._usage, cached=False)
 
-    async def create_stream(self, messages: Sequence[LLMMessage], **kwargs: Any) -> AsyncGenerator[str | CreateResult, None]:
+    async def create_stream(self, messages: Sequence[LLMMessage],
+                            **kwargs: Any) -> AsyncGenerator[str | CreateResult, None]:
         yield await self.create(messages, **kwargs)
 
     async def close(self) -> None:

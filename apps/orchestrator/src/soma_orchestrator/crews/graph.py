@@ -107,7 +107,9 @@ def _delegation_tool(crew: CrewSpec, agent_id: str, coworkers: list[str], models
     async def delegate(coworker: str, task: str, context: str = "") -> str:
         if coworker not in coworkers:
             return f"no coworker named {coworker}; your coworkers: {', '.join(coworkers)}"
-        request = f"Current Task: {task}" + (f"\n\nThis is the context you're working with:\n{context}" if context else "")
+        request = f"Current Task: {task}"
+        if context:
+            request += f"\n\nThis is the context you're working with:\n{context}"
         messages: list[AnyMessage] = [SystemMessage(prompts.persona(crew.agents[coworker], inputs)),
                                       HumanMessage(request)]
         answer = await _react(crew, f"work delegated by {agent_id}", coworker, models[coworker], tools[coworker],
@@ -233,9 +235,9 @@ def _manager_node(crew: CrewSpec, model: BaseChatModel):
     async def manage(state: CrewState) -> dict[str, Any]:
         delegations = state.get("delegations", 0)
         if delegations >= crew.max_delegations:
+            pending = ", ".join(t for t in crew.tasks if t not in (state.get("outputs") or {}))
             raise CrewRunError(f"crew {crew.name}: the manager delegated {delegations} times and tasks are still "
-                               f"pending ({', '.join(t for t in crew.tasks if t not in (state.get('outputs') or {}))}); "
-                               f"max_delegations={crew.max_delegations}")
+                               f"pending ({pending}); max_delegations={crew.max_delegations}")
         inputs, outputs = state.get("inputs") or {}, state.get("outputs") or {}
         prompts.check_inputs(crew, inputs)
         choices = [task_id for task_id, task in crew.tasks.items()
