@@ -1,6 +1,7 @@
 """Tools the tool service's tests register: module level, so the sandbox's child can import them."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -27,11 +28,20 @@ def echo_v1_1(text: str) -> dict:
     return {"text": text.upper()}
 
 
-@tool(name="slow", version="1.0.0", description="Sleeps far longer than its timeout.", input_schema={"type": "object"},
-      output_schema={"type": "object"}, timeout_seconds=0.5)
-def slow() -> dict:
+@tool(name="slow", version="1.0.0", description="Writes its process id, then sleeps far longer than its timeout.",
+      input_schema={"type": "object", "properties": {"pidfile": {"type": "string"}}, "required": ["pidfile"]},
+      output_schema={"type": "object"}, timeout_seconds=1)
+def slow(pidfile: str) -> dict:
+    with open(pidfile, "w") as out:
+        out.write(str(os.getpid()))
     time.sleep(30)
     return {}
+
+
+@tool(name="shell", version="1.0.0", description="A tool no test caller is granted.", input_schema={"type": "object"},
+      output_schema={"type": "object"}, timeout_seconds=5)
+def shell() -> dict:
+    return {"ran": True}
 
 
 @tool(name="liar", version="1.0.0", description="Answers outside its output schema.", input_schema={"type": "object"},
@@ -80,4 +90,4 @@ def local_fetch(host: str, port: int) -> dict:
     return _fetch(host, port)
 
 
-ALL = [echo_v1, echo_v1_1, slow, liar, hog, offline_fetch, raw_connect, local_fetch]
+ALL = [echo_v1, echo_v1_1, slow, shell, liar, hog, offline_fetch, raw_connect, local_fetch]
