@@ -149,9 +149,14 @@ def test_a_tool_the_caller_may_not_use_is_refused_and_audited(world):
 def test_without_the_gateways_headers_nothing_is_listed_or_called(world):
     result = mcp(world, lambda s: s.call_tool("echo", {"text": "x"}), request_id="anon-1", headers={})
     assert result.isError and text(result).startswith("caller_unknown: ")
-    with httpx.Client(base_url=world["url"]) as client:
+    with httpx.Client(base_url=world["url"], headers={"X-Request-Id": "anon-2"}) as client:
         answer = client.post("/tools/echo/calls", json={"input": {"text": "x"}})
+        assert client.get("/tools").status_code == 401
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "caller_unknown"
+    for request_id, transport in (("anon-1", "mcp"), ("anon-2", "rest")):
+        (event,) = world["events"].for_request(request_id)
+        assert (event["actor"], event["tenant"], event["decision"], event["attributes"]["transport"]) == (
+            {"type": "user", "id": "anonymous"}, "platform", "deny", transport)
 
 
 def test_openfga_without_an_answer_is_never_a_yes(world):
@@ -245,3 +250,25 @@ def test_langchain_binds_the_services_mcp_tools_and_calls_one(world):
     assert set(tools) == set(GRANTED)
     assert "FROM LANGGRAPH" in str(answer)
     assert any(e["attributes"].get("outcome") == "ok" for e in world["events"].for_request("lc-1"))
+
+
+def test_every_event_the_calls_above_produced_is_accepted_by_the_audit_contract_sql(world, tmp_path):
+    """Runs last in this module: every decision and outcome event of the tests above, through the contract's
+    own ClickHouse SQL (chdb; tests/governance/audit_pipeline.py), none in ingest_errors."""
+    from tests.governance.audit_pipeline import Pipeline, as_message
+
+    events = world["events"].events
+    assert {e["attributes"].get("outcome") for e in events} >= {"ok", "timeout", "invalid_input", "invalid_output",
+                                                                  "memory_limit", "tool_error", "not_found",
+                                                                  "collection_not_permitted"}
+    assert {e["attributes"]["reason.code"] for e in events if "reason.code" in e["attributes"]} == {
+        "allowed", "not_permitted", "authorization_unavailable", "caller_unknown"}
+    pipeline = Pipeline(str(tmp_path / "chdb"))
+    try:
+        for event in events:
+            pipeline.deliver(as_message(event))
+        for event in events:
+            assert pipeline.errors_for(as_message(event)) == [], event
+            assert pipeline.accepted(event["event_id"]) == 1, event
+    finally:
+        pipeline.close()

@@ -52,8 +52,13 @@ def router(service: Callable[[], ToolService]) -> APIRouter:
     @api.post("/tools/{tool_id}/calls", response_model=CallAnswer, summary="Call a tool (the newest version, or `version`)",
               responses={401: {}, 403: {}, 404: {}, 502: {}, 503: {}, 504: {}})
     async def call(tool_id: str, body: CallBody, request: Request) -> CallAnswer:
+        tools = service()
         try:
-            result = await service().call(_caller(request), tool_id, body.input, version=body.version, transport="rest")
+            try:
+                who = Caller.from_headers({k.lower(): v for k, v in request.headers.items()}, current_request_id.get())
+            except CallRefused as exc:
+                await tools.refuse_unknown_caller(tool_id, exc, request_id=current_request_id.get(), transport="rest")
+            result = await tools.call(who, tool_id, body.input, version=body.version, transport="rest")
         except CallRefused as exc:
             raise ServiceError(exc.status, exc.code, exc.message) from None
         return CallAnswer(tool=result.tool, version=result.version, output=result.output, isolation=result.isolation,

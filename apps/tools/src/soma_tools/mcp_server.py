@@ -57,7 +57,13 @@ def build_mcp(service: Callable[[], ToolService], name: str = "soma-tools", vers
         if version is None and meta is not None and meta.model_extra:
             version = meta.model_extra.get(VERSION_META)
         try:
-            result = await service().call(caller(), tool_name, arguments, version=version, transport="mcp")
+            try:
+                who = caller()
+            except CallRefused as exc:
+                request = server.request_context.request
+                await service().refuse_unknown_caller(tool_name, exc, transport="mcp",
+                                                      request_id=request.headers.get("x-request-id") if request else None)
+            result = await service().call(who, tool_name, arguments, version=version, transport="mcp")
         except CallRefused as exc:
             return _error(exc.code, exc.message)
         structured = result.output if isinstance(result.output, dict) else None

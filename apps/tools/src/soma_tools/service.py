@@ -141,6 +141,12 @@ class ToolService:
         await self._outcome(record, "ok", spec, started, isolation)
         return CallResult(spec.name, spec.version, output, isolation, time.monotonic() - started)
 
+    async def refuse_unknown_caller(self, name: str, refusal: CallRefused, *, request_id: str | None, transport: str) -> None:
+        """Records a call that came without the gateway's identity headers (actor ``user``/``anonymous`` in the
+        tenant ``platform``, as the gateway records an unverified request), then raises ``refusal``."""
+        record = CallRecord(None, None, name if NAME.match(name) else "-", request_id or "-", os.urandom(16).hex(), transport)
+        await self._deny(record, refusal.status, refusal.code, refusal.message)
+
     async def _run(self, spec: ToolSpec, arguments: dict, caller: Caller) -> tuple[Any, str]:
         if spec.kind == "subprocess":
             outcome = await self.executor.run(spec, arguments)
