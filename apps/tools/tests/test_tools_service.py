@@ -105,7 +105,8 @@ def test_a_call_runs_the_newest_version_unless_one_is_named(world):
 
 
 def test_rest_calls_take_the_same_path_with_versions(world):
-    with httpx.Client(base_url=world["url"], headers={**HEADERS, "X-Request-Id": "rest-1"}) as client:
+    traced = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    with httpx.Client(base_url=world["url"], headers={**HEADERS, **traced, "X-Request-Id": "rest-1"}) as client:
         answer = client.post("/tools/echo/calls", json={"input": {"text": "hi"}, "version": "1.0.0"})
         assert answer.status_code == 200, answer.text
         assert answer.json() | {"duration_ms": 0} == {"tool": "echo", "version": "1.0.0", "output": {"text": "hi"},
@@ -120,6 +121,7 @@ def test_rest_calls_take_the_same_path_with_versions(world):
     assert [(e["action"], e["attributes"]["transport"], e["attributes"].get("outcome")) for e in events] == [
         ("tool.invoke", "rest", None), ("tool.invoke.result", "rest", "ok"),
         ("tool.invoke", "rest", None), ("tool.invoke.result", "rest", "not_found")]
+    assert {e["trace_id"] for e in events} == {"0af7651916cd43dd8448eb211c80319c"}   # the caller's trace, continued
 
 
 def test_a_tool_past_its_timeout_is_killed_and_the_call_says_so(world):
@@ -152,6 +154,8 @@ def test_without_the_gateways_headers_nothing_is_listed_or_called(world):
     with httpx.Client(base_url=world["url"], headers={"X-Request-Id": "anon-2"}) as client:
         answer = client.post("/tools/echo/calls", json={"input": {"text": "x"}})
         assert client.get("/tools").status_code == 401
+        assert client.get("/readyz").json()["checks"] == [{"name": "mcp-sources", "ok": True, "seconds": pytest.approx(0, abs=1)},
+                                                           {"name": "openfga", "ok": True, "seconds": pytest.approx(0, abs=1)}]
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "caller_unknown"
     for request_id, transport in (("anon-1", "mcp"), ("anon-2", "rest")):
         (event,) = world["events"].for_request(request_id)

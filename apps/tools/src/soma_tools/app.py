@@ -8,6 +8,7 @@ readiness check ``mcp-sources`` fails (naming it) and tries again, each time rea
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ def build_app(settings: ToolsSettings, deps: Dependencies | None = None, **base)
         await executor.start()
         await sources_loaded()
         app.state.service.add_check(ReadinessCheck("mcp-sources", sources_loaded))
+        app.state.service.add_check(ReadinessCheck("openfga", functools.partial(_reachable, client, settings.openfga_api_url.rstrip("/") + "/healthz")))
         try:
             async with manager.run():
                 yield
@@ -98,3 +100,7 @@ def build_app(settings: ToolsSettings, deps: Dependencies | None = None, **base)
                               **base)
     application.router.routes.append(Route("/mcp", endpoint=McpEndpoint(manager), methods=["GET", "POST", "DELETE"]))
     return application
+
+
+async def _reachable(client: httpx.AsyncClient, url: str) -> bool:
+    return (await client.get(url)).status_code == 200

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from opentelemetry import trace
+
 from soma_service.audit import AuditSink
 from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
 
@@ -56,9 +58,17 @@ class Caller:
         tenant, principal = headers.get("x-soma-tenant", ""), headers.get("x-soma-principal", "")
         if not _TENANT.match(tenant) or not _PRINCIPAL.match(principal):
             raise CallRefused(401, "caller_unknown", "X-Soma-Tenant and X-Soma-Principal (set by the gateway) are missing or malformed")
-        found = _TRACEPARENT.match(headers.get("traceparent", ""))
-        trace_id = found[1] if found and found[1] != "0" * 32 else os.urandom(16).hex()
-        return cls(tenant, principal, request_id or os.urandom(8).hex(), trace_id)
+        return cls(tenant, principal, request_id or os.urandom(8).hex(), _trace_id(headers))
+
+
+def _trace_id(headers: Mapping[str, str]) -> str:
+    """The request's span (the service base traces every request; its trace continues the caller's), else
+    the caller's ``traceparent`` (MCP handlers run outside the request's context), else a new trace."""
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        return f"{span.trace_id:032x}"
+    found = _TRACEPARENT.match(headers.get("traceparent", ""))
+    return found[1] if found and found[1] != "0" * 32 else os.urandom(16).hex()
 
 
 @dataclass(frozen=True)
