@@ -244,15 +244,27 @@ def test_memory_search_asks_the_provider_for_the_callers_tenant_and_collection(w
 def test_langchain_binds_the_services_mcp_tools_and_calls_one(world):
     from langchain_mcp_adapters.client import MultiServerMCPClient
 
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
     async def run():
         client = MultiServerMCPClient({"soma": {"transport": "streamable_http", "url": world["mcp"],
                                                 "headers": {**HEADERS, "X-Request-Id": "lc-1"}}})
-        tools = {tool.name: tool for tool in await client.get_tools()}
-        return tools, await tools["echo"].ainvoke({"text": "from langgraph"})
+        tools = await client.get_tools()
+        step = AIMessage(content="", tool_calls=[{"name": "echo", "args": {"text": "from langgraph"}, "id": "call-1"},
+                                                 {"name": "ext.add", "args": {"a": 40, "b": 2}, "id": "call-2"}])
+        graph = StateGraph(MessagesState)
+        graph.add_node("tools", ToolNode(tools))
+        graph.add_edge(START, "tools")
+        graph.add_edge("tools", END)
+        return tools, await graph.compile().ainvoke({"messages": [step]})
 
-    tools, answer = asyncio.run(run())
-    assert set(tools) == set(GRANTED)
-    assert "FROM LANGGRAPH" in str(answer)
+    tools, state = asyncio.run(run())
+    assert {tool.name for tool in tools} == set(GRANTED)
+    _, echoed, added = state["messages"]
+    assert (echoed.tool_call_id, echoed.status, added.status) == ("call-1", "success", "success")
+    assert "FROM LANGGRAPH" in str(echoed.content) and "42" in str(added.content)
     assert any(e["attributes"].get("outcome") == "ok" for e in world["events"].for_request("lc-1"))
 
 

@@ -14,7 +14,7 @@ service is reached only through the gateway, never from a browser.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Callable
 
 from mcp import types
 from mcp.server.lowlevel import Server
@@ -50,27 +50,30 @@ def build_mcp(service: Callable[[], ToolService], name: str = "soma-tools", vers
     async def list_tools() -> list[types.Tool]:
         return [_listing(spec) for spec in await service().visible(caller())]
 
-    @server.call_tool(validate_input=False)
-    async def call_tool(tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        meta = server.request_context.meta
-        version = getattr(meta, VERSION_META, None) if meta is not None else None
-        if version is None and meta is not None and meta.model_extra:
-            version = meta.model_extra.get(VERSION_META)
+    async def call_tool(request: types.CallToolRequest) -> types.ServerResult:
+        """Replaces the low-level server's own tools/call handler, which would validate against a tool cache
+        shared by all callers (and refill it with a full listing on a miss): ToolService.call validates."""
+        params = request.params
+        meta = params.meta.model_extra if params.meta is not None and params.meta.model_extra else {}
+        version = meta.get(VERSION_META)
+        service_ = service()
         try:
             try:
                 who = caller()
             except CallRefused as exc:
-                request = server.request_context.request
-                await service().refuse_unknown_caller(tool_name, exc, transport="mcp",
-                                                      request_id=request.headers.get("x-request-id") if request else None)
-            result = await service().call(who, tool_name, arguments, version=version, transport="mcp")
+                http = server.request_context.request
+                await service_.refuse_unknown_caller(params.name, exc, transport="mcp",
+                                                     request_id=http.headers.get("x-request-id") if http else None)
+            result = await service_.call(who, params.name, params.arguments or {},
+                                         version=version if isinstance(version, str) else None, transport="mcp")
         except CallRefused as exc:
-            return _error(exc.code, exc.message)
+            return types.ServerResult(_error(exc.code, exc.message))
         structured = result.output if isinstance(result.output, dict) else None
-        return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(result.output))],
-                                    structuredContent=structured, isError=False,
-                                    _meta={VERSION_META: result.version, "soma/isolation": result.isolation})
+        return types.ServerResult(types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(result.output))], structuredContent=structured,
+            isError=False, _meta={VERSION_META: result.version, "soma/isolation": result.isolation}))
 
+    server.request_handlers[types.CallToolRequest] = call_tool
     return StreamableHTTPSessionManager(server, stateless=True, json_response=True)
 
 

@@ -106,6 +106,10 @@ class SubprocessExecutor:
             _kill(process)
             await process.wait()
             raise ToolFailed("timeout", f"tool {spec.ref} did not finish within {spec.timeout_seconds:g} s and was stopped") from None
+        except (BrokenPipeError, ConnectionResetError):
+            await process.wait()
+            raise ToolFailed("crashed", f"tool {spec.ref}: its process ended before taking the call "
+                             f"({_signal_name(process.returncode)})") from None
         except asyncio.CancelledError:
             _kill(process)
             raise
