@@ -61,6 +61,8 @@ class ToolSpec:
     ``network``: ``None`` = no network at all; otherwise the hosts (``host`` or ``host:port``) the tool may
     connect to. ``entrypoint`` (``module:qualname``) is how the sandbox's child process finds ``function``;
     the ``@tool`` decorator fills it in, so a tool must live at module level in an importable module.
+    ``memory_bytes`` is the child's address space (RLIMIT_AS), not its resident memory: a tool importing
+    native libraries that reserve large arenas or thread stacks (numpy with OpenBLAS) needs more than it uses.
     """
 
     name: str
