@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -107,3 +108,16 @@ def test_concurrent_calls_run_side_by_side_each_with_its_own_answer():
             await executor.stop()
 
     assert [outcome.output for outcome in asyncio.run(run())] == [{"text": "0"}, {"text": "1"}, {"text": "2"}]
+
+
+def test_past_the_concurrency_limit_a_call_waits_for_a_slot(tmp_path):
+    async def run():
+        executor = SubprocessExecutor(max_concurrent=1, warm=False)
+        started = time.monotonic()
+        slow, echoed = await asyncio.gather(executor.run(fixtures.slow, {"pidfile": str(tmp_path / "pid")}),
+                                            executor.run(fixtures.echo_v1, {"text": "after"}), return_exceptions=True)
+        return slow, echoed, time.monotonic() - started
+
+    slow, echoed, seconds = asyncio.run(run())
+    assert isinstance(slow, ToolFailed) and slow.kind == "timeout"
+    assert echoed.output == {"text": "after"} and seconds >= 1     # it ran once the slow call's process was gone

@@ -78,7 +78,8 @@ def build_app(settings: ToolsSettings, deps: Dependencies | None = None, **base)
                             settings.openfga_model_id.get_secret_value(), client, timeout=settings.openfga_timeout_seconds)
         audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-tools")
                                if settings.audit_sink == "kafka" else LogAuditSink())
-        executor = SubprocessExecutor(network_namespace=settings.sandbox_network_namespace, warm=settings.sandbox_warm)
+        executor = SubprocessExecutor(network_namespace=settings.sandbox_network_namespace, warm=settings.sandbox_warm,
+                                      max_concurrent=settings.sandbox_max_concurrent)
         holder["service"] = ToolService(registry, executor, fga, audit)
         app.state.tools = holder["service"]
         await audit.start()

@@ -47,10 +47,13 @@ class Outcome:
 
 
 class SubprocessExecutor:
-    def __init__(self, *, python: str = sys.executable, network_namespace: bool = True, warm: bool = True):
+    def __init__(self, *, python: str = sys.executable, network_namespace: bool = True, warm: bool = True,
+                 max_concurrent: int = 8):
         self.python = python
         self.network_namespace = network_namespace
         self.warm = warm
+        self.max_concurrent = max_concurrent
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._spare: asyncio.subprocess.Process | None = None
         self._starting: asyncio.Task | None = None
 
@@ -93,6 +96,21 @@ class SubprocessExecutor:
                 pass
 
     async def run(self, spec: ToolSpec, arguments: dict) -> Outcome:
+        """At most ``max_concurrent`` tool processes at once (each may use up to its ``memory_bytes``); a call
+        waits for a slot at most its own timeout, then fails ``sandbox_busy``."""
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=spec.timeout_seconds)
+        except asyncio.TimeoutError:
+            raise ToolFailed("sandbox_busy", f"all {self.max_concurrent} tool processes stayed busy for "
+                             f"{spec.timeout_seconds:g} s (tool {spec.ref} did not start)") from None
+        try:
+            return await self._run(spec, arguments)
+        except OSError as exc:
+            raise ToolFailed("crashed", f"tool {spec.ref}: its process could not be started ({exc})") from None
+        finally:
+            self._slots.release()
+
+    async def _run(self, spec: ToolSpec, arguments: dict) -> Outcome:
         request = {"entrypoint": spec.entrypoint, "input": arguments, "memory_bytes": spec.memory_bytes,
                    "cpu_seconds": math.ceil(spec.timeout_seconds) + 1,
                    "network": list(spec.network) if spec.network is not None else None,

@@ -32,7 +32,7 @@ _TENANT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PRINCIPAL = re.compile(r"^(user|service_account|agent|workflow):[A-Za-z0-9][A-Za-z0-9._~@/+=-]{0,199}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 LIST_CONCURRENCY = 4          # OpenFGA checks in flight at once for one listing
-FAILURE_STATUS = {"timeout": (504, "tool_timeout")}
+FAILURE_STATUS = {"timeout": (504, "tool_timeout"), "sandbox_busy": (503, "sandbox_busy")}
 
 
 class CallRefused(Exception):

@@ -31,6 +31,7 @@ class ToolsSettings(ServiceSettings):
     memory_providers: dict[str, str] = Field(default_factory=dict, description='RAG providers: {"llamaindex": "module:factory"}')
     memory_search_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     sandbox_network_namespace: bool = Field(default=True, description="run tools without declared network in a new network namespace when the kernel allows it")
+    sandbox_max_concurrent: int = Field(default=8, ge=1, le=256, description="tool processes at once; size the pod's memory limit for this many times the tools' memory_bytes")
     sandbox_warm: bool = Field(default=True, description="keep one tool process started ahead of the next call")
 
     audit_sink: Literal["kafka", "log"] = "kafka"
