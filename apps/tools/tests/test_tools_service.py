@@ -13,6 +13,7 @@ import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import McpError
 
 import toolservice_fixtures as fixtures
 from soma_gateway.standins import EchoUpstream, OpenFgaStandIn
@@ -151,6 +152,11 @@ def test_a_tool_the_caller_may_not_use_is_refused_and_audited(world):
 def test_without_the_gateways_headers_nothing_is_listed_or_called(world):
     result = mcp(world, lambda s: s.call_tool("echo", {"text": "x"}), request_id="anon-1", headers={})
     assert result.isError and text(result).startswith("caller_unknown: ")
+    async def list_refused(session):
+        with pytest.raises(McpError) as caught:
+            await session.list_tools()
+        return caught.value.error.message
+    assert mcp(world, list_refused, request_id="anon-3", headers={}).startswith("caller_unknown: X-Soma-Tenant and X-Soma-Principal")
     with httpx.Client(base_url=world["url"], headers={"X-Request-Id": "anon-2"}) as client:
         answer = client.post("/tools/echo/calls", json={"input": {"text": "x"}})
         assert client.get("/tools").status_code == 401

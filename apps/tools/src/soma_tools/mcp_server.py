@@ -20,6 +20,8 @@ from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from soma_service.context import accept_or_generate
+
 from .service import Caller, CallRefused, ToolService
 from .registry import ToolSpec
 
@@ -44,11 +46,14 @@ def build_mcp(service: Callable[[], ToolService], name: str = "soma-tools", vers
     def caller() -> Caller:
         request = server.request_context.request
         headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
-        return Caller.from_headers(headers, headers.get("x-request-id"))
+        return Caller.from_headers(headers, accept_or_generate(headers.get("x-request-id")))
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
-        return [_listing(spec) for spec in await service().visible(caller())]
+        try:
+            return [_listing(spec) for spec in await service().visible(caller())]
+        except CallRefused as exc:   # the server answers a JSON-RPC error carrying this message
+            raise RuntimeError(f"{exc.code}: {exc.message}") from None
 
     async def call_tool(request: types.CallToolRequest) -> types.ServerResult:
         """Replaces the low-level server's own tools/call handler, which would validate against a tool cache
@@ -62,8 +67,8 @@ def build_mcp(service: Callable[[], ToolService], name: str = "soma-tools", vers
                 who = caller()
             except CallRefused as exc:
                 http = server.request_context.request
-                await service_.refuse_unknown_caller(params.name, exc, transport="mcp",
-                                                     request_id=http.headers.get("x-request-id") if http else None)
+                await service_.refuse_unknown_caller(params.name, exc, transport="mcp", request_id=accept_or_generate(
+                    http.headers.get("x-request-id") if http else None))
             result = await service_.call(who, params.name, params.arguments or {},
                                          version=version if isinstance(version, str) else None, transport="mcp")
         except CallRefused as exc:
