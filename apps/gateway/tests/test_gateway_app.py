@@ -58,6 +58,20 @@ def test_each_route_asks_its_relation_on_the_object_in_the_path(settings, identi
     assert fga.unknown == []   # every question the gateway asked is one the OpenFGA engine answered in the store test
 
 
+def test_tool_listing_and_mcp_ask_about_the_callers_own_tenant_never_one_named_by_the_caller(settings, identity, fga):
+    with running_gateway(settings) as client:
+        listed = client.get("/v1/tools", headers=bearer(identity, sub="bob"))
+        mcp = client.post("/v1/mcp", headers=bearer(identity, sub="alice"), json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        outsider = client.get("/v1/tools", headers=bearer(identity, sub="bob", tenant="globex"))  # bob belongs to acme
+        events = client.audit.events
+    assert (listed.status_code, mcp.status_code, outsider.status_code) == (200, 200, 403)
+    assert ("user:bob", "member", "tenant:acme") in fga.asked and ("user:bob", "member", "tenant:globex") in fga.asked
+    assert fga.unknown == []   # answered as the OpenFGA engine answered the store test
+    assert [(e["action"], e["resource"], e["decision"]) for e in events] == [
+        ("tool.list", {"type": "tenant", "id": "acme"}, "allow"), ("tool.mcp", {"type": "tenant", "id": "acme"}, "allow"),
+        ("tool.list", {"type": "tenant", "id": "globex"}, "deny")]
+
+
 def test_a_refusal_by_openfga_is_403_not_permitted_and_audited(settings, identity):
     with running_gateway(settings) as client:
         answer = client.post("/v1/workflows/acme-triage/runs", headers={**bearer(identity, sub="gina", tenant="globex"),

@@ -22,7 +22,7 @@ from .forward import Forwarder
 from .gateway import Gateway, Incoming
 from soma_service.openfga import OpenFgaClient
 from .ratelimit import TenantRateLimiter, redis_client
-from .routes import DEFAULT_ROUTES, RouteTable
+from .routes import CALLER_TENANT, DEFAULT_ROUTES, RouteTable
 from .settings import GatewaySettings
 from .tokens import JwksCache, TokenRules, TokenVerifier
 
@@ -88,7 +88,8 @@ def build_app(settings: GatewaySettings, routes: RouteTable = DEFAULT_ROUTES, de
     router = APIRouter()
     for route in routes.routes:
         router.add_api_route(route.path, _handler(holder), methods=[route.method], name=route.name,
-                             summary=f"{route.action}: needs {route.relation} on {route.object_type}:{{{route.object_param}}}",
+                             summary=f"{route.action}: needs {route.relation} on {route.object_type}:"
+                                     + ("{the caller's tenant}" if route.object_param == CALLER_TENANT else f"{{{route.object_param}}}"),
                              description=f"Forwarded to `{route.upstream}` at `{route.upstream_path}` when allowed.",
                              responses={status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
                                         for status, text in DENIALS.items()},

@@ -75,9 +75,10 @@ class Gateway:
                 return await self._deny(request, matched, trace, principal, 429, "rate_limited",
                                         f"tenant {principal.tenant} is over its request rate",
                                         {"retry-after": str(verdict.retry_after_seconds)})
-            if not await self.fga.check(principal.fga_user, matched.route.relation, matched.fga_object):
+            fga_object = matched.fga_object_for(principal.tenant)
+            if not await self.fga.check(principal.fga_user, matched.route.relation, fga_object):
                 return await self._deny(request, matched, trace, principal, 403, "not_permitted",
-                                        f"{principal.fga_user} lacks {matched.route.relation} on {matched.fga_object}")
+                                        f"{principal.fga_user} lacks {matched.route.relation} on {fga_object}")
         except TokenRejected as exc:
             return await self._deny(request, matched, trace, None, 401, exc.reason, exc.detail,
                                     {"www-authenticate": f'Bearer error="invalid_token", error_description="{exc.reason}"'})
@@ -111,7 +112,8 @@ class Gateway:
         return Decision(allowed=allowed, status=status, reason_code=reason, detail=detail, trace_id=trace.trace_id,
                         request_id=request.request_id, method=request.method, route=matched.route.name,
                         action=matched.route.action, resource_type=matched.route.object_type,
-                        resource_id=matched.object_id, tenant=principal.tenant if principal else None,
+                        resource_id=matched.object_id_for(principal.tenant if principal else None),
+                        tenant=principal.tenant if principal else None,
                         actor_type=principal.actor_type if principal else None,
                         actor_id=principal.subject if principal else None)
 

@@ -20,6 +20,11 @@ _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _OBJECT_ID = r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}"
 
 
+CALLER_TENANT = "@tenant"
+"""``object_param`` of a route whose path names no object (a listing, the MCP endpoint): the object asked about
+is the caller's own tenant, and the backing service authorizes every object the request then touches."""
+
+
 @dataclass(frozen=True)
 class Route:
     """One public endpoint.
@@ -44,7 +49,10 @@ class Route:
 
     def __post_init__(self) -> None:
         params = _PARAM.findall(self.path)
-        if self.object_param not in params:
+        if self.object_param == CALLER_TENANT:
+            if self.object_type != "tenant":
+                raise ValueError(f"route {self.name}: a route about the caller's tenant asks about object type 'tenant'")
+        elif self.object_param not in params:
             raise ValueError(f"route {self.name}: object_param {self.object_param!r} is not a segment of {self.path!r}")
         unknown = set(_PARAM.findall(self.upstream_path)) - set(params)
         if unknown:
@@ -71,6 +79,15 @@ class MatchedRoute:
     @property
     def fga_object(self) -> str:
         return f"{self.route.object_type}:{self.object_id}"
+
+    def object_id_for(self, tenant: str | None) -> str:
+        """The object's id for a caller of ``tenant`` (only a caller-tenant route depends on it)."""
+        if self.route.object_param == CALLER_TENANT:
+            return tenant or ""
+        return self.object_id
+
+    def fga_object_for(self, tenant: str) -> str:
+        return f"{self.route.object_type}:{self.object_id_for(tenant)}"
 
     def upstream_path(self) -> str:
         return _PARAM.sub(lambda m: self.params[m[1]], self.route.upstream_path)
@@ -113,6 +130,9 @@ DEFAULT_ROUTES = RouteTable([
           ORCHESTRATOR, "/agents/{agent_id}", "agent.update"),
     Route("tool-call", "POST", "/v1/tools/{tool_id}/calls", "can_call", "tool", "tool_id",
           TOOLS, "/tools/{tool_id}/calls", "tool.invoke"),
+    # the tool service lists only the tools the caller may call, and checks can_call on every MCP tools/call
+    Route("tool-list", "GET", "/v1/tools", "member", "tenant", CALLER_TENANT, TOOLS, "/tools", "tool.list"),
+    Route("tool-mcp", "POST", "/v1/mcp", "member", "tenant", CALLER_TENANT, TOOLS, "/mcp", "tool.mcp"),
     Route("memory-read", "GET", "/v1/memory/{collection_id}/records", "can_read", "memory_collection", "collection_id",
           MEMORY, "/collections/{collection_id}/records", "memory.read"),
     Route("memory-write", "POST", "/v1/memory/{collection_id}/records", "can_write", "memory_collection", "collection_id",
