@@ -35,6 +35,9 @@ from .store import jsonable
 WorkflowId = Annotated[str, Path(pattern=OBJECT_ID.pattern, description="an OpenFGA object id: workflow:<id>")]
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 MAX_SOURCE = 256 * 1024
+# set by the gateway from the verified token; module level so FastAPI resolves them (postponed annotations)
+Tenant = Annotated[str | None, Header(alias="X-Soma-Tenant", description="the caller's tenant (set by the gateway)")]
+Principal = Annotated[str | None, Header(alias="X-Soma-Principal", description="the caller as an OpenFGA user (set by the gateway)")]
 
 
 class RegisterBody(BaseModel):
@@ -65,8 +68,6 @@ def caller_of(tenant: str | None, principal: str | None) -> Caller:
 
 def router(holder: dict[str, Orchestrator]) -> APIRouter:
     api = APIRouter(tags=["orchestrator"])
-    Tenant = Annotated[str | None, Header(alias="X-Soma-Tenant")]
-    Principal = Annotated[str | None, Header(alias="X-Soma-Principal")]
 
     def orchestrator() -> Orchestrator:
         return holder["orchestrator"]

@@ -142,7 +142,7 @@ class Store:
                 done = {row["version"] async for row in await conn.execute("SELECT version FROM orchestrator_schema_migrations")}
                 for version, description, sql in MIGRATIONS:
                     if version not in done:
-                        await conn.execute(sql)
+                        await conn.execute(sql, prepare=False)   # several statements: simple protocol
                         await conn.execute("INSERT INTO orchestrator_schema_migrations VALUES (%s, %s)", (version, description))
                         applied.append(version)
         return applied
