@@ -219,3 +219,23 @@ def test_registering_again_makes_a_new_version_and_runs_keep_theirs(app):
     assert second["version"] == first["version"] + 1 and second["agents"] == ["researcher", "writer"]
     taken = client.put("/workflows/acme-brief", json={"kind": "test", "source": '{"graph": "slow"}'}, headers=caller(tenant="globex"))
     assert taken.status_code == 409
+
+
+def test_every_audit_event_of_this_module_is_accepted_by_the_audit_pipelines_own_sql(app, tmp_path):
+    """Runs last in the module: the start/finish/cancel/resume and tool decisions above, allows and denials,
+    through components/core/audit/sql in chdb (tests/governance/audit_pipeline.py)."""
+    from tests.governance.audit_pipeline import Pipeline, as_message
+
+    _, sink, _ = app
+    actions = {(e["action"], e["decision"]) for e in sink.events}
+    assert {("workflow.run.start", "allow"), ("workflow.run.start", "deny"), ("workflow.run.finish", "allow"),
+            ("workflow.run.cancel", "allow"), ("workflow.run.resume", "allow"), ("tool.invoke", "allow"),
+            ("tool.invoke", "deny")} <= actions
+    pipeline = Pipeline(str(tmp_path / "chdb"))
+    try:
+        for event in sink.events:
+            pipeline.deliver(as_message(event))
+            assert pipeline.errors_for(as_message(event)) == [], event
+            assert pipeline.accepted(event["event_id"]) == 1, event
+    finally:
+        pipeline.close()

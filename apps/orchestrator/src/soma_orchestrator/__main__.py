@@ -10,13 +10,12 @@ from .settings import OrchestratorSettings
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["openapi"]:
-        from .api import router
-        from fastapi import FastAPI
+    if argv[:1] == ["openapi"]:   # the document of the real app (error bodies included), without settings
+        from .app import build_app
 
-        app = FastAPI(title="SomaAgentHub orchestrator")
-        app.include_router(router({}))
-        print(json.dumps(app.openapi(), indent=2, sort_keys=True))
+        settings = OrchestratorSettings.model_construct(**{name: field.default for name, field in
+                                                           OrchestratorSettings.model_fields.items() if not field.is_required()})
+        print(json.dumps(build_app(settings, configure_logging=False).openapi(), indent=2, sort_keys=True))
         return 0
     try:
         settings = OrchestratorSettings.from_env()

@@ -33,7 +33,6 @@ from .store import TERMINAL, RunEvent, RunRecord, Store, jsonable
 from .tools import AuthorizedTool, ToolGuard
 
 LOG = logging.getLogger(__name__)
-CLOSING = {"run.succeeded", "run.failed", "run.cancelled", "run.interrupted"}
 
 
 class RunError(Exception):
@@ -117,9 +116,10 @@ class Orchestrator:
         if run.status != "interrupted":
             raise RunError(409, "run_not_interrupted", f"run {run_id} is {run.status}; only an interrupted run can be resumed")
         await self._record_allow(run_event("workflow.run.resume", caller, workflow_id, run_id=run_id))
-        if not await self.store.set_status(run_id, "running", unless=("running", *TERMINAL)):
+        if not await self.store.transition(run_id, "running", "run.resumed", {"by": caller.principal},
+                                           unless=("running", *TERMINAL)):
             raise RunError(409, "run_not_interrupted", f"run {run_id} was resumed or closed meanwhile")
-        await self._event(run_id, "run.resumed", {"by": caller.principal})
+        self._signal(run_id)
         self._launch(run, Command(resume={interrupt_id: value} if interrupt_id else value))
         return await self.store.run(run_id)
 
@@ -136,13 +136,14 @@ class Orchestrator:
             if task is not None:
                 task.cancel()
                 await asyncio.wait({task})
-            moved = await self.store.set_status(run_id, "cancelled", f"cancelled by {caller.principal}", unless=TERMINAL)
+            moved = await self.store.transition(run_id, "cancelled", "run.cancelled", {"by": caller.principal},
+                                                f"cancelled by {caller.principal}", unless=TERMINAL)
         finally:
             self._cancelling.discard(run_id)
         if not moved:
             now = await self.store.run(run_id)
             raise RunError(409, "run_finished", f"run {run_id} is already {now.status}")
-        await self._event(run_id, "run.cancelled", {"by": caller.principal})
+        self._signal(run_id)
         return await self.store.run(run_id)
 
     async def recover(self) -> list[str]:
@@ -206,18 +207,15 @@ class Orchestrator:
         except Exception as exc:  # noqa: BLE001 - any failure of the graph fails the run, with its reason
             message = describe(exc, self.policy)
             LOG.warning("run failed", extra={"run_id": run.run_id, "error": message})
-            if await self.store.set_status(run.run_id, "failed", message, unless=TERMINAL):
-                await self._event(run.run_id, "run.failed", {"error": message})
+            if await self._transition(run.run_id, "failed", "run.failed", {"error": message}, message):
                 await self.auditor.record(run_event("workflow.run.finish", caller, run.workflow_id, run_id=run.run_id,
                                                     run_status="failed"))
             return
         if snapshot.interrupts:
-            if await self.store.set_status(run.run_id, "interrupted", unless=TERMINAL):
-                await self._event(run.run_id, "run.interrupted",
-                                  {"interrupts": [{"id": i.id, "value": i.value} for i in snapshot.interrupts]})
+            await self._transition(run.run_id, "interrupted", "run.interrupted",
+                                   {"interrupts": [{"id": i.id, "value": i.value} for i in snapshot.interrupts]})
             return
-        if await self.store.set_status(run.run_id, "succeeded", unless=TERMINAL):
-            await self._event(run.run_id, "run.succeeded", {"output": snapshot.values})
+        if await self._transition(run.run_id, "succeeded", "run.succeeded", {"output": snapshot.values}):
             await self.auditor.record(run_event("workflow.run.finish", caller, run.workflow_id, run_id=run.run_id,
                                                 run_status="succeeded"))
 
@@ -227,8 +225,16 @@ class Orchestrator:
                 return event.data.get("input")
         return None
 
+    async def _transition(self, run_id: str, status: str, kind: str, data: Any, error: str | None = None) -> bool:
+        moved = await self.store.transition(run_id, status, kind, data, error, unless=TERMINAL)
+        self._signal(run_id)
+        return moved
+
     async def _event(self, run_id: str, kind: str, data: Any) -> None:
         await self.store.append_event(run_id, kind, data)
+        self._signal(run_id)
+
+    def _signal(self, run_id: str) -> None:
         signal = self._signals.pop(run_id, None)
         if signal is not None:
             signal.set()
@@ -260,19 +266,21 @@ class Orchestrator:
 
     async def events(self, caller: Caller, workflow_id: str, run_id: str, after: int = 0,
                      poll_seconds: float = 1.0) -> AsyncIterator[RunEvent]:
-        """The run's events after ``after``, as they happen; ends once the run stops (finished or waiting)."""
+        """The run's events after ``after``, as they happen; ends once the run stops (finished or waiting).
+
+        The status is read before the events: a status and its closing event are written in one transaction,
+        so once a stopped status is seen, the events read next include everything up to the stop."""
         await self.run_for(caller, workflow_id, run_id)
-        last_kind = None
         while True:
             signal = self._signals.setdefault(run_id, asyncio.Event())
+            run = await self.store.run(run_id)
             batch = await self.store.events(run_id, after)
             for event in batch:
                 yield event
-                after, last_kind = event.seq, event.kind
+                after = event.seq
+            if run.status != "running":
+                return
             if not batch:
-                run = await self.store.run(run_id)
-                if run.status != "running" and (last_kind in CLOSING or run.terminal):
-                    return
                 try:
                     await asyncio.wait_for(signal.wait(), poll_seconds)
                 except asyncio.TimeoutError:

@@ -203,6 +203,22 @@ class Store:
                 "WHERE run_id = %s AND NOT (status = ANY(%s))", (status, error, uuid.UUID(run_id), list(unless)))
             return cursor.rowcount == 1
 
+    async def transition(self, run_id: str, status: str, kind: str, data: Any, error: str | None = None, *,
+                         unless: tuple[str, ...] = ()) -> bool:
+        """``set_status`` and its event in one transaction: a reader that sees the status sees the event."""
+        key = uuid.UUID(run_id)
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    "UPDATE orchestrator_runs SET status = %s, error = %s, updated_at = now() "
+                    "WHERE run_id = %s AND NOT (status = ANY(%s))", (status, error, key, list(unless)))
+                if cursor.rowcount != 1:
+                    return False
+                await conn.execute(
+                    "INSERT INTO orchestrator_run_events (run_id, seq, kind, data) SELECT %s, coalesce(max(seq), 0) + 1, %s, %s "
+                    "FROM orchestrator_run_events WHERE run_id = %s", (key, kind, Jsonb(jsonable(data)), key))
+        return True
+
     async def runs_with_status(self, status: str) -> list[RunRecord]:
         async with self.pool.connection() as conn:
             rows = await (await conn.execute("SELECT * FROM orchestrator_runs WHERE status = %s ORDER BY created_at",
