@@ -194,6 +194,13 @@ def test_requests_without_the_gateway_headers_are_refused(app):
     assert other_tenant.status_code == 404
 
 
+def test_readiness_names_postgresql_and_openfga(app):
+    client, _, _ = app
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert {c["name"]: c["ok"] for c in ready.json()["checks"]} == {"postgresql": True, "openfga": True}
+
+
 def test_bad_bodies_and_bad_definitions_name_what_is_wrong_and_register_nothing(app):
     client, _, _ = app
     missing = client.put("/workflows/acme-new", json={"kind": "test"}, headers=caller())

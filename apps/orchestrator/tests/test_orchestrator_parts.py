@@ -56,3 +56,12 @@ def test_settings_read_secrets_from_files_only_and_report_every_problem(tmp_path
     text = "\n".join(error.value.problems)
     assert "SOMA_MODEL_API_KEY: model_api_key is a secret" in text and "sk-in-env" not in text
     assert "SOMA_STEP_MAX_ATTEMPTS" in text and "audit_sink is kafka" in text
+
+
+def test_the_entry_point_refuses_to_start_without_its_settings_and_names_them(tmp_path, monkeypatch, capsys):
+    from soma_orchestrator.__main__ import main
+
+    monkeypatch.setenv("SOMA_SECRETS_DIR", str(tmp_path))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "database_dsn: secret file" in err and "SOMA_OPENFGA_API_URL (not set)" in err and "model_api_key" in err

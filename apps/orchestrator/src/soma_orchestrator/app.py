@@ -8,6 +8,7 @@ process drives are stopped where they are (their checkpoints are already written
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Mapping
 
@@ -73,7 +74,7 @@ def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, 
             app.state.orchestrator = orchestrator
             await audit.start()
             app.state.service.add_check(ReadinessCheck("postgresql", store.ping))
-            app.state.service.add_check(ReadinessCheck("openfga", lambda: _reachable(http, settings.openfga_api_url.rstrip("/") + "/healthz")))
+            app.state.service.add_check(ReadinessCheck("openfga", functools.partial(_reachable, http, settings.openfga_api_url.rstrip("/") + "/healthz")))
             await orchestrator.recover()
             try:
                 yield
