@@ -128,8 +128,27 @@ def tool_user(runtime: Runtime) -> StateGraph:
     return graph
 
 
+def tool_user_sync(runtime: Runtime) -> StateGraph:
+    """The same calls from a synchronous node (LangGraph runs it in a worker thread)."""
+    def use_tools(state: State) -> dict:
+        tools = runtime.tools_for("researcher", ("web-search", "shell"))
+        results = []
+        for index, name in enumerate(("web-search", "shell")):
+            message = tools[name].invoke({"name": name, "args": {"query": state["topic"]}, "id": f"call-{index}",
+                                          "type": "tool_call"})
+            results.append({"tool": name, "status": message.status, "content": message.content})
+        return {"tool_results": results}
+
+    graph = StateGraph(State)
+    graph.add_node("use_tools", use_tools)
+    graph.add_edge(START, "use_tools")
+    graph.add_edge("use_tools", END)
+    return graph
+
+
 GRAPHS = {"two-step": (two_step, ("researcher", "writer"), ()), "gated": (gated, (), ()), "approval": (approval, (), ()),
-          "slow": (slow, (), ()), "tool-user": (tool_user, ("researcher",), ("web-search", "shell"))}
+          "slow": (slow, (), ()), "tool-user": (tool_user, ("researcher",), ("web-search", "shell")),
+          "tool-user-sync": (tool_user_sync, ("researcher",), ("web-search", "shell"))}
 
 
 def compile_test(text: str, source: str, available_tools: frozenset[str]) -> Definition:

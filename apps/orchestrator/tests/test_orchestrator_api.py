@@ -11,7 +11,7 @@ import pytest
 from orchestrator_fixtures import CALLS, GATES, caller, orchestrator_app, register, sse, wait_for
 from soma_orchestrator.scripted import ScriptedModels
 
-WORKFLOWS = ("acme-brief", "acme-gated", "acme-approval", "acme-slow", "acme-tools", "acme-secret")
+WORKFLOWS = ("acme-brief", "acme-gated", "acme-approval", "acme-slow", "acme-tools", "acme-tools-sync", "acme-secret", "acme-same")
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +26,11 @@ def models():
 def app(postgres, fga, models, tmp_path_factory):
     fga.decisions.update({("user:bob", "can_run", f"workflow:{w}"): True for w in WORKFLOWS if w != "acme-secret"})
     fga.decisions[("workflow:acme-tools", "can_call", "tool:web-search")] = True
+    fga.decisions[("workflow:acme-tools-sync", "can_call", "tool:web-search")] = True
     with orchestrator_app(postgres, fga, models, tmp_path_factory.mktemp("secrets"), step_timeout_seconds=5) as (client, sink, spans):
         for workflow, graph in [("acme-brief", "two-step"), ("acme-gated", "gated"), ("acme-approval", "approval"),
-                                ("acme-slow", "slow"), ("acme-tools", "tool-user"), ("acme-secret", "two-step")]:
+                                ("acme-slow", "slow"), ("acme-tools", "tool-user"), ("acme-secret", "two-step"),
+                                ("acme-tools-sync", "tool-user-sync")]:
             assert register(client, workflow, graph).status_code == 200
         yield client, sink, spans
 
@@ -76,6 +78,22 @@ def test_a_two_step_run_streams_its_events_in_order_and_each_step_sees_the_previ
         span = by_name[f"workflow.step {node}"]
         assert span.attributes["langgraph.node"] == node and span.attributes["soma.workflow.id"] == "acme-brief"
         assert span.parent.span_id == by_name["workflow.run"].context.span_id
+
+
+def test_the_same_inputs_and_model_answers_give_the_same_run(postgres, fga, tmp_path):
+    """Determinism: two orchestrators, the same script and input → the same events and the same output."""
+    fga.decisions[("user:bob", "can_run", "workflow:acme-same")] = True
+    script = {"researcher": ["notes: beavers build dams"], "writer": [lambda prompt: "article <" + prompt[-1].content + ">"]}
+    runs = []
+    for attempt in range(2):
+        with orchestrator_app(postgres, fga, ScriptedModels(script), tmp_path) as (client, _, _):
+            if attempt == 0:
+                register(client, "acme-same", "two-step")
+            run = start(client, "acme-same", {"topic": "beavers"}).json()
+            events = sse(client, f"/workflows/acme-same/runs/{run['run_id']}/events")
+            runs.append([(e["event"], e["data"]["data"]) for e in events])
+    assert runs[0] == runs[1]
+    assert runs[0][-1][1]["output"]["answer"] == "article <write from: notes: beavers build dams>"
 
 
 def test_an_interrupted_run_waits_for_a_person_and_resumes_with_their_answer(app):
@@ -166,6 +184,16 @@ def test_a_refused_tool_call_is_an_answer_the_graph_reads_and_is_audited(app, fg
     assert ("workflow:acme-tools", "can_call", "tool:shell") in fga.asked
 
 
+def test_tool_calls_from_a_synchronous_step_are_checked_the_same_way(app):
+    client, sink, _ = app
+    run = start(client, "acme-tools-sync", {"topic": "voles"}).json()
+    allowed, refused = wait_for(client, "acme-tools-sync", run["run_id"], "succeeded")["values"]["tool_results"]
+    assert allowed["content"] == "results for voles" and refused["status"] == "error"
+    assert refused["content"].startswith("not permitted")
+    calls = [e for e in sink.events if e["action"] == "tool.invoke" and e["attributes"]["run.id"] == run["run_id"]]
+    assert [e["decision"] for e in calls] == ["allow", "deny"]
+
+
 def test_with_openfga_down_runs_are_refused_and_tool_calls_fail_closed(app, fga):
     client, sink, _ = app
     fga.fail_with = 500
@@ -211,7 +239,7 @@ def test_bad_bodies_and_bad_definitions_name_what_is_wrong_and_register_nothing(
                      headers=caller())
     assert bad.status_code == 400 and bad.json()["error"] == {
         "code": "invalid_definition", "request_id": bad.json()["error"]["request_id"],
-        "message": "new.json:1: graph: expected one of ['approval', 'gated', 'slow', 'tool-user', 'two-step'], got 'nope'"}
+        "message": "new.json:1: graph: expected one of ['approval', 'gated', 'slow', 'tool-user', 'tool-user-sync', 'two-step'], got 'nope'"}
     assert client.get("/workflows/acme-new", headers=caller()).status_code == 404
     extra = client.post("/workflows/acme-brief/runs", json={"input": {}, "priority": 1}, headers=caller())
     assert extra.status_code == 400 and "body.priority" in extra.json()["error"]["message"]

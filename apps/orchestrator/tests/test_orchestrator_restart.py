@@ -53,3 +53,54 @@ def test_a_run_that_died_before_its_first_checkpoint_starts_over_from_its_input(
         state = wait_for(client, "acme-early", run_id, "succeeded")
         assert state["values"]["answer"] == "early article"
         assert models.seen["researcher"][0][-1].content == "research early"
+
+
+def _spans_of(exporter, run_id: str, name: str):
+    return [s for s in exporter.get_finished_spans() if s.name == name and s.attributes.get("soma.run.id") == run_id]
+
+
+def test_with_two_replicas_a_dead_ones_run_is_continued_by_the_other_and_cancel_reaches_the_driver(postgres, fga, tmp_path):
+    """Replica A drives; B leaves A's runs alone while A's lease is live. A dies (its tasks and lease keeper
+    stop, the lease is not given up): once the lease runs out B continues the run from its checkpoint. A run
+    A drives and B cancels is stopped on A by A's lease keeper."""
+    fga.decisions[("user:bob", "can_run", "workflow:acme-replicas")] = True
+    GATES["replica"], GATES["replica-cancel"] = threading.Event(), threading.Event()
+    lease = {"run_lease_seconds": 1.2}
+    with orchestrator_app(postgres, fga, ScriptedModels({}), tmp_path, **lease) as (a, _, a_spans), \
+            orchestrator_app(postgres, fga, ScriptedModels({}), tmp_path, **lease) as (b, _, _):
+        assert register(a, "acme-replicas", "gated").status_code == 200
+        before_one, before_wait = CALLS["gated", "one"], CALLS["gated", "wait"]
+        run = a.post("/workflows/acme-replicas/runs", json={"input": {"gate": "replica"}}, headers=caller()).json()
+        while CALLS["gated", "wait"] == before_wait:
+            time.sleep(0.005)
+        time.sleep(1.3)                                          # longer than a lease: A renewed it, B kept off
+        assert CALLS["gated", "wait"] - before_wait == 1
+
+        # B cancels a run A drives: A's keeper stops the step
+        other = a.post("/workflows/acme-replicas/runs", json={"input": {"gate": "replica-cancel"}}, headers=caller()).json()
+        while CALLS["gated", "wait"] - before_wait < 2:
+            time.sleep(0.005)
+        assert b.post(f"/workflows/acme-replicas/runs/{other['run_id']}/cancel", headers=caller()).json()["status"] == "cancelled"
+        deadline = time.monotonic() + 5
+        while not _spans_of(a_spans, other["run_id"], "workflow.step wait") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stopped = _spans_of(a_spans, other["run_id"], "workflow.step wait")
+        assert len(stopped) == 1 and stopped[0].status.status_code.name == "ERROR"
+
+        # A dies: no more renewals, its tasks gone, the lease not given up
+        orchestrator = a.app.state.orchestrator
+
+        async def crash():
+            orchestrator._maintenance.cancel()
+            for task in list(orchestrator._tasks.values()):
+                task.cancel()
+
+        a.portal.call(crash)
+        GATES["replica"].set()
+        state = wait_for(b, "acme-replicas", run["run_id"], "succeeded")
+        assert state["values"]["answer"] == "gate passed"
+        assert CALLS["gated", "one"] - before_one == 2           # once per run, never again on B
+        with psycopg.connect(postgres) as conn:
+            owner = conn.execute("SELECT owner FROM orchestrator_runs WHERE run_id = %s", (uuid.UUID(run["run_id"]),)).fetchone()[0]
+        assert owner == b.app.state.orchestrator.owner != orchestrator.owner
+        GATES["replica-cancel"].set()

@@ -69,13 +69,14 @@ def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, 
             policy = StepPolicy(settings.step_timeout_seconds, settings.step_max_attempts, settings.step_backoff_seconds)
             tracer = app.state.telemetry.tracer_provider.get_tracer("soma_orchestrator")
             orchestrator = Orchestrator(store, registry, checkpointer, models, tools, Authorizer(fga), Auditor(audit), tracer,
-                                        policy, settings.recursion_limit)
+                                        policy, settings.recursion_limit, settings.run_lease_seconds)
             holder["orchestrator"] = orchestrator
             app.state.orchestrator = orchestrator
             await audit.start()
             app.state.service.add_check(ReadinessCheck("postgresql", store.ping))
             app.state.service.add_check(ReadinessCheck("openfga", functools.partial(_reachable, http, settings.openfga_api_url.rstrip("/") + "/healthz")))
             await orchestrator.recover()
+            orchestrator.begin()
             try:
                 yield
             finally:

@@ -9,13 +9,18 @@ calls LangGraph's ``interrupt()``: the run becomes ``interrupted`` and continues
 
 Each run builds its graph from its definition against a per-run ``Runtime`` (models, authorized tools),
 with the runtime's step policy (timeout, retries, spans) applied to every node. Its progress is appended to
-``orchestrator_run_events`` for the event stream. One process drives a given run: ``recover`` is meant for
-a single active replica (see docs); two replicas starting together would both continue the same runs.
+``orchestrator_run_events`` for the event stream.
+
+One process drives a given run: the one holding its lease (``owner``, ``lease_until`` in
+``orchestrator_runs``), renewed every third of ``lease_seconds``. A process that stops gives its leases up; one
+that dies lets them run out; either way another replica (or the next process) claims the run and continues
+it. The same keeper stops a run here when another replica cancelled it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import uuid
 from typing import Any, AsyncIterator, Mapping
 
@@ -67,13 +72,16 @@ class RunRuntime:
 class Orchestrator:
     def __init__(self, store: Store, registry: DefinitionRegistry, checkpointer: Any, models: ModelProvider,
                  tools: Mapping[str, BaseTool], authorizer: Authorizer, auditor: Auditor, tracer: trace.Tracer,
-                 policy: StepPolicy = StepPolicy(), recursion_limit: int = 50):
+                 policy: StepPolicy = StepPolicy(), recursion_limit: int = 50, lease_seconds: float = 30.0):
         self.store, self.registry, self.checkpointer = store, registry, checkpointer
         self.models, self.tools, self.authorizer, self.auditor = models, dict(tools), authorizer, auditor
         self.tracer, self.policy, self.recursion_limit = tracer, policy, recursion_limit
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelling: set[str] = set()
         self._signals: dict[str, asyncio.Event] = {}
+        self.owner = f"{socket.gethostname()}/{uuid.uuid4().hex[:12]}"
+        self.lease_seconds = lease_seconds
+        self._maintenance: asyncio.Task | None = None
 
     # --- authorization ------------------------------------------------------------------------------------
     async def _authorize(self, caller: Caller, workflow_id: str, action: str, **attributes: str) -> None:
@@ -105,7 +113,7 @@ class Orchestrator:
         run_id = str(uuid.uuid4())
         await self._record_allow(run_event("workflow.run.start", caller, workflow_id, run_id=run_id,
                                            workflow_version=str(workflow.version)))
-        run = await self.store.create_run(run_id, workflow, caller.principal)
+        run = await self.store.create_run(run_id, workflow, caller.principal, self.owner, self.lease_seconds)
         await self._event(run_id, "run.started", {"workflow_id": workflow_id, "version": workflow.version, "input": inputs})
         self._launch(run, inputs)
         return run
@@ -117,7 +125,7 @@ class Orchestrator:
             raise RunError(409, "run_not_interrupted", f"run {run_id} is {run.status}; only an interrupted run can be resumed")
         await self._record_allow(run_event("workflow.run.resume", caller, workflow_id, run_id=run_id))
         if not await self.store.transition(run_id, "running", "run.resumed", {"by": caller.principal},
-                                           unless=("running", *TERMINAL)):
+                                           unless=("running", *TERMINAL), owner=self.owner, lease=self.lease_seconds):
             raise RunError(409, "run_not_interrupted", f"run {run_id} was resumed or closed meanwhile")
         self._signal(run_id)
         self._launch(run, Command(resume={interrupt_id: value} if interrupt_id else value))
@@ -147,22 +155,48 @@ class Orchestrator:
         return await self.store.run(run_id)
 
     async def recover(self) -> list[str]:
-        """Continue every run left ``running`` by a process that stopped (from its last checkpoint)."""
+        """Continue every run left ``running`` by a process that stopped or died (its lease ran out, or was
+        given up at shutdown), from its last checkpoint."""
         recovered = []
-        for run in await self.store.runs_with_status("running"):
+        for run in await self.store.claim_orphans(self.owner, self.lease_seconds):
             if run.run_id not in self._tasks:
                 LOG.info("continuing run from its last checkpoint", extra={"run_id": run.run_id})
                 self._launch(run, None, recovering=True)
                 recovered.append(run.run_id)
         return recovered
 
+    def begin(self) -> None:
+        """Start the lease keeper: every third of a lease it renews this process's runs, stops those another
+        replica cancelled (or took over), and continues orphans of replicas that died."""
+        self._maintenance = asyncio.get_running_loop().create_task(self._maintain(), name="run-leases")
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                held = await self.store.renew(self.owner, list(self._tasks), self.lease_seconds)
+                for run_id, task in list(self._tasks.items()):
+                    if held.get(run_id, "gone") != "running":      # cancelled elsewhere, or no longer ours
+                        self._cancelling.add(run_id)
+                        task.cancel()
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the keeper
+                LOG.warning("run leases not renewed: %s", exc)
+
     async def close(self) -> None:
-        """Stop driving runs (the process is going away); they stay ``running`` and the next start recovers them."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        """Stop driving runs (the process is going away); they stay ``running``, their leases are given up,
+        and the next process (or another replica) continues them."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.wait({self._maintenance})
+        tasks = dict(self._tasks)
+        for task in tasks.values():
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks)
+            await asyncio.wait(tasks.values())
+            await self.store.release(self.owner, list(tasks))
 
     async def wait(self, run_id: str) -> None:
         """Until this process stops driving ``run_id`` (tests, benchmarks)."""
@@ -174,7 +208,12 @@ class Orchestrator:
     def _launch(self, run: RunRecord, payload: Any, recovering: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(self._drive(run, payload, recovering), name=f"run-{run.run_id}")
         self._tasks[run.run_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(run.run_id, None) if self._tasks.get(run.run_id) is task else None)
+        task.add_done_callback(lambda _: self._forget(run.run_id, task))
+
+    def _forget(self, run_id: str, task: asyncio.Task) -> None:
+        if self._tasks.get(run_id) is task:
+            del self._tasks[run_id]
+            self._cancelling.discard(run_id)
 
     def _config(self, run: RunRecord) -> dict:
         return {"configurable": {"thread_id": run.run_id}, "recursion_limit": self.recursion_limit}
@@ -202,7 +241,7 @@ class Orchestrator:
                 snapshot = await graph.aget_state(config)
         except asyncio.CancelledError:
             if run.run_id in self._cancelling:
-                return                                       # cancel() records the outcome
+                return                                       # cancel() (here or on another replica) records it
             raise                                            # shutting down: stays running, recovered later
         except Exception as exc:  # noqa: BLE001 - any failure of the graph fails the run, with its reason
             message = describe(exc, self.policy)

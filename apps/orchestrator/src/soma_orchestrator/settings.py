@@ -37,6 +37,8 @@ class OrchestratorSettings(ServiceSettings):
     step_max_attempts: int = Field(default=3, ge=1, le=10)
     step_backoff_seconds: float = Field(default=0.5, ge=0)
     recursion_limit: int = Field(default=50, ge=1, description="most steps a run may take")
+    run_lease_seconds: float = Field(default=30.0, gt=0, description="a running run whose driver has not renewed its "
+                                     "lease for this long is continued by another replica")
     available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list)")
 
     audit_sink: Literal["kafka", "log"] = "kafka"

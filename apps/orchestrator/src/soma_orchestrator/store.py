@@ -60,6 +60,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             PRIMARY KEY (run_id, seq)
         );
     """),
+    (2, "run ownership: which process drives a running run, until when", """
+        ALTER TABLE orchestrator_runs ADD COLUMN owner text, ADD COLUMN lease_until timestamptz;
+    """),
 ]
 
 
@@ -87,6 +90,8 @@ class RunRecord:
     error: str | None
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None
+    lease_until: datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -178,13 +183,43 @@ class Store:
         return WorkflowVersion(**row) if row else None
 
     # runs
-    async def create_run(self, run_id: str, workflow: WorkflowVersion, caller: str) -> RunRecord:
+    async def create_run(self, run_id: str, workflow: WorkflowVersion, caller: str, owner: str, lease: float) -> RunRecord:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(
-                "INSERT INTO orchestrator_runs (run_id, workflow_id, version, tenant, caller, status) "
-                "VALUES (%s, %s, %s, %s, %s, 'running') RETURNING *",
-                (uuid.UUID(run_id), workflow.workflow_id, workflow.version, workflow.tenant, caller))).fetchone()
+                "INSERT INTO orchestrator_runs (run_id, workflow_id, version, tenant, caller, status, owner, lease_until) "
+                "VALUES (%s, %s, %s, %s, %s, 'running', %s, now() + make_interval(secs => %s)) RETURNING *",
+                (uuid.UUID(run_id), workflow.workflow_id, workflow.version, workflow.tenant, caller, owner, lease))).fetchone()
         return _run(row)
+
+    # ownership: a running run is driven by the process holding its lease; an expired lease is up for grabs
+    async def claim_orphans(self, owner: str, lease: float) -> list[RunRecord]:
+        """Take every running run whose lease ran out (its process stopped or died). Row locks make two
+        replicas claiming at once take disjoint sets."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "UPDATE orchestrator_runs SET owner = %s, lease_until = now() + make_interval(secs => %s) "
+                "WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now()) RETURNING *",
+                (owner, lease))).fetchall()
+        return [_run(row) for row in rows]
+
+    async def renew(self, owner: str, run_ids: list[str], lease: float) -> dict[str, str]:
+        """Extend the leases this process still holds; returns {run_id: status} for those (a run missing from
+        the answer was taken over by another process)."""
+        if not run_ids:
+            return {}
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "UPDATE orchestrator_runs SET lease_until = now() + make_interval(secs => %s) "
+                "WHERE owner = %s AND run_id = ANY(%s) RETURNING run_id, status",
+                (lease, owner, [uuid.UUID(r) for r in run_ids]))).fetchall()
+        return {str(row["run_id"]): row["status"] for row in rows}
+
+    async def release(self, owner: str, run_ids: list[str]) -> None:
+        """Give the leases up at shutdown, so the next process continues the runs at once."""
+        if run_ids:
+            async with self.pool.connection() as conn:
+                await conn.execute("UPDATE orchestrator_runs SET lease_until = NULL WHERE owner = %s AND run_id = ANY(%s)",
+                                   (owner, [uuid.UUID(r) for r in run_ids]))
 
     async def run(self, run_id: str) -> RunRecord | None:
         try:
@@ -204,26 +239,22 @@ class Store:
             return cursor.rowcount == 1
 
     async def transition(self, run_id: str, status: str, kind: str, data: Any, error: str | None = None, *,
-                         unless: tuple[str, ...] = ()) -> bool:
-        """``set_status`` and its event in one transaction: a reader that sees the status sees the event."""
+                         unless: tuple[str, ...] = (), owner: str | None = None, lease: float = 0.0) -> bool:
+        """``set_status`` and its event in one transaction: a reader that sees the status sees the event.
+        With ``owner``, the run's lease is taken in the same statement (resume)."""
         key = uuid.UUID(run_id)
         async with self.pool.connection() as conn:
             async with conn.transaction():
                 cursor = await conn.execute(
-                    "UPDATE orchestrator_runs SET status = %s, error = %s, updated_at = now() "
-                    "WHERE run_id = %s AND NOT (status = ANY(%s))", (status, error, key, list(unless)))
+                    "UPDATE orchestrator_runs SET status = %s, error = %s, updated_at = now(), owner = coalesce(%s, owner), "
+                    "lease_until = CASE WHEN %s::text IS NULL THEN lease_until ELSE now() + make_interval(secs => %s) END "
+                    "WHERE run_id = %s AND NOT (status = ANY(%s))", (status, error, owner, owner, lease, key, list(unless)))
                 if cursor.rowcount != 1:
                     return False
                 await conn.execute(
                     "INSERT INTO orchestrator_run_events (run_id, seq, kind, data) SELECT %s, coalesce(max(seq), 0) + 1, %s, %s "
                     "FROM orchestrator_run_events WHERE run_id = %s", (key, kind, Jsonb(jsonable(data)), key))
         return True
-
-    async def runs_with_status(self, status: str) -> list[RunRecord]:
-        async with self.pool.connection() as conn:
-            rows = await (await conn.execute("SELECT * FROM orchestrator_runs WHERE status = %s ORDER BY created_at",
-                                             (status,))).fetchall()
-        return [_run(row) for row in rows]
 
     # events
     async def append_event(self, run_id: str, kind: str, data: Any) -> int:
