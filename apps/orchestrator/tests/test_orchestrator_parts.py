@@ -65,3 +65,15 @@ def test_the_entry_point_refuses_to_start_without_its_settings_and_names_them(tm
     assert main([]) == 2
     err = capsys.readouterr().err
     assert "database_dsn: secret file" in err and "SOMA_OPENFGA_API_URL (not set)" in err and "model_api_key" in err
+
+
+def test_the_crews_compiler_plugs_in_as_kind_crew_when_its_module_is_present(monkeypatch):
+    import sys
+    import types
+
+    from soma_orchestrator.registry import default_compilers
+
+    crews = types.ModuleType("soma_orchestrator.crews")
+    crews.compile_crew = lambda text, source, available_tools: ("compiled", source)
+    monkeypatch.setitem(sys.modules, "soma_orchestrator.crews", crews)
+    assert default_compilers()["crew"]("agents: {}", "triage.crew.yaml", frozenset()) == ("compiled", "triage.crew.yaml")
