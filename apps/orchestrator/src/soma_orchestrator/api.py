@@ -35,6 +35,11 @@ from .store import jsonable
 WorkflowId = Annotated[str, Path(pattern=OBJECT_ID.pattern, description="an OpenFGA object id: workflow:<id>")]
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
 MAX_SOURCE = 256 * 1024
+UNIDENTIFIED = {401: {"description": "`caller_unidentified`: X-Soma-Tenant / X-Soma-Principal missing or malformed"}}
+NOT_FOUND = {404: {"description": "`not_found`: no such workflow or run in the caller's tenant"}}
+REFUSED = {403: {"description": "`not_permitted`: OpenFGA refused can_run"},
+           503: {"description": "`authorization_unavailable` (OpenFGA gave no answer) or `audit_unavailable`"}}
+CONFLICT = {409: {"description": "`run_not_interrupted` / `run_finished` / `conflict`: not possible in the run's (or id's) state"}}
 # set by the gateway from the verified token; module level so FastAPI resolves them (postponed annotations)
 Tenant = Annotated[str | None, Header(alias="X-Soma-Tenant", description="the caller's tenant (set by the gateway)")]
 Principal = Annotated[str | None, Header(alias="X-Soma-Principal", description="the caller as an OpenFGA user (set by the gateway)")]
@@ -78,7 +83,7 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
         except RunError as exc:
             raise ServiceError(exc.status, exc.code, exc.message) from None
 
-    @api.put("/workflows/{workflow_id}", summary="Register a workflow definition (a new version)")
+    @api.put("/workflows/{workflow_id}", responses={**UNIDENTIFIED, **CONFLICT}, summary="Register a workflow definition (a new version)")
     async def register(workflow_id: WorkflowId, body: RegisterBody, x_soma_tenant: Tenant = None,
                        x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
@@ -98,7 +103,7 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
                 "agents": list(definition.agents), "tools": list(definition.tools),
                 "registered_at": version.registered_at.isoformat()}
 
-    @api.get("/workflows/{workflow_id}", summary="The latest registered version of a workflow")
+    @api.get("/workflows/{workflow_id}", responses={**UNIDENTIFIED, **NOT_FOUND}, summary="The latest registered version of a workflow")
     async def read_workflow(workflow_id: WorkflowId, x_soma_tenant: Tenant = None, x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
         registry = orchestrator().registry
@@ -111,26 +116,26 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
                 "source": version.source, "registered_by": version.registered_by,
                 "registered_at": version.registered_at.isoformat()}
 
-    @api.post("/workflows/{workflow_id}/runs", status_code=201, summary="Start a run (OpenFGA can_run for the caller)")
+    @api.post("/workflows/{workflow_id}/runs", responses={**UNIDENTIFIED, **NOT_FOUND, **REFUSED}, status_code=201, summary="Start a run (OpenFGA can_run for the caller)")
     async def start(workflow_id: WorkflowId, body: StartBody, x_soma_tenant: Tenant = None,
                     x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
         run = await guarded(orchestrator().start(caller, workflow_id, body.input))
         return describe_run(run)
 
-    @api.get("/workflows/{workflow_id}/runs/{run_id}", summary="A run's status and state")
+    @api.get("/workflows/{workflow_id}/runs/{run_id}", responses={**UNIDENTIFIED, **NOT_FOUND}, summary="A run's status and state")
     async def state(workflow_id: WorkflowId, run_id: RunId, x_soma_tenant: Tenant = None,
                     x_soma_principal: Principal = None) -> dict:
         return await guarded(orchestrator().state(caller_of(x_soma_tenant, x_soma_principal), workflow_id, run_id))
 
-    @api.get("/workflows/{workflow_id}/runs/{run_id}/history", summary="A run's checkpoints, oldest first")
+    @api.get("/workflows/{workflow_id}/runs/{run_id}/history", responses={**UNIDENTIFIED, **NOT_FOUND}, summary="A run's checkpoints, oldest first")
     async def history(workflow_id: WorkflowId, run_id: RunId, x_soma_tenant: Tenant = None,
                       x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
         return {"run_id": run_id, "checkpoints": jsonable(await guarded(orchestrator().history(caller, workflow_id, run_id)))}
 
     @api.get("/workflows/{workflow_id}/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
-             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}, **UNIDENTIFIED, **NOT_FOUND})
     async def events(workflow_id: WorkflowId, run_id: RunId, request: Request, after: Annotated[int, Query(ge=0)] = 0,
                      last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                      x_soma_tenant: Tenant = None, x_soma_principal: Principal = None) -> StreamingResponse:
@@ -152,13 +157,13 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    @api.post("/workflows/{workflow_id}/runs/{run_id}/resume", summary="Resume an interrupted run")
+    @api.post("/workflows/{workflow_id}/runs/{run_id}/resume", responses={**UNIDENTIFIED, **NOT_FOUND, **REFUSED, **CONFLICT}, summary="Resume an interrupted run")
     async def resume(workflow_id: WorkflowId, run_id: RunId, body: ResumeBody, x_soma_tenant: Tenant = None,
                      x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
         return describe_run(await guarded(orchestrator().resume(caller, workflow_id, run_id, body.value, body.interrupt_id)))
 
-    @api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", summary="Cancel a running or interrupted run")
+    @api.post("/workflows/{workflow_id}/runs/{run_id}/cancel", responses={**UNIDENTIFIED, **NOT_FOUND, **REFUSED, **CONFLICT}, summary="Cancel a running or interrupted run")
     async def cancel(workflow_id: WorkflowId, run_id: RunId, x_soma_tenant: Tenant = None,
                      x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
