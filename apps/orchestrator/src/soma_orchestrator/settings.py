@@ -1,0 +1,60 @@
+"""The orchestrator's settings (``SOMA_`` + upper-case name; maps as JSON; secrets only from mounted files).
+
+Secret files: ``database_dsn`` (CloudNativePG's application secret ``uri``, password included, so the whole
+DSN is a secret), ``model_api_key`` (the model endpoint's key, from Vault), ``openfga_store_id`` /
+``openfga_model_id`` (Governance's bootstrap publishes them; files, as for the gateway).
+"""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from soma_service import ServiceSettings
+
+_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+class OrchestratorSettings(ServiceSettings):
+    service_name: str = "orchestrator"
+
+    database_dsn: SecretStr = Field(description="libpq DSN or URI of the orchestrator's database (secret file)")
+    database_pool_size: int = Field(default=10, ge=2)
+
+    openfga_api_url: str = Field(pattern=r"^https?://", description="OpenFGA's HTTP API")
+    openfga_store_id: SecretStr
+    openfga_model_id: SecretStr
+    openfga_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    model_base_url: str = Field(pattern=r"^https?://", description="an OpenAI-compatible endpoint, e.g. http://vllm.soma-agents:8000/v1")
+    model_api_key: SecretStr
+    model_name: str = Field(min_length=1, description="the model served when a definition names none")
+    model_aliases: dict[str, str] = Field(default_factory=dict, description='definition model name -> served name, JSON')
+    model_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    step_timeout_seconds: float = Field(default=120.0, gt=0, description="wall clock per step attempt")
+    step_max_attempts: int = Field(default=3, ge=1, le=10)
+    step_backoff_seconds: float = Field(default=0.5, ge=0)
+    recursion_limit: int = Field(default=50, ge=1, description="most steps a run may take")
+    run_lease_seconds: float = Field(default=30.0, gt=0, description="a running run whose driver has not renewed its "
+                                     "lease for this long is continued by another replica")
+    available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list)")
+
+    audit_sink: Literal["kafka", "log"] = "kafka"
+    audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True)
+    audit_topic: str = "platform.audit.v1"
+
+    @field_validator("openfga_store_id", "openfga_model_id")
+    @classmethod
+    def _ulid(cls, value: SecretStr) -> SecretStr:
+        if not _ULID.match(value.get_secret_value().strip()):
+            raise ValueError("not an OpenFGA ID (a 26-character ULID)")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("audit_kafka_bootstrap")
+    @classmethod
+    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("audit_sink", "kafka") == "kafka" and not value:
+            raise ValueError("required while audit_sink is kafka (the production sink)")
+        return value
