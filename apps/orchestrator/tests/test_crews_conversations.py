@@ -108,7 +108,7 @@ def test_the_registered_definition_speaks_to_the_runtimes_chat_models():
 
     assert state["speakers"] == ["author", "critic"]
     assert runtime.model_names == {"author": "small", "critic": None}
-    critic_call = runtime.models["critic"].calls[0]
+    critic_call = runtime.models["critic"].seen[0]
     assert [m.type for m in critic_call] == ["system", "human", "human"]
     assert critic_call[2].content == "Design v1." and critic_call[2].name == "author"
 

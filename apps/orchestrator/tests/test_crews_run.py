@@ -41,7 +41,7 @@ def test_the_sequential_crew_runs_its_tasks_in_order_with_their_context():
         "status_update": "Checkout is failing for some customers; we are rolling back a change.",
     }
     triager, investigator, communicator = (runtime.models[a] for a in ("triager", "investigator", "communicator"))
-    first = triager.calls[0]
+    first = triager.seen[0]
     assert first[0].content.startswith("You are On-call incident triager for shop.")
     assert "Classify this incident on shop: checkout returns 502." in first[1].content
     assert "context you're working with" not in first[1].content
@@ -61,11 +61,11 @@ def test_a_tool_call_goes_through_the_runtime_and_its_result_back_to_the_agent()
     assert runtime.tool_calls == [("triager", "log-search", {"query": "502 checkout"})]
     triager = runtime.models["triager"]
     assert triager.bound_tools == ["log-search"] and runtime.models["communicator"].bound_tools == []
-    tool_message = triager.calls[1][-1]
+    tool_message = triager.seen[1][-1]
     assert tool_message.type == "tool" and tool_message.content == "412 lines match '502 checkout'"
     assert [(m.type, m.name) for m in state["messages"][:4]] == [
         ("human", "classify"), ("ai", "triager"), ("tool", "log-search"), ("ai", "triager")]
-    assert all(m.name is None for m in triager.calls[1] if m.type != "tool")  # names stay out of model calls
+    assert all(m.name is None for m in triager.seen[1] if m.type != "tool")  # names stay out of model calls
 
 
 def test_an_agent_allowed_to_delegate_hands_work_to_a_coworker_who_uses_its_own_tools():
@@ -79,11 +79,11 @@ def test_an_agent_allowed_to_delegate_hands_work_to_a_coworker_who_uses_its_own_
     assert state["outputs"]["investigate"] == "Cause: the 10:02 payments deploy."
     assert runtime.models["investigator"].bound_tools == ["runbook-lookup", "delegate_work_to_coworker"]
     assert runtime.tool_calls[-1] == ("triager", "log-search", {"query": "deploy payments"})
-    asked = runtime.models["triager"].calls[2]
+    asked = runtime.models["triager"].seen[2]
     assert asked[0].content.startswith("You are On-call incident triager for shop.")
     assert asked[1].content == ("Current Task: Search the logs for deploys\n\n"
                                 "This is the context you're working with:\npayments errors since 10:02")
-    answer = runtime.models["investigator"].calls[1][-1]
+    answer = runtime.models["investigator"].seen[1][-1]
     assert answer.type == "tool" and answer.content == "payments v42 deployed at 10:01"
 
 
@@ -92,7 +92,7 @@ def test_structured_output_gets_one_retry_then_fails_clearly():
                                         '{"severity": "sev1", "components": []}'])
     state = run(CREWS["incident-triage.yaml"], runtime, INCIDENT)
     assert state["outputs"]["classify"] == {"severity": "sev1", "components": []}
-    retry = runtime.models["triager"].calls[1][-1].content
+    retry = runtime.models["triager"].seen[1][-1].content
     assert retry.startswith("Your answer does not match the output schema: at severity: 'critical' is not one of")
 
     runtime = incident_runtime(triager=["sev1, checkout", "still not json"])
@@ -106,7 +106,7 @@ def test_an_agent_that_keeps_calling_tools_is_stopped_and_an_unknown_tool_is_tol
     runtime = incident_runtime(triager=[tool_call("wiki", {"query": "x"})] + calls)
     with pytest.raises(CrewRunError, match="task classify: agent triager was still calling tools after max_iter=5"):
         run(CREWS["incident-triage.yaml"], runtime, INCIDENT)
-    told = runtime.models["triager"].calls[1][-1]
+    told = runtime.models["triager"].seen[1][-1]
     assert told.type == "tool" and told.content == "no tool named wiki; your tools: log-search"
     assert len(runtime.tool_calls) == 4
 
@@ -144,12 +144,12 @@ def test_the_manager_delegates_each_task_and_the_crew_ends_when_all_are_done():
     assert state["delegations"] == 3
     assert state["outputs"]["report"] == "## What\nCheckpoints per step [1]"
     manager = runtime.models["editor"]
-    assert len(manager.calls) == 3  # not asked again once every task is done
+    assert manager.turn == 3  # not asked again once every task is done
     first, second, _ = manager.prompts()
     assert "Tasks you may delegate now: research." in first
     assert "- research [done] (assigned to researcher)" in second
     assert "Tasks you may delegate now: research, outline." in second
-    assert manager.calls[0][0].content.startswith("You are Managing editor.")
+    assert manager.seen[0][0].content.startswith("You are Managing editor.")
     assert runtime.tool_calls == [("researcher", "web-search", {"query": "LangGraph checkpointing"})]
     outline, report = runtime.models["writer"].prompts()
     assert "Instructions from your manager: Keep it to three headings." in outline

@@ -53,6 +53,10 @@ class ScriptedModel(BaseChatModel):
         """How many calls were answered so far."""
         return len(self.seen)
 
+    def prompts(self) -> list[str]:
+        """The last human message of each call: what the model was asked, turn by turn."""
+        return [next((m.content for m in reversed(call) if m.type == "human"), "") for call in self.seen]
+
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
         """Tools change nothing about the answers (the script decides); their names are recorded."""
         self.bound_tools = [getattr(tool, "name", None) or getattr(tool, "__name__", str(tool)) for tool in tools]
