@@ -38,3 +38,13 @@ def test_a_route_must_capture_its_object_and_every_upstream_segment():
     route = Route("x", "GET", "/v1/tools/{tool_id}", "can_call", "tool", "tool_id", "tools", "/t/{tool_id}", "tool.read")
     with pytest.raises(ValueError, match="unique"):
         RouteTable([route, route])
+
+
+def test_a_run_is_authorized_on_its_workflow_and_forwarded_with_its_id():
+    run = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b"
+    events = DEFAULT_ROUTES.match("GET", f"/v1/workflows/acme-triage/runs/{run}/events")
+    assert (events.route.relation, events.fga_object) == ("can_view", "workflow:acme-triage")
+    assert events.upstream_path() == f"/workflows/acme-triage/runs/{run}/events"
+    cancel = DEFAULT_ROUTES.match("POST", f"/v1/workflows/acme-triage/runs/{run}/cancel")
+    assert (cancel.route.relation, cancel.route.action) == ("can_run", "workflow.run.cancel")
+    assert DEFAULT_ROUTES.match("DELETE", f"/v1/workflows/acme-triage/runs/{run}") is None

@@ -124,6 +124,18 @@ DEFAULT_ROUTES = RouteTable([
           ORCHESTRATOR, "/workflows/{workflow_id}", "workflow.read"),
     Route("workflow-edit", "PUT", "/v1/workflows/{workflow_id}", "can_edit", "workflow", "workflow_id",
           ORCHESTRATOR, "/workflows/{workflow_id}", "workflow.update"),
+    # a run is reached through its workflow: the OpenFGA object is the workflow, and the orchestrator answers 404
+    # for a run of another workflow or tenant
+    Route("run-read", "GET", "/v1/workflows/{workflow_id}/runs/{run_id}", "can_view", "workflow", "workflow_id",
+          ORCHESTRATOR, "/workflows/{workflow_id}/runs/{run_id}", "workflow.run.read"),
+    Route("run-history", "GET", "/v1/workflows/{workflow_id}/runs/{run_id}/history", "can_view", "workflow", "workflow_id",
+          ORCHESTRATOR, "/workflows/{workflow_id}/runs/{run_id}/history", "workflow.run.read"),
+    Route("run-events", "GET", "/v1/workflows/{workflow_id}/runs/{run_id}/events", "can_view", "workflow", "workflow_id",
+          ORCHESTRATOR, "/workflows/{workflow_id}/runs/{run_id}/events", "workflow.run.read"),
+    Route("run-resume", "POST", "/v1/workflows/{workflow_id}/runs/{run_id}/resume", "can_run", "workflow", "workflow_id",
+          ORCHESTRATOR, "/workflows/{workflow_id}/runs/{run_id}/resume", "workflow.run.resume"),
+    Route("run-cancel", "POST", "/v1/workflows/{workflow_id}/runs/{run_id}/cancel", "can_run", "workflow", "workflow_id",
+          ORCHESTRATOR, "/workflows/{workflow_id}/runs/{run_id}/cancel", "workflow.run.cancel"),
     Route("agent-message", "POST", "/v1/agents/{agent_id}/messages", "can_invoke", "agent", "agent_id",
           ORCHESTRATOR, "/agents/{agent_id}/messages", "agent.invoke"),
     Route("agent-configure", "PUT", "/v1/agents/{agent_id}", "can_manage", "agent", "agent_id",
