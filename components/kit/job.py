@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping
 
@@ -29,14 +28,14 @@ import pulumi_kubernetes as k8s
 from components.kit import network
 from components.kit.context import KitContext
 from components.kit.labels import recommended, selector, waiver_annotations
-from components.kit.containers import SecretEnv, environment, writable_scratch
+from components.kit.containers import (  # noqa: F401 - SecretFile and ServiceAccountToken are part of the job API
+    MIN_TOKEN_EXPIRATION_SECONDS, SecretEnv, SecretFile, ServiceAccountToken, environment, writable_scratch,
+)
 from components.kit.security import NON_ROOT_UID, container_security_context, pod_security_context, resource_requirements
 from components.kit.workload import Egress
 from components.settings import Resources
 
 CHECKSUM_ANNOTATION = "somaagenthub.io/inputs-checksum"
-MIN_TOKEN_EXPIRATION_SECONDS = 600
-"""The shortest lifetime the API server issues for a projected ServiceAccount token (TokenRequest)."""
 
 
 @dataclass(frozen=True)
@@ -45,47 +44,6 @@ class ScriptFiles:
 
     path: str
     files: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class SecretFile:
-    """Chosen keys of a Secret as read-only files in the folder ``path`` (a CA certificate, say).
-
-    Only the named keys are projected: a Secret that also holds a private key (cert-manager's
-    ``tls.key``) does not bring it into the pod.
-    """
-
-    secret: str
-    keys: tuple[str, ...]
-    path: str
-
-    def __post_init__(self) -> None:
-        if not self.keys or isinstance(self.keys, str):
-            raise ValueError(f"secret file {self.secret}: name the keys to mount as a tuple, never the whole Secret")
-
-
-@dataclass(frozen=True)
-class ServiceAccountToken:
-    """A token of the pod's own ServiceAccount for ``audience`` only, at ``<path>/token``.
-
-    Projected and rotated by the kubelet, expiring after ``expiration_seconds``: unlike the
-    automounted API-server token (off for every kit pod) it is useless against the API server,
-    and a service that binds the audience (Vault's Kubernetes-auth roles bind ``vault``) accepts
-    no token minted for anyone else.
-    """
-
-    audience: str
-    path: str
-    expiration_seconds: int = MIN_TOKEN_EXPIRATION_SECONDS
-
-    def __post_init__(self) -> None:
-        if not self.audience:
-            raise ValueError("a ServiceAccount token needs an audience")
-        if not posixpath.isabs(self.path):
-            raise ValueError(f"ServiceAccount token path {self.path!r} must be absolute")
-        if self.expiration_seconds < MIN_TOKEN_EXPIRATION_SECONDS:
-            raise ValueError(f"ServiceAccount token expiration {self.expiration_seconds}s is below the API server's minimum of "
-                             f"{MIN_TOKEN_EXPIRATION_SECONDS}s")
 
 
 @dataclass(frozen=True)

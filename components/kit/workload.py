@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.catalog import ImageRef
 from components.kit import network
-from components.kit.containers import SecretEnv, environment, writable_scratch
+from components.kit.containers import SecretEnv, SecretFile, ServiceAccountToken, environment, writable_scratch
 from components.kit.context import KitContext
 from components.kit.labels import recommended, selector, waiver_annotations
 from components.kit.network import Peer
@@ -72,6 +72,16 @@ class WorkloadArgs:
     parallel_start: bool = False
     config_maps: tuple[tuple[str, str], ...] = ()
     """(ConfigMap name, mount path): read-only files the server reads (policies, its configuration)."""
+    app_image: bool = False
+    """``image`` names a first-party service (``catalog.app_image``, the release pipeline's pin), not a third-party image."""
+    secret_files: tuple[SecretFile, ...] = ()
+    """Chosen keys of delivered Secrets as read-only files: how first-party services read every credential."""
+    token: ServiceAccountToken | None = None
+    """A projected token of the pod's own ServiceAccount for one audience (Vault's Kubernetes auth)."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra pod labels a store admits its clients by (``somaagenthub.io/postgres-client``)."""
+    termination_grace_seconds: int | None = None
+    """Above the server's own drain time, so Kubernetes never kills a draining pod (None: Kubernetes' 30 s)."""
 
     def __post_init__(self) -> None:
         if self.kind == "StatefulSet" and not self.storage:
@@ -98,7 +108,7 @@ class Workload(pulumi.ComponentResource):
     def __init__(self, args: WorkloadArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:kit:Workload", f"{args.namespace}-{args.name}", None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        image = ctx.catalog.image(args.image)
+        image = ctx.catalog.app_image(args.image) if args.app_image else ctx.catalog.image(args.image)
         labels = recommended(args.name, args.component, image.tag)
         match = selector(args.name)
         annotations = waiver_annotations(dict(args.opt_out))
@@ -110,7 +120,7 @@ class Workload(pulumi.ComponentResource):
             automount_service_account_token=False, opts=child,
         )
         pod_spec = self._pod_spec(args, ctx, image)
-        template = {"metadata": {"labels": {**labels, **match}, "annotations": annotations}, "spec": pod_spec}
+        template = {"metadata": {"labels": {**labels, **dict(args.pod_labels), **match}, "annotations": annotations}, "spec": pod_spec}
         spec: dict = {"replicas": args.replicas, "selector": {"matchLabels": match}, "template": template}
         depends = pulumi.ResourceOptions(parent=self, depends_on=[self.service_account])
         # the pods read Secrets that External Secrets writes: they wait for them (below, once the spec is known)
@@ -183,6 +193,14 @@ class Workload(pulumi.ComponentResource):
         for i, (config_map, path) in enumerate(args.config_maps):
             mounts.append({"name": f"config-{i}", "mountPath": path, "readOnly": True})
             volumes.append({"name": f"config-{i}", "configMap": {"name": config_map}})
+        for i, item in enumerate(args.secret_files):
+            mounts.append({"name": f"secret-{i}", "mountPath": item.path, "readOnly": True})
+            volumes.append({"name": f"secret-{i}", "secret": {
+                "secretName": item.secret, "defaultMode": 0o444, "items": [{"key": k, "path": k} for k in item.keys]}})
+        if args.token is not None:
+            mounts.append({"name": "token", "mountPath": args.token.path, "readOnly": True})
+            volumes.append({"name": "token", "projected": {"sources": [{"serviceAccountToken": {
+                "audience": args.token.audience, "expirationSeconds": args.token.expiration_seconds, "path": "token"}}]}})
         container = {
             "name": args.name,
             "image": image.reference,
@@ -208,6 +226,8 @@ class Workload(pulumi.ComponentResource):
             "containers": [container],
             "volumes": volumes,
         }
+        if args.termination_grace_seconds is not None:
+            spec["terminationGracePeriodSeconds"] = args.termination_grace_seconds
         if args.replicas > 1:
             spec["topologySpreadConstraints"] = [
                 {
