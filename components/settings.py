@@ -551,6 +551,98 @@ class PhaseNamespaces:
     namespaces: Mapping[str, NamespaceSettings]
 
 
+URL = re.compile(r"^(https?|rediss?)://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """Something a first-party service calls that the platform does not run: its ``url`` and where it is, for the
+    egress flow: ``namespace`` + ``pods`` (labels) inside the cluster, or ``cidr`` outside it."""
+
+    url: str = field(metadata=rule(pattern=URL, pattern_hint="a URL such as redis://redis.soma-agents:6379/0"))
+    namespace: str | None = field(default=None, metadata=rule(pattern=DNS_LABEL, pattern_hint="a namespace name"))
+    pods: Mapping[str, str] = field(default_factory=dict)
+    cidr: str | None = field(default=None, metadata=rule(check=_cidr))
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or {"http": 80, "https": 443, "redis": 6379, "rediss": 6379}[parts.scheme]
+
+
+@dataclass(frozen=True)
+class AgentService:
+    """One first-party service of ``apps/`` deployed by the Agents phase (docs/agents-deploy.md).
+
+    Off unless ``enabled``; enabling needs the service's image pinned in platform.lock.yaml ``apps`` (the release
+    pipeline, ``make images-release``). ``replicas`` (a PodDisruptionBudget and spreading above 1), ``resources``.
+    """
+
+    resources: Resources
+    enabled: bool = False
+    replicas: int = field(default=1, metadata=rule(minimum=1, maximum=20))
+
+
+@dataclass(frozen=True)
+class IdentityService(AgentService):
+    """identity: ``issuer`` and ``audiences`` default to ``mesh.edge.jwt``'s (what the edge verifies); the signing
+    key ``signingKey`` lives in Vault's transit engine at ``transitMount``."""
+
+    issuer: str | None = None
+    audiences: tuple[str, ...] = ()
+    transit_mount: str = field(default="transit", metadata=rule(pattern=DNS_LABEL, pattern_hint="a Vault mount path"))
+    signing_key: str = field(default="identity-jwt", metadata=rule(pattern=DNS_LABEL, pattern_hint="a transit key name"))
+    signing_algorithm: Literal["ES256", "RS256"] = "ES256"
+
+
+@dataclass(frozen=True)
+class GatewayService(AgentService):
+    """gateway: ``redis`` meters the tenants' rate limits (required: the platform runs no Redis for the services;
+    Argo CD's Redis is Argo CD's own); its password, if any, is kept by an administrator in Vault at
+    ``redisPasswordPath`` (key ``password``). ``rate``/``burst``: each tenant's default budget."""
+
+    redis: ServiceEndpoint | None = None
+    redis_password_path: str | None = field(default=None, metadata=rule(check=_vault_path))
+    rate: float = field(default=50, metadata=rule(minimum=0.001, maximum=1e6))
+    burst: int = field(default=100, metadata=rule(minimum=1, maximum=1000000))
+
+
+@dataclass(frozen=True)
+class OrchestratorService(AgentService):
+    """orchestrator: its database is the ``orchestrator`` database on the platform's PostgreSQL; ``model`` the
+    OpenAI-compatible endpoint (required), ``modelName`` the model it serves, its key kept by an administrator in
+    Vault at ``modelApiKeyPath`` (key ``api-key``)."""
+
+    model: ServiceEndpoint | None = None
+    model_name: str | None = None
+    model_api_key_path: str | None = field(default=None, metadata=rule(check=_vault_path))
+
+
+@dataclass(frozen=True)
+class AgentServices:
+    """The first-party services; a service left out is not deployed."""
+
+    identity: IdentityService | None = None
+    gateway: GatewayService | None = None
+    orchestrator: OrchestratorService | None = None
+    tools: AgentService | None = None
+    memory: AgentService | None = None
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(n for n in AGENT_SERVICES if (s := getattr(self, n)) is not None and s.enabled)
+
+
+AGENT_SERVICES = ("identity", "gateway", "orchestrator", "tools", "memory")
+"""Each a folder under apps/ and a key of platform.lock.yaml ``apps``."""
+
+
+@dataclass(frozen=True)
+class AgentsSettings(PhaseNamespaces):
+    """Phase 4: its namespaces and the first-party services it deploys (``services``)."""
+
+    services: AgentServices = field(default_factory=AgentServices)
+
+
 NAMESPACE_KEY = re.compile(r"^(core|mesh|governance|agents|ops)\.[A-Za-z][A-Za-z0-9]*$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ROUTE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
@@ -1102,7 +1194,7 @@ class PlatformSettings:
     core: CoreSettings
     mesh: MeshSettings
     governance: GovernanceSettings
-    agents: PhaseNamespaces
+    agents: AgentsSettings
     ops: PhaseNamespaces
     stack: str = "dev"
 
@@ -1603,7 +1695,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _protection_problems(settings) + _backup_problems(settings) + _node_log_problems(settings) + _tempo_problems(settings)
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
-                + _argocd_problems(settings) + _compliance_problems(settings)
+                + _argocd_problems(settings) + _compliance_problems(settings) + _agent_service_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
@@ -1741,6 +1833,72 @@ def _kubecost_problems(s: PlatformSettings) -> list[str]:
             f"{key}: platform.lock.yaml pins no {', '.join(missing)} (gcr.io/kubecost1/cost-model and frontend by digest); "
             "no public source names their digests, and the chart would otherwise run tag-only images that the gate and "
             "admission refuse. Leave governance.kubecost unset until they are pinned (docs/architecture/cost.md, \"Blocked\")")
+    return problems
+
+
+def _app_images_pinned() -> frozenset[str] | None:
+    """The services platform.lock.yaml pins in ``apps`` (None: the lock is broken, which the render reports on its own)."""
+    from components import catalog
+
+    try:
+        return frozenset(catalog.load().apps)
+    except catalog.CatalogError:
+        return None
+
+
+OPENFGA_CLIENTS = ("gateway", "orchestrator", "tools", "memory")
+"""The services that ask OpenFGA (the gateway per request, the orchestrator before runs and tool calls, the tool
+service before each call, the memory gateway per collection)."""
+
+
+def _agent_service_problems(s: PlatformSettings) -> list[str]:
+    """A service is enabled only with its image pinned by the release pipeline, what it needs from earlier phases
+    (Vault, the database, OpenFGA), what the platform does not run for it (Redis, a model endpoint), and enough
+    replicas in an HA stack."""
+    services = s.agents.services
+    enabled = services.enabled()
+    if not enabled:
+        return []
+    problems: list[str] = []
+    pinned = _app_images_pinned()
+    for name in enabled:
+        key = f"{PROJECT}:agents.services.{name}"
+        service = getattr(services, name)
+        if pinned is not None and name not in pinned:
+            problems.append(
+                f"{key}.enabled: platform.lock.yaml pins no image for '{name}' in 'apps' (pinned: {', '.join(sorted(pinned)) or 'none yet'}); "
+                "the program runs first-party images only by the digest the release pipeline built, signed and verified. "
+                "Build, sign and pin it with `make images-release` (docs/apps.md, \"Release pipeline\"), or leave it off")
+        if s.high_availability and service.replicas < 2:
+            problems.append(f"{key}.replicas: highAvailability is on, so at least 2 are needed (a rollout or a node drain "
+                            f"would otherwise stop the service); got {service.replicas}")
+        if not s.core.vault.configure:
+            problems.append(f"{key}.enabled: its secrets come from Vault, and core.vault.configure is false "
+                            "(docs/runbooks/core-secrets.md); leave it off until Vault is configured")
+        if name in OPENFGA_CLIENTS and s.governance.openfga is None:
+            problems.append(f"{key}.enabled: it asks OpenFGA for every decision, and governance.openfga is not set")
+        if "agents" not in s.agents.namespaces:
+            problems.append(f"{PROJECT}:agents.namespaces.agents: the services run there; required when {name} is enabled")
+    if not s.phases.agents:
+        problems.append(f"{PROJECT}:agents.services: {', '.join(enabled)} enabled while the agents phase is off")
+    gateway, orchestrator, identity = services.gateway, services.orchestrator, services.identity
+    if "gateway" in enabled:
+        if gateway.redis is None:
+            problems.append(f"{PROJECT}:agents.services.gateway.redis: required (the tenants' rate limits live in Redis, and "
+                            "the platform runs no Redis for the services; Argo CD's is its own): name its url and where it runs")
+        if "identity" not in enabled:
+            problems.append(f"{PROJECT}:agents.services.gateway.enabled: the gateway verifies tokens with identity's JWKS; enable identity too")
+    if "orchestrator" in enabled:
+        for field_name, value in (("model", orchestrator.model), ("modelName", orchestrator.model_name),
+                                  ("modelApiKeyPath", orchestrator.model_api_key_path)):
+            if not value:
+                problems.append(f"{PROJECT}:agents.services.orchestrator.{field_name}: required (the orchestrator's "
+                                "OpenAI-compatible model endpoint, the model it serves, and where in Vault its key is kept)")
+    for name, endpoint in (("gateway.redis", gateway and gateway.redis), ("orchestrator.model", orchestrator and orchestrator.model)):
+        if endpoint and (endpoint.cidr is None) == (endpoint.namespace is None):
+            problems.append(f"{PROJECT}:agents.services.{name}: name either namespace (and pods) inside the cluster or cidr outside it, not both")
+    if "identity" in enabled and identity.issuer is None and s.mesh.edge is None:
+        problems.append(f"{PROJECT}:agents.services.identity.issuer: required when mesh.edge is not set (it defaults to mesh.edge.jwt.issuer)")
     return problems
 
 
