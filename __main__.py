@@ -23,7 +23,7 @@ core = Core(config.core, ctx, ClientNamespaces.of(config))
 mesh = Mesh(config.mesh, ctx, core=core.outputs, platform=config) if on.mesh else None
 governance = Governance(config.governance, ctx, core=core.outputs, mesh=mesh.outputs, platform=config) if on.governance and mesh else None
 agents = (
-    Agents(config.agents, ctx, core=core.outputs, mesh=mesh.outputs, governance=governance.outputs)
+    Agents(config.agents, ctx, core=core.outputs, mesh=mesh.outputs, governance=governance.outputs, platform=config)
     if on.agents and mesh and governance
     else None
 )

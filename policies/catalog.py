@@ -114,7 +114,8 @@ def _load(path: Path, _stamp: int) -> Catalog:
     if not isinstance(document, dict):
         raise CatalogError(f"catalog {path} is not a mapping")
     return Catalog(
-        images=tuple(_image(key, entry) for key, entry in _section(document, "images", path)),
+        # first-party images (``apps``, written by the release pipeline) are images like any other to the rules
+        images=tuple(_image(key, entry) for section in ("images", "apps") for key, entry in _section(document, section, path)),
         charts=tuple(_chart(key, entry) for key, entry in _section(document, "charts", path)),
     )
 

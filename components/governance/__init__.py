@@ -10,7 +10,7 @@ from components.core import CoreOutputs
 from components.governance.argocd import ArgoCd
 from components.governance.compliance import Compliance, ComplianceOutputs
 from components.governance.kubecost import Cost, CostOutputs
-from components.governance.openfga import OpenFga, OpenFgaOutputs
+from components.governance.openfga import client_apps, OpenFga, OpenFgaOutputs
 from components.kit import KitContext
 from components.mesh import MeshOutputs
 from components.phase import Phase
@@ -40,7 +40,8 @@ class Governance(Phase):
         # the parts, each in its own module under components/governance/ (one line each)
         self.cost = Cost(self.namespace["cost"].name, settings.kubecost, ctx, core, platform, inside) if "cost" in self.namespace else None
         self.openfga = (OpenFga(settings.openfga, ctx, core, settings.namespaces["governance"].name, platform.agents.namespaces["agents"].name,
-                                platform.core.vault.kv_mount, platform.mesh.identity.trust_domain, opts=inside) if settings.openfga and core.database else None)
+                                platform.core.vault.kv_mount, platform.mesh.identity.trust_domain,
+                                client_apps(platform.agents.services.enabled()), opts=inside) if settings.openfga and core.database else None)
         self.argocd = (ArgoCd(settings.argocd.placed(platform.agents.namespaces["agents"].name), self.namespace["gitops"].name,
                              platform.domain, core, ctx, inside) if settings.argocd and core.secrets else None)
         if settings.argocd and not core.secrets:

@@ -47,7 +47,7 @@ def test_postgres_cluster_follows_the_settings(plans, stack):
     scheduled = one(plans[stack], "ScheduledBackup", "app-db-daily")["spec"]
     assert scheduled["schedule"] == s.backup_schedule
     assert (scheduled["method"], scheduled["pluginConfiguration"]) == ("plugin", {"name": "barman-cloud.cloudnative-pg.io"})
-    assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "orchestrator", "memory", "grafana"}
+    assert {o["spec"]["name"] for o in objects(plans[stack], "Database")} == {"openfga", "identity", "orchestrator", "memory", "grafana"}
     if s.instances > 1:
         assert spec["postgresql"]["synchronous"] == {"method": "any", "number": 1, "dataDurability": "required"}
         assert spec["affinity"]["podAntiAffinityType"] == "required"
@@ -306,7 +306,7 @@ def test_database_owners_decide_the_postgres_client_namespaces():
     from components.core.data.common import ClientNamespaces
     from components.core.data.postgres import DATABASE_OWNERS, DATABASES
 
-    assert set(DATABASES) == set(DATABASE_OWNERS) == {"openfga", "orchestrator", "memory", "grafana"}
+    assert set(DATABASES) == set(DATABASE_OWNERS) == {"openfga", "identity", "orchestrator", "memory", "grafana"}
     clients = ClientNamespaces.of(loaded("prod"))
     assert (clients.governance, clients.agents) == ("soma-governance", "soma-agents")
     assert clients.workloads == tuple(sorted(loaded("prod").workload_namespaces())) and "soma-agents" in clients.workloads

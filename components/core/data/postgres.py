@@ -49,9 +49,10 @@ METRICS_PORT_NAME = "metrics"
 WEBHOOK_PORT = 9443
 OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 INSTANCE_LABELS = {"cnpg.io/cluster": CLUSTER}
-DATABASE_OWNERS = {"openfga": "governance", "orchestrator": "agents", "memory": "agents", "grafana": "observability"}
-"""Each database and where the service that owns it runs: OpenFGA (the governance namespace), the
-orchestrator and the memory gateway (agents), Grafana (Core's observability namespace: its replicas
+DATABASE_OWNERS = {"openfga": "governance", "identity": "agents", "orchestrator": "agents", "memory": "agents",
+                   "grafana": "observability"}
+"""Each database and where the service that owns it runs: OpenFGA (the governance namespace), identity
+(users, service accounts, refresh tokens), the orchestrator and the memory gateway (agents), Grafana (Core's observability namespace: its replicas
 share users, sessions and preferences through it). The owners' namespaces are the ones admitted as
 clients."""
 DATABASES = tuple(DATABASE_OWNERS)

@@ -46,7 +46,7 @@ from components.kit import (
 from components.kit.network import PROMETHEUS_PODS, Flow, FlowRule, flow_policy, tcp
 from components.kit.observability import monitor
 from components.kit.security import anti_affinity, container_security_context, pod_security_context, resource_requirements
-from components.settings import OpenFgaSettings
+from components.settings import OPENFGA_CLIENTS, OpenFgaSettings
 
 HERE = Path(__file__).parent
 RELEASE = "openfga"
@@ -152,14 +152,21 @@ def chart_values(settings: OpenFgaSettings, ctx: KitContext, database: DatabaseA
     return values
 
 
-def client_peers(agents_namespace: str) -> list[Peer]:
-    return [Peer(namespace=agents_namespace, pods={"app.kubernetes.io/name": app}) for app in CLIENT_APPS]
+def client_apps(enabled_services: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The gateway and the orchestrator always, and the other OpenFGA clients the stack enables (the tool service,
+    the memory gateway: ``agents.services``), so a stack without them admits no more than before."""
+    return CLIENT_APPS + tuple(s for s in OPENFGA_CLIENTS if s not in CLIENT_APPS and s in enabled_services)
 
 
-def flows(namespace: str, agents_namespace: str, database: DatabaseAccess, observability_namespace: str) -> list[Flow]:
+def client_peers(agents_namespace: str, clients: tuple[str, ...] = CLIENT_APPS) -> list[Peer]:
+    return [Peer(namespace=agents_namespace, pods={"app.kubernetes.io/name": app}) for app in clients]
+
+
+def flows(namespace: str, agents_namespace: str, database: DatabaseAccess, observability_namespace: str,
+          clients: tuple[str, ...] = CLIENT_APPS) -> list[Flow]:
     """Every flow of the server pods, declared once: NetworkPolicies here, AuthorizationPolicies from the ledger."""
     pods = {"matchLabels": dict(POD_LABELS)}
-    callers = tuple(p.as_rule() for p in client_peers(agents_namespace))
+    callers = tuple(p.as_rule() for p in client_peers(agents_namespace, clients))
     bootstrap = Peer(namespace=namespace, pods=selector(BOOTSTRAP_JOB)).as_rule()
     prometheus = Peer(namespace=observability_namespace, pods=dict(PROMETHEUS_PODS)).as_rule()
     collector = Peer(namespace=observability_namespace, pods={"app.kubernetes.io/name": "opentelemetry-collector"}).as_rule()
@@ -176,14 +183,14 @@ def flows(namespace: str, agents_namespace: str, database: DatabaseAccess, obser
     ]
 
 
-def mesh_client_lock(namespace: str, agents_namespace: str, trust_domain: str) -> dict[str, Any]:
+def mesh_client_lock(namespace: str, agents_namespace: str, trust_domain: str, clients: tuple[str, ...] = CLIENT_APPS) -> dict[str, Any]:
     """``spec`` of a DENY AuthorizationPolicy: from the agents namespace, only the gateway's and the orchestrator's
     identities reach the API ports.
 
     In an ambient namespace the API traffic arrives over HBONE (15008), so the NetworkPolicy's pod selector on
     8080/8081 never sees it and the flow's ALLOW policy is as wide as the namespace (components/mesh/istio/
     authorization.py); this narrows it to the two ServiceAccounts. Istio evaluates DENY before ALLOW."""
-    principals = [f"{trust_domain}/ns/{agents_namespace}/sa/{app}" for app in CLIENT_APPS]
+    principals = [f"{trust_domain}/ns/{agents_namespace}/sa/{app}" for app in clients]
     return {"selector": {"matchLabels": dict(POD_LABELS)}, "action": "DENY", "rules": [{
         "from": [{"source": {"namespaces": [agents_namespace], "notPrincipals": principals}}],
         "to": [{"operation": {"ports": [str(p) for p in API_PORTS]}}]}]}
@@ -258,7 +265,7 @@ class OpenFga(pulumi.ComponentResource):
     """``somaagenthub:governance:OpenFga``: credentials, migration, server, model bootstrap, flows, scraping."""
 
     def __init__(self, settings: OpenFgaSettings, ctx: KitContext, core: CoreOutputs, namespace: str, agents_namespace: str,
-                 kv_mount: str, trust_domain: str, opts: pulumi.ResourceOptions | None = None):
+                 kv_mount: str, trust_domain: str, clients: tuple[str, ...] = CLIENT_APPS, opts: pulumi.ResourceOptions | None = None):
         super().__init__("somaagenthub:governance:OpenFga", "openfga", None, opts)
         if core.database is None or core.secrets is None or core.vault is None:
             raise ValueError("OpenFGA needs Core's database and Vault (core.vault.configure true)")
@@ -272,13 +279,13 @@ class OpenFga(pulumi.ComponentResource):
             {"uri": datastore_uri(database), "username": database.user, "password": core.secrets.password(database.password)},
             create_service_account=True)
         self.network_policies = [flow_policy(namespace, flow, child, ctx.flows)
-                                 for flow in flows(namespace, agents_namespace, database, core.observability_namespace)]
+                                 for flow in flows(namespace, agents_namespace, database, core.observability_namespace, clients)]
         self.migration = Job(migrate_job(settings, namespace, database, self.credentials), ctx, opts=child)
         self.chart = helm_chart(RELEASE, "openfga", namespace, chart_values(settings, ctx, database, self.credentials), ctx,
                                 pulumi.ResourceOptions(parent=self, depends_on=[self.migration, *self.network_policies]))
         # after the chart: Istio's CRDs (the Mesh phase's, which the phase's outputs do not expose) are long installed by then
         self.client_lock = (custom_resource("security.istio.io/v1", "AuthorizationPolicy", "openfga-api-callers-only", namespace,
-                                            mesh_client_lock(namespace, agents_namespace, trust_domain),
+                                            mesh_client_lock(namespace, agents_namespace, trust_domain, clients),
                                             pulumi.ResourceOptions(parent=self, depends_on=[self.chart]))
                             if namespace in ctx.mesh.members else None)
         self.disruption_budget = None

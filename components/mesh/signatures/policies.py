@@ -97,15 +97,17 @@ def policy_name(authority: Authority) -> str:
 
 def image_policies(catalog: Catalog, settings: SignatureSettings, keys: Iterable[str] | None = None) -> tuple[ImagePolicy, ...]:
     """The policies for the catalog images ``keys`` (default: all), as the stack pulls them."""
-    grouped: dict[str, tuple[Authority, list[Image]]] = {}
-    for key in sorted(keys if keys is not None else catalog.images):
-        image = catalog.images[key]
+    grouped: dict[str, tuple[Authority, list[tuple[Image, str]]]] = {}
+    chosen = [(catalog.images[k], catalog.image(k).reference) for k in sorted(keys if keys is not None else catalog.images)]
+    if keys is None:  # the first-party images the release pipeline pinned (``apps``), from the registry it pushed to
+        chosen += [(catalog.apps[k], catalog.app_image(k).reference) for k in sorted(catalog.apps)]
+    for image, reference in chosen:
         authority = authority_for(image, settings)
-        grouped.setdefault(policy_name(authority), (authority, []))[1].append(image)
+        grouped.setdefault(policy_name(authority), (authority, []))[1].append((image, reference))
     return tuple(
         ImagePolicy(
-            name=name, authority=authority, images=tuple(i.key for i in images), mode=settings.mode,
-            globs=tuple(sorted(admission_name(catalog.image(i.key).reference) for i in images)),
+            name=name, authority=authority, images=tuple(i.key for i, _ in images), mode=settings.mode,
+            globs=tuple(sorted(admission_name(reference) for _, reference in images)),
         )
         for name, (authority, images) in sorted(grouped.items())
     )

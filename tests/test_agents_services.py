@@ -1,0 +1,231 @@
+"""The Agents phase deploys the first-party services through the kit, once their images are pinned.
+
+Both stacks are rendered through the real program with ``agents.services`` enabled and a copy of the catalog that
+pins the app images with test-only digests (sha256 of a sentence that says so; the real platform.lock.yaml has no
+``apps`` yet and is untouched, and with it the settings still refuse every service). Checked: each pod runs its
+image by the catalog's digest as UID 10001 on a read-only root, its credentials are files from delivered Secrets and
+never environment values, its flows are declared on both ends and reach the mesh's AuthorizationPolicies, and the
+gate has nothing to say about any of it. Rendering is slow (about a minute per stack): once per stack per module.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import yaml
+
+from components import catalog
+from components import settings as platform_settings
+from policies.config import load_config_file, stack_config_path
+from tests.helpers import config_with, objects, stack_document
+from tools.gate import run_gate
+
+SERVICES = ("identity", "gateway", "orchestrator", "tools")
+TEST_ONLY = {app: "sha256:" + hashlib.sha256(f"test-only digest for the {app} app, not an image".encode()).hexdigest()
+             for app in (*SERVICES, "memory")}
+SIZE = {"cpuRequest": "50m", "memoryRequest": "128Mi", "cpuLimit": "500m", "memoryLimit": "256Mi"}
+NS = "soma-agents"
+
+
+def services_block(stack: str) -> dict:
+    replicas = 2 if stack == "prod" else 1
+    return {
+        "identity": {"enabled": True, "replicas": replicas, "resources": SIZE},
+        "gateway": {"enabled": True, "replicas": replicas, "resources": SIZE,
+                    "redis": {"url": "redis://redis.soma-agents.svc:6379/0", "namespace": NS, "pods": {"app.kubernetes.io/name": "redis"}},
+                    "redisPasswordPath": "gateway/redis"},
+        "orchestrator": {"enabled": True, "replicas": replicas, "resources": SIZE,
+                         "model": {"url": "https://models.soma.example.com/v1", "cidr": "192.0.2.10/32"},
+                         "modelName": "scripted", "modelApiKeyPath": "orchestrator/model"},
+        "tools": {"enabled": True, "replicas": replicas, "resources": SIZE},
+    }
+
+
+def agents_with_services(stack: str) -> dict:
+    agents = dict(stack_document(stack)["somaagenthub:agents"])
+    agents["services"] = services_block(stack)
+    return agents
+
+
+def lock_with_apps(folder, registry: str):
+    """platform.lock.yaml plus test-only ``apps`` pins, pushed (as the pipeline would) to the stack's platform registry."""
+    lock = folder / "platform.lock.yaml"
+    document = yaml.safe_load(catalog.LOCK_FILE.read_text(encoding="utf-8"))
+    document["apps"] = {app: {
+        "registry": registry, "repository": f"somaagenthub/{app}",
+        "tag": "0.1.0", "digest": digest,
+        "source": f"test-only: no image has this digest (git commit {'0' * 8}{hashlib.sha1(app.encode()).hexdigest()[8:]})",
+        "signer": {"kind": "platform"},
+        "sbom": {"format": "CycloneDX JSON", "predicate_type": catalog.SBOM_PREDICATE, "digest": digest,
+                 "attestation": f"{registry}/somaagenthub/{app}:{digest.replace(':', '-')}.att"},
+    } for app, digest in TEST_ONLY.items()}
+    lock.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return lock
+
+
+PLATFORM_REGISTRY = "registry.soma.example.com/mirror"
+"""Where the release pipeline pushes (``make images-release REGISTRY=...``): the registry prod pulls from."""
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from tools.render import render_with_secrets
+
+    folder = tmp_path_factory.mktemp("agents-services")
+    lock = lock_with_apps(folder, PLATFORM_REGISTRY)
+    original = catalog.load
+    patch = pytest.MonkeyPatch()
+    patch.setattr(catalog, "load", lambda path=lock, registry="upstream": original(path, registry))
+    try:
+        out = {}
+        for stack in ("dev", "prod"):
+            config = config_with(stack, agents=agents_with_services(stack))
+            plan, generated = render_with_secrets(stack, folder / stack, config)
+            out[stack] = (plan, generated, platform_settings.parse(config, stack), lock)
+    finally:
+        patch.undo()  # only while rendering: the other tests see the real lock
+    return out
+
+
+def deployment(plan: dict, name: str) -> dict:
+    (found,) = [o for o in objects(plan, "Deployment") if o["metadata"]["namespace"] == NS and o["metadata"]["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_service_runs_its_pinned_image_hardened(rendered, stack):
+    plan = rendered[stack][0]
+    for app in SERVICES:
+        pod = deployment(plan, app)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == f"{PLATFORM_REGISTRY}/somaagenthub/{app}:0.1.0@{TEST_ONLY[app]}"
+        assert pod["serviceAccountName"] == app and pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsUser"] == 10001 and container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz" and container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["SOMA_SERVICE_NAME"] == app and env["SOMA_OTLP_ENDPOINT"].endswith(":4317")
+        assert pod["terminationGracePeriodSeconds"] > int(env["SOMA_SHUTDOWN_GRACE_SECONDS"])
+        budgets = [b for b in objects(plan, "PodDisruptionBudget") if b["metadata"]["namespace"] == NS and b["metadata"]["name"] == app]
+        assert len(budgets) == (1 if stack == "prod" else 0)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_credentials_are_mounted_files_never_environment(rendered, stack):
+    plan, generated = rendered[stack][0], rendered[stack][1]
+    expected = {"identity": {"SOMA_DATABASE_PASSWORD_FILE"},
+                "gateway": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE", "SOMA_REDIS_PASSWORD_FILE"},
+                "orchestrator": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE", "SOMA_DATABASE_DSN_FILE", "SOMA_MODEL_API_KEY_FILE"},
+                "tools": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE"}}
+    delivered = {o["metadata"]["name"] for o in objects(plan, "ExternalSecret") if o["metadata"]["namespace"] == NS}
+    for app, files in expected.items():
+        pod = deployment(plan, app)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert not [e for e in container["env"] if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]], app
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert files <= {k for k in env if k.endswith("_FILE")}, app
+        mounted = {m["mountPath"]: m for m in container["volumeMounts"]}
+        secrets = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+        assert secrets and set(s["secretName"] for s in secrets.values()) <= delivered, app
+        for variable in files:
+            folder, _, key = env[variable].rpartition("/")
+            assert mounted[folder]["readOnly"] is True
+            volume = secrets[mounted[folder]["name"]]
+            assert [i["key"] for i in volume["items"]] and key in [i["path"] for i in volume["items"]]
+    text = json.dumps([o for o in objects(plan) if o["metadata"].get("namespace") == NS and o["kind"] == "Deployment"])
+    assert not [v for v in generated.values() if len(v) >= 16 and v in text]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_gateway_knows_its_upstreams_and_identity_its_issuer(rendered, stack):
+    plan, parsed = rendered[stack][0], rendered[stack][2]
+    env = {e["name"]: e.get("value") for e in deployment(plan, "gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert json.loads(env["SOMA_UPSTREAMS"]) == {"orchestrator": f"http://orchestrator.{NS}.svc.cluster.local:8080",
+                                                 "tools": f"http://tools.{NS}.svc.cluster.local:8080"}
+    assert env["SOMA_JWKS_URL"] == f"http://identity.{NS}.svc.cluster.local:8080/.well-known/jwks.json"
+    identity = {e["name"]: e.get("value") for e in deployment(plan, "identity")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert identity["SOMA_ISSUER"] == env["SOMA_JWT_ISSUER"] == parsed.mesh.edge.jwt.issuer
+    assert env["SOMA_JWT_AUDIENCE"] in json.loads(identity["SOMA_ALLOWED_AUDIENCES"])
+    policies = [o for o in objects(plan, "Policy") if o.get("name") == f"{NS}-identity" or o["metadata"].get("name") == f"{NS}-identity"]
+    assert policies or [r for r in plan["resources"] if r["type"] == "vault:index/policy:Policy" and r["name"] == f"{NS}-identity"]
+
+
+def flow_names(plan: dict, kind: str, namespace: str) -> set[str]:
+    return {o["metadata"]["name"] for o in objects(plan, kind) if o["metadata"]["namespace"] == namespace}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_flows_are_declared_once_and_enforced_by_both_layers(rendered, stack):
+    plan = rendered[stack][0]
+    policies = flow_names(plan, "NetworkPolicy", NS)
+    for app, callers in (("identity", True), ("orchestrator", True), ("tools", True)):
+        assert f"{app}-callers" in policies
+    assert {"identity-telemetry", "gateway-telemetry", "orchestrator-telemetry", "tools-telemetry"} <= policies
+    egress = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == NS
+              and o["spec"]["policyTypes"] == ["Egress"]}
+    gateway_to = {p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                  for name, spec in egress.items() if name.startswith("gateway-egress") for rule in spec["egress"] for p in rule["to"]}
+    assert {"identity", "orchestrator", "tools", "openfga", "redis"} <= gateway_to
+    orchestrator_to = json.dumps([spec for name, spec in egress.items() if name.startswith("orchestrator-egress")])
+    assert '"openfga"' in orchestrator_to and "cnpg.io/cluster" in orchestrator_to and "192.0.2.10/32" in orchestrator_to
+    # OpenFGA admits the tool service once it is enabled, in both layers
+    openfga = next(o for o in objects(plan, "NetworkPolicy") if o["metadata"]["name"] == "openfga-api-from-clients")
+    assert "tools" in json.dumps(openfga["spec"])
+    authorizations = flow_names(plan, "AuthorizationPolicy", NS)
+    assert {"identity-callers", "orchestrator-callers", "tools-callers"} <= authorizations
+    (lock,) = [o for o in objects(plan, "AuthorizationPolicy") if o["metadata"]["name"] == "openfga-api-callers-only"]
+    assert any(p.endswith(f"/ns/{NS}/sa/tools") for p in lock["spec"]["rules"][0]["from"][0]["source"]["notPrincipals"])
+    assert "vault-from-soma-agents-identity" in flow_names(plan, "NetworkPolicy", "soma-secrets")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_gate_passes_the_services(rendered, stack):
+    """Judged with the catalog that pins the app images, nothing the services add is refused; judged with the real
+    lock (no ``apps``), their images are: the gate does look at them."""
+    plan, _, _, lock = rendered[stack]
+
+    def failing(catalog_path: str) -> list:
+        config = load_config_file(stack_config_path(stack))
+        for rule in config.values():
+            if isinstance(rule, dict) and "catalogPath" in rule:
+                rule["catalogPath"] = catalog_path
+        report = run_gate(plan, config)
+        return [line for line in report.lines if line.level in ("mandatory", "advisory")]
+
+    def about_services(lines: list) -> list:
+        return [line for line in lines if NS in line.urn or any(f"somaagenthub/{app}" in line.message for app in SERVICES)]
+
+    found = about_services(failing(str(lock)))
+    assert found == [], "\n".join(f"{line.rule}: {line.urn}: {line.message}" for line in found)
+    unpinned = about_services(failing("platform.lock.yaml"))
+    assert {line.rule for line in unpinned} == {"digest-pinned-images", "signed-images"}
+    assert {app for line in unpinned for app in SERVICES if f"somaagenthub/{app}:" in line.message} == set(SERVICES)
+
+
+def test_settings_refuse_an_unpinned_service_naming_key_and_remedy():
+    """With the real lock (no ``apps`` yet) enabling a service is refused before any resource, naming what to do."""
+    with pytest.raises(platform_settings.SettingsError) as refused:
+        platform_settings.parse(config_with("dev", agents=agents_with_services("dev")), "dev")
+    messages = [p for p in refused.value.problems if "pins no image" in p]
+    assert {m.split(":")[1].split(".")[2] for m in messages} == set(SERVICES)
+    assert all(m.startswith(f"somaagenthub:agents.services.{m.split('.')[2]}.enabled") and "make images-release" in m for m in messages)
+
+
+def test_settings_name_what_an_enabled_service_lacks():
+    agents = agents_with_services("prod")
+    agents["services"]["gateway"] = {"enabled": True, "replicas": 1, "resources": SIZE}
+    del agents["services"]["identity"]
+    agents["services"]["orchestrator"].pop("modelApiKeyPath")
+    with pytest.raises(platform_settings.SettingsError) as refused:
+        platform_settings.parse(config_with("prod", agents=agents), "prod")
+    text = "\n".join(refused.value.problems)
+    assert "somaagenthub:agents.services.gateway.redis: required" in text
+    assert "somaagenthub:agents.services.gateway.enabled: the gateway verifies tokens with identity's JWKS" in text
+    assert "somaagenthub:agents.services.gateway.replicas: highAvailability is on" in text
+    assert "somaagenthub:agents.services.orchestrator.modelApiKeyPath: required" in text
+
+
+def test_the_stack_files_keep_every_service_off():
+    for stack in ("dev", "prod"):
+        parsed = platform_settings.parse(config_with(stack), stack)
+        assert parsed.agents.services.enabled() == ()
