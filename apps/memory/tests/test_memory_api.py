@@ -149,3 +149,21 @@ def test_settings_report_every_problem_at_once(tmp_path):
         (tmp_path / "openfga_store_id").write_text("01JH6Q8ZK3P5R7T9V2X4Y6A8C0")
         (tmp_path / "openfga_model_id").write_text("01JH6Q9B1D3F5H7K9M2N4P6R8S")
         MemorySettings.from_env({"SOMA_OPENFGA_API_URL": "http://openfga:8080", "SOMA_SECRETS_DIR": str(tmp_path), "SOMA_AUDIT_SINK": "log"})
+
+
+def test_dropping_a_collection_removes_it_from_qdrant(client):
+    client.post("/collections/acme-kb/records", json={"documents": [DOC]}, headers=ACME)
+    assert client.delete("/collections/acme-kb", headers=ACME).json() == {"collection": "acme-kb", "deleted": True}
+    assert not client.qdrant.collection_exists(qdrant_collection("acme", "acme-kb"))
+    assert client.get("/collections/acme-kb/records", params={"query": "vacation"}, headers=READER).json()["hits"] == []
+    assert client.delete("/collections/acme-kb", headers=ACME).status_code == 404
+    assert [e["action"] for e in client.audit.events] == ["memory.write", "memory.collection.delete", "memory.collection.delete"]
+
+
+def test_the_openapi_document_lists_the_routes_the_gateway_forwards_to():
+    from soma_memory.openapi import document
+
+    paths = document()["paths"]
+    assert set(paths["/collections/{collection_id}/records"]) == {"get", "post"}
+    assert set(paths["/collections/{collection_id}/records/{document_id}"]) == {"delete"}
+    assert set(paths["/collections/{collection_id}"]) == {"delete"}

@@ -134,13 +134,17 @@ def score(path: str, retrieve, questions: QuestionSet, k: int) -> Figures:
         start = time.perf_counter()
         hits = retrieve(q.question, k)
         timings.append((time.perf_counter() - start) * 1000)
-        rank = next((r for r, h in enumerate(hits, 1) if h.document_id == q.document and q.section in h.section.split(" > ")), None)
+        rank = next((r for r, h in enumerate(hits, 1) if h.metadata.get("path") == q.document and q.section in h.section.split(" > ")), None)
         if rank:
             answered += 1
             reciprocal += 1 / rank
-        doc_answered += any(h.document_id == q.document for h in hits)
-        n = len(questions.questions)
+        doc_answered += any(h.metadata.get("path") == q.document for h in hits)
+    n = len(questions.questions)
     return Figures(path, answered / n, doc_answered / n, reciprocal / n, statistics.median(timings), statistics.fmean(timings))
+
+
+def document_id(path: str) -> str:
+    return path.replace("/", "~")
 
 
 def commit_of(repo: Path) -> str:
@@ -162,7 +166,8 @@ def run(questions: QuestionSet, documents: dict[str, str], embedder, *, k: int, 
 
     store = MemoryStore(QdrantClient(":memory:"), embedder, ChunkRule(chunk_size, chunk_overlap), max_k=max(k, 50))
     start = time.perf_counter()
-    results = store.ingest(TENANT, COLLECTION, [DocumentIn(name, text, {"kind": "doc"}) for name, text in documents.items()])
+    # a document id is one path segment (no "/"): the repository path travels as metadata
+    results = store.ingest(TENANT, COLLECTION, [DocumentIn(document_id(name), text, {"path": name}) for name, text in documents.items()])
     ingest_s = time.perf_counter() - start
     chunks = sum(r.chunks for r in results)
     print(f"{header}: {len(questions.questions)} questions, {len(documents)} documents, {chunks} chunks "

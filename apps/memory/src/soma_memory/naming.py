@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 
 TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-# OpenFGA object ids as the gateway accepts them (memory_collection:<id>)
+# OpenFGA object ids as the gateway accepts them (memory_collection:<id>); document ids follow the same rule,
+# since they are one path segment of the public API too (DELETE .../records/{document_id})
 COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
-DOCUMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~/:-]{0,255}$")
+DOCUMENT = COLLECTION
 PREFIX = "t_"
 
 
