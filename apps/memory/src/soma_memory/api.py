@@ -91,7 +91,7 @@ def build_router(runtime) -> APIRouter:
         else:
             if mode:
                 raise ServiceError(400, "invalid_request", "query.mode: only the direct provider has modes")
-            hits = await work(runtime.provider(provider).retrieve, caller.tenant, collection_id, query, k, filters)
+            hits = await work(runtime.call, provider, "retrieve", caller.tenant, collection_id, query, k, filters)
         return {"collection": collection_id, "provider": provider, "hits": [h.as_json() for h in hits]}
 
     @router.post("/collections/{collection_id}/records", status_code=201, summary="ingest documents (chunked, embedded)")
@@ -112,7 +112,7 @@ def build_router(runtime) -> APIRouter:
         documents = [DocumentIn(d.document_id, d.text, d.metadata, d.format == "markdown") for d in body.documents]
         await runtime.guard.allow(caller, "memory.write", collection_id, request_id,
                                   **{"documents": str(len(documents)), "provider": body.provider})
-        results = await work(runtime.provider(body.provider).ingest, caller.tenant, collection_id, documents)
+        results = await work(runtime.call, body.provider, "ingest", caller.tenant, collection_id, documents)
         return {"collection": collection_id, "provider": body.provider,
                 "documents": [{"document_id": r.document_id, "chunks": r.chunks, "replaced": r.replaced} for r in results]}
 

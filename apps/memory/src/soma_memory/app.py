@@ -57,6 +57,10 @@ class Runtime:
             self.providers[name] = make_provider(name, self.store)
         return self.providers[name]
 
+    def call(self, name: str, method: str, *args, **kwargs):
+        """A provider's method, run in a worker thread by the API (the first use imports its framework)."""
+        return getattr(self.provider(name), method)(*args, **kwargs)
+
 
 def open_qdrant(settings: MemorySettings) -> QdrantClient:
     if settings.qdrant_path:

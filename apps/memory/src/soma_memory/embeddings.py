@@ -39,6 +39,9 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()   # a progress bar on stderr is noise in JSON logs
 
         path = Path(model_path) if model_path else packaged_model_path()
         if not (path / "modules.json").is_file():
