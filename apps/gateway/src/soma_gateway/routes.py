@@ -149,4 +149,8 @@ DEFAULT_ROUTES = RouteTable([
           MEMORY, "/collections/{collection_id}/records", "memory.read"),
     Route("memory-write", "POST", "/v1/memory/{collection_id}/records", "can_write", "memory_collection", "collection_id",
           MEMORY, "/collections/{collection_id}/records", "memory.write"),
+    Route("memory-forget", "DELETE", "/v1/memory/{collection_id}/records/{document_id}", "can_write", "memory_collection",
+          "collection_id", MEMORY, "/collections/{collection_id}/records/{document_id}", "memory.delete"),
+    Route("memory-drop", "DELETE", "/v1/memory/{collection_id}", "can_write", "memory_collection", "collection_id",
+          MEMORY, "/collections/{collection_id}", "memory.collection.delete"),
 ])

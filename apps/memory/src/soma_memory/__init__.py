@@ -1,0 +1,1 @@
+"""SomaAgentHub memory gateway: the one door to long-term memory (issue 15 point 4)."""
