@@ -21,9 +21,9 @@ from policies.config import load_config_file, stack_config_path
 from tests.helpers import config_with, objects, stack_document
 from tools.gate import run_gate
 
-SERVICES = ("identity", "gateway", "orchestrator", "tools")
+SERVICES = ("identity", "gateway", "orchestrator", "tools", "memory")
 TEST_ONLY = {app: "sha256:" + hashlib.sha256(f"test-only digest for the {app} app, not an image".encode()).hexdigest()
-             for app in (*SERVICES, "memory")}
+             for app in SERVICES}
 SIZE = {"cpuRequest": "50m", "memoryRequest": "128Mi", "cpuLimit": "500m", "memoryLimit": "256Mi"}
 NS = "soma-agents"
 
@@ -39,6 +39,7 @@ def services_block(stack: str) -> dict:
                          "model": {"url": "https://models.soma.example.com/v1", "cidr": "192.0.2.10/32"},
                          "modelName": "scripted", "modelApiKeyPath": "orchestrator/model"},
         "tools": {"enabled": True, "replicas": replicas, "resources": SIZE},
+        "memory": {"enabled": True, "replicas": replicas, "resources": SIZE},
     }
 
 
@@ -116,7 +117,8 @@ def test_credentials_are_mounted_files_never_environment(rendered, stack):
     expected = {"identity": {"SOMA_DATABASE_PASSWORD_FILE"},
                 "gateway": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE", "SOMA_REDIS_PASSWORD_FILE"},
                 "orchestrator": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE", "SOMA_DATABASE_DSN_FILE", "SOMA_MODEL_API_KEY_FILE"},
-                "tools": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE"}}
+                "tools": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE"},
+                "memory": {"SOMA_OPENFGA_STORE_ID_FILE", "SOMA_OPENFGA_MODEL_ID_FILE", "SOMA_QDRANT_API_KEY_FILE"}}
     delivered = {o["metadata"]["name"] for o in objects(plan, "ExternalSecret") if o["metadata"]["namespace"] == NS}
     for app, files in expected.items():
         pod = deployment(plan, app)["spec"]["template"]["spec"]
@@ -141,13 +143,23 @@ def test_the_gateway_knows_its_upstreams_and_identity_its_issuer(rendered, stack
     plan, parsed = rendered[stack][0], rendered[stack][2]
     env = {e["name"]: e.get("value") for e in deployment(plan, "gateway")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert json.loads(env["SOMA_UPSTREAMS"]) == {"orchestrator": f"http://orchestrator.{NS}.svc.cluster.local:8080",
-                                                 "tools": f"http://tools.{NS}.svc.cluster.local:8080"}
+                                                 "tools": f"http://tools.{NS}.svc.cluster.local:8080",
+                                                 "memory": f"http://memory.{NS}.svc.cluster.local:8080"}
     assert env["SOMA_JWKS_URL"] == f"http://identity.{NS}.svc.cluster.local:8080/.well-known/jwks.json"
     identity = {e["name"]: e.get("value") for e in deployment(plan, "identity")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert identity["SOMA_ISSUER"] == env["SOMA_JWT_ISSUER"] == parsed.mesh.edge.jwt.issuer
     assert env["SOMA_JWT_AUDIENCE"] in json.loads(identity["SOMA_ALLOWED_AUDIENCES"])
-    policies = [o for o in objects(plan, "Policy") if o.get("name") == f"{NS}-identity" or o["metadata"].get("name") == f"{NS}-identity"]
-    assert policies or [r for r in plan["resources"] if r["type"] == "vault:index/policy:Policy" and r["name"] == f"{NS}-identity"]
+    assert identity["SOMA_VAULT_KUBERNETES_ROLE"] == f"{NS}-identity-signer"
+    vault = {(r["type"].rsplit(":", 1)[1], r["name"]): r["inputs"] for r in plan["resources"] if r["type"].startswith("vault:")}
+    (policy,) = [i for (kind, _), i in vault.items() if kind == "Policy" and i["name"] == f"{NS}-identity-signer"]
+    assert policy["policy"].count("path ") == 2 and '"transit/sign/identity-jwt"' in policy["policy"]
+    (role,) = [i for (kind, _), i in vault.items() if kind == "AuthBackendRole" and i["roleName"] == f"{NS}-identity-signer"]
+    assert role["boundServiceAccountNames"] == ["identity"] and role["boundServiceAccountNamespaces"] == [NS]
+    (key,) = [i for (kind, _), i in vault.items() if kind == "SecretBackendKey"]
+    assert key["exportable"] is False and key["type"] == "ecdsa-p256"
+    # one Vault name per policy and role: identity's signer never shares the External Secrets consumer's
+    names = [(kind, i.get("name") or i.get("roleName")) for (kind, _), i in vault.items() if kind in ("Policy", "AuthBackendRole")]
+    assert len(names) == len(set(names))
 
 
 def flow_names(plan: dict, kind: str, namespace: str) -> set[str]:
@@ -158,23 +170,26 @@ def flow_names(plan: dict, kind: str, namespace: str) -> set[str]:
 def test_flows_are_declared_once_and_enforced_by_both_layers(rendered, stack):
     plan = rendered[stack][0]
     policies = flow_names(plan, "NetworkPolicy", NS)
-    for app, callers in (("identity", True), ("orchestrator", True), ("tools", True)):
-        assert f"{app}-callers" in policies
-    assert {"identity-telemetry", "gateway-telemetry", "orchestrator-telemetry", "tools-telemetry"} <= policies
+    assert {f"{app}-callers" for app in ("identity", "orchestrator", "tools", "memory")} <= policies
+    assert {f"{app}-telemetry" for app in SERVICES} <= policies
     egress = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == NS
               and o["spec"]["policyTypes"] == ["Egress"]}
     gateway_to = {p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
                   for name, spec in egress.items() if name.startswith("gateway-egress") for rule in spec["egress"] for p in rule["to"]}
-    assert {"identity", "orchestrator", "tools", "openfga", "redis"} <= gateway_to
+    assert {"identity", "orchestrator", "tools", "memory", "openfga", "redis"} <= gateway_to
+    memory_to = json.dumps([spec for name, spec in egress.items() if name.startswith("memory-egress")])
+    assert '"qdrant"' in memory_to and "soma-data" in memory_to
     orchestrator_to = json.dumps([spec for name, spec in egress.items() if name.startswith("orchestrator-egress")])
     assert '"openfga"' in orchestrator_to and "cnpg.io/cluster" in orchestrator_to and "192.0.2.10/32" in orchestrator_to
-    # OpenFGA admits the tool service once it is enabled, in both layers
+    # OpenFGA admits the tool service and the memory gateway once they are enabled, in both layers
     openfga = next(o for o in objects(plan, "NetworkPolicy") if o["metadata"]["name"] == "openfga-api-from-clients")
-    assert "tools" in json.dumps(openfga["spec"])
+    admitted = {p["podSelector"]["matchLabels"].get("app.kubernetes.io/name") for p in openfga["spec"]["ingress"][0]["from"]}
+    assert {"gateway", "orchestrator", "tools", "memory"} <= admitted
     authorizations = flow_names(plan, "AuthorizationPolicy", NS)
-    assert {"identity-callers", "orchestrator-callers", "tools-callers"} <= authorizations
+    assert {f"{app}-callers" for app in ("identity", "orchestrator", "tools", "memory")} <= authorizations
     (lock,) = [o for o in objects(plan, "AuthorizationPolicy") if o["metadata"]["name"] == "openfga-api-callers-only"]
-    assert any(p.endswith(f"/ns/{NS}/sa/tools") for p in lock["spec"]["rules"][0]["from"][0]["source"]["notPrincipals"])
+    principals = lock["spec"]["rules"][0]["from"][0]["source"]["notPrincipals"]
+    assert {p.rsplit("/", 1)[1] for p in principals} == {"gateway", "orchestrator", "tools", "memory"}
     assert "vault-from-soma-agents-identity" in flow_names(plan, "NetworkPolicy", "soma-secrets")
 
 

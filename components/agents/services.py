@@ -21,11 +21,13 @@ import pulumi
 import pulumi_vault as vault
 
 from components.core import CoreOutputs
+from components.core.data import qdrant
 from components.core.interfaces import DatabaseAccess, SecretRef
 from components.core.secrets import vault_server
 from components.core.secrets.vault_access import VAULT_AUDIENCE
 from components.governance.openfga import OpenFgaOutputs
 from components.kit import Egress, KitContext, Peer, SecretFile, ServiceAccountToken, Workload, WorkloadArgs, allow_ingress, selector
+from components.kit.labels import client_label
 from components.settings import AgentService, AgentServices, PlatformSettings
 
 PORT = 8080
@@ -53,6 +55,8 @@ class ServiceSpec:
     openfga: bool = False
     database: str | None = None
     database_secret: str = "password"
+    qdrant: bool = False
+    """The platform's Qdrant (Core's data namespace), with a copy of its API key."""
 
 
 SPECS: dict[str, ServiceSpec] = {
@@ -60,8 +64,7 @@ SPECS: dict[str, ServiceSpec] = {
     "gateway": ServiceSpec("api-gateway", openfga=True),
     "orchestrator": ServiceSpec("orchestrator", callers=("gateway",), openfga=True, database="orchestrator", database_secret="dsn"),
     "tools": ServiceSpec("tool-service", callers=("gateway", "orchestrator"), openfga=True),
-    "memory": ServiceSpec("memory-gateway", callers=("gateway", "orchestrator", "tools"), openfga=True, database="memory",
-                          database_secret="dsn"),
+    "memory": ServiceSpec("memory-gateway", callers=("gateway", "orchestrator", "tools"), openfga=True, qdrant=True),
 }
 """The edge's proxies reach identity and the gateway through the Mesh phase's route flows (mesh.edge.routes)."""
 UPSTREAMS = ("orchestrator", "tools", "memory")
@@ -144,6 +147,12 @@ class AgentServicesDeployment(pulumi.ComponentResource):
                 mount(self._grant(name, "database", {"password": password}), ("password", "database_password"))
             egress.append(Egress(to=Peer(namespace=database.namespace, pods=dict(database.pods)), ports=(database.port,)))
             labels.update(database.client_labels)
+        if spec.qdrant:
+            api_key = self.core.secrets.password(qdrant.API_KEY_PASSWORD, qdrant.API_KEY_LENGTH)
+            mount(self._grant(name, "qdrant", {"api-key": api_key}), ("api-key", "qdrant_api_key"))
+            env["SOMA_QDRANT_URL"] = f"http://{qdrant.NAME}.{self.core.data_namespace}.svc.cluster.local:{qdrant.HTTP_PORT}"
+            egress.append(Egress(to=Peer(namespace=self.core.data_namespace, pods=dict(qdrant.POD_LABELS)), ports=(qdrant.HTTP_PORT,)))
+            labels.update(client_label("qdrant"))
         callees = [c for c, s in SPECS.items() if name in s.callers and c in self.enabled]
         egress.extend(Egress(to=Peer(pods=selector(c)), ports=(PORT,)) for c in callees)
         token = None
@@ -173,7 +182,7 @@ class AgentServicesDeployment(pulumi.ComponentResource):
             mount(self.core.secrets.share("orchestrator-model", ns, orchestrator.model_api_key_path, ("api-key",), after=self.after),
                   ("api-key", "model_api_key"))
             egress.append(Egress(to=endpoint_peer(orchestrator.model), ports=(orchestrator.model.port,)))
-        if name in ("gateway", "orchestrator", "tools"):
+        if name in ("gateway", "orchestrator", "tools", "memory"):
             env["SOMA_AUDIT_SINK"] = AUDIT_SINK
         callers = tuple(Peer(pods=selector(c)) for c in spec.callers if c in self.enabled)
         return Workload(WorkloadArgs(
@@ -195,11 +204,11 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         vault.transit.SecretBackendKey(f"{ns}-identity-signing-key", backend=mount.path, name=identity.signing_key,
                                        type="ecdsa-p256" if identity.signing_algorithm == "ES256" else "rsa-2048",
                                        exportable=False, allow_plaintext_backup=False, deletion_allowed=False, opts=after_mount)
-        role = f"{ns}-identity"
-        policy = vault.Policy(f"{ns}-identity", name=role, policy=identity_policy_hcl(identity.transit_mount, identity.signing_key),
+        role = signer_role(ns)
+        policy = vault.Policy(role, name=role, policy=identity_policy_hcl(identity.transit_mount, identity.signing_key),
                               opts=on_vault)
         vault.kubernetes.AuthBackendRole(
-            f"{ns}-identity", backend=admin.kubernetes_auth_path, role_name=role, bound_service_account_names=["identity"],
+            role, backend=admin.kubernetes_auth_path, role_name=role, bound_service_account_names=["identity"],
             bound_service_account_namespaces=[ns], audience=VAULT_AUDIENCE, token_policies=[role], token_ttl=3600,
             token_max_ttl=86400, token_type="service", opts=pulumi.ResourceOptions.merge(on_vault, pulumi.ResourceOptions(depends_on=[policy])))
         allow_ingress(f"vault-from-{ns}-identity", self.core.secrets_namespace, vault_server.POD_LABELS,
@@ -216,6 +225,12 @@ class AgentServicesDeployment(pulumi.ComponentResource):
             "SOMA_SIGNING_KEY_NAME": identity.signing_key,
             "SOMA_SIGNING_ALGORITHM": identity.signing_algorithm,
         }
+
+
+def signer_role(namespace: str) -> str:
+    """identity's own Vault policy and Kubernetes-auth role, beside (never the same as) the ``<namespace>-identity``
+    policy and role Core makes for the External Secrets consumer that delivers identity's database password."""
+    return f"{namespace}-identity-signer"
 
 
 def identity_policy_hcl(mount: str, key: str) -> str:

@@ -26,6 +26,9 @@ from components.kit import CronJob, CronJobArgs, Egress, JobArgs, Peer, ScriptFi
 from components.settings import Resources
 
 NAME = "qdrant"
+API_KEY_PASSWORD = "qdrant-api-key"
+API_KEY_LENGTH = 48
+"""The generated API key's name and length: the memory gateway is granted a copy of the same value (components/agents/services.py)."""
 HTTP_PORT, GRPC_PORT, P2P_PORT = 6333, 6334, 6335
 CLIENT_PHASES = ("agents",)
 """The memory gateway (agents) is Qdrant's one client; its namespace is the only one admitted."""
@@ -153,7 +156,7 @@ class QdrantStore:
     def __init__(self, stores: StoreContext, storage: ObjectStorage, opts: pulumi.ResourceOptions):
         ns = stores.data_ns
         secrets = stores.secrets
-        self.api_key = secrets.grant(NAME, ns, NAME, "api-key", {"api-key": secrets.password("qdrant-api-key", 48)})
+        self.api_key = secrets.grant(NAME, ns, NAME, "api-key", {"api-key": secrets.password(API_KEY_PASSWORD, API_KEY_LENGTH)})
         self.chart = helm_chart(NAME, "qdrant", ns, chart_values(stores, self.api_key.name), stores.ctx, stores.ctx.keep(opts))
         self.address = f"http://{NAME}.{ns}.svc.cluster.local:{HTTP_PORT}"
         # Container port "http" comes from the chart's service.ports (templates/statefulset.yaml).
