@@ -14,6 +14,7 @@ from typing import AsyncIterator
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from soma_service import ReadinessCheck, create_app, current_request_id
 
@@ -71,7 +72,7 @@ def build_app(settings: GatewaySettings, routes: RouteTable = DEFAULT_ROUTES, de
         limiter = TenantRateLimiter(redis, settings.rate_limit.limit(),
                                     {tenant: limit.limit() for tenant, limit in settings.rate_limit_tenants.items()})
         holder["gateway"] = Gateway(routes, TokenVerifier(keys, rules), fga, limiter,
-                                    Forwarder(settings.upstreams, upstream_client), audit)
+                                    Forwarder(settings.upstreams, upstream_client, settings.upstream_stream_idle_timeout_seconds), audit)
         await audit.start()
         service = app.state.service
         service.add_check(ReadinessCheck("redis", functools.partial(_redis_answers, redis)))
@@ -104,6 +105,8 @@ def _handler(holder: dict[str, Gateway]):
                             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
                             body=await request.body(), request_id=current_request_id.get() or "-")
         reply = await holder["gateway"].handle(incoming)
+        if reply.stream is not None:
+            return StreamingResponse(reply.stream, status_code=reply.status, headers=reply.headers)
         return Response(content=reply.body, status_code=reply.status, headers=reply.headers)
     return handle
 

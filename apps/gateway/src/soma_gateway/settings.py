@@ -65,6 +65,8 @@ class GatewaySettings(ServiceSettings):
     upstreams: dict[str, str] = Field(description='route table upstream name -> base URL, JSON: {"orchestrator": "http://..."}')
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    upstream_stream_idle_timeout_seconds: float = Field(default=300.0, gt=0, description="for requests asking for a "
+                                                        "stream (Accept: text/event-stream): longest wait between chunks")
     audit_sink: Literal["kafka", "log"] = "kafka"
     audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True, description="Core's Kafka bootstrap servers, host:port[,host:port]")
     audit_topic: str = "platform.audit.v1"

@@ -29,17 +29,25 @@ from .registry import Compiler, DefinitionRegistry, default_compilers
 from .runtime import Orchestrator
 from .settings import OrchestratorSettings
 from .steps import StepPolicy
+from .toolservice import McpToolSource, StaticTools, ToolSource
 from .store import Store, open_pool
 
 
 @dataclass
 class Dependencies:
-    """What tests (or another deployment) may supply instead of the settings' defaults."""
+    """What tests (or another deployment) may supply instead of the settings' defaults. ``tools`` are used
+    only without ``SOMA_TOOLS_MCP_URL``; with it, runs get the tool service's tools over MCP."""
 
     audit: AuditSink | None = None
     models: ModelProvider | None = None
     tools: Mapping[str, BaseTool] = field(default_factory=dict)
     compilers: Mapping[str, Compiler] | None = None
+
+
+def tool_source(settings: OrchestratorSettings, deps: Dependencies) -> ToolSource:
+    if settings.tools_mcp_url:
+        return McpToolSource(settings.tools_mcp_url, settings.tools_timeout_seconds)
+    return StaticTools(deps.tools, settings.available_tools)
 
 
 def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, **base) -> FastAPI:
@@ -63,9 +71,8 @@ def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, 
                                                              timeout_seconds=settings.model_timeout_seconds)
             fga = OpenFgaClient(settings.openfga_api_url, settings.openfga_store_id.get_secret_value(),
                                 settings.openfga_model_id.get_secret_value(), http, timeout=settings.openfga_timeout_seconds)
-            tools = dict(deps.tools)
-            registry = DefinitionRegistry(store, default_compilers() if deps.compilers is None else deps.compilers,
-                                          frozenset(settings.available_tools) | frozenset(tools))
+            tools = tool_source(settings, deps)
+            registry = DefinitionRegistry(store, default_compilers() if deps.compilers is None else deps.compilers, tools)
             policy = StepPolicy(settings.step_timeout_seconds, settings.step_max_attempts, settings.step_backoff_seconds)
             tracer = app.state.telemetry.tracer_provider.get_tracer("soma_orchestrator")
             orchestrator = Orchestrator(store, registry, checkpointer, models, tools, Authorizer(fga), Auditor(audit), tracer,

@@ -39,7 +39,12 @@ class OrchestratorSettings(ServiceSettings):
     recursion_limit: int = Field(default=50, ge=1, description="most steps a run may take")
     run_lease_seconds: float = Field(default=30.0, gt=0, description="a running run whose driver has not renewed its "
                                      "lease for this long is continued by another replica")
-    available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list)")
+    tools_mcp_url: str | None = Field(default=None, pattern=r"^https?://",
+                                      description="the tool service's MCP endpoint in the mesh, e.g. http://tools.soma-agents:8080/mcp: "
+                                      "runs load their tools from it, registration checks tool names against it")
+    tools_timeout_seconds: float = Field(default=60.0, gt=0, description="per MCP request to the tool service")
+    available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list); "
+                                             "ignored when tools_mcp_url is set")
 
     audit_sink: Literal["kafka", "log"] = "kafka"
     audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True)
