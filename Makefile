@@ -56,7 +56,7 @@ gate: venv
 
 test: venv amtool cosign redis image-tools
 	-@$(MAKE) --no-print-directory promtool
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(or $(WORKERS),2) --dist loadfile
 
 # Alertmanager's amtool for the Alertmanager configuration tests (they skip, saying why, without it)
 amtool:

@@ -252,8 +252,10 @@ def test_weakening_one_hardening_property_fails_the_gate(
             pod = pod_templates(_view(resource))[pod_index]
             if not mutate(resource["inputs"], pod, pod.containers[0]):
                 continue
-            mutated = {**plan, "resources": [*plan["resources"][:index], resource, *plan["resources"][index + 1 :]]}
-            report = run_gate(mutated, config)
+            # resource rules judge each resource on its own: the weakened resource alone gives the same lines for it
+            # as the whole plan would (stack rules' lines about the now tiny plan are not looked at), and this test
+            # no longer re-judges ~1,200 resources per pod and property
+            report = run_gate({**plan, "resources": [resource]}, config)
             new = [
                 line
                 for line in report.blocking

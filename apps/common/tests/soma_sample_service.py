@@ -6,7 +6,7 @@ import sys
 from fastapi import APIRouter
 from pydantic import SecretStr
 
-from soma_service import ServiceSettings, SettingsError, create_app, run
+from soma_service import ServiceSettings, create_app, serve
 
 
 class SampleSettings(ServiceSettings):
@@ -23,9 +23,4 @@ async def slow(seconds: float = 1.0) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        settings = SampleSettings.from_env()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        sys.exit(2)
-    run(create_app(settings, routers=[router]))
+    sys.exit(serve(SampleSettings, lambda settings: create_app(settings, routers=[router])))

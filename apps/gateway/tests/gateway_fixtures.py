@@ -63,3 +63,35 @@ def running_gateway(settings, routes=None):
     with TestClient(app, raise_server_exceptions=False) as client:
         client.audit = sink
         yield client
+
+
+@contextlib.contextmanager
+def served_gateway(settings, routes=None):
+    """The gateway served by uvicorn on 127.0.0.1 in a thread (Starlette's TestClient reads a streamed answer
+    whole before returning it, so streams are tested over a real socket); yields (base URL, audit sink)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from soma_gateway.app import Dependencies, build_app
+    from soma_gateway.routes import DEFAULT_ROUTES
+    from soma_gateway.standins import free_port
+
+    sink = RecordingAuditSink()
+    app = build_app(settings, routes or DEFAULT_ROUTES, Dependencies(audit=sink), configure_logging=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", sink
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

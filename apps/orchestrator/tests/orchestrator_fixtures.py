@@ -188,9 +188,9 @@ class ListSink:
 
 
 @contextlib.contextmanager
-def orchestrator_app(postgres: str, fga, models, secrets_dir, **settings: Any):
+def orchestrator_app(postgres: str, fga, models, secrets_dir, compilers: dict | None = None, **settings: Any):
     """The orchestrator app in a TestClient (its lifespan: pool, checkpointer, recovery); yields
-    (client, audit sink, span exporter)."""
+    (client, audit sink, span exporter). ``compilers``: default the ``test`` compiler only."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -202,7 +202,7 @@ def orchestrator_app(postgres: str, fga, models, secrets_dir, **settings: Any):
     values.update(settings)
     config = OrchestratorSettings.from_env({}, **values)
     app = build_app(config, Dependencies(audit=sink, models=models, tools={"web-search": web_search, "shell": shell},
-                                         compilers={"test": compile_test}),
+                                         compilers=compilers or {"test": compile_test}),
                     telemetry=Telemetry(provider, MeterProvider(), None, None), configure_logging=False)
     with TestClient(app) as client:
         yield client, sink, exporter

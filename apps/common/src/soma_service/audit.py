@@ -10,7 +10,9 @@ import os
 import re
 import time
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 LOG = logging.getLogger("soma_service.audit")
 TOPIC = "platform.audit.v1"
@@ -86,3 +88,29 @@ class KafkaAuditSink:
 def _log_failure(done, event_id: str) -> None:
     if not done.cancelled() and done.exception() is not None:
         LOG.error("audit event %s not delivered: %s", event_id, done.exception())
+
+
+class AuditSettings(BaseModel):
+    """The audit settings of a service that emits events: mix in before :class:`~soma_service.ServiceSettings`
+    (``class XSettings(AuditSettings, ServiceSettings)``). Kafka is the production sink and the default; ``log``
+    is for development, where no broker exists."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    audit_sink: Literal["kafka", "log"] = "kafka"
+    audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True,
+                                              description="Core's Kafka bootstrap servers, host:port[,host:port]")
+    audit_topic: str = TOPIC
+
+    @field_validator("audit_kafka_bootstrap")
+    @classmethod
+    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("audit_sink", "kafka") == "kafka" and not value:
+            raise ValueError("required while audit_sink is kafka (the production sink)")
+        return value
+
+    def audit_sink_for(self, client_id: str) -> AuditSink:
+        """The sink these settings choose; ``client_id`` names the service to the broker (e.g. ``soma-tools``)."""
+        if self.audit_sink == "kafka":
+            return KafkaAuditSink(self.audit_kafka_bootstrap, topic=self.audit_topic, client_id=client_id)
+        return LogAuditSink()

@@ -11,11 +11,47 @@ Anything but a 200 with a boolean ``allowed`` is ``AuthorizationUnavailable``: n
 """
 from __future__ import annotations
 
+import re
+
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")   # OpenFGA's store and model IDs are ULIDs
 
 
 class AuthorizationUnavailable(Exception):
     """OpenFGA gave no decision (unreachable, timed out, error, or an answer without ``allowed``)."""
+
+
+class OpenFgaSettings(BaseModel):
+    """The settings of a service that asks OpenFGA: mix in before :class:`~soma_service.ServiceSettings`
+    (``class XSettings(OpenFgaSettings, ServiceSettings)``).
+
+    The store and model IDs are typed as secrets so that they are read only from the files Vault and External
+    Secrets mount (Governance publishes them at ``outputs.openfga.ids_path``, keys ``store-id`` and
+    ``model-id``): ``SOMA_OPENFGA_STORE_ID_FILE`` / ``SOMA_OPENFGA_MODEL_ID_FILE``, or
+    ``<SOMA_SECRETS_DIR>/openfga_store_id`` and ``openfga_model_id``. They are not confidential, but an ID typed
+    into an environment variable by hand would outlive the model it names; the file follows Vault.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    openfga_api_url: str = Field(pattern=r"^https?://", description="OpenFGA's HTTP API, e.g. http://openfga.soma-governance:8080")
+    openfga_store_id: SecretStr
+    openfga_model_id: SecretStr
+    openfga_timeout_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("openfga_store_id", "openfga_model_id")
+    @classmethod
+    def _ulid(cls, value: SecretStr) -> SecretStr:
+        if not _ULID.match(value.get_secret_value().strip()):
+            raise ValueError("not an OpenFGA ID (a 26-character ULID)")
+        return SecretStr(value.get_secret_value().strip())
+
+    def openfga_client(self, client: httpx.AsyncClient) -> "OpenFgaClient":
+        """The client these settings name, sending its checks through ``client``."""
+        return OpenFgaClient(self.openfga_api_url, self.openfga_store_id.get_secret_value(),
+                             self.openfga_model_id.get_secret_value(), client, timeout=self.openfga_timeout_seconds)
 
 
 class OpenFgaClient:

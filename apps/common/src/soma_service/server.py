@@ -10,12 +10,14 @@ the grace period.
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
-from .settings import ServiceSettings
+from .settings import ServiceSettings, SettingsError, SettingsT
 
 log = logging.getLogger("soma_service")
 
@@ -49,3 +51,15 @@ def run(app: FastAPI, settings: ServiceSettings | None = None) -> None:
         proxy_headers=False,
     )
     _DrainingServer(config, app).run()
+
+
+def serve(settings_class: type[SettingsT], build_app: Callable[[SettingsT], FastAPI]) -> int:
+    """A service's ``main``: read the settings (every problem at once, on stderr, exit status 2), then serve
+    ``build_app(settings)`` until SIGTERM (exit status 0)."""
+    try:
+        settings = settings_class.from_env()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    run(build_app(settings))
+    return 0

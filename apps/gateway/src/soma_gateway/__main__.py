@@ -2,20 +2,14 @@
 until SIGTERM."""
 import sys
 
-from soma_service import SettingsError, run
+from soma_service import serve
 
 from .app import build_app
 from .settings import GatewaySettings
 
 
 def main() -> int:
-    try:
-        settings = GatewaySettings.from_env()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        return 2
-    run(build_app(settings))
-    return 0
+    return serve(GatewaySettings, build_app)
 
 
 if __name__ == "__main__":

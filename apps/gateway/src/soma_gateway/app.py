@@ -14,13 +14,13 @@ from typing import AsyncIterator
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from soma_service import ReadinessCheck, create_app, current_request_id
 
-from soma_service.audit import AuditSink, KafkaAuditSink, LogAuditSink
+from soma_service.audit import AuditSink
 from .forward import Forwarder
 from .gateway import Gateway, Incoming
-from soma_service.openfga import OpenFgaClient
 from .ratelimit import TenantRateLimiter, redis_client
 from .routes import CALLER_TENANT, DEFAULT_ROUTES, RouteTable
 from .settings import GatewaySettings
@@ -60,18 +60,16 @@ def build_app(settings: GatewaySettings, routes: RouteTable = DEFAULT_ROUTES, de
         redis = redis_client(settings.redis_url, max_connections=settings.redis_max_connections,
                              timeout=settings.redis_timeout_seconds,
                              password=settings.redis_password.get_secret_value() if settings.redis_password else None)
-        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-gateway")
-                               if settings.audit_sink == "kafka" else LogAuditSink())
+        audit = deps.audit or settings.audit_sink_for("soma-gateway")
         keys = JwksCache(settings.jwks_url, plain, ttl=settings.jwks_ttl_seconds,
                          refresh_interval=settings.jwks_refresh_interval_seconds, max_stale=settings.jwks_max_stale_seconds)
         rules = TokenRules(settings.jwt_issuer, settings.jwt_audience, settings.jwt_tenant_claim, settings.jwt_principal_claim,
                            tuple(settings.jwt_algorithms), settings.jwt_leeway_seconds)
-        fga = OpenFgaClient(settings.openfga_api_url, settings.openfga_store_id.get_secret_value(),
-                            settings.openfga_model_id.get_secret_value(), plain, timeout=settings.openfga_timeout_seconds)
+        fga = settings.openfga_client(plain)
         limiter = TenantRateLimiter(redis, settings.rate_limit.limit(),
                                     {tenant: limit.limit() for tenant, limit in settings.rate_limit_tenants.items()})
         holder["gateway"] = Gateway(routes, TokenVerifier(keys, rules), fga, limiter,
-                                    Forwarder(settings.upstreams, upstream_client), audit)
+                                    Forwarder(settings.upstreams, upstream_client, settings.upstream_stream_idle_timeout_seconds), audit)
         await audit.start()
         service = app.state.service
         service.add_check(ReadinessCheck("redis", functools.partial(_redis_answers, redis)))
@@ -104,6 +102,8 @@ def _handler(holder: dict[str, Gateway]):
                             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
                             body=await request.body(), request_id=current_request_id.get() or "-")
         reply = await holder["gateway"].handle(incoming)
+        if reply.stream is not None:
+            return StreamingResponse(reply.stream, status_code=reply.status, headers=reply.headers)
         return Response(content=reply.body, status_code=reply.status, headers=reply.headers)
     return handle
 

@@ -6,18 +6,30 @@ the caller's token, unless the route declares ``forward_authorization``), minus 
 caller tried to set. Added: the request id, W3C trace context, and the verified tenant and principal as
 ``X-Soma-Tenant`` / ``X-Soma-Principal``. Timeouts on every phase; an upstream that cannot be reached is
 502, one that does not answer in time is 504.
+
+Answers are read whole and relayed (``Buffered``), except Server-Sent Events: an answer whose content type is
+``text/event-stream`` is relayed chunk by chunk as it arrives (``Streamed``), so a run's events reach the
+caller as they happen. A request that asks for a stream (``Accept: text/event-stream``, as EventSource and
+SSE clients send) waits at most the stream idle timeout *between* chunks instead of the ordinary read
+timeout, so a long quiet step does not cut the stream; it has no total time limit. A stream that breaks or
+goes quiet too long after its headers were relayed simply ends (the status is already sent): SSE clients
+reconnect with ``Last-Event-ID``, which is forwarded like any other header.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import AsyncIterator, Iterable, Iterator, Mapping
 
 import httpx
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length"}
+EVENT_STREAM = "text/event-stream"
+LOG = logging.getLogger("soma_gateway")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -72,20 +84,74 @@ def upstream_headers(incoming: Iterable[tuple[str, str]], *, forward_authorizati
     return kept
 
 
+@dataclass(frozen=True)
+class Buffered:
+    """An ordinary answer, read whole."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A ``text/event-stream`` answer: ``chunks`` relays the body as it arrives and closes the upstream
+    response when it ends or the caller goes away."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
+
+
+def asks_for_stream(headers: Iterable[tuple[str, str]]) -> bool:
+    return any(name.lower() == "accept" and EVENT_STREAM in value.lower() for name, value in headers)
+
+
 class Forwarder:
-    def __init__(self, upstreams: Mapping[str, str], client: httpx.AsyncClient):
+    """``stream_idle_seconds``: the read timeout, between chunks, of a request asking for a stream."""
+
+    def __init__(self, upstreams: Mapping[str, str], client: httpx.AsyncClient, stream_idle_seconds: float = 300.0):
         self.upstreams = {name: url.rstrip("/") for name, url in upstreams.items()}
         self.client = client
+        self.stream_timeout = httpx.Timeout(connect=client.timeout.connect, read=stream_idle_seconds,
+                                            write=client.timeout.write, pool=client.timeout.pool)
 
     async def send(self, upstream: str, method: str, path: str, query: str, headers: list[tuple[str, str]],
-                   body: bytes) -> httpx.Response:
+                   body: bytes) -> Buffered | Streamed:
         url = self.upstreams[upstream] + path + (f"?{query}" if query else "")
+        timeout = self.stream_timeout if asks_for_stream(headers) else self.client.timeout
+        with _failures(upstream):
+            request = self.client.build_request(method, url, headers=headers, content=body, timeout=timeout)
+            answer = await self.client.send(request, stream=True)
+        if answer.headers.get("content-type", "").lower().startswith(EVENT_STREAM):
+            return Streamed(answer.status_code, response_headers(answer), _relay(answer, upstream))
         try:
-            return await self.client.request(method, url, headers=headers, content=body)
-        except httpx.TimeoutException:
-            raise UpstreamFailed(504, "upstream_timeout", f"{upstream} did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise UpstreamFailed(502, "upstream_unavailable", f"{upstream} unreachable: {type(exc).__name__}") from None
+            with _failures(upstream):
+                await answer.aread()
+        finally:
+            await answer.aclose()
+        return Buffered(answer.status_code, response_headers(answer), answer.content)
+
+
+@contextlib.contextmanager
+def _failures(upstream: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise UpstreamFailed(504, "upstream_timeout", f"{upstream} did not answer in time") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamFailed(502, "upstream_unavailable", f"{upstream} unreachable: {type(exc).__name__}") from None
+
+
+async def _relay(answer: httpx.Response, upstream: str) -> AsyncIterator[bytes]:
+    """The body as it arrives (decoded, as the buffered path relays it: ``content-encoding`` is not passed on)."""
+    try:
+        async for chunk in answer.aiter_bytes():
+            yield chunk
+    except httpx.HTTPError as exc:    # the status is sent already: end the stream; the client reconnects
+        LOG.warning("stream from %s ended early: %s", upstream, type(exc).__name__)
+    finally:
+        await answer.aclose()
 
 
 # set by the gateway's own server on its answer (request id by the service base, date and server by uvicorn);

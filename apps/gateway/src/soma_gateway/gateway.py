@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import AsyncIterator
 
 from soma_service.audit import AuditSink
 
 from .audit import Decision, event_for
-from .forward import Forwarder, TraceContext, UpstreamFailed, response_headers, trace_context, upstream_headers
+from .forward import Forwarder, Streamed, TraceContext, UpstreamFailed, trace_context, upstream_headers
 from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
 from .ratelimit import RateLimitUnavailable, TenantRateLimiter
 from .routes import MatchedRoute, RouteTable
@@ -40,10 +41,13 @@ class Incoming:
 
 @dataclass
 class Reply:
+    """``stream``: a streamed upstream answer's body (then ``body`` is empty), relayed as it arrives."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     reason_code: str = "allowed"
+    stream: AsyncIterator[bytes] | None = None
 
 
 def error_reply(status: int, code: str, message: str, request_id: str, **headers: str) -> Reply:
@@ -105,7 +109,9 @@ class Gateway:
                                                request.query, headers, request.body)
         except UpstreamFailed as exc:
             return error_reply(exc.status, exc.reason, exc.detail, request.request_id)
-        return Reply(answer.status_code, answer.content, response_headers(answer))
+        if isinstance(answer, Streamed):
+            return Reply(answer.status, b"", answer.headers, stream=answer.chunks)
+        return Reply(answer.status, answer.body, answer.headers)
 
     def _decision(self, request: Incoming, matched: MatchedRoute, trace: TraceContext, principal: Principal | None,
                   allowed: bool, status: int, reason: str, detail: str) -> Decision:

@@ -1,26 +1,23 @@
 """The gateway's settings (``SOMA_`` + upper-case name; lists and maps as JSON; secrets only from files).
 
-OpenFGA's store and model IDs are typed as secrets so that they are read only from the files Vault and
-External Secrets mount (Governance publishes them at ``outputs.openfga.ids_path``, keys ``store-id`` and
-``model-id``): point ``SOMA_OPENFGA_STORE_ID_FILE`` / ``SOMA_OPENFGA_MODEL_ID_FILE`` at them, or mount them as
-``<SOMA_SECRETS_DIR>/openfga_store_id`` and ``openfga_model_id``. They are not confidential, but an ID typed
-into an environment variable by hand would outlive the model it names; the file follows Vault.
+OpenFGA (store and model IDs from secret files) and audit settings are the shared ones:
+``soma_service.openfga.OpenFgaSettings`` and ``soma_service.audit.AuditSettings``.
 """
 from __future__ import annotations
 
 import os
 import re
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from soma_service import ServiceSettings
+from soma_service.audit import AuditSettings
+from soma_service.openfga import OpenFgaSettings
 
 from .ratelimit import Limit
 from .routes import DEFAULT_ROUTES
 
 _PASSWORD_IN_URL = re.compile(r"^(rediss?://[^/@:]*:)[^/@]*@")
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")   # OpenFGA's store and model IDs are ULIDs
 
 
 class RateLimitSetting(BaseModel):
@@ -32,7 +29,7 @@ class RateLimitSetting(BaseModel):
         return Limit(self.rate, self.burst)
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(AuditSettings, OpenFgaSettings, ServiceSettings):
     service_name: str = "gateway"
 
     # identity's tokens
@@ -47,12 +44,6 @@ class GatewaySettings(ServiceSettings):
     jwks_refresh_interval_seconds: float = Field(default=10, ge=0, description="least time between two fetches caused by unknown kids")
     jwks_max_stale_seconds: float = Field(default=3600, gt=0, description="how long cached keys serve while identity is unreachable")
 
-    # OpenFGA
-    openfga_api_url: str = Field(pattern=r"^https?://", description="OpenFGA's HTTP API, e.g. http://openfga.soma-governance:8080")
-    openfga_store_id: SecretStr
-    openfga_model_id: SecretStr
-    openfga_timeout_seconds: float = Field(default=1.0, gt=0)
-
     # Redis
     redis_url: str = Field(pattern=r"^rediss?://", description="redis://host:6379/0 (no password in the URL: redis_password)")
     redis_password: SecretStr | None = None
@@ -65,9 +56,8 @@ class GatewaySettings(ServiceSettings):
     upstreams: dict[str, str] = Field(description='route table upstream name -> base URL, JSON: {"orchestrator": "http://..."}')
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_timeout_seconds: float = Field(default=30.0, gt=0)
-    audit_sink: Literal["kafka", "log"] = "kafka"
-    audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True, description="Core's Kafka bootstrap servers, host:port[,host:port]")
-    audit_topic: str = "platform.audit.v1"
+    upstream_stream_idle_timeout_seconds: float = Field(default=300.0, gt=0, description="for requests asking for a "
+                                                        "stream (Accept: text/event-stream): longest wait between chunks")
 
     @classmethod
     def from_env(cls, environ=None, **overrides):
@@ -78,13 +68,6 @@ class GatewaySettings(ServiceSettings):
         if variable in environ:
             environ[variable] = _PASSWORD_IN_URL.sub(r"\1***@", environ[variable])
         return super().from_env(environ, **overrides)
-
-    @field_validator("openfga_store_id", "openfga_model_id")
-    @classmethod
-    def _ulid(cls, value: SecretStr) -> SecretStr:
-        if not _ULID.match(value.get_secret_value().strip()):
-            raise ValueError("not an OpenFGA ID (a 26-character ULID)")
-        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("redis_url")
     @classmethod
@@ -102,11 +85,4 @@ class GatewaySettings(ServiceSettings):
         bad = sorted(name for name, url in value.items() if not re.match(r"^https?://[^/]+", url))
         if bad:
             raise ValueError(f"not an http(s) URL for {bad}")
-        return value
-
-    @field_validator("audit_kafka_bootstrap")
-    @classmethod
-    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("audit_sink", "kafka") == "kafka" and not value:
-            raise ValueError("required while audit_sink is kafka (the production sink)")
         return value

@@ -260,6 +260,49 @@ class EchoUpstream(_Server):
         return Handler
 
 
+class EventStreamUpstream(_Server):
+    """A backing service that answers GET with Server-Sent Events (chunked, as the orchestrator's run events
+    come): the first event at once, each next one after ``pause`` seconds or as soon as ``release`` is set,
+    then the end. ``finished`` is set once the last event was written. Any other method gets the echo's JSON."""
+
+    def __init__(self, events: int = 3, pause: float = 0.0, port: int | None = None):
+        super().__init__(port)
+        self.events, self.pause = events, pause
+        self.release, self.finished = threading.Event(), threading.Event()
+        self.received: list[dict] = []
+
+    def handler(self):
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                upstream.received.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-store")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                start = int(self.headers.get("last-event-id") or 0) + 1
+                try:
+                    for seq in range(start, start + upstream.events):
+                        if seq > start:
+                            upstream.release.wait(upstream.pause)
+                        self._chunk(f"id: {seq}\nevent: step\ndata: {{\"seq\": {seq}}}\n\n".encode())
+                    self._chunk(b"")
+                    upstream.finished.set()
+                except OSError:          # the gateway went away (an idle timeout, a caller that left)
+                    self.close_connection = True
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def do_POST(self):  # noqa: N802
+                _body(self)
+                _answer(self, 200, {"ordinary": True})
+        return Handler
+
+
 def decisions_from_store_test(document: Mapping) -> dict[tuple[str, str, str], bool]:
     """The check assertions of an ``fga model test`` file: what the OpenFGA engine answered when it ran it."""
     found = {}

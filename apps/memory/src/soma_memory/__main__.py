@@ -5,20 +5,14 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")   # the model is the packaged one: never ask a hub
 
-from soma_service import SettingsError, run
+from soma_service import serve
 
 from .app import build_app
 from .settings import MemorySettings
 
 
 def main() -> int:
-    try:
-        settings = MemorySettings.from_env()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        return 2
-    run(build_app(settings))
-    return 0
+    return serve(MemorySettings, build_app)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from soma_service import ServiceError, current_request_id
 
-from .access import Caller, Guard, caller_from
+from .access import Caller, caller_from
 from .adapters import PROVIDERS
 from .model import DocumentIn, InvalidInput
 from .naming import NameError_, check_collection, check_document

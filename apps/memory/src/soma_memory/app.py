@@ -19,8 +19,7 @@ from qdrant_client import QdrantClient
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from soma_service import ReadinessCheck, create_app
-from soma_service.audit import AuditSink, KafkaAuditSink, LogAuditSink
-from soma_service.openfga import OpenFgaClient
+from soma_service.audit import AuditSink
 
 from .access import Guard
 from .adapters import provider as make_provider
@@ -84,10 +83,8 @@ def build_app(settings: MemorySettings, deps: Dependencies | None = None, **base
         # local mode is one process, one thread at a time; a server takes parallel calls
         runtime.limiter = anyio.CapacityLimiter(1 if settings.qdrant_path or deps.qdrant else settings.worker_threads)
         plain = httpx.AsyncClient(timeout=httpx.Timeout(settings.openfga_timeout_seconds))
-        fga = OpenFgaClient(settings.openfga_api_url, settings.openfga_store_id.get_secret_value(),
-                            settings.openfga_model_id.get_secret_value(), plain, timeout=settings.openfga_timeout_seconds)
-        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-memory")
-                               if settings.audit_sink == "kafka" else LogAuditSink())
+        fga = settings.openfga_client(plain)
+        audit = deps.audit or settings.audit_sink_for("soma-memory")
         runtime.guard = Guard(fga, audit)
         await audit.start()
         service = app.state.service

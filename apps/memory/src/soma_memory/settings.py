@@ -8,17 +8,16 @@ OpenFGA's store and model IDs are secret files as for the gateway (Governance pu
 """
 from __future__ import annotations
 
-import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from soma_service import ServiceSettings
+from soma_service.audit import AuditSettings
+from soma_service.openfga import OpenFgaSettings
 
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
-
-class MemorySettings(ServiceSettings):
+class MemorySettings(AuditSettings, OpenFgaSettings, ServiceSettings):
     service_name: str = "memory"
 
     # Qdrant
@@ -40,30 +39,6 @@ class MemorySettings(ServiceSettings):
     max_document_chars: int = Field(default=1_000_000, ge=1)
     worker_threads: int = Field(default=4, ge=1, description="Qdrant and model calls run in at most this many threads (1 in local mode)")
 
-    # OpenFGA
-    openfga_api_url: str = Field(pattern=r"^https?://", description="OpenFGA's HTTP API, e.g. http://openfga.soma-governance:8080")
-    openfga_store_id: SecretStr
-    openfga_model_id: SecretStr
-    openfga_timeout_seconds: float = Field(default=1.0, gt=0)
-
-    # audit
-    audit_sink: Literal["kafka", "log"] = "kafka"
-    audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True, description="Core's Kafka bootstrap servers")
-    audit_topic: str = "platform.audit.v1"
-
-    @field_validator("openfga_store_id", "openfga_model_id")
-    @classmethod
-    def _ulid(cls, value: SecretStr) -> SecretStr:
-        if not _ULID.match(value.get_secret_value().strip()):
-            raise ValueError("not an OpenFGA ID (a 26-character ULID)")
-        return SecretStr(value.get_secret_value().strip())
-
-    @field_validator("audit_kafka_bootstrap")
-    @classmethod
-    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("audit_sink", "kafka") == "kafka" and not value:
-            raise ValueError("required while audit_sink is kafka (the production sink)")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "MemorySettings":

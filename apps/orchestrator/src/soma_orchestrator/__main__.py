@@ -3,7 +3,7 @@ then serve until SIGTERM; ``python -m soma_orchestrator openapi`` prints the Ope
 import json
 import sys
 
-from soma_service import SettingsError, run
+from soma_service import serve
 
 from .settings import OrchestratorSettings
 
@@ -17,15 +17,14 @@ def main(argv: list[str] | None = None) -> int:
                                                            OrchestratorSettings.model_fields.items() if not field.is_required()})
         print(json.dumps(build_app(settings, configure_logging=False).openapi(), indent=2, sort_keys=True))
         return 0
-    try:
-        settings = OrchestratorSettings.from_env()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        return 2
+    return serve(OrchestratorSettings, _build_app)
+
+
+def _build_app(settings: OrchestratorSettings):
+    """The app, imported only once the settings are read (a settings error does not pay for the import)."""
     from .app import build_app
 
-    run(build_app(settings))
-    return 0
+    return build_app(settings)
 
 
 if __name__ == "__main__":

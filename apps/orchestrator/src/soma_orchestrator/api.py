@@ -31,6 +31,7 @@ from .definitions import DefinitionError
 from .registry import UnknownKind
 from .runtime import Orchestrator, RunError, describe_run
 from .store import jsonable
+from .toolservice import ToolServiceUnavailable
 
 WorkflowId = Annotated[str, Path(pattern=OBJECT_ID.pattern, description="an OpenFGA object id: workflow:<id>")]
 RunId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")]
@@ -39,6 +40,7 @@ UNIDENTIFIED = {401: {"description": "`caller_unidentified`: X-Soma-Tenant / X-S
 NOT_FOUND = {404: {"description": "`not_found`: no such workflow or run in the caller's tenant"}}
 REFUSED = {403: {"description": "`not_permitted`: OpenFGA refused can_run"},
            503: {"description": "`authorization_unavailable` (OpenFGA gave no answer) or `audit_unavailable`"}}
+TOOLS_DOWN = {503: {"description": "`tool_service_unavailable`: the tool service did not say which tools it offers the workflow"}}
 CONFLICT = {409: {"description": "`run_not_interrupted` / `run_finished` / `conflict`: not possible in the run's (or id's) state"}}
 # set by the gateway from the verified token; module level so FastAPI resolves them (postponed annotations)
 Tenant = Annotated[str | None, Header(alias="X-Soma-Tenant", description="the caller's tenant (set by the gateway)")]
@@ -83,7 +85,7 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
         except RunError as exc:
             raise ServiceError(exc.status, exc.code, exc.message) from None
 
-    @api.put("/workflows/{workflow_id}", responses={**UNIDENTIFIED, **CONFLICT}, summary="Register a workflow definition (a new version)")
+    @api.put("/workflows/{workflow_id}", responses={**UNIDENTIFIED, **CONFLICT, **TOOLS_DOWN}, summary="Register a workflow definition (a new version)")
     async def register(workflow_id: WorkflowId, body: RegisterBody, x_soma_tenant: Tenant = None,
                        x_soma_principal: Principal = None) -> dict:
         caller = caller_of(x_soma_tenant, x_soma_principal)
@@ -99,6 +101,8 @@ def router(holder: dict[str, Orchestrator]) -> APIRouter:
             raise ServiceError(400, "invalid_request", f"body.kind: {exc}") from None
         except DefinitionError as exc:
             raise ServiceError(400, "invalid_definition", str(exc)) from None
+        except ToolServiceUnavailable as exc:
+            raise ServiceError(503, "tool_service_unavailable", f"{exc}; nothing was registered") from None
         return {"workflow_id": workflow_id, "version": version.version, "kind": version.kind, "name": definition.name,
                 "agents": list(definition.agents), "tools": list(definition.tools),
                 "registered_at": version.registered_at.isoformat()}

@@ -18,8 +18,7 @@ from langchain_core.tools import BaseTool
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from soma_service import ReadinessCheck, create_app
-from soma_service.audit import AuditSink, KafkaAuditSink, LogAuditSink
-from soma_service.openfga import OpenFgaClient
+from soma_service.audit import AuditSink
 
 from .api import router
 from .audit import Auditor
@@ -29,17 +28,25 @@ from .registry import Compiler, DefinitionRegistry, default_compilers
 from .runtime import Orchestrator
 from .settings import OrchestratorSettings
 from .steps import StepPolicy
+from .toolservice import McpToolSource, StaticTools, ToolSource
 from .store import Store, open_pool
 
 
 @dataclass
 class Dependencies:
-    """What tests (or another deployment) may supply instead of the settings' defaults."""
+    """What tests (or another deployment) may supply instead of the settings' defaults. ``tools`` are used
+    only without ``SOMA_TOOLS_MCP_URL``; with it, runs get the tool service's tools over MCP."""
 
     audit: AuditSink | None = None
     models: ModelProvider | None = None
     tools: Mapping[str, BaseTool] = field(default_factory=dict)
     compilers: Mapping[str, Compiler] | None = None
+
+
+def tool_source(settings: OrchestratorSettings, deps: Dependencies) -> ToolSource:
+    if settings.tools_mcp_url:
+        return McpToolSource(settings.tools_mcp_url, settings.tools_timeout_seconds)
+    return StaticTools(deps.tools, settings.available_tools)
 
 
 def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, **base) -> FastAPI:
@@ -51,8 +58,7 @@ def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, 
         pool = open_pool(settings.database_dsn.get_secret_value(), None, settings.database_pool_size)
         await pool.open(wait=True, timeout=30)
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.openfga_timeout_seconds))
-        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-orchestrator")
-                               if settings.audit_sink == "kafka" else LogAuditSink())
+        audit = deps.audit or settings.audit_sink_for("soma-orchestrator")
         try:
             store = Store(pool)
             checkpointer = AsyncPostgresSaver(pool)
@@ -61,11 +67,9 @@ def build_app(settings: OrchestratorSettings, deps: Dependencies | None = None, 
             models = deps.models or OpenAICompatibleProvider(settings.model_base_url, settings.model_api_key, settings.model_name,
                                                              aliases=settings.model_aliases,
                                                              timeout_seconds=settings.model_timeout_seconds)
-            fga = OpenFgaClient(settings.openfga_api_url, settings.openfga_store_id.get_secret_value(),
-                                settings.openfga_model_id.get_secret_value(), http, timeout=settings.openfga_timeout_seconds)
-            tools = dict(deps.tools)
-            registry = DefinitionRegistry(store, default_compilers() if deps.compilers is None else deps.compilers,
-                                          frozenset(settings.available_tools) | frozenset(tools))
+            fga = settings.openfga_client(http)
+            tools = tool_source(settings, deps)
+            registry = DefinitionRegistry(store, default_compilers() if deps.compilers is None else deps.compilers, tools)
             policy = StepPolicy(settings.step_timeout_seconds, settings.step_max_attempts, settings.step_backoff_seconds)
             tracer = app.state.telemetry.tracer_provider.get_tracer("soma_orchestrator")
             orchestrator = Orchestrator(store, registry, checkpointer, models, tools, Authorizer(fga), Auditor(audit), tracer,

@@ -36,6 +36,7 @@ from .registry import DefinitionRegistry
 from .steps import StepPolicy, instrument
 from .store import TERMINAL, RunEvent, RunRecord, Store, jsonable
 from .tools import AuthorizedTool, ToolGuard
+from .toolservice import ToolServiceUnavailable, ToolSource, unloaded
 
 LOG = logging.getLogger(__name__)
 
@@ -49,10 +50,18 @@ class RunError(Exception):
 
 
 class RunRuntime:
-    """The ``Runtime`` a definition builds one run's graph with."""
+    """The ``Runtime`` a definition builds one run's graph with.
 
-    def __init__(self, orchestrator: "Orchestrator", run: RunRecord, loop: asyncio.AbstractEventLoop):
-        self.orchestrator, self.run, self.loop = orchestrator, run, loop
+    ``tools``: the run's tools as the tool source gave them (loaded as ``workflow:<id>`` when the run is driven),
+    or ``None`` for a graph built only to read a run's state or history (never run, so nothing is loaded).
+    Each is wrapped with the orchestrator's own ``can_call`` check and audit event: the orchestrator records the
+    decision per run (which run, agent and person it was for; a refusal the agent can read), and the tool
+    service, which sees only ``workflow:<id>``, enforces it again for every caller and transport.
+    """
+
+    def __init__(self, orchestrator: "Orchestrator", run: RunRecord, loop: asyncio.AbstractEventLoop,
+                 tools: Mapping[str, BaseTool] | None = None):
+        self.orchestrator, self.run, self.loop, self.tools = orchestrator, run, loop, tools
 
     def model_for(self, agent: str, model: str | None = None):
         return self.orchestrator.models.model_for(agent, model)
@@ -60,9 +69,9 @@ class RunRuntime:
     def tools_for(self, agent: str, names: tuple[str, ...]) -> Mapping[str, BaseTool]:
         wrapped = {}
         for name in names:
-            tool = self.orchestrator.tools.get(name)
+            tool = unloaded(name) if self.tools is None else self.tools.get(name)
             if tool is None:
-                raise LookupError(f"tool {name!r} is not available to this orchestrator (available: {sorted(self.orchestrator.tools)})")
+                raise LookupError(f"tool {name!r} is not available to this orchestrator (available: {sorted(self.tools)})")
             guard = ToolGuard(self.orchestrator.authorizer, self.orchestrator.auditor, Caller(self.run.tenant, self.run.caller),
                               self.run.workflow_id, self.run.run_id, agent, self.loop)
             wrapped[name] = AuthorizedTool.wrap(tool, guard)
@@ -71,10 +80,10 @@ class RunRuntime:
 
 class Orchestrator:
     def __init__(self, store: Store, registry: DefinitionRegistry, checkpointer: Any, models: ModelProvider,
-                 tools: Mapping[str, BaseTool], authorizer: Authorizer, auditor: Auditor, tracer: trace.Tracer,
+                 tools: ToolSource, authorizer: Authorizer, auditor: Auditor, tracer: trace.Tracer,
                  policy: StepPolicy = StepPolicy(), recursion_limit: int = 50, lease_seconds: float = 30.0):
         self.store, self.registry, self.checkpointer = store, registry, checkpointer
-        self.models, self.tools, self.authorizer, self.auditor = models, dict(tools), authorizer, auditor
+        self.models, self.tools, self.authorizer, self.auditor = models, tools, authorizer, auditor
         self.tracer, self.policy, self.recursion_limit = tracer, policy, recursion_limit
         self._tasks: dict[str, asyncio.Task] = {}
         self._cancelling: set[str] = set()
@@ -218,19 +227,33 @@ class Orchestrator:
     def _config(self, run: RunRecord) -> dict:
         return {"configurable": {"thread_id": run.run_id}, "recursion_limit": self.recursion_limit}
 
-    async def graph_for(self, run: RunRecord):
+    async def graph_for(self, run: RunRecord, *, to_run: bool = False):
+        """The run's graph; ``to_run``: with its tools loaded from the tool source (as ``workflow:<id>``)."""
         workflow = await self.store.version(run.workflow_id, run.version)
         definition = await self.registry.definition(workflow)
-        graph = definition.build(RunRuntime(self, run, asyncio.get_running_loop()))
+        tools = await self._load_tools(run, definition.tools) if to_run else None
+        graph = definition.build(RunRuntime(self, run, asyncio.get_running_loop(), tools))
         instrument(graph, self.policy, self.tracer, run_id=run.run_id, workflow_id=run.workflow_id)
         return graph.compile(checkpointer=self.checkpointer)
+
+    async def _load_tools(self, run: RunRecord, names: tuple[str, ...]) -> Mapping[str, BaseTool]:
+        """The run's tools, asked for with the step policy's attempts and backoff (the tool service may be
+        restarting); after the last attempt the run fails with the tool service's error."""
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                return await self.tools.load(run.tenant, run.workflow_id, names)
+            except ToolServiceUnavailable:
+                if attempt == self.policy.max_attempts:
+                    raise
+                await asyncio.sleep(min(self.policy.initial_backoff_seconds * 2 ** (attempt - 1), self.policy.max_backoff_seconds))
+        raise AssertionError("unreachable")
 
     async def _drive(self, run: RunRecord, payload: Any, recovering: bool) -> None:
         caller = Caller(run.tenant, run.caller)
         attributes = {"soma.run.id": run.run_id, "soma.workflow.id": run.workflow_id, "soma.tenant": run.tenant}
         try:
             with self.tracer.start_as_current_span("workflow.run", attributes=attributes):
-                graph = await self.graph_for(run)
+                graph = await self.graph_for(run, to_run=True)
                 config = self._config(run)
                 if recovering and (await graph.aget_state(config)).created_at is None:
                     payload = await self._first_input(run.run_id)     # died before the first checkpoint

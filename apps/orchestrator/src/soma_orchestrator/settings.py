@@ -6,26 +6,18 @@ DSN is a secret), ``model_api_key`` (the model endpoint's key, from Vault), ``op
 """
 from __future__ import annotations
 
-import re
-from typing import Literal
-
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr
 
 from soma_service import ServiceSettings
+from soma_service.audit import AuditSettings
+from soma_service.openfga import OpenFgaSettings
 
-_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
-
-class OrchestratorSettings(ServiceSettings):
+class OrchestratorSettings(AuditSettings, OpenFgaSettings, ServiceSettings):
     service_name: str = "orchestrator"
 
     database_dsn: SecretStr = Field(description="libpq DSN or URI of the orchestrator's database (secret file)")
     database_pool_size: int = Field(default=10, ge=2)
-
-    openfga_api_url: str = Field(pattern=r"^https?://", description="OpenFGA's HTTP API")
-    openfga_store_id: SecretStr
-    openfga_model_id: SecretStr
-    openfga_timeout_seconds: float = Field(default=1.0, gt=0)
 
     model_base_url: str = Field(pattern=r"^https?://", description="an OpenAI-compatible endpoint, e.g. http://vllm.soma-agents:8000/v1")
     model_api_key: SecretStr
@@ -39,22 +31,9 @@ class OrchestratorSettings(ServiceSettings):
     recursion_limit: int = Field(default=50, ge=1, description="most steps a run may take")
     run_lease_seconds: float = Field(default=30.0, gt=0, description="a running run whose driver has not renewed its "
                                      "lease for this long is continued by another replica")
-    available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list)")
-
-    audit_sink: Literal["kafka", "log"] = "kafka"
-    audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True)
-    audit_topic: str = "platform.audit.v1"
-
-    @field_validator("openfga_store_id", "openfga_model_id")
-    @classmethod
-    def _ulid(cls, value: SecretStr) -> SecretStr:
-        if not _ULID.match(value.get_secret_value().strip()):
-            raise ValueError("not an OpenFGA ID (a 26-character ULID)")
-        return SecretStr(value.get_secret_value().strip())
-
-    @field_validator("audit_kafka_bootstrap")
-    @classmethod
-    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("audit_sink", "kafka") == "kafka" and not value:
-            raise ValueError("required while audit_sink is kafka (the production sink)")
-        return value
+    tools_mcp_url: str | None = Field(default=None, pattern=r"^https?://",
+                                      description="the tool service's MCP endpoint in the mesh, e.g. http://tools.soma-agents:8080/mcp: "
+                                      "runs load their tools from it, registration checks tool names against it")
+    tools_timeout_seconds: float = Field(default=60.0, gt=0, description="per MCP request to the tool service")
+    available_tools: tuple[str, ...] = Field(default=(), description="tool names definitions may use (JSON list); "
+                                             "ignored when tools_mcp_url is set")

@@ -19,8 +19,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from soma_service import ReadinessCheck, create_app
-from soma_service.audit import AuditSink, KafkaAuditSink, LogAuditSink
-from soma_service.openfga import OpenFgaClient
+from soma_service.audit import AuditSink
 
 from . import api
 from .mcp_server import McpEndpoint, build_mcp
@@ -74,10 +73,8 @@ def build_app(settings: ToolsSettings, deps: Dependencies | None = None, **base)
             return not pending
 
         client = httpx.AsyncClient(timeout=httpx.Timeout(settings.openfga_timeout_seconds))
-        fga = OpenFgaClient(settings.openfga_api_url, settings.openfga_store_id.get_secret_value(),
-                            settings.openfga_model_id.get_secret_value(), client, timeout=settings.openfga_timeout_seconds)
-        audit = deps.audit or (KafkaAuditSink(settings.audit_kafka_bootstrap, topic=settings.audit_topic, client_id="soma-tools")
-                               if settings.audit_sink == "kafka" else LogAuditSink())
+        fga = settings.openfga_client(client)
+        audit = deps.audit or settings.audit_sink_for("soma-tools")
         executor = SubprocessExecutor(network_namespace=settings.sandbox_network_namespace, warm=settings.sandbox_warm,
                                       max_concurrent=settings.sandbox_max_concurrent)
         holder["service"] = ToolService(registry, executor, fga, audit)

@@ -21,13 +21,14 @@ CONVERSATIONS_DIR = EXAMPLES_DIR.parent / "conversations"
 EXAMPLE_TOOLS = frozenset({"log-search", "web-search", "runbook-lookup"})
 
 
-def parse_crew(text: str, source: str, available_tools: set[str] | frozenset[str]) -> CrewSpec:
+def parse_crew(text: str, source: str, available_tools: set[str] | frozenset[str] | None) -> CrewSpec:
     """The checked crew, or ``CrewDefinitionError`` (a ``DefinitionError``) listing every problem."""
-    return validate(load(text, source), source, set(available_tools))
+    return validate(load(text, source), source, None if available_tools is None else set(available_tools))
 
 
-def compile_crew(text: str, source: str, available_tools: set[str] | frozenset[str]) -> Definition:
-    """``source``: the file name errors point at; ``available_tools``: the tool names the tool service has."""
+def compile_crew(text: str, source: str, available_tools: set[str] | frozenset[str] | None) -> Definition:
+    """``source``: the file name errors point at; ``available_tools``: the tool names the tool service offers
+    (``None``: not checked, for a stored crew recompiled on load)."""
     crew = parse_crew(text, source, available_tools)
     agents = tuple(crew.agents) + ((crew.manager_id,) if crew.manager_model else ())
     tools = tuple(dict.fromkeys(tool for agent in crew.agents.values() for tool in agent.tools))

@@ -99,7 +99,7 @@ def _yaml_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def validate(located: LocatedYaml, source: str, available_tools: set[str]) -> CrewSpec:
+def validate(located: LocatedYaml, source: str, available_tools: set[str] | None) -> CrewSpec:
     """The crew, or ``CrewDefinitionError`` with every problem found."""
     check = ProblemCollector(located, source)
     header = check.parse(CrewHeader, located.data if located.data is not None else {}, ())
@@ -151,7 +151,9 @@ def _check_id(check: ProblemCollector, path: Path, value: Any, what: str) -> Non
         check.add(path, f"{what} id '{value}' must match {ID_PATTERN.pattern} (it becomes an OpenFGA object id)")
 
 
-def _check_tools(check: ProblemCollector, agents: dict[str, AgentSpec], available: set[str]) -> None:
+def _check_tools(check: ProblemCollector, agents: dict[str, AgentSpec], available: set[str] | None) -> None:
+    if available is None:
+        return
     listing = ", ".join(sorted(available)) or "none"
     for agent_id, agent in agents.items():
         for index, tool in enumerate(agent.tools):
