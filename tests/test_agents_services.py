@@ -146,6 +146,8 @@ def test_the_gateway_knows_its_upstreams_and_identity_its_issuer(rendered, stack
                                                  "tools": f"http://tools.{NS}.svc.cluster.local:8080",
                                                  "memory": f"http://memory.{NS}.svc.cluster.local:8080"}
     assert env["SOMA_JWKS_URL"] == f"http://identity.{NS}.svc.cluster.local:8080/.well-known/jwks.json"
+    orchestrator = {e["name"]: e.get("value") for e in deployment(plan, "orchestrator")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert orchestrator["SOMA_TOOLS_MCP_URL"] == f"http://tools.{NS}.svc.cluster.local:8080/mcp"
     identity = {e["name"]: e.get("value") for e in deployment(plan, "identity")["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert identity["SOMA_ISSUER"] == env["SOMA_JWT_ISSUER"] == parsed.mesh.edge.jwt.issuer
     assert env["SOMA_JWT_AUDIENCE"] in json.loads(identity["SOMA_ALLOWED_AUDIENCES"])

@@ -179,6 +179,8 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         if name == "orchestrator":
             orchestrator = services.orchestrator
             env.update({"SOMA_MODEL_BASE_URL": orchestrator.model.url, "SOMA_MODEL_NAME": orchestrator.model_name})
+            if "tools" in self.enabled:  # runs load their tools from the tool service's MCP endpoint
+                env["SOMA_TOOLS_MCP_URL"] = f"{url('tools', ns)}/mcp"
             mount(self.core.secrets.share("orchestrator-model", ns, orchestrator.model_api_key_path, ("api-key",), after=self.after),
                   ("api-key", "model_api_key"))
             egress.append(Egress(to=endpoint_peer(orchestrator.model), ports=(orchestrator.model.port,)))
