@@ -1881,6 +1881,12 @@ def _agent_service_problems(s: PlatformSettings) -> list[str]:
             problems.append(f"{PROJECT}:agents.namespaces.agents: the services run there; required when {name} is enabled")
     if not s.phases.agents:
         problems.append(f"{PROJECT}:agents.services: {', '.join(enabled)} enabled while the agents phase is off")
+    if s.governance.argocd is not None:
+        # docs/architecture/gitops.md: Argo CD owns the application kinds in the agents namespace; an object the
+        # program also renders there would have two owners, each undoing the other's changes
+        problems.append(f"{PROJECT}:agents.services: {', '.join(enabled)} enabled while governance.argocd deploys the "
+                        "first-party applications into the agents namespace; one owner per object: deploy the services "
+                        "with Argo CD (governance.argocd.applications) or with this phase, not both")
     gateway, orchestrator, identity = services.gateway, services.orchestrator, services.identity
     if "gateway" in enabled:
         if gateway.redis is None:

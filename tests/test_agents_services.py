@@ -65,6 +65,12 @@ def lock_with_apps(folder, registry: str):
     return lock
 
 
+def governance_without_argocd(stack: str) -> dict:
+    """The stack's Governance settings without Argo CD: it owns the application kinds in the agents namespace, so
+    a stack deploys the services either with Argo CD or with this phase (settings refuse both)."""
+    return {k: v for k, v in stack_document(stack)["somaagenthub:governance"].items() if k != "argocd"}
+
+
 PLATFORM_REGISTRY = "registry.soma.example.com/mirror"
 """Where the release pipeline pushes (``make images-release REGISTRY=...``): the registry prod pulls from."""
 
@@ -81,7 +87,7 @@ def rendered(tmp_path_factory):
     try:
         out = {}
         for stack in ("dev", "prod"):
-            config = config_with(stack, agents=agents_with_services(stack))
+            config = config_with(stack, agents=agents_with_services(stack), governance=governance_without_argocd(stack))
             plan, generated = render_with_secrets(stack, folder / stack, config)
             out[stack] = (plan, generated, platform_settings.parse(config, stack), lock)
     finally:
@@ -234,7 +240,7 @@ def test_settings_name_what_an_enabled_service_lacks():
     del agents["services"]["identity"]
     agents["services"]["orchestrator"].pop("modelApiKeyPath")
     with pytest.raises(platform_settings.SettingsError) as refused:
-        platform_settings.parse(config_with("prod", agents=agents), "prod")
+        platform_settings.parse(config_with("prod", agents=agents, governance=governance_without_argocd("prod")), "prod")
     text = "\n".join(refused.value.problems)
     assert "somaagenthub:agents.services.gateway.redis: required" in text
     assert "somaagenthub:agents.services.gateway.enabled: the gateway verifies tokens with identity's JWKS" in text
@@ -282,3 +288,12 @@ def test_each_service_accepts_the_environment_and_files_the_phase_gives_it(rende
         settings_class = getattr(importlib.import_module(module), name)
         loaded = settings_class.from_env(environ)
         assert loaded.service_name == app
+
+
+def test_settings_refuse_services_that_argo_cd_would_also_own():
+    """Argo CD owns the application kinds in the agents namespace (docs/architecture/gitops.md): enabling a service
+    here as well would give its objects two owners."""
+    with pytest.raises(platform_settings.SettingsError) as refused:
+        platform_settings.parse(config_with("prod", agents=agents_with_services("prod")), "prod")
+    (owned,) = [p for p in refused.value.problems if "one owner per object" in p]
+    assert owned.startswith("somaagenthub:agents.services: identity, gateway")
