@@ -43,6 +43,11 @@ DOCS = ("docs/*.md", "docs/runbooks/*.md", "docs/architecture/*.md")   # the ret
 TENANT, COLLECTION = "bench", "docs"
 
 
+def progress(message: str) -> None:
+    """What the benchmark is doing now, on stderr (the figures come at the end, on stdout)."""
+    print(f"bench-agents: {message}", file=sys.stderr, flush=True)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
@@ -57,6 +62,7 @@ class Table:
     def add(self, figure: str, value: float, p99: float | None, unit: str, note: str = "") -> None:
         self.rows.append((figure, f"{value:.3f}" if value < 100 else f"{value:.1f}",
                           "" if p99 is None else (f"{p99:.3f}" if p99 < 100 else f"{p99:.1f}"), unit, note))
+        progress("  ".join(self.rows[-1][:4]))      # as measured, so a long run shows its figures early
 
     def print(self) -> None:
         widths = [max(len(r[i]) for r in self.rows + [("figure", "p50/value", "p99", "unit", "")]) for i in range(4)]
@@ -203,6 +209,7 @@ async def orchestrator_figures(dsn: str, steps: int, runs: int, warmup: int) -> 
 
 
 def bench_orchestrator(table: Table, steps: int, runs: int) -> None:
+    progress(f"orchestrator: {runs} runs of {steps} steps on a local PostgreSQL")
     with local_postgres() as dsn:
         figures = asyncio.run(orchestrator_figures(dsn, steps, runs, warmup=2))
     r, b = figures["runtime"], figures["bare"]
@@ -234,6 +241,7 @@ def bench_crews(table: Table, repetitions: int) -> None:
         def tools_for(self, agent: str, names: tuple[str, ...]):
             return {name: stub_tools[name] for name in names}
 
+    progress(f"crews: compiling each example crew {repetitions} times")
     compile_example_crews()                                   # imports and caches warm
     for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
@@ -278,9 +286,12 @@ def bench_memory(table: Table, sizes: tuple[int, ...], queries: int, quick: bool
     from soma_memory.model import DocumentIn, chunk_id
     from soma_memory.store import MemoryStore
 
+    import warnings
+    warnings.filterwarnings("ignore", message="Local mode is not recommended")   # said in the conditions instead
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["warm-up"])
     documents = fixed_documents(quick)
+    progress(f"memory: ingesting {len(documents)} repository documents with the real model")
     store = MemoryStore(QdrantClient(":memory:"), embedder)
     started = time.perf_counter()
     results = store.ingest(TENANT, COLLECTION, [DocumentIn(path.replace("/", "~"), text, {"path": path})
@@ -314,6 +325,7 @@ def bench_memory(table: Table, sizes: tuple[int, ...], queries: int, quick: bool
               f"{len(asked)} questions, included in the query figures below")
     for size in sizes:
         collection = f"synthetic-{size}"
+        progress(f"memory: storing {size:,} chunks, then {queries} queries per mode")
         name = store.ensure_collection(TENANT, collection)
         for first in range(0, size, 1000):
             ids = range(first, min(size, first + 1000))
@@ -372,8 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     print("Conditions: the orchestrator runs on a local PostgreSQL (fsync and synchronous_commit off, as in the tests; "
           "on CloudNativePG add the commit latency per step); OpenFGA answered in-process, audit to a null sink, spans "
           "made without an exporter. Overhead = p50 (p99) of the runtime's step interval minus that of the bare calls.")
-    print("Memory: Qdrant in the client's local mode (in process, exact search, no payload indexes): no Qdrant server "
-          "was available here; a server's HNSW index and payload indexes will give different figures. The 10k/100k "
+    print("Memory: Qdrant in the client's local mode (in process, exact search, no payload indexes; Qdrant advises "
+          "against it past 20,000 points): no Qdrant server was available here; a server's HNSW index and payload indexes will give different figures. The 10k/100k "
           "collections hold the real embeddings of the ingested docs chunks with small deterministic perturbations "
           "(Gaussian, sigma 0.02, renormalised, seed 15), since embedding 100k chunks with the real model takes too long "
           "here; queries are embedded with the real model (the questions of apps/memory/evaluation/questions.yaml).")
