@@ -6,7 +6,7 @@ STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
-.PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway bench-agents vendor-chart clean \
+.PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway bench-agents memory-eval vendor-chart clean \
         image-tools images images-test images-release images-gate mirror mirror-check
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-render [STACK=prod] time the full render (charts expanded) against the import floor"
 	@echo "make bench-gateway            the gateway's added latency per request (p50, p99) with authorization on"
 	@echo "make bench-agents [QUICK=1]   orchestrator overhead per step, crew compile, memory query latency (10k/100k chunks), ingestion"
+	@echo "make memory-eval              retrieval quality (recall@5, MRR) of the memory gateway's paths over the repository's docs"
 	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart|envoy-gateway-release-chart|istio-release-stamp]"
 	@echo "make vendor-chart NAME= AGAIN=1   re-vendor exactly what platform.lock.yaml records"
 	@echo "make images                   build every service under apps/ into build/images/<app>/ (OCI layout, SBOM, digest)"
@@ -103,6 +104,9 @@ bench-gate: venv
 
 bench-gateway: venv redis
 	PYTHONPATH=$$(sh tools/apps_path.sh) $(PY) -m soma_gateway.bench
+
+memory-eval: venv
+	PYTHONPATH=$$(sh tools/apps_path.sh) HF_HUB_OFFLINE=1 $(PY) -m soma_memory.evaluate
 
 bench-agents: venv
 	PYTHONPATH=$$(sh tools/apps_path.sh) $(PY) -m tools.bench_agents $(if $(QUICK),--quick)
