@@ -17,10 +17,16 @@ chroot "$ROOT" /usr/bin/env -i PATH=/usr/bin SOURCE_DATE_EPOCH="$SOURCE_DATE_EPO
   "$SOMA_VENV/bin/python" "$STAGE/$PIP_WHEEL/pip" install --quiet --disable-pip-version-check --no-cache-dir \
   --no-index --find-links "$STAGE" --require-hashes --no-deps --no-warn-script-location -r "$STAGE/install.txt"
 rm -rf "$ROOT$STAGE"
-# Every shared library the installed wheels link must be in the image (ldd inside the chroot).
+# Every shared library the installed wheels link must be in the image (ldd inside the chroot). A library that
+# auditwheel vendored into a wheel's <package>.libs/ folder may name a sibling it was vendored with (scipy's
+# libgfortran names libquadmath-<hash>.so): the extension that loads them finds both there, so a name that is a
+# file beside the library counts as present. The image test then imports every module to prove it at run time.
 MISSING=$(cd "$ROOT" && find ".$SOMA_VENV" -type f \( -name '*.so' -o -name '*.so.*' \) | sed 's|^\.||' | sort |
   while read -r lib; do
-    chroot "$ROOT" /usr/bin/ldd "$lib" 2>/dev/null | awk -v lib="$lib" '/not found/ {print lib " needs " $1}'
+    chroot "$ROOT" /usr/bin/ldd "$lib" 2>/dev/null | awk -v lib="$lib" '/not found/ {print lib " needs " $1}' |
+      while read -r needing _ name; do
+        [ -e "$ROOT$(dirname "$needing")/$name" ] || echo "$needing needs $name"
+      done
   done)
 if [ -n "$MISSING" ]; then
   echo "shared libraries the wheels need are not in the image (add their Debian packages to INCLUDE in tools/images/build.py):" >&2
