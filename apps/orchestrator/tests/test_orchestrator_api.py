@@ -179,7 +179,7 @@ def test_a_refused_tool_call_is_an_answer_the_graph_reads_and_is_audited(app, fg
     assert refused["status"] == "error" and refused["content"] == "not permitted: workflow 'acme-tools' may not call tool 'shell'"
     calls = [e for e in sink.events if e["action"] == "tool.invoke" and e["attributes"]["run.id"] == run["run_id"]]
     assert [(e["resource"]["id"], e["decision"]) for e in calls] == [("web-search", "allow"), ("shell", "deny")]
-    assert calls[0]["actor"] == {"type": "agent", "id": "workflow:acme-tools"} and calls[0]["attributes"]["agent"] == "researcher"
+    assert calls[0]["actor"] == {"type": "service", "id": "acme-tools"} and calls[0]["attributes"]["agent"] == "researcher"
     assert "otters" not in json.dumps(calls)
     assert ("workflow:acme-tools", "can_call", "tool:shell") in fga.asked
 

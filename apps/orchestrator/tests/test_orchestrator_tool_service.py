@@ -127,6 +127,7 @@ def test_a_crew_agent_calls_a_real_tool_of_the_tool_service_over_mcp_as_the_work
     served = service_events(world, "log-search", since)
     assert [(e["action"], e["decision"]) for e in served] == [("tool.invoke", "allow"), ("tool.invoke.result", "allow")]
     assert served[0]["actor"] == {"type": "service", "id": WORKFLOW} and served[0]["tenant"] == "acme"
+    assert decision["actor"] == served[0]["actor"]                # one workflow, named alike by both services
     assert served[0]["attributes"]["transport"] == "mcp" and served[1]["attributes"]["outcome"] == "ok"
     assert served[0]["trace_id"] == decision["trace_id"]          # one trace: the run's
 

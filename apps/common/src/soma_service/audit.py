@@ -18,6 +18,15 @@ LOG = logging.getLogger("soma_service.audit")
 TOPIC = "platform.audit.v1"
 PLATFORM_TENANT = "platform"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+ACTOR_TYPES = {"user": "user", "service_account": "service", "agent": "agent", "workflow": "service"}
+"""An OpenFGA principal's type -> the audit contract's ``actor.type`` (user | service | agent | system)."""
+
+
+def actor_of(principal: str) -> dict[str, str]:
+    """The contract's ``actor`` for an OpenFGA principal (``workflow:acme-triage`` -> service ``acme-triage``), the
+    same in every service, so one workflow's events line up whichever service wrote them."""
+    kind, _, subject = principal.partition(":")
+    return {"type": ACTOR_TYPES.get(kind, "user"), "id": clean(subject, 256)}
 
 
 def uuid7() -> str:

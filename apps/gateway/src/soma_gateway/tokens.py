@@ -19,8 +19,9 @@ from typing import Callable, Mapping
 import httpx
 import jwt
 
-#: principal kinds the model knows (components/governance/openfga/model.fga) -> the audit contract's actor.type
-ACTOR_TYPES = {"user": "user", "service_account": "service", "agent": "agent", "workflow": "service"}
+# principal kinds the model knows (components/governance/openfga/model.fga) -> the audit contract's actor.type
+from soma_service.audit import ACTOR_TYPES
+
 _TENANT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # an OpenFGA object id (no ':', '#' or whitespace) that is also a valid audit actor.id
 _SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@/+=-]{0,199}$")

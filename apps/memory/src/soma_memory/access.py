@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from soma_service import ServiceError
-from soma_service.audit import AuditSink, clean, rfc3339_ms, uuid7
+from soma_service.audit import AuditSink, actor_of, clean, rfc3339_ms, uuid7
 from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
 
 from .naming import TENANT
@@ -27,7 +27,6 @@ from .naming import TENANT
 LOG = logging.getLogger("soma_memory.access")
 SOURCE = "memory"
 RESOURCE_TYPE = "memory_collection"
-ACTOR_TYPES = {"user": "user", "service_account": "service", "agent": "agent", "workflow": "service"}
 _PRINCIPAL = re.compile(r"^(user|service_account|agent|workflow):([A-Za-z0-9][A-Za-z0-9._~@/+=-]{0,199})$")
 
 
@@ -38,8 +37,7 @@ class Caller:
 
     @property
     def actor(self) -> dict[str, str]:
-        kind, _, ident = self.principal.partition(":")
-        return {"type": ACTOR_TYPES[kind], "id": clean(ident, 256)}
+        return actor_of(self.principal)
 
 
 def caller_from(headers: Mapping[str, str]) -> Caller:

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from opentelemetry import trace
 
-from soma_service.audit import AuditSink, clean, rfc3339_ms, uuid7
+from soma_service.audit import AuditSink, actor_of, clean, rfc3339_ms, uuid7
 
 from .authz import Caller
 
@@ -64,7 +64,7 @@ def run_event(action: str, caller: Caller, workflow_id: str, *, allowed: bool = 
 def tool_event(caller: Caller, workflow_id: str, tool: str, *, allowed: bool, reason: str | None, run_id: str,
                agent: str) -> dict:
     """The workflow (as agent) calling ``tool``; the person who started the run is an attribute."""
-    return event("tool.invoke", tenant=caller.tenant, actor={"type": "agent", "id": f"workflow:{workflow_id}"},
+    return event("tool.invoke", tenant=caller.tenant, actor=actor_of(f"workflow:{workflow_id}"),
                  resource=("tool", tool), allowed=allowed, reason=reason,
                  attributes={"run.id": run_id, "agent": agent, "run.caller": caller.principal})
 

@@ -13,14 +13,13 @@ import re
 from dataclasses import dataclass
 
 from soma_service.openfga import AuthorizationUnavailable, OpenFgaClient
+from soma_service.audit import actor_of
 
 __all__ = ["Caller", "Authorizer", "AuthorizationUnavailable", "OBJECT_ID", "TENANT"]
 
 OBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")     # the gateway's rule for OpenFGA object ids
 TENANT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")       # a DNS label, the audit contract's tenant
 _PRINCIPAL = re.compile(r"^(user|service_account|agent|workflow):([A-Za-z0-9][A-Za-z0-9._~@/+=-]{0,199})$")
-# principal type -> audit actor.type (the gateway's mapping)
-ACTOR_TYPES = {"user": "user", "service_account": "service", "agent": "agent", "workflow": "service"}
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,7 @@ class Caller:
 
     @property
     def actor(self) -> dict[str, str]:
-        kind, _, subject = self.principal.partition(":")
-        return {"type": ACTOR_TYPES[kind], "id": subject}
+        return actor_of(self.principal)
 
 
 class Authorizer:

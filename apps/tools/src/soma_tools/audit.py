@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from soma_service.audit import PLATFORM_TENANT, clean, rfc3339_ms, uuid7
+from soma_service.audit import PLATFORM_TENANT, actor_of, clean, rfc3339_ms, uuid7
 
 SOURCE = "tools"
-ACTOR_TYPES = {"user": "user", "service_account": "service", "agent": "agent", "workflow": "service"}
 DECISION_ACTION = "tool.invoke"
 OUTCOME_ACTION = "tool.invoke.result"
 
@@ -51,11 +50,10 @@ def outcome_event(record: CallRecord, outcome: str, *, version: str | None, seco
 
 
 def _base(record: CallRecord, action: str, allowed: bool, now: datetime | None) -> dict:
-    kind, _, subject = (record.principal or "user:anonymous").partition(":")
     return {
         "event_id": uuid7(),
         "occurred_at": rfc3339_ms(now or datetime.now(timezone.utc)),
-        "actor": {"type": ACTOR_TYPES.get(kind, "user"), "id": clean(subject, 256)},
+        "actor": actor_of(record.principal or "user:anonymous"),
         "tenant": record.tenant or PLATFORM_TENANT,
         "action": action,
         "resource": {"type": "tool", "id": clean(record.tool, 256)},
