@@ -63,7 +63,7 @@ def run_event(action: str, caller: Caller, workflow_id: str, *, allowed: bool = 
 
 def tool_event(caller: Caller, workflow_id: str, tool: str, *, allowed: bool, reason: str | None, run_id: str,
                agent: str) -> dict:
-    """The workflow (as agent) calling ``tool``; the person who started the run is an attribute."""
+    """The workflow calling ``tool`` (actor as every service names it: ``actor_of``); the person who started the run is an attribute."""
     return event("tool.invoke", tenant=caller.tenant, actor=actor_of(f"workflow:{workflow_id}"),
                  resource=("tool", tool), allowed=allowed, reason=reason,
                  attributes={"run.id": run_id, "agent": agent, "run.caller": caller.principal})
