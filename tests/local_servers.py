@@ -2,12 +2,15 @@
 identity's store), and a free loopback port for any of them."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -78,3 +81,27 @@ def unprivileged_user() -> str | None:
     except KeyError:
         pytest.skip("running as root without a 'nobody' user to run PostgreSQL as")
     return "nobody"
+
+
+@contextlib.contextmanager
+def throwaway_database(database: str, **settings: str) -> Iterator[str]:
+    """A PostgreSQL server on a loopback port, for as long as the block runs, with one empty database:
+    yields its DSN (user ``postgres``). ``settings`` go to postgresql.conf (e.g. ``fsync="off"``). The caller
+    checks ``server_bin()`` first, to skip or to refuse as it needs."""
+    import psycopg
+
+    user = unprivileged_user()
+    root = Path(tempfile.mkdtemp(prefix=f"pg-{database}-", dir="/tmp"))
+    if user:
+        shutil.chown(root, user)
+    server = PostgresServer(root, "data", user)
+    try:
+        server.initdb()
+        server.configure(listen_addresses="127.0.0.1", **settings)
+        server.start()
+        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        yield f"host=127.0.0.1 port={server.port} user=postgres dbname={database}"
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

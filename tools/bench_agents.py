@@ -26,10 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,27 +78,12 @@ class StepState(TypedDict, total=False):
 @contextmanager
 def local_postgres() -> Iterator[str]:
     """A throw-away PostgreSQL on a loopback port, set up as the orchestrator's tests set theirs up."""
-    from tests.local_servers import PostgresServer, server_bin, unprivileged_user
+    from tests.local_servers import server_bin, throwaway_database
 
     if server_bin() is None:
         raise SystemExit("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql")
-    import psycopg
-
-    user = unprivileged_user()
-    root = Path(tempfile.mkdtemp(prefix="pg-bench-agents-", dir="/tmp"))
-    if user:
-        shutil.chown(root, user)
-    server = PostgresServer(root, "data", user)
-    try:
-        server.initdb()
-        server.configure(listen_addresses="127.0.0.1", fsync="off", synchronous_commit="off")
-        server.start()
-        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE orchestrator")
-        yield f"host=127.0.0.1 port={server.port} user=postgres dbname=orchestrator"
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_database("orchestrator", fsync="off", synchronous_commit="off") as dsn:
+        yield dsn
 
 
 def step_functions(runtime, steps: int, stamps: list[float]) -> list[tuple[str, Callable]]:

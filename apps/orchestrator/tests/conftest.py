@@ -2,15 +2,11 @@
 and the orchestrator's tables) and the OpenFGA stand-in (soma_gateway.standins) answering from a dict."""
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from orchestrator_fixtures import MODEL_ID, STORE_ID
 from soma_gateway.standins import OpenFgaStandIn
-from tests.local_servers import PostgresServer, server_bin, unprivileged_user
+from tests.local_servers import server_bin, throwaway_database
 
 
 @pytest.fixture(scope="module")
@@ -18,22 +14,8 @@ def postgres():
     """A throw-away PostgreSQL on a loopback port; yields the DSN of the database ``orchestrator``."""
     if server_bin() is None:
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql")
-    user = unprivileged_user()
-    root = Path(tempfile.mkdtemp(prefix="pg-orchestrator-", dir="/tmp"))
-    if user:
-        shutil.chown(root, user)
-    server = PostgresServer(root, "data", user)
-    try:
-        server.initdb()
-        server.configure(listen_addresses="127.0.0.1", fsync="off", synchronous_commit="off")
-        server.start()
-        import psycopg
-        with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE orchestrator")
-        yield f"host=127.0.0.1 port={server.port} user=postgres dbname=orchestrator"
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_database("orchestrator", fsync="off", synchronous_commit="off") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
