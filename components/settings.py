@@ -643,6 +643,12 @@ class AgentsSettings(PhaseNamespaces):
     services: AgentServices = field(default_factory=AgentServices)
 
 
+@dataclass(frozen=True)
+class OpsSettings(PhaseNamespaces):
+    """Phase 5: its namespaces and the release machinery that runs in the cluster (docs/runbooks/ops.md).
+    A part left unset is not installed."""
+
+
 NAMESPACE_KEY = re.compile(r"^(core|mesh|governance|agents|ops)\.[A-Za-z][A-Za-z0-9]*$")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ROUTE_PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
@@ -1195,7 +1201,7 @@ class PlatformSettings:
     mesh: MeshSettings
     governance: GovernanceSettings
     agents: AgentsSettings
-    ops: PhaseNamespaces
+    ops: OpsSettings
     stack: str = "dev"
 
     def all_namespaces(self) -> tuple[str, ...]:

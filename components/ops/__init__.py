@@ -8,7 +8,7 @@ import pulumi
 from components.core import CoreOutputs
 from components.kit import KitContext
 from components.phase import Phase
-from components.settings import PhaseNamespaces
+from components.settings import OpsSettings
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class OpsOutputs:
 
 
 class Ops(Phase):
-    def __init__(self, settings: PhaseNamespaces, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, settings: OpsSettings, ctx: KitContext, core: CoreOutputs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("Ops", opts)
         self.namespace = self.namespaces(settings.namespaces, ctx)
         self.outputs = OpsOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
