@@ -28,8 +28,12 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 SEMVER = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 KEY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 CHART_REPO = re.compile(r"^(https|oci)://[^\s]+$")
-SOURCE_LOCATION = re.compile(r"(https?://|github\.com/|gitlab\.com/|find_string id)")
+SOURCE_LOCATION = re.compile(r"(https?://|github\.com/|gitlab\.com/|find_string id|registry \S+ \d{4}-\d{2}-\d{2})")
 FLOATING_TAGS = {"latest", "stable", "main", "master", "edge", "nightly"}
+UPDATE_POLICIES = ("none", "patch", "minor")
+"""How far the refresh (python -m tools.ops.refresh) may move a pin on its own: ``none`` (only report a
+moved tag), ``patch`` (same major.minor), ``minor`` (same major). A major release is always a human's change."""
+DEFAULT_UPDATE = "patch"
 
 
 class CatalogError(ValueError):
@@ -84,6 +88,8 @@ class Image:
     signer: Signer
     waivers: tuple[Waiver, ...] = field(default=(), kw_only=True)
     """Critical findings the mirror accepts for this digest, each with a reason and an expiry date."""
+    update: str = field(default=DEFAULT_UPDATE, kw_only=True)
+    """The refresh's update policy for this image (UPDATE_POLICIES)."""
 
     def pulled_from(self, registry_setting: str) -> ImageRef:
         """Where a stack pulls this image: upstream, or ``<platform registry>/<repository>``."""
@@ -131,6 +137,8 @@ class Chart:
     source: str
     path: str = ""
     digest: str = ""
+    update: str = DEFAULT_UPDATE
+    """The refresh's update policy for this chart (UPDATE_POLICIES)."""
 
     @property
     def folder(self) -> Path:
@@ -217,7 +225,16 @@ def _image(key: str, raw: Mapping[str, Any], problems: list[str], section: str =
     problems.extend(waiver_problems)
     if section == "apps" and waivers:
         problems.append(f"{where}.waivers: first-party findings are waived in tools/images/waivers.yaml (the release gate)")
-    return Image(key=key, signer=_signer(raw.get("signer"), where, problems), waivers=tuple(waivers), **fields)
+    return Image(key=key, signer=_signer(raw.get("signer"), where, problems), waivers=tuple(waivers),
+                 update=_update(raw, where, problems), **fields)
+
+
+def _update(raw: Mapping[str, Any], where: str, problems: list[str]) -> str:
+    value = raw.get("update", DEFAULT_UPDATE)
+    if value not in UPDATE_POLICIES:
+        problems.append(f"{where}: update must be one of {', '.join(UPDATE_POLICIES)} (default {DEFAULT_UPDATE}), got {value!r}")
+        return DEFAULT_UPDATE
+    return value
 
 
 SBOM_PREDICATE = "https://cyclonedx.org/bom"
@@ -273,7 +290,7 @@ def _chart(key: str, raw: Mapping[str, Any], problems: list[str]) -> Chart:
         problems.append(f"{where}: source must name where the version was read (a URL, a repository file)")
     if fields["repository"] and not CHART_REPO.match(fields["repository"]):
         problems.append(f"{where}: repository must be an https:// or oci:// URL, got {fields['repository']!r}")
-    return Chart(key=key, **fields)
+    return Chart(key=key, update=_update(raw, where, problems), **fields)
 
 
 def parse(document: Any) -> Catalog:
