@@ -7,7 +7,8 @@ PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
 .PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway bench-agents memory-eval vendor-chart clean \
-        image-tools images images-test images-release images-gate mirror mirror-check
+        image-tools images images-test images-release images-gate mirror mirror-check \
+        sbom-inventory sbom-fetch sbom-find refresh-images refresh-charts
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
@@ -27,6 +28,11 @@ help:
 	@echo "make images-release REGISTRY=host/path COSIGN_KEY= COSIGN_PUB= [INSECURE=1]  push, sign, attest, verify, pin in platform.lock.yaml"
 	@echo "make mirror STACK=prod COSIGN_KEY= COSIGN_PUB= [ONLY=key] [SCANNER=]  third-party images into the stack's registry: upstream signature, scan, SBOM, platform signature (report: build/mirror/report.json)"
 	@echo "make mirror-check STACK=prod  refuse the rendered stack unless the mirror report lists every image signed with the key admission trusts"
+	@echo "make sbom-inventory [STACK=prod]  where every catalog image's SBOM lives (ours in the platform registry, upstream's) -> build/sbom/inventory.json"
+	@echo "make sbom-fetch [STACK=prod]  verify and cache our SBOM attestations from the platform registry (build/sbom/cache)"
+	@echo "make sbom-find PACKAGE=<name|purl> [VERSION=<v>]  which images contain the package (cached attestations + build/images)"
+	@echo "make refresh-images [ONLY=key] [WRITE=1]  moved tags and newer releases within each image's update policy, verified -> build/refresh/"
+	@echo "make refresh-charts [ONLY=key]  newer upstream chart releases within policy, with the make vendor-chart command"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -96,6 +102,22 @@ mirror-check: venv
 	$(PY) -m tools.mirror check --stack $(STACK)
 
 # Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
+# Supply-chain upkeep (docs/support.md, docs/runbooks/supply-chain.md)
+sbom-inventory: venv
+	$(PY) -m tools.ops.sbom inventory --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
+
+sbom-fetch: venv image-tools
+	$(PY) -m tools.ops.sbom fetch --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
+
+sbom-find: venv
+	$(PY) -m tools.ops.sbom find "$(PACKAGE)" $(if $(VERSION),--version "$(VERSION)")
+
+refresh-images: venv image-tools
+	$(PY) -m tools.ops.refresh images $(foreach k,$(ONLY),--only $(k)) $(if $(WRITE),--write)
+
+refresh-charts: venv
+	$(PY) -m tools.ops.refresh charts $(foreach k,$(ONLY),--only $(k))
+
 redis:
 	@sh tools/fetch_redis.sh .tools || echo "redis-server not installed (Debian archive unreachable?): the gateway's Redis tests will skip"
 

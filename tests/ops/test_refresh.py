@@ -152,3 +152,15 @@ def test_the_registry_client_reads_tags_and_digests(world):
     registry = Registry(world["host"], insecure=True)
     assert {"v2.0.0", "v2.0.1", "v2.1.0"} <= set(registry.tags("vendor/patch"))
     assert registry.digest("vendor/patch", "v2.0.1") == world["patch_to"]
+
+
+@pytest.mark.skipif(os.environ.get("SOMA_NETWORK_TESTS") != "1",
+                    reason="keyless verification needs Fulcio's roots, Rekor and the upstream registry (ghcr.io), none "
+                           "reachable offline; SOMA_NETWORK_TESTS=1 runs it where they are")
+def test_a_keyless_signer_is_verified_against_its_documented_identity():
+    (item,) = refresh.items_from_catalog(catalog.load(), frozenset({"external-secrets"}))
+    assert item.trust.identity.endswith("release.yml@refs/heads/main")
+    outcome = refresh.check_image(item, Registry(item.registry), TODAY)
+    assert outcome.state != refresh.FAILED, outcome.notes
+    if outcome.proposal:
+        assert f"signature verified against identity {item.trust.identity}" in outcome.verification

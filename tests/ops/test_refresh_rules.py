@@ -151,3 +151,32 @@ def test_a_registry_asking_for_a_bearer_token_gets_one_from_its_realm():
 def test_docker_hub_is_asked_at_its_api_host_over_https():
     assert Registry("docker.io").base == "https://registry-1.docker.io"
     assert Registry("ghcr.io").base == "https://ghcr.io"
+
+
+def test_an_unknown_update_policy_makes_the_lock_invalid_naming_the_entry(tmp_path):
+    from components import catalog
+    document = catalog.read_document(CHART_LOCK.format(policy="major"))
+    with pytest.raises(catalog.CatalogError, match=r"charts\.argo-cd: update must be one of none, patch, minor"):
+        catalog.parse(document)
+    assert catalog.parse(catalog.read_document(CHART_LOCK.format(policy="minor"))).charts["argo-cd"].update == "minor"
+
+
+def test_chart_bound_operator_images_move_only_with_their_chart():
+    from components import catalog
+    images = catalog.load().images
+    assert images["external-secrets"].update == "none" and images["istio-pilot"].update == "none"
+    assert images["vault"].update == "patch"  # the default
+
+
+def test_the_refresh_workflow_runs_weekly_and_pins_every_action():
+    import re
+    import yaml
+    root = Path(__file__).resolve().parents[2]
+    workflow = yaml.safe_load((root / ".github/workflows/refresh.yml").read_text())
+    (schedule,) = workflow[True]["schedule"]  # YAML 1.1 reads the key `on` as True
+    assert schedule["cron"] == "17 5 * * 1"
+    steps = workflow["jobs"]["refresh"]["steps"]
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", s["uses"]) for s in steps if "uses" in s)
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "tools.ops.refresh images" in runs and "tools.ops.refresh charts" in runs and "gh pr create" in runs
+    assert "Mondays 05:17 UTC" in (root / "docs/support.md").read_text(), "docs/support.md must state the workflow's schedule"
