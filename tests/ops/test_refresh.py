@@ -164,3 +164,12 @@ def test_a_keyless_signer_is_verified_against_its_documented_identity():
     assert outcome.state != refresh.FAILED, outcome.notes
     if outcome.proposal:
         assert f"signature verified against identity {item.trust.identity}" in outcome.verification
+
+
+def test_an_entry_that_cannot_be_rewritten_in_place_stops_the_proposal(world):
+    lines = world["lock"].read_text().splitlines()
+    start = lines.index("  patch:")
+    source = next(i for i in range(start, len(lines)) if lines[i].startswith("    source:"))
+    lines[source:source + 1] = ["    source: 'https://example.test/release-notes,", "      continued on a second line'"]
+    with pytest.raises(refresh.LockEditError, match="images.patch: the rewritten lock does not parse"):
+        refresh.propose_lock("\n".join(lines) + "\n", [world["outcomes"]["patch"]], TODAY)

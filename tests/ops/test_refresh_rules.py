@@ -180,3 +180,20 @@ def test_the_refresh_workflow_runs_weekly_and_pins_every_action():
     runs = "\n".join(s.get("run", "") for s in steps)
     assert "tools.ops.refresh images" in runs and "tools.ops.refresh charts" in runs and "gh pr create" in runs
     assert "Mondays 05:17 UTC" in (root / "docs/support.md").read_text(), "docs/support.md must state the workflow's schedule"
+
+
+def test_every_image_of_the_real_lock_can_be_rewritten_in_place():
+    import datetime as dt
+    import hashlib
+    from components import catalog
+    text = catalog.LOCK_FILE.read_text()
+    images = catalog.load().images
+    outcomes = []
+    for key, image in images.items():
+        digest = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        outcomes.append(refresh.Outcome(key=key, state=refresh.PROPOSED, pinned=f"{image.tag}@{image.digest}",
+                                        proposal=refresh.Candidate(image.tag, digest, moved=True),
+                                        source=f"registry {image.registry} 2026-11-29: tag {image.tag} moved"))
+    proposed = catalog.parse(catalog.read_document(refresh.propose_lock(text, outcomes, dt.date(2026, 11, 29))))
+    assert all(proposed.images[k].digest == "sha256:" + hashlib.sha256(k.encode()).hexdigest() for k in images)
+    assert proposed.charts == catalog.load().charts and proposed.images["vault"].waivers == images["vault"].waivers

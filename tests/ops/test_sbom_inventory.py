@@ -142,6 +142,9 @@ def test_fetch_caches_every_attested_sbom_and_skips_the_unmirrored_image(world):
     assert world["failures"] == []
     cached = sorted(p.name for p in (world["tmp"] / "out" / "cache").glob("*.json"))
     assert cached == ["apps-identity.json", "images-new-zlib.json", "images-old-zlib.json"]
+    # the attestation is where the inventory says cosign stored it (docker-registry 2.8: a sha256-<hex>.att tag)
+    old = next(e for e in world["entries"] if e.key == "old-zlib")
+    assert release.attestation_reference(old.ours, insecure=True) == old.attestation
     assert any(line.startswith("SKIPPED  pending:") and "not in the platform registry yet" in line for line in world["lines"])
 
 

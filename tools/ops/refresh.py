@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from components import catalog
 from tools.images import release
 from tools.images.release import ReleaseError, Trust
@@ -189,6 +191,15 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _scalar(text: str) -> str:
+    """Plain when YAML reads it back as the same string, quoted otherwise (a tag such as ``26.3`` is a float)."""
+    try:
+        plain = yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else _quoted(text)
+
+
 def propose_lock(text: str, outcomes: list[Outcome], today: dt.date) -> str:
     """The lock text with every proposed image entry rewritten (tag, digest, source); comments are kept and a
     dated line says what the entry pinned before. The result must load in the catalog."""
@@ -203,18 +214,22 @@ def propose_lock(text: str, outcomes: list[Outcome], today: dt.date) -> str:
             match = re.match(r"^    (tag|digest|source): ", lines[number])
             if match:
                 value = fields[match.group(1)]
-                lines[number] = f"    {match.group(1)}: {_quoted(value) if match.group(1) == 'source' else value}"
+                lines[number] = f"    {match.group(1)}: {_scalar(value) if match.group(1) != 'source' else _quoted(value)}"
                 seen.add(match.group(1))
         if seen != set(fields):
             raise LockEditError(f"images.{outcome.key}: no single-line {', '.join(sorted(set(fields) - seen))} to rewrite")
         lines.insert(begin + 1, f"    # refreshed {today.isoformat()} (python -m tools.ops.refresh): was {outcome.pinned}; "
                                 "the comments below describe that earlier pin")
     new = "\n".join(lines) + "\n"
-    parsed = catalog.parse(catalog.read_document(new))
+    edited = ", ".join(f"images.{o.key}" for o in outcomes if o.proposal)
+    try:
+        parsed = catalog.parse(catalog.read_document(new))
+    except yaml.YAMLError as error:
+        raise LockEditError(f"{edited}: the rewritten lock does not parse (a multi-line tag, digest or source?): {error}") from None
     for outcome in outcomes:
         if outcome.proposal is not None:
             image = parsed.images[outcome.key]
-            if (image.tag, image.digest) != (outcome.proposal.tag, outcome.proposal.digest):
+            if (image.tag, image.digest, image.source) != (outcome.proposal.tag, outcome.proposal.digest, outcome.source):
                 raise LockEditError(f"images.{outcome.key}: the rewritten entry does not read back as the proposal")
     return new
 
@@ -298,7 +313,7 @@ def refresh_charts(lock: Path, mirrors: Path, only: frozenset[str] = frozenset()
             continue
         held = f" (beyond policy {chart.update}: {', '.join(found.beyond_policy[:3])})" if found.beyond_policy else ""
         if found.newest is None:
-            log(f"CURRENT  {key}: {pinned}{held}")
+            log(f"{'HELD    ' if held else 'CURRENT '} {key}: {pinned}{held}")
             continue
         version = chart_version(chart.version, found.newest)
         proposal = ChartProposal(key, pinned, found.newest.tag, version, vendor_command(key, record, found.newest.tag, version))

@@ -50,6 +50,8 @@ class Entry:
     ours: str
     ours_note: str
     ours_fetch: str
+    attestation: str
+    """Where cosign stores the attestation on a registry without the referrers API (``cosign triangulate``)."""
     upstream: Upstream
 
 
@@ -95,14 +97,15 @@ def inventory(cat: catalog.Catalog, registry: str, report: Report | None, key_hi
             note = f"not in the platform registry yet (mirror report: {state}); `make mirror` attests it at {ref}"
         entries.append(Entry(key=key, section="images", image=f"{image.registry}/{image.repository}:{image.tag}@{image.digest}",
                              ours=ref if mirrored else "", ours_note=note,
-                             ours_fetch=_verify_args(f"--key {key_hint} {ref}"), upstream=_upstream(image, projects)))
+                             ours_fetch=_verify_args(f"--key {key_hint} {ref}"),
+                             attestation=f"{target}:{image.digest.replace(':', '-')}.att", upstream=_upstream(image, projects)))
     for key, app in sorted(cat.apps.items()):
         ref = f"{app.registry}/{app.repository}@{app.digest}"
         trust = (f"--key {key_hint}" if app.signer.kind == "platform"
                  else f"--certificate-identity {app.signer.subject} --certificate-oidc-issuer {app.signer.issuer}")
         entries.append(Entry(key=key, section="apps", image=f"{app.registry}/{app.repository}:{app.tag}@{app.digest}",
                              ours=ref, ours_note=f"attested by the release pipeline ({app.sbom.attestation}, SBOM {app.sbom.digest})",
-                             ours_fetch=_verify_args(f"{trust} {ref}"),
+                             ours_fetch=_verify_args(f"{trust} {ref}"), attestation=app.sbom.attestation,
                              upstream=Upstream(kind="first-party", source="built here: ours is the only SBOM")))
     return entries
 
