@@ -7,9 +7,11 @@ only for the cosign arguments it produces (the same ``release.verify`` code path
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,12 @@ import pytest
 from components import catalog
 from tests.images.conftest import _tool, keys
 from tests.local_registry import local_registry
+from tests.local_servers import free_port
 from tests.mirror.oci_fixtures import write_image
 from tools.images.release import Trust
 from tools.ops import refresh
 from tools.ops.refresh import PROPOSED, REFUSED, RefreshItem
-from tools.ops.registry import Registry
+from tools.ops.registry import Registry, RegistryError
 
 pytestmark = pytest.mark.skipif(
     any(_tool(t) is None for t in ("cosign", "skopeo", "docker-registry")),
@@ -173,3 +176,39 @@ def test_an_entry_that_cannot_be_rewritten_in_place_stops_the_proposal(world):
     lines[source:source + 1] = ["    source: 'https://example.test/release-notes,", "      continued on a second line'"]
     with pytest.raises(refresh.LockEditError, match="images.patch: the rewritten lock does not parse"):
         refresh.propose_lock("\n".join(lines) + "\n", [world["outcomes"]["patch"]], TODAY)
+
+
+def test_the_registry_is_asked_over_https_by_default(tmp_path, monkeypatch):
+    """The client speaks HTTPS unless told otherwise: a TLS docker-registry with a certificate for 127.0.0.1."""
+    folder = tmp_path / "tls-registry"
+    folder.mkdir()
+    cert, key = folder / "registry.crt", folder / "registry.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = free_port()
+    (folder / "registry.yml").write_text(json.dumps({
+        "version": 0.1, "storage": {"filesystem": {"rootdirectory": str(folder / "data")}}, "log": {"level": "error"},
+        "http": {"addr": f"127.0.0.1:{port}", "tls": {"certificate": str(cert), "key": str(key)}}}))
+    proc = subprocess.Popen([_tool("docker-registry"), "serve", str(folder / "registry.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    try:
+        registry = Registry(f"127.0.0.1:{port}")
+        assert registry.base == f"https://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                assert registry.tags("vendor/none") == []
+                break
+            except RegistryError as error:
+                if "404" in str(error):
+                    break
+                time.sleep(0.05)
+        with pytest.raises(RegistryError, match="404"):
+            registry.digest("vendor/none", "1.0.0")
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with pytest.raises(RegistryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            Registry(f"127.0.0.1:{port}").digest("vendor/none", "1.0.0")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
