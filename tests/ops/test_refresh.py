@@ -178,6 +178,7 @@ def test_an_entry_that_cannot_be_rewritten_in_place_stops_the_proposal(world):
         refresh.propose_lock("\n".join(lines) + "\n", [world["outcomes"]["patch"]], TODAY)
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for the registry's certificate")
 def test_the_registry_is_asked_over_https_by_default(tmp_path, monkeypatch):
     """The client speaks HTTPS unless told otherwise: a TLS docker-registry with a certificate for 127.0.0.1."""
     folder = tmp_path / "tls-registry"
