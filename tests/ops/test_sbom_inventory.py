@@ -174,3 +174,11 @@ def test_find_by_purl_answers_the_image_and_the_exact_package(world, capsys):
                       "--builds", str(world["tmp"] / "builds")])
     (line,) = capsys.readouterr().out.splitlines()
     assert code == 0 and line.startswith(f"new-zlib\t{world['mirror']}/vendor/new-zlib@{world['new']}\tzlib1g 1:1.3.dfsg-3\tpkg:deb/")
+
+
+def test_fetch_drops_what_an_earlier_fetch_cached(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "images-removed.json").write_text(json.dumps({"key": "removed", "image": "x@sha256:1", "sboms": []}))
+    assert sbom.fetch([], catalog.load(), Trust(public_key="unused.pub"), cache, log=lambda _: None) == []
+    assert list(cache.iterdir()) == []

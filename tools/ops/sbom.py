@@ -116,8 +116,13 @@ def cache_name(entry: Entry) -> str:
 
 def fetch(entries: list[Entry], cat: catalog.Catalog, platform_trust: Trust, cache: Path,
           log: Callable[[str], None] = print) -> list[str]:
-    """Verify and download our attestation of every entry that has one; returns the failures (one line each)."""
+    """Verify and download our attestation of every entry that has one; returns the failures (one line each).
+
+    The cache holds one release: what an earlier fetch left (another digest, an image since removed) is
+    dropped first, so `find` never answers from an SBOM of an image no longer pinned."""
     cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob("*.json"):
+        stale.unlink()
     failures = []
     for entry in entries:
         if not entry.ours:
@@ -280,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     key = trusted if trusted.startswith(("awskms://", "gcpkms://", "azurekms://", "hashivault://")) else key_file.name
     failures = fetch(entries, catalog.load(), Trust(public_key=key, insecure_registry=args.insecure_registry), out / "cache")
     Path(key_file.name).unlink(missing_ok=True)
+    present = sum(bool(e.ours) for e in entries)
+    print(f"{out / 'cache'}: {present - len(failures)} SBOMs fetched and verified, {len(failures)} failed, "
+          f"{len(entries) - present} images without our attestation yet (see the SKIPPED lines)")
     return 1 if failures else 0
 
 
