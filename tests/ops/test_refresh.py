@@ -87,7 +87,7 @@ def items(world) -> list[RefreshItem]:
 def write_lock(world) -> Path:
     lines = ["# a test lock", "charts: {}", "images:"]
     for key, (repo, tag, digest) in sorted(world["pins"].items()):
-        lines += [f"  {key}:", f"    registry: {world['host']}", f"    repository: {repo}", f"    # pinned by the test",
+        lines += [f"  {key}:", f"    registry: {world['host']}", f"    repository: {repo}", "    # pinned by the test",
                   f"    tag: {tag}", f"    digest: {digest}", "    source: 'https://example.test/release-notes'",
                   "    signer:", "      kind: platform"]
     path = world["tmp"] / "platform.lock.yaml"

@@ -25,7 +25,7 @@ import yaml
 from components import catalog
 from tools.images import release
 from tools.images.release import ReleaseError, Trust
-from tools.mirror.report import SIGNED, Report
+from tools.mirror.report import Report
 
 UPSTREAM_FILE = Path(__file__).with_name("upstream_sboms.yaml")
 NONE_PUBLISHED = "none published"
