@@ -22,7 +22,7 @@ from tests.local_registry import local_registry
 from tests.local_servers import free_port
 from tests.mirror.oci_fixtures import write_image
 from tools.images.release import Trust
-from tools.ops import refresh
+from tools.ops import lockfile, refresh
 from tools.ops.refresh import PROPOSED, REFUSED, RefreshItem
 from tools.ops.registry import Registry, RegistryError
 
@@ -128,7 +128,7 @@ def test_the_proposal_is_a_lock_patch_and_the_lock_changes_only_with_write(world
     lock = tmp_path / "platform.lock.yaml"
     shutil.copy(world["lock"], lock)
     before = lock.read_text()
-    patch = refresh.write_proposal(lock, list(world["outcomes"].values()), tmp_path / "out", TODAY, write=False)
+    patch = lockfile.write_proposal(lock, list(world["outcomes"].values()), tmp_path / "out", TODAY, write=False)
     assert lock.read_text() == before
     proposed = catalog.load(tmp_path / "out" / "platform.lock.yaml")
     assert (proposed.images["patch"].tag, proposed.images["patch"].digest) == ("v2.0.1", world["patch_to"])
@@ -136,7 +136,7 @@ def test_the_proposal_is_a_lock_patch_and_the_lock_changes_only_with_write(world
     assert proposed.images["unsigned"].digest == world["pins"]["unsigned"][2]
     assert "registry 127.0.0.1" in proposed.images["patch"].source and "verified against key" in proposed.images["patch"].source
     assert "+    tag: v2.0.1" in patch.read_text() and "# pinned by the test" in patch.read_text()
-    refresh.write_proposal(lock, list(world["outcomes"].values()), tmp_path / "out", TODAY, write=True)
+    lockfile.write_proposal(lock, list(world["outcomes"].values()), tmp_path / "out", TODAY, write=True)
     assert catalog.load(lock).images["alpine"].tag == "5.1.1-alpine"
 
 
@@ -174,8 +174,8 @@ def test_an_entry_that_cannot_be_rewritten_in_place_stops_the_proposal(world):
     start = lines.index("  patch:")
     source = next(i for i in range(start, len(lines)) if lines[i].startswith("    source:"))
     lines[source:source + 1] = ["    source: 'https://example.test/release-notes,", "      continued on a second line'"]
-    with pytest.raises(refresh.LockEditError, match="images.patch: the rewritten lock does not parse"):
-        refresh.propose_lock("\n".join(lines) + "\n", [world["outcomes"]["patch"]], TODAY)
+    with pytest.raises(lockfile.LockEditError, match="images.patch: the rewritten lock does not parse"):
+        lockfile.propose_lock("\n".join(lines) + "\n", [world["outcomes"]["patch"]], TODAY)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for the registry's certificate")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.ops import refresh, tags
+from tools.ops import chart_refresh, lockfile, refresh, tags
 from tools.ops.registry import Registry, RegistryError
 
 TAGS = ["8.2.3-alpine", "8.2.4-alpine", "8.2.5", "8.2.6-rc1-alpine", "8.3.0-alpine", "9.0.0-alpine", "8.2.5-bookworm"]
@@ -78,7 +78,7 @@ def test_newer_chart_releases_are_proposed_with_the_exact_vendoring_command(char
     lock = tmp_path / "platform.lock.yaml"
     lock.write_text(CHART_LOCK.format(policy=policy))
     lines: list[str] = []
-    proposals = refresh.refresh_charts(lock, chart_mirrors, log=lines.append)
+    proposals = chart_refresh.refresh_charts(lock, chart_mirrors, log=lines.append)
     if tag is None:
         assert proposals == [] and "beyond policy none" in lines[0]
         return
@@ -93,7 +93,7 @@ def test_an_unreachable_chart_repository_is_reported_not_fatal(tmp_path):
     lock = tmp_path / "platform.lock.yaml"
     lock.write_text(CHART_LOCK.format(policy="patch").replace("github.com/argoproj/argo-helm,", f"{tmp_path}/nowhere,"))
     lines: list[str] = []
-    assert refresh.refresh_charts(lock, tmp_path, log=lines.append) == []
+    assert chart_refresh.refresh_charts(lock, tmp_path, log=lines.append) == []
     assert lines[0].startswith("FAILED   argo-cd: git ls-remote --tags")
 
 
@@ -194,6 +194,6 @@ def test_every_image_of_the_real_lock_can_be_rewritten_in_place():
         outcomes.append(refresh.Outcome(key=key, state=refresh.PROPOSED, pinned=f"{image.tag}@{image.digest}",
                                         proposal=refresh.Candidate(image.tag, digest, moved=True),
                                         source=f"registry {image.registry} 2026-11-29: tag {image.tag} moved"))
-    proposed = catalog.parse(catalog.read_document(refresh.propose_lock(text, outcomes, dt.date(2026, 11, 29))))
+    proposed = catalog.parse(catalog.read_document(lockfile.propose_lock(text, outcomes, dt.date(2026, 11, 29))))
     assert all(proposed.images[k].digest == "sha256:" + hashlib.sha256(k.encode()).hexdigest() for k in images)
     assert proposed.charts == catalog.load().charts and proposed.images["vault"].waivers == images["vault"].waivers

@@ -8,34 +8,29 @@ signer (``release.verify``: a keyless identity through cosign, Fulcio and Rekor)
 unsigned or signed by anyone else is **refused** with cosign's reason and never proposed. A ``platform``
 signer means the upstream publishes no signature: the candidate is proposed as "not verifiable upstream",
 and the mirror's scan and platform signature stay the gate before prod can pull it.
-Proposals are written as a proposed lock and a patch under ``build/refresh/``: each changed entry carries
-``source: registry <host> <date> ...`` naming what was read and the verification done. The real
-platform.lock.yaml is replaced only with ``--write``, and only when the whole proposed lock loads.
+Proposals are written as a proposed lock and a patch under ``build/refresh/`` (tools/ops/lockfile.py): each
+changed entry carries ``source: registry <host> <date> ...`` naming what was read and the verification done.
+The real platform.lock.yaml is replaced only with ``--write``, and only when the whole proposed lock loads.
 
-Charts: each chart's ``vendored.upstream.git`` is listed (``git ls-remote --tags``, or the local mirror
-tools/vendor_chart.py reads), newer tags of the pinned tag's line within the policy are proposed with the
-exact ``make vendor-chart`` command that vendors them (vendoring re-checks dependencies and digests).
+Charts (``refresh charts``, tools/ops/chart_refresh.py): newer upstream release tags within each chart's
+policy, each with the exact ``make vendor-chart`` command that vendors it.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import datetime as dt
-import difflib
-import json
-import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from components import catalog
 from tools.images import release
 from tools.images.release import ReleaseError, Trust
 from tools.ops import tags as tagging
+from tools.ops.chart_refresh import refresh_charts
+from tools.ops.lockfile import LockEditError, write_proposal
 from tools.ops.registry import Registry, RegistryError
 
 PROPOSED, CURRENT, REFUSED, FAILED, HELD = "proposed", "current", "refused", "failed", "held"
@@ -161,165 +156,6 @@ def refresh_images(items: list[RefreshItem], today: dt.date, insecure_hosts: fro
         for note in outcome.notes:
             log(f"           {note}")
     return outcomes
-
-
-class LockEditError(ValueError):
-    """The lock entry could not be rewritten in place; the message names it."""
-
-
-def _entry_span(lines: list[str], section: str, key: str) -> tuple[int, int]:
-    """First and last+1 line of ``<section>.<key>`` in the lock text (two-space keys under a top-level section)."""
-    try:
-        start = lines.index(f"{section}:")
-    except ValueError:
-        raise LockEditError(f"the lock has no top-level '{section}:' section") from None
-    begin = None
-    for number in range(start + 1, len(lines)):
-        line = lines[number]
-        if begin is None and re.fullmatch(rf"  {re.escape(key)}:\s*", line):
-            begin = number
-        elif begin is not None and re.match(r"^(  )?[A-Za-z0-9]", line):
-            return begin, number
-        elif begin is None and re.match(r"^[A-Za-z]", line):
-            break
-    if begin is None:
-        raise LockEditError(f"{section}.{key} is not in the lock")
-    return begin, len(lines)
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _scalar(text: str) -> str:
-    """Plain when YAML reads it back as the same string, quoted otherwise (a tag such as ``26.3`` is a float)."""
-    try:
-        plain = yaml.safe_load(text) == text
-    except yaml.YAMLError:
-        plain = False
-    return text if plain else _quoted(text)
-
-
-def propose_lock(text: str, outcomes: list[Outcome], today: dt.date) -> str:
-    """The lock text with every proposed image entry rewritten (tag, digest, source); comments are kept and a
-    dated line says what the entry pinned before. The result must load in the catalog."""
-    lines = text.splitlines()
-    for outcome in outcomes:
-        if outcome.proposal is None:
-            continue
-        begin, end = _entry_span(lines, "images", outcome.key)
-        fields = {"tag": outcome.proposal.tag, "digest": outcome.proposal.digest, "source": outcome.source}
-        seen = set()
-        for number in range(begin + 1, end):
-            match = re.match(r"^    (tag|digest|source): ", lines[number])
-            if match:
-                value = fields[match.group(1)]
-                lines[number] = f"    {match.group(1)}: {_scalar(value) if match.group(1) != 'source' else _quoted(value)}"
-                seen.add(match.group(1))
-        if seen != set(fields):
-            raise LockEditError(f"images.{outcome.key}: no single-line {', '.join(sorted(set(fields) - seen))} to rewrite")
-        lines.insert(begin + 1, f"    # refreshed {today.isoformat()} (python -m tools.ops.refresh): was {outcome.pinned}; "
-                                "the comments below describe that earlier pin")
-    new = "\n".join(lines) + "\n"
-    edited = ", ".join(f"images.{o.key}" for o in outcomes if o.proposal)
-    try:
-        parsed = catalog.parse(catalog.read_document(new))
-    except yaml.YAMLError as error:
-        raise LockEditError(f"{edited}: the rewritten lock does not parse (a multi-line tag, digest or source?): {error}") from None
-    for outcome in outcomes:
-        if outcome.proposal is not None:
-            image = parsed.images[outcome.key]
-            if (image.tag, image.digest, image.source) != (outcome.proposal.tag, outcome.proposal.digest, outcome.source):
-                raise LockEditError(f"images.{outcome.key}: the rewritten entry does not read back as the proposal")
-    return new
-
-
-def write_proposal(lock: Path, outcomes: list[Outcome], out: Path, today: dt.date, write: bool) -> Path | None:
-    """Proposed lock, patch and report under ``out``; the lock itself only with ``write``. Returns the patch."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "images.json").write_text(json.dumps([dataclasses.asdict(o) for o in outcomes], indent=2) + "\n", encoding="utf-8")
-    if not any(o.proposal for o in outcomes):
-        return None
-    text = lock.read_text(encoding="utf-8")
-    new = propose_lock(text, outcomes, today)
-    (out / "platform.lock.yaml").write_text(new, encoding="utf-8")
-    patch = out / "platform.lock.patch"
-    patch.write_text("".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
-                                                  "a/platform.lock.yaml", "b/platform.lock.yaml")), encoding="utf-8")
-    if write:
-        tmp = lock.with_suffix(".tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(lock)
-    return patch
-
-
-# --- charts ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ChartProposal:
-    key: str
-    pinned_tag: str
-    tag: str
-    version: str
-    command: str
-
-
-def remote_tags(git: str, mirrors: Path) -> list[str]:
-    """The tags of ``github.com/<owner>/<name>``: from the local mirror vendor_chart reads when there is one."""
-    name = git.removeprefix("https://").removeprefix("github.com/").strip("/")
-    local = mirrors / name.replace("/", "+") / "repo"
-    where = str(local) if local.is_dir() else (git if git.startswith(("https://", "/")) else f"https://{git}")
-    done = subprocess.run(["git", "ls-remote", "--tags", "--refs", where], capture_output=True, text=True, timeout=120)
-    if done.returncode:
-        raise RegistryError(f"git ls-remote --tags {where}: {done.stderr.strip()}")
-    return [line.split("refs/tags/", 1)[1] for line in done.stdout.splitlines() if "refs/tags/" in line]
-
-
-def chart_version(pinned_version: str, release_: tagging.Release) -> str:
-    """The chart version of a release tag, written as the pinned version is (``v`` kept when it had one)."""
-    return ("v" if pinned_version.startswith("v") else "") + ".".join(str(n) for n in release_.numbers)
-
-
-def vendor_command(key: str, record: dict, tag: str, version: str) -> str:
-    upstream = record["upstream"]
-    parts = [f"make vendor-chart NAME={key} VERSION={version} GIT={upstream['git']} TAG={tag} CHART_PATH={upstream['path']}"]
-    deps = [f"{d['name']}={d['git']}@{d['tag']}:{d['path']}" for d in record.get("dependencies") or []]
-    if deps:
-        parts.append(f'DEPS="{" ".join(deps)}"')
-    steps = [s for s in record.get("packaging") or [] if s != "copy-license"]
-    if steps:
-        parts.append(f'STEPS="{" ".join(steps)}"')
-    return " ".join(parts)
-
-
-def refresh_charts(lock: Path, mirrors: Path, only: frozenset[str] = frozenset(),
-                   log: Callable[[str], None] = print) -> list[ChartProposal]:
-    """Newer releases of each vendored chart within its policy, each with the command that vendors it."""
-    cat = catalog.load(lock)
-    records = catalog.load_vendored_records(lock)
-    unknown = sorted(only - set(cat.charts))
-    if unknown:
-        raise KeyError(f"not in platform.lock.yaml charts: {', '.join(unknown)}")
-    proposals = []
-    for key, chart in sorted(cat.charts.items()):
-        if only and key not in only:
-            continue
-        record = records[key]
-        pinned = record["upstream"]["tag"]
-        try:
-            found = tagging.candidates(pinned, remote_tags(record["upstream"]["git"], mirrors), chart.update)
-        except RegistryError as error:
-            log(f"FAILED   {key}: {error}")
-            continue
-        held = f" (beyond policy {chart.update}: {', '.join(found.beyond_policy[:3])})" if found.beyond_policy else ""
-        if found.newest is None:
-            log(f"{'HELD    ' if held else 'CURRENT '} {key}: {pinned}{held}")
-            continue
-        version = chart_version(chart.version, found.newest)
-        proposal = ChartProposal(key, pinned, found.newest.tag, version, vendor_command(key, record, found.newest.tag, version))
-        proposals.append(proposal)
-        log(f"PROPOSED {key}: {pinned} -> {proposal.tag}{held}\n  {proposal.command}")
-    return proposals
 
 
 def main(argv: list[str] | None = None) -> int:
