@@ -29,7 +29,7 @@ help:
 	@echo "make mirror STACK=prod COSIGN_KEY= COSIGN_PUB= [ONLY=key] [SCANNER=]  third-party images into the stack's registry: upstream signature, scan, SBOM, platform signature (report: build/mirror/report.json)"
 	@echo "make mirror-check STACK=prod  refuse the rendered stack unless the mirror report lists every image signed with the key admission trusts"
 	@echo "make sbom-inventory [STACK=prod]  where every catalog image's SBOM lives (ours in the platform registry, upstream's) -> build/sbom/inventory.json"
-	@echo "make sbom-fetch [STACK=prod]  verify and cache our SBOM attestations from the platform registry (build/sbom/cache)"
+	@echo "make sbom-fetch [STACK=prod] [UPSTREAM=1]  verify and cache our SBOM attestations (and the upstream ones the inventory lists) in build/sbom/cache"
 	@echo "make sbom-find PACKAGE=<name|purl> [VERSION=<v>]  which images contain the package (cached attestations + build/images)"
 	@echo "make refresh-images [ONLY=key] [WRITE=1]  moved tags and newer releases within each image's update policy, verified -> build/refresh/"
 	@echo "make refresh-charts [ONLY=key]  newer upstream chart releases within policy, with the make vendor-chart command"
@@ -107,7 +107,7 @@ sbom-inventory: venv
 	$(PY) -m tools.ops.sbom inventory --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
 
 sbom-fetch: venv image-tools
-	$(PY) -m tools.ops.sbom fetch --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
+	$(PY) -m tools.ops.sbom fetch --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod) $(if $(UPSTREAM),--upstream)
 
 sbom-find: venv
 	$(PY) -m tools.ops.sbom find "$(PACKAGE)" $(if $(VERSION),--version "$(VERSION)")

@@ -58,17 +58,19 @@ def write_image(folder: Path, layers: list[Layer], *, platform: str = "linux/amd
 
 
 def write_layout(folder: Path, platforms: dict[str, list[Layer]], *, docker: bool = False,
-                 attestations: bool = False, compression: str = "gzip") -> str:
+                 attestations: bool = False, compression: str = "gzip",
+                 attested: tuple[str, dict] | None = None) -> str:
     """A layout whose index.json names one image index (a manifest list if ``docker``) with one image per
     platform (``"linux/arm64"``, ``"linux/arm/v7"``); ``attestations`` adds buildkit's unknown/unknown
-    attestation manifest after each. Returns the index's digest."""
+    attestation manifest after each, whose statement carries ``attested`` (predicate type, predicate) when
+    given, as BuildKit writes an SBOM attestation. Returns the index's digest."""
     folder = Path(folder)
     entries = []
     for platform, layers in platforms.items():
         entry = _image(folder, layers, platform, docker, compression)
         entries.append({**entry, "platform": _platform(platform)})
         if attestations:
-            entries.append(_attestation(folder, entry["digest"]))
+            entries.append(_attestation(folder, entry["digest"], attested))
     media_type = DOCKER_MANIFEST_LIST if docker else OCI_INDEX
     index = _blob(folder, json.dumps({"schemaVersion": 2, "mediaType": media_type, "manifests": entries}).encode())
     entry = {"mediaType": media_type, **index}
@@ -131,14 +133,17 @@ def _image(folder: Path, layers: list[Layer], platform: str, docker: bool, compr
     return {"mediaType": media_type, **manifest}
 
 
-def _attestation(folder: Path, subject: str) -> dict:
+def _attestation(folder: Path, subject: str, attested: tuple[str, dict] | None = None) -> dict:
     """buildkit's attestation manifest: an in-toto JSON layer, not a tar, on platform unknown/unknown."""
-    statement = _blob(folder, json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicate": {}}).encode())
+    predicate_type, predicate = attested or ("", {})
+    statement = _blob(folder, json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "predicate": predicate,
+                                          **({"predicateType": predicate_type} if predicate_type else {})}).encode())
     config = _blob(folder, b'{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}')
     manifest = _blob(folder, json.dumps({
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-        "layers": [{"mediaType": "application/vnd.in-toto+json", **statement}]}).encode())
+        "layers": [{"mediaType": "application/vnd.in-toto+json", **statement,
+                    **({"annotations": {"in-toto.io/predicate-type": predicate_type}} if predicate_type else {})}]}).encode())
     return {"mediaType": OCI_MANIFEST, **manifest, "platform": {"os": "unknown", "architecture": "unknown"},
             "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": subject}}
 

@@ -7,6 +7,7 @@ leave them (digest, platform signature, CycloneDX attestation generated from the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -133,7 +134,7 @@ def world(tmp_path_factory):
         builds.mkdir(parents=True)
         (builds / "build.json").write_text(json.dumps({"app": "gateway", "version": "0.2.0", "digest": app_digest,
                                                        "sbom": str(app_sbom)}))
-        w.update(cat=cat, old=old, new=new, app_digest=app_digest, mirror=mirror)
+        w.update(cat=cat, old=old, new=new, app_digest=app_digest, mirror=mirror, private=private, public=public)
         yield w
 
 
@@ -182,3 +183,50 @@ def test_fetch_drops_what_an_earlier_fetch_cached(tmp_path):
     (cache / "images-removed.json").write_text(json.dumps({"key": "removed", "image": "x@sha256:1", "sboms": []}))
     assert sbom.fetch([], catalog.load(), Trust(public_key="unused.pub"), cache, log=lambda _: None) == []
     assert list(cache.iterdir()) == []
+
+
+def spdx(name: str, version: str) -> dict:
+    return {"spdxVersion": "SPDX-2.3", "packages": [{"name": name, "versionInfo": version, "externalRefs": [
+        {"referenceType": "purl", "referenceLocator": f"pkg:golang/example.com/{name}@{version}"}]}]}
+
+
+@pytestmark_registry
+def test_upstream_sboms_are_read_from_buildkit_attestations_and_verified_cosign_spdx_attestations(world, tmp_path):
+    """Upstream stand-ins: a BuildKit SBOM inside the pinned index, and SPDX attestations signed with a key
+    (standing in for the catalog's keyless signer), one of them by a stranger."""
+    host, stranger_private, _ = world["host"], *keys(tmp_path / "stranger")
+    layout = tmp_path / "bk"
+    buildkit = write_layout(layout, {"linux/amd64": [{"etc/os-release": OS_RELEASE}]}, attestations=True,
+                            attested=("https://spdx.dev/Document", spdx("gatekeeper", "3.23.1")))
+    subprocess.run([_tool("skopeo"), "copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false",
+                    f"oci:{layout}", f"docker://{host}/upstream/bk:1.0.0"], check=True, capture_output=True)
+    signed = {}
+    for repo, private in (("upstream/eso", world["private"]), ("upstream/forged", stranger_private)):
+        folder = tmp_path / repo.replace("/", "_")
+        digest = write_layout(folder, {"linux/amd64": [{"etc/" + repo.replace("/", "-"): b"x"}]})
+        subprocess.run([_tool("skopeo"), "copy", "--quiet", "--all", "--preserve-digests", "--dest-tls-verify=false",
+                        f"oci:{folder}", f"docker://{host}/{repo}:1.0.0"], check=True, capture_output=True)
+        predicate = tmp_path / f"{repo.replace('/', '_')}.spdx.json"
+        predicate.write_text(json.dumps(spdx("eso-controller", "2.9.0")))
+        done = subprocess.run([_tool("cosign"), "attest", "--yes", "--type", "spdx", "--predicate", str(predicate), "--key", private,
+                               "--tlog-upload=false", "--allow-insecure-registry", f"{host}/{repo}@{digest}"],
+                              capture_output=True, text=True, env={**os.environ, "COSIGN_PASSWORD": ""})
+        assert done.returncode == 0, done.stderr
+        signed[repo] = digest
+    cat = catalog.parse({"charts": {}, "apps": {}, "images": {
+        key: {"registry": host, "repository": repo, "tag": "1.0.0", "digest": digest, "source": "https://example.test/r",
+              "signer": {"kind": "platform"}}
+        for key, repo, digest in (("bk", "upstream/bk", buildkit), ("eso", "upstream/eso", signed["upstream/eso"]),
+                                  ("forged", "upstream/forged", signed["upstream/forged"]))}})
+    projects = [{"match": f"{host}/upstream/bk", "kind": "buildkit-attestation", "source": "https://example.test/docs"},
+                {"match": f"{host}/upstream/eso", "kind": "cosign-attestation", "source": "https://example.test/docs"},
+                {"match": f"{host}/upstream/forged", "kind": "cosign-attestation", "source": "https://example.test/docs"}]
+    entries = sbom.inventory(cat, "registry.example/mirror", None, projects=projects)
+    lines: list[str] = []
+    failures = sbom.fetch_upstream(entries, cat, tmp_path / "cache", frozenset({host}),
+                                   trust_for=lambda image: Trust(public_key=world["public"]), log=lines.append)
+    assert len(failures) == 1 and failures[0].startswith("forged:"), failures
+    hits, searched = sbom.find("gatekeeper", "3.23.1", tmp_path / "cache", tmp_path / "no-builds")
+    assert searched == 2 and [(h.key, h.image) for h in hits] == [("bk", f"{host}/upstream/bk@{buildkit} (upstream buildkit-attestation)")]
+    hits, _ = sbom.find("pkg:golang/example.com/eso-controller", "2.9.0", tmp_path / "cache", tmp_path / "no-builds")
+    assert [h.key for h in hits] == ["eso"]  # the forged attestation was never cached

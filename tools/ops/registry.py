@@ -75,11 +75,28 @@ class Registry:
             raise RegistryError(f"{url}: Docker-Content-Digest {digest!r} is not a sha256 digest")
         return digest
 
+    def manifest(self, name: str, reference: str) -> dict:
+        """The manifest (or index) ``reference`` names; by digest, its bytes must hash to that digest."""
+        body, _ = self._request("GET", f"{self.base}/v2/{name}/manifests/{reference}", name)
+        self._check(reference, body, f"{name} manifest")
+        return json.loads(body)
+
+    def blob(self, name: str, digest: str) -> bytes:
+        """A blob by digest, checked against it (registries redirect blobs to storage; the token is not sent there)."""
+        body, _ = self._request("GET", f"{self.base}/v2/{name}/blobs/{digest}", name)
+        self._check(digest, body, f"{name} blob")
+        return body
+
+    @staticmethod
+    def _check(reference: str, body: bytes, what: str) -> None:
+        if reference.startswith("sha256:") and "sha256:" + hashlib.sha256(body).hexdigest() != reference:
+            raise RegistryError(f"{what} {reference}: the registry served bytes with another digest")
+
     def _request(self, method: str, url: str, name: str) -> tuple[bytes, dict[str, str]]:
         for attempt in (1, 2):
             request = urllib.request.Request(url, method=method, headers={"Accept": ", ".join(MANIFEST_TYPES)})
             if name in self._tokens:
-                request.add_header("Authorization", f"Bearer {self._tokens[name]}")
+                request.add_unredirected_header("Authorization", f"Bearer {self._tokens[name]}")
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return response.read(), dict(response.headers)

@@ -6,13 +6,17 @@ release pipeline (first-party) attached to the digest in the platform registry, 
 it is there — and where the **upstream's** is, from the per-project research in tools/ops/upstream_sboms.yaml
 (``none published`` when the upstream documents none).
 ``fetch`` verifies and downloads our attestations (``cosign verify-attestation`` against the key or identity
-the image was signed with) into a local cache; ``find`` answers "which images contain package X (at version
+the image was signed with) into a local cache, and with ``--upstream`` the upstream SBOMs the inventory lists
+(BuildKit SBOM attestations read from the pinned index; cosign SPDX attestations verified against the catalog
+signer); ``find`` answers "which images contain package X (at version
 Y)" from that cache and the first-party SBOMs ``make images`` wrote under build/images/<app>/, matching
 CycloneDX components and SPDX packages by name, purl name or whole purl, and version.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import dataclasses
 import json
 import sys
 import tempfile
@@ -26,6 +30,7 @@ from components import catalog
 from tools.images import release
 from tools.images.release import ReleaseError, Trust
 from tools.mirror.report import Report
+from tools.ops.registry import Registry, RegistryError
 
 UPSTREAM_FILE = Path(__file__).with_name("upstream_sboms.yaml")
 NONE_PUBLISHED = "none published"
@@ -148,6 +153,79 @@ def fetch(entries: list[Entry], cat: catalog.Catalog, platform_trust: Trust, cac
     return failures
 
 
+IN_TOTO_LAYER = "application/vnd.in-toto+json"
+SBOM_PREDICATES = ("https://spdx.dev/Document", catalog.SBOM_PREDICATE)
+
+
+def buildkit_sboms(registry: Registry, repository: str, digest: str) -> list[dict]:
+    """The SBOM predicates of BuildKit's attestation manifests inside the index ``digest`` (one per platform).
+
+    They are part of the pinned index, so the digest pin covers them; nothing else signs them."""
+    documents = []
+    for entry in registry.manifest(repository, digest).get("manifests") or []:
+        if (entry.get("annotations") or {}).get("vnd.docker.reference.type") != "attestation-manifest":
+            continue
+        for layer in registry.manifest(repository, entry["digest"]).get("layers") or []:
+            declared = (layer.get("annotations") or {}).get("in-toto.io/predicate-type", "")
+            if layer.get("mediaType") != IN_TOTO_LAYER or (declared and declared not in SBOM_PREDICATES):
+                continue
+            statement = json.loads(registry.blob(repository, layer["digest"]))
+            if statement.get("predicateType") in SBOM_PREDICATES:
+                documents.append(statement.get("predicate") or {})
+    return documents
+
+
+def cosign_spdx_sboms(image: str, trust: Trust) -> list[dict]:
+    """The SPDX documents of the image's ``cosign attest --type spdx`` attestations verifying against ``trust``."""
+    attested = release.cosign("verify SPDX attestation", image, "verify-attestation", "--type", "spdx", *trust.verify_args, image)
+    found = []
+    for line in attested.stdout.splitlines():
+        statement = json.loads(base64.b64decode(json.loads(line)["payload"]))
+        if statement.get("predicateType") == "https://spdx.dev/Document":
+            found.append(_spdx_document(statement.get("predicate") or {}))
+    return found
+
+
+def _catalog_trust(image: catalog.Image) -> Trust | None:
+    return Trust(identity=image.signer.subject, issuer=image.signer.issuer) if image.signer.kind == "keyless" else None
+
+
+def fetch_upstream(entries: list[Entry], cat: catalog.Catalog, cache: Path, insecure_hosts: frozenset[str] = frozenset(),
+                   trust_for: Callable[[catalog.Image], Trust | None] = _catalog_trust,
+                   log: Callable[[str], None] = print) -> list[str]:
+    """Cache the upstream SBOMs the inventory points to: BuildKit attestations read from the pinned index, and
+    cosign SPDX attestations verified against the catalog signer (never trusted unverified). Failures returned."""
+    cache.mkdir(parents=True, exist_ok=True)
+    failures, registries = [], {}
+    for entry in entries:
+        if entry.section != "images" or entry.upstream.kind not in ("buildkit-attestation", "cosign-attestation"):
+            continue
+        image = cat.images[entry.key]
+        reference = f"{image.registry}/{image.repository}@{image.digest}"
+        try:
+            if entry.upstream.kind == "buildkit-attestation":
+                registry = registries.setdefault(image.registry, Registry(image.registry, insecure=image.registry in insecure_hosts))
+                documents = buildkit_sboms(registry, image.repository, image.digest)
+            else:
+                trust = trust_for(image)
+                if trust is None:
+                    raise ReleaseError(f"{reference}: the catalog signer is platform; an upstream attestation cannot be verified")
+                documents = cosign_spdx_sboms(reference, dataclasses.replace(trust, insecure_registry=image.registry in insecure_hosts))
+        except (RegistryError, ReleaseError, ValueError) as error:
+            failures.append(f"{entry.key}: {error}")
+            log(f"FAILED   {entry.key} (upstream): {error}")
+            continue
+        if not documents:
+            failures.append(f"{entry.key}: {reference} carries no {entry.upstream.kind}")
+            log(f"FAILED   {failures[-1]}")
+            continue
+        record = {"key": entry.key, "section": "upstream", "image": f"{reference} (upstream {entry.upstream.kind})",
+                  "sboms": documents}
+        (cache / f"upstream-{entry.key}.json").write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
+        log(f"FETCHED  {entry.key} (upstream {entry.upstream.kind}): {sum(len(list(packages(d))) for d in documents)} packages")
+    return failures
+
+
 @dataclass(frozen=True)
 class Package:
     name: str
@@ -155,8 +233,11 @@ class Package:
     purl: str
 
 
-def _spdx_document(document: dict) -> dict:
-    """cosign's older SPDX predicates wrap the document as a JSON string in ``Data``."""
+def _spdx_document(document: dict | str) -> dict:
+    """cosign's SPDX predicates carry the document as a JSON string: the predicate itself (cosign 2.x
+    ``--type spdx``) or its ``Data`` field (older releases, as external-secrets' docs show)."""
+    if isinstance(document, str):
+        return json.loads(document)
     data = document.get("Data")
     return json.loads(data) if isinstance(data, str) else document
 
@@ -250,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--out", default="build/sbom")
         if name == "fetch":
             command.add_argument("--insecure-registry", action="store_true")
+            command.add_argument("--upstream", action="store_true",
+                                 help="also cache the upstream SBOMs the inventory lists (BuildKit attestations, cosign SPDX)")
     f = sub.add_parser("find", help="which images contain a package (at a version)")
     f.add_argument("package", help="a package name, or a purl without version (pkg:deb/debian/openssl)")
     f.add_argument("--version")
@@ -286,8 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     failures = fetch(entries, catalog.load(), Trust(public_key=key, insecure_registry=args.insecure_registry), out / "cache")
     Path(key_file.name).unlink(missing_ok=True)
     present = sum(bool(e.ours) for e in entries)
-    print(f"{out / 'cache'}: {present - len(failures)} SBOMs fetched and verified, {len(failures)} failed, "
+    print(f"{out / 'cache'}: {present - len(failures)} SBOMs of ours fetched and verified, {len(failures)} failed, "
           f"{len(entries) - present} images without our attestation yet (see the SKIPPED lines)")
+    if args.upstream:
+        upstream_failures = fetch_upstream(entries, catalog.load(), out / "cache")
+        print(f"upstream SBOMs: {len(upstream_failures)} failed")
+        failures += upstream_failures
     return 1 if failures else 0
 
 
