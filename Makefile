@@ -8,7 +8,7 @@ PROMTOOL_BIN := build/bin/promtool
 
 .PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway bench-agents memory-eval vendor-chart clean \
         image-tools images images-test images-release images-gate mirror mirror-check \
-        sbom-inventory sbom-fetch sbom-find refresh-images refresh-charts
+        sbom-inventory sbom-fetch sbom-find refresh-images refresh-charts load-local
 
 help:
 	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-render [STACK=prod] time the full render (charts expanded) against the import floor"
 	@echo "make bench-gateway            the gateway's added latency per request (p50, p99) with authorization on"
 	@echo "make bench-agents [QUICK=1]   orchestrator overhead per step, crew compile, memory query latency (10k/100k chunks), ingestion"
+	@echo "make load-local [SCENARIO=a,b] [SCALE=0.25] [RECORD=stack]  the load-test scenarios against the gateway on 127.0.0.1: rate, p50/p95/p99, errors, each SLO"
 	@echo "make memory-eval              retrieval quality (recall@5, MRR) of the memory gateway's paths over the repository's docs"
 	@echo "make vendor-chart NAME= VERSION= GIT= TAG= CHART_PATH= [DEPS=\"n=repo@ref:path ...\"] [STEPS=set-chart-version|cert-manager-release-chart|envoy-gateway-release-chart|istio-release-stamp]"
 	@echo "make vendor-chart NAME= AGAIN=1   re-vendor exactly what platform.lock.yaml records"
@@ -142,6 +143,12 @@ vendor-chart: venv
 		$(foreach d,$(DEPS),--dep $(d)) $(foreach s,$(STEPS),--step $(s))
 	@# upstream charts carry .gitignore files (subcharts, Chart.lock): stage every vendored byte anyway
 	git add -f charts/$(NAME) platform.lock.yaml
+
+# The load-test scenarios (components/ops/scenarios.yaml) against the gateway process on 127.0.0.1 with its
+# stand-ins (docs/load-tests.md); bounded, and writes a stage result only with RECORD=<stack>
+load-local: venv redis
+	PYTHONPATH=$$(sh tools/apps_path.sh) $(PY) -m tools.ops.load_local $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		$(if $(SCALE),--scale $(SCALE)) $(if $(RECORD),--record $(RECORD))
 
 clean:
 	rm -rf build
