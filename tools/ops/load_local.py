@@ -129,7 +129,8 @@ def checks_of(scenario: Scenario, stats: RunStats) -> list[Check]:
     return slo_checks(scenario.name, stats.p(95), stats.p(99), stats.error_rate, scenario.slo)
 
 
-def report(measured: list[tuple[Scenario, RunStats]], scale: float, bounds: Bounds, out=sys.stdout) -> bool:
+def report(measured: list[tuple[Scenario, RunStats]], scale: float, bounds: Bounds, out=None) -> bool:
+    out = out or sys.stdout
     print(f"local load: gateway on 127.0.0.1 (authorization on, echo upstreams), rates x{scale:g}, "
           f"at most {bounds.max_seconds:g} s / {bounds.max_requests} requests / {bounds.max_concurrency} in flight per scenario",
           file=out)
