@@ -644,9 +644,31 @@ class AgentsSettings(PhaseNamespaces):
 
 
 @dataclass(frozen=True)
+class LoadTestSettings:
+    """k6 load tests (docs/load-tests.md): the k6 operator (its official chart) in ``ops.ops`` and one TestRun per
+    scenario of components/ops/scenarios.yaml, against the gateway's in-cluster Service.
+
+    ``scenarios``: the scenario names run in this stack (empty: all); ``rateScale``: the factor on every
+    scenario's arrival rate here (a small stack takes a share of the declared load); ``operator``: the
+    controller's resources; ``runner``: each k6 runner pod's; ``tokenPath``: the Vault KV path where an
+    administrator keeps the bearer token of the load-test principal (issued by identity), delivered by External
+    Secrets to the runners only; ``productionReason``: load tests do not run in prod unless this says why.
+    """
+
+    operator: Resources
+    runner: Resources
+    scenarios: tuple[str, ...] = ()
+    rate_scale: float = field(default=1.0, metadata=rule(minimum=0.01, maximum=10))
+    token_path: str = field(default="ops/load-tests/token", metadata=rule(check=_vault_path))
+    production_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class OpsSettings(PhaseNamespaces):
     """Phase 5: its namespaces and the release machinery that runs in the cluster (docs/runbooks/ops.md).
-    A part left unset is not installed."""
+    A part left unset is not installed. ``loadTests``: k6 load tests (:class:`LoadTestSettings`)."""
+
+    load_tests: LoadTestSettings | None = None
 
 
 NAMESPACE_KEY = re.compile(r"^(core|mesh|governance|agents|ops)\.[A-Za-z][A-Za-z0-9]*$")
@@ -1702,6 +1724,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
                 + _argocd_problems(settings) + _compliance_problems(settings) + _agent_service_problems(settings)
+                + _load_test_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
@@ -1839,6 +1862,56 @@ def _kubecost_problems(s: PlatformSettings) -> list[str]:
             f"{key}: platform.lock.yaml pins no {', '.join(missing)} (gcr.io/kubecost1/cost-model and frontend by digest); "
             "no public source names their digests, and the chart would otherwise run tag-only images that the gate and "
             "admission refuse. Leave governance.kubecost unset until they are pinned (docs/architecture/cost.md, \"Blocked\")")
+    return problems
+
+
+LOAD_TEST_IMAGES = ("k6-operator-controller", "k6", "k6-operator-starter")
+"""The catalog keys of the images the load tests run: the operator's controller, k6 (runner and initializer) and the
+operator's starter (starter and stopper)."""
+
+
+def _load_test_images_missing() -> list[str]:
+    """The load tests' images platform.lock.yaml does not pin. A broken lock file is reported by the render on its own."""
+    from components import catalog
+
+    try:
+        pinned = catalog.load().images
+    except catalog.CatalogError:
+        return []
+    return [key for key in LOAD_TEST_IMAGES if key not in pinned]
+
+
+def _load_test_problems(s: PlatformSettings) -> list[str]:
+    """Load tests run in ``ops.ops`` against a deployed gateway, only with every image pinned, and not in prod unless
+    the stack says why: they put synthetic runs, memory writes and load on the production data and capacity, and
+    promotion to prod already requires staging's green load result for the same release."""
+    tests = s.ops.load_tests
+    if tests is None:
+        return []
+    key = f"{PROJECT}:ops.loadTests"
+    problems = []
+    missing = _load_test_images_missing()
+    if missing:
+        problems.append(
+            f"{key}: platform.lock.yaml pins no {', '.join(missing)} by digest; no public source names the full digest of "
+            "ghcr.io/grafana/k6-operator:controller-v1.6.0 (only its prefix), and the chart would otherwise run a tag-only "
+            "controller that the gate and admission refuse. Leave ops.loadTests unset until it is pinned (docs/load-tests.md, \"Blocked\")")
+    if "ops" not in s.ops.namespaces:
+        problems.append(f"{PROJECT}:ops.namespaces.ops: the k6 operator and its runners run there; required when ops.loadTests is set")
+    if "gateway" not in s.agents.services.enabled() or not s.phases.agents:
+        problems.append(f"{key}: the TestRuns target the gateway (agents.services.gateway), which this stack does not deploy")
+    if not s.core.vault.configure:
+        problems.append(f"{key}: the runners' bearer token comes from Vault (tokenPath), and core.vault.configure is false")
+    if s.stack == "prod" and not (tests.production_reason or "").strip():
+        problems.append(f"{key}.productionReason: load tests do not run in prod: they write runs and memory records into "
+                        "production data and take its users' capacity, and promotion to prod already needs staging's green "
+                        "load result for the same release. Say why this stack must run them, or leave ops.loadTests unset")
+    from components.ops.scenarios import ScenarioError, load as load_scenarios, select
+
+    try:
+        select(load_scenarios(), list(tests.scenarios))
+    except ScenarioError as error:
+        problems.append(f"{key}.scenarios: {error}")
     return problems
 
 

@@ -228,7 +228,31 @@ them goes through envoyDeployment.patch, a strategic merge over the Deployment t
 that patch's shutdown-manager entry: left out, they count as missing (the image would be a tag of
 the controller's configuration the pack cannot see, the limits none)."""
 
+def _k6_pod(role: str, container: str, present: str | None = None) -> OperatorPod:
+    return OperatorPod(
+        label=f"k6 {role}",
+        pod_security_context=f"spec.{role}.securityContext",
+        volumes=f"spec.{role}.volumes",
+        present=present,
+        containers=(OperatorContainer(
+            name=container,
+            image=f"spec.{role}.image",
+            security_context=f"spec.{role}.containerSecurityContext",
+            resources=f"spec.{role}.resources",
+            env=f"spec.{role}.env",
+        ),),
+    )
+
+
+K6_TESTRUN = (_k6_pod("runner", "k6"), _k6_pod("initializer", "k6", present="spec.initializer"), _k6_pod("starter", "k6-curl"))
+"""TestRun (k6.io): grafana/k6-operator builds the runner Jobs from spec.runner, the initializer Job from
+spec.initializer (a copy of spec.runner when unset, so then the runner's verdict stands for it) and the starter
+and stopper Jobs from spec.starter: image, securityContext (the pod's), containerSecurityContext, resources, env
+and volumes of each (pkg/resources/jobs/{runner,initializer,starter,stopper}.go at v1.6.0; the CRD charts/k6-operator
+templates/crds/testrun.yaml of chart 4.6.0). Unset images are the operator's ``grafana/k6:latest`` and
+``ghcr.io/grafana/k6-operator:latest-starter``, which the pack cannot see, so they count as missing."""
 OPERATOR_PODS: dict[str, tuple[OperatorPod, ...]] = {
+    "k6.io/TestRun": K6_TESTRUN,
     "gateway.envoyproxy.io/EnvoyProxy": ENVOY_GATEWAY_PROXY,
     "monitoring.coreos.com/Prometheus": PROMETHEUS,
     "monitoring.coreos.com/Alertmanager": ALERTMANAGER,

@@ -3,23 +3,36 @@ deployed when ``agents.services.<name>.enabled`` (components/agents/services.py)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import pulumi
 
-from components.agents.services import AgentServicesDeployment
+from components.agents.services import PORT, AgentServicesDeployment, url
 from components.agents.signing_keys import signing_keys
 from components.core import CoreOutputs
 from components.governance import GovernanceOutputs
 from components.governance.argocd.access import deployer_access
-from components.kit import KitContext
+from components.kit import KitContext, selector
 from components.mesh import MeshOutputs
 from components.phase import Phase
 from components.settings import AgentsSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
+class ServiceEndpoint:
+    """A first-party service as a later phase reaches it: its in-cluster URL, and its pods and port for the flows."""
+
+    url: str
+    namespace: str
+    pods: Mapping[str, str]
+    port: int
+
+
+@dataclass(frozen=True)
 class AgentsOutputs:
     namespaces: tuple[str, ...]
+    gateway: ServiceEndpoint | None = None
+    """The gateway, when this stack deploys it (the Ops phase's load tests target it)."""
 
 
 class Agents(Phase):
@@ -42,5 +55,7 @@ class Agents(Phase):
                                                  core, governance.openfga, [agents_ns.namespace],
                                                  pulumi.ResourceOptions(parent=self))
                          if settings.services.enabled() else None)
-        self.outputs = AgentsOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
+        gateway = (ServiceEndpoint(url("gateway", agents_ns.name), agents_ns.name, selector("gateway"), PORT)
+                   if self.services is not None and "gateway" in self.services.workloads else None)
+        self.outputs = AgentsOutputs(namespaces=tuple(n.name for n in self.namespace.values()), gateway=gateway)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})

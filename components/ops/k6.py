@@ -8,6 +8,7 @@ the TestRun's stage ``error``) when one is missed. The end-of-test summary is wr
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any, Mapping
@@ -90,37 +91,57 @@ def script_file(scenario: Scenario) -> str:
     return f"{scenario.name}.js"
 
 
+K6_UID = 12345
+"""The user grafana/k6's image runs as (its Dockerfile at v2.2.0: ``USER 12345``)."""
+STARTER_UID = 65532
+"""The user the operator's starter image runs as (Dockerfile.starter at v1.6.0: ``USER 65532:65532``)."""
+TMP = {"volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+       "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+"""The initializer archives the script to /tmp (``k6 archive -O /tmp/...``): the root filesystem stays read-only."""
+
+
+def _pod(uid: int, labels: Mapping[str, str], service_account: str) -> dict[str, Any]:
+    """What every pod of a TestRun shares: non-root with the image's own UID, RuntimeDefault seccomp, read-only root,
+    no capabilities, a ServiceAccount of its own without a token (the pods never call the Kubernetes API)."""
+    return {
+        "metadata": {"labels": dict(labels)},
+        "serviceAccountName": service_account,
+        "automountServiceAccountToken": "false",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": uid, "allowPrivilegeEscalation": False,
+                                     "privileged": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+        "imagePullPolicy": "IfNotPresent",
+    }
+
+
 def testrun_spec(scenario: Scenario, *, config_map: str, base_url: str, runner_image: str, starter_image: str,
-                 token_secret: tuple[str, str] | None, pod_labels: Mapping[str, str], service_account: str,
+                 token_secret: tuple[str, str] | None, labels: Mapping[str, Mapping[str, str]], service_account: str,
                  runner_resources: Mapping[str, Any]) -> dict[str, Any]:
     """The ``k6.io/v1alpha1`` TestRun spec (camelCase, as the CRD reads it) that runs ``scenario``'s script.
 
     One runner (``parallelism: 1``): the rates here are far below one k6 process's capacity, and one runner
     keeps the percentiles exact (k6 does not merge percentiles across runners). Every pod the operator makes
-    for it (initializer, runner, starter and stopper) runs the pinned images, non-root, read-only, without
-    capabilities or a service account token; only the runner gets the bearer token.
+    for it (initializer, runner, starter and stopper) runs a pinned image, hardened as :func:`_pod` says;
+    only the runner gets the bearer token. ``labels``: the pod labels of ``runner``, ``initializer``, ``starter``
+    (the flows select them).
     """
-    pod_security = {"runAsNonRoot": True, "runAsUser": 12345, "runAsGroup": 12345, "fsGroup": 12345,
-                    "seccompProfile": {"type": "RuntimeDefault"}}
-    container_security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-                          "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
     env = [{"name": BASE_URL_ENV, "value": base_url}]
     runner_env = list(env)
     if token_secret is not None:
         runner_env.append({"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": token_secret[0], "key": token_secret[1]}}})
-    labels = {"metadata": {"labels": dict(pod_labels)}}
-    small = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
-    common = {"serviceAccountName": service_account, "automountServiceAccountToken": "false",
-              "securityContext": pod_security, "containerSecurityContext": container_security}
     return {
         "parallelism": 1,
         "script": {"configMap": {"name": config_map, "file": script_file(scenario)}},
         "arguments": f"--tag testid={scenario.name} --no-color",
         "cleanup": "post",
-        "runner": {**labels, **common, "image": runner_image, "imagePullPolicy": "IfNotPresent",
-                   "env": runner_env, "resources": dict(runner_resources)},
-        # the initializer only inspects the script (k6 archive/inspect): same image, no token
-        "initializer": {**labels, **common, "image": runner_image, "imagePullPolicy": "IfNotPresent", "env": env,
+        "runner": {**_pod(K6_UID, labels["runner"], service_account), **copy.deepcopy(TMP), "image": runner_image, "env": runner_env,
+                   "resources": dict(runner_resources)},
+        # the initializer only inspects and archives the script: same image, no token
+        "initializer": {**_pod(K6_UID, labels["initializer"], service_account), **copy.deepcopy(TMP), "image": runner_image, "env": env,
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}},
-        "starter": {**labels, **common, "image": starter_image, "imagePullPolicy": "IfNotPresent", "resources": small},
+        # the starter (and the stopper, from the same image) only PATCHes the runners' status over HTTP
+        "starter": {**_pod(STARTER_UID, labels["starter"], service_account), "image": starter_image,
+                    "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}},
     }
