@@ -1894,7 +1894,7 @@ def _load_test_problems(s: PlatformSettings) -> list[str]:
     if missing:
         problems.append(
             f"{key}: platform.lock.yaml pins no {', '.join(missing)} by digest; no public source names the full digest of "
-            "ghcr.io/grafana/k6-operator:controller-v1.6.0 (only its prefix), and the chart would otherwise run a tag-only "
+            "the k6 operator's controller image of release 1.6.0 (only its prefix), and the chart would otherwise run a tag-only "
             "controller that the gate and admission refuse. Leave ops.loadTests unset until it is pinned (docs/load-tests.md, \"Blocked\")")
     if "ops" not in s.ops.namespaces:
         problems.append(f"{PROJECT}:ops.namespaces.ops: the k6 operator and its runners run there; required when ops.loadTests is set")
