@@ -121,7 +121,8 @@ def testrun_spec(scenario: Scenario, *, config_map: str, base_url: str, runner_i
                  runner_resources: Mapping[str, Any]) -> dict[str, Any]:
     """The ``k6.io/v1alpha1`` TestRun spec (camelCase, as the CRD reads it) that runs ``scenario``'s script.
 
-    One runner (``parallelism: 1``): the rates here are far below one k6 process's capacity, and one runner
+    No ``cleanup``: the runner's pod, and its log with the summary line, stays until the TestRun is deleted (which is
+    also how a run is repeated: docs/load-tests.md). One runner (``parallelism: 1``): the rates here are far below one k6 process's capacity, and one runner
     keeps the percentiles exact (k6 does not merge percentiles across runners). Every pod the operator makes
     for it (initializer, runner, starter and stopper) runs a pinned image, hardened as :func:`_pod` says;
     only the runner gets the bearer token. ``labels``: the pod labels of ``runner``, ``initializer``, ``starter``
@@ -135,7 +136,6 @@ def testrun_spec(scenario: Scenario, *, config_map: str, base_url: str, runner_i
         "parallelism": 1,
         "script": {"configMap": {"name": config_map, "file": script_file(scenario)}},
         "arguments": f"--tag testid={scenario.name} --no-color",
-        "cleanup": "post",
         "runner": {**_pod(K6_UID, labels["runner"], service_account), **copy.deepcopy(TMP), "image": runner_image, "env": runner_env,
                    "resources": dict(runner_resources)},
         # the initializer only inspects and archives the script: same image, no token
