@@ -140,3 +140,16 @@ def test_the_gate_finds_nothing_but_what_the_partial_plan_explains(deployed):
     unexplained = [line for line in report.lines if line.level != "pass" and line.rule not in EXPLAINED
                    and not (line.rule == "digest-pinned-images" and TEST_ONLY in line.message)]
     assert unexplained == []
+
+
+def test_who_may_do_what_stays_in_the_ops_namespace(deployed):
+    from tools.rbac_review import Subject, can, grants
+
+    plan, _, _, _ = deployed
+    controller = Subject("soma-ops", "k6-operator-controller")
+    assert can(plan, controller, "create", "batch", "jobs", "soma-ops")            # it runs the TestRuns' jobs here
+    assert can(plan, controller, "patch", "k6.io", "testruns/status", "soma-ops")
+    assert not can(plan, controller, "create", "batch", "jobs", "soma-agents")     # and nowhere else
+    assert not can(plan, controller, "get", "", "secrets", "soma-agents")
+    assert all(g.namespace == "soma-ops" for g in grants(plan, controller))
+    assert grants(plan, Subject("soma-ops", "k6-load-test")) == []                  # the load pods may do nothing
