@@ -153,3 +153,14 @@ def test_who_may_do_what_stays_in_the_ops_namespace(deployed):
     assert not can(plan, controller, "get", "", "secrets", "soma-agents")
     assert all(g.namespace == "soma-ops" for g in grants(plan, controller))
     assert grants(plan, Subject("soma-ops", "k6-load-test")) == []                  # the load pods may do nothing
+
+
+def test_the_mesh_allows_the_runners_into_the_gateway_from_the_same_flow(deployed):
+    from components.mesh.istio.authorization import MeshScope, rules
+
+    _, made, _, _ = deployed
+    scope = MeshScope(members=("soma-agents", "soma-ops"), waypoints=(), trust_domain="cluster.local",
+                      all_namespaces=("soma-agents", "soma-ops", "soma-data"))
+    (flow,) = [f for ns, f in made["ctx"].flows.ingress(["soma-agents"]) if f.name == "api-gateway-from-k6-runners"]
+    assert rules(flow, "soma-agents", scope) == [{"from": [{"source": {"namespaces": ["soma-ops"]}}],
+                                                  "to": [{"operation": {"ports": ["8080"]}}]}]
