@@ -89,3 +89,20 @@ def test_the_command_prints_each_threshold_and_records_only_when_asked(tmp_path,
     assert k6_summary.main([f"workflow-run={path}", "--record", "staging"]) == 1
     recorded = results.StageResult.from_json((tmp_path / "promotions/results/staging/load.json").read_text(), "load.json")
     assert not recorded.passed and recorded.source.startswith("k6 TestRun summaries")
+
+
+REAL = FIXTURES / "k6-1.1.0"
+"""Written by a real k6 (v1.1.0, commit 0e3fb953be = grafana/k6's tag v1.1.0) running scripts generated from
+scenarios.yaml against the gateway on 127.0.0.1 (docs/load-tests.md, "A real k6, once"): ``tool-list`` with the
+load-test token (all held), ``unauthorized`` the same script without it (every request 401, k6 exited 99)."""
+
+
+@pytest.mark.parametrize("shape", ["summary", "export"])
+def test_a_real_k6_run_reads_the_same_in_both_shapes(shape):
+    held = k6_summary.parse("tool-list", (REAL / f"tool-list.{shape}.json").read_text(), shape)
+    assert held.passed and held.requests == 76 and held.achieved_rate == pytest.approx(15.2, abs=0.1)
+    assert {c.name for c in held.checks} == {"tool-list http_req_duration p(95)", "tool-list http_req_duration p(99)",
+                                             "tool-list http_req_failed rate"}
+    refused = by_name(k6_summary.parse("tool-list", (REAL / f"unauthorized.{shape}.json").read_text(), shape))
+    assert (refused["tool-list http_req_failed rate"].passed, refused["tool-list http_req_failed rate"].observed) == (False, "rate=1")
+    assert refused["tool-list http_req_duration p(95)"].passed
