@@ -107,3 +107,22 @@ def test_every_generated_script_is_valid_javascript(tmp_path):
         path.write_text(k6.script(scenario), encoding="utf-8")
         checked = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr
+
+
+K6_BINARY = shutil.which("k6")
+
+
+@pytest.mark.skipif(K6_BINARY is None, reason="no k6 on PATH (no registry here ships k6's own build; docs/load-tests.md, "
+                    "\"A real k6, once\"): k6 itself does not check the generated scripts' options")
+def test_k6_reads_each_generated_script_as_declared(tmp_path):
+    import json
+
+    for scenario in scenarios.load():
+        path = tmp_path / k6.script_file(scenario)
+        path.write_text(k6.script(scenario), encoding="utf-8")
+        inspected = subprocess.run([K6_BINARY, "inspect", "--execution-requirements", str(path)], capture_output=True, text=True,
+                                   env={"PATH": "/usr/bin:/bin", "K6_NO_USAGE_REPORT": "true"})
+        assert inspected.returncode == 0, inspected.stderr
+        options = json.loads(inspected.stdout)
+        assert options["scenarios"][scenario.name]["executor"] == "constant-arrival-rate"
+        assert options["thresholds"] == k6.thresholds(scenario)
