@@ -3,13 +3,16 @@
 The gateway runs as its real process (``python -m soma_gateway``, uvicorn) with authorization on, as
 ``soma_gateway.bench`` starts it: identity's JWKS, an OpenFGA Check stand-in that allows exactly the checks the
 scenarios make (read from the gateway's own route table), a real redis-server for the rate limiter (set far
-above the load) and an echo stand-in for the orchestrator, tool service and memory gateway. Each scenario of
+above the load), the real tool service (``python -m soma_tools``, asking the same OpenFGA stand-in; no tool modules
+registered, so its listings are empty) and an echo stand-in for the orchestrator and the memory gateway, which need
+PostgreSQL and Qdrant with an embedding model. Each scenario of
 components/ops/scenarios.yaml is then sent at its arrival rate times ``--scale`` by the bounded open-model
 generator (tools/ops/loadgen.py) and judged against its SLOs.
 
 What the figures include: the gateway's whole request path (JWT verification, a Redis script, an OpenFGA
-Check over HTTP, the audit event, forwarding) on this machine. What they do not: the real backing services'
-work (the echo answers at once), a real OpenFGA's evaluation, network hops, the full rate for the full
+Check over HTTP, the audit event, forwarding) on this machine, and for the tool routes the tool service's own
+(caller headers, registry, MCP server). What they do not: the orchestrator's and memory gateway's work (the echo
+answers at once), tools to list or call, a real OpenFGA's evaluation, network hops, the full rate for the full
 duration (bounded by ``--max-seconds``, ``--max-requests``, ``--max-concurrency``). A stage result is written
 only with ``--record STACK``: a local run is evidence about the code, not about a stack's cluster.
 """
@@ -35,6 +38,7 @@ from components.ops.scenarios import Scenario, ScenarioError
 from tools.ops.loadgen import Bounds, Request, RunStats, run, slo_checks
 from tools.ops.results import Check, StageResult
 
+ROOT = Path(__file__).resolve().parents[2]
 ISSUER, AUDIENCE = "https://identity.load.soma.local", "soma-api"
 STORE_ID, MODEL_ID = "01JH6Q8ZK3P5R7T9V2X4Y6A8C0", "01JH6Q9B1D3F5H7K9M2N4P6R8S"
 USER, TENANT = "load-tester", "load-test"
@@ -67,7 +71,7 @@ class LocalGateway:
 def local_gateway(scenarios: tuple[Scenario, ...]) -> Iterator[LocalGateway]:
     """The gateway process and its stand-ins on 127.0.0.1, stopped on exit."""
     from soma_gateway import standins
-    from soma_gateway.bench import source_path, wait_ready
+    from soma_gateway.bench import wait_ready
 
     redis_binary = standins.redis_server_binary()
     if redis_binary is None:
@@ -82,28 +86,48 @@ def local_gateway(scenarios: tuple[Scenario, ...]) -> Iterator[LocalGateway]:
         Path(work, "model-id").write_text(MODEL_ID)
         port = standins.free_port()
         servers = [identity.start(), fga.start(), upstream.start(), redis.start()]
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SOMA_")},
-               "PYTHONPATH": source_path(), "SOMA_HTTP_HOST": "127.0.0.1", "SOMA_HTTP_PORT": str(port),
-               "SOMA_JWT_ISSUER": ISSUER, "SOMA_JWT_AUDIENCE": AUDIENCE,
+        env = {**base_env(work), "SOMA_HTTP_PORT": str(port), "SOMA_JWT_ISSUER": ISSUER, "SOMA_JWT_AUDIENCE": AUDIENCE,
                "SOMA_OPENFGA_STORE_ID_FILE": str(Path(work, "store-id")), "SOMA_OPENFGA_MODEL_ID_FILE": str(Path(work, "model-id")),
-               "SOMA_SECRETS_DIR": work, "SOMA_AUDIT_SINK": "log",
                "SOMA_RATE_LIMIT": json.dumps({"rate": 1_000_000, "burst": 1_000_000}),
                "SOMA_JWKS_URL": identity.url + "/.well-known/jwks.json", "SOMA_OPENFGA_API_URL": fga.url,
-               "SOMA_REDIS_URL": redis.url,
-               "SOMA_UPSTREAMS": json.dumps({"orchestrator": upstream.url, "tools": upstream.url, "memory": upstream.url})}
-        gateway = subprocess.Popen([sys.executable, "-m", "soma_gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               "SOMA_REDIS_URL": redis.url}
+        processes: list[subprocess.Popen] = []
         try:
+            tools_port = standins.free_port()
+            tools = start(["soma_tools"], {**base_env(work), "SOMA_HTTP_PORT": str(tools_port), "SOMA_OPENFGA_API_URL": fga.url,
+                                           "SOMA_OPENFGA_STORE_ID_FILE": env["SOMA_OPENFGA_STORE_ID_FILE"],
+                                           "SOMA_OPENFGA_MODEL_ID_FILE": env["SOMA_OPENFGA_MODEL_ID_FILE"]}, processes)
+            wait_ready(f"http://127.0.0.1:{tools_port}", tools)
+            env["SOMA_UPSTREAMS"] = json.dumps({"orchestrator": upstream.url, "tools": f"http://127.0.0.1:{tools_port}",
+                                                "memory": upstream.url})
+            gateway = start(["soma_gateway"], env, processes)
             url = f"http://127.0.0.1:{port}"
             wait_ready(url, gateway)
             yield LocalGateway(url, identity.token("load", sub=USER, tenant=TENANT, lifetime=3600))
         finally:
-            gateway.terminate()
-            try:
-                gateway.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gateway.kill()
+            for process in processes:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             for server in servers:
                 server.stop()
+
+
+def base_env(work: str) -> dict[str, str]:
+    """A service process's environment: this one's without ``SOMA_*``, the apps importable, on 127.0.0.1, audit to the log."""
+    from soma_gateway.bench import source_path
+
+    apps = [str(src) for src in sorted((ROOT / "apps").glob("*/src"))]   # as tools/apps_path.sh
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SOMA_")}, "PYTHONPATH": os.pathsep.join([*apps, source_path()]),
+            "SOMA_HTTP_HOST": "127.0.0.1", "SOMA_SECRETS_DIR": work, "SOMA_AUDIT_SINK": "log"}
+
+
+def start(module: list[str], env: dict[str, str], started: list[subprocess.Popen]) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", *module], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started.append(process)
+    return process
 
 
 def request_for(scenario: Scenario, base_url: str, token: str) -> Request:
@@ -131,7 +155,7 @@ def checks_of(scenario: Scenario, stats: RunStats) -> list[Check]:
 
 def report(measured: list[tuple[Scenario, RunStats]], scale: float, bounds: Bounds, out=None) -> bool:
     out = out or sys.stdout
-    print(f"local load: gateway on 127.0.0.1 (authorization on, echo upstreams), rates x{scale:g}, "
+    print(f"local load: gateway on 127.0.0.1 (authorization on; tool service real, orchestrator and memory echoed), rates x{scale:g}, "
           f"at most {bounds.max_seconds:g} s / {bounds.max_requests} requests / {bounds.max_concurrency} in flight per scenario",
           file=out)
     passed = True
