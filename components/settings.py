@@ -1892,10 +1892,12 @@ def _load_test_problems(s: PlatformSettings) -> list[str]:
     problems = []
     missing = _load_test_images_missing()
     if missing:
+        why = ("no public source names the full digest of the k6 operator's controller image of release 1.6.0 (only its "
+               "prefix), and " if "k6-operator-controller" in missing else "")
         problems.append(
-            f"{key}: platform.lock.yaml pins no {', '.join(missing)} by digest; no public source names the full digest of "
-            "the k6 operator's controller image of release 1.6.0 (only its prefix), and the chart would otherwise run a tag-only "
-            "controller that the gate and admission refuse. Leave ops.loadTests unset until it is pinned (docs/load-tests.md, \"Blocked\")")
+            f"{key}: platform.lock.yaml pins no {', '.join(missing)} by digest; {why}the operator would otherwise run "
+            "tag-only images that the gate and admission refuse. Leave ops.loadTests unset until they are pinned "
+            "(docs/load-tests.md, \"Blocked\")")
     if "ops" not in s.ops.namespaces:
         problems.append(f"{PROJECT}:ops.namespaces.ops: the k6 operator and its runners run there; required when ops.loadTests is set")
     if "gateway" not in s.agents.services.enabled() or not s.phases.agents:

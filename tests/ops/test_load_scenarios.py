@@ -112,8 +112,8 @@ def test_every_generated_script_is_valid_javascript(tmp_path):
 K6_BINARY = shutil.which("k6")
 
 
-@pytest.mark.skipif(K6_BINARY is None, reason="no k6 on PATH (no registry here ships k6's own build; docs/load-tests.md, "
-                    "\"A real k6, once\"): k6 itself does not check the generated scripts' options")
+@pytest.mark.skipif(K6_BINARY is None, reason="no k6 on PATH (none is installed here; docs/load-tests.md, \"A real k6, once\"): "
+                    "k6 itself does not check the generated scripts' options")
 def test_k6_reads_each_generated_script_as_declared(tmp_path):
     import json
 
