@@ -11,7 +11,7 @@ PROMTOOL_BIN := build/bin/promtool
         sbom-inventory sbom-fetch sbom-find refresh-images refresh-charts load-local
 
 help:
-	@echo "make render STACK=dev|prod   render the stack offline into build/<stack>/ and run the gate"
+	@echo "make render STACK=dev|staging|prod   render the stack offline into build/<stack>/ and run the gate"
 	@echo "make gate STACK=prod [PLAN=]  run the policy gate over a rendered plan"
 	@echo "make test                     install what is needed and run every test"
 	@echo "make promtool                 put Prometheus' promtool (Debian package prometheus) in build/bin for the rule tests"

@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory):
-    """``{stack: (plan, generated_credentials, out_dir)}`` for both stacks."""
+    """``{stack: (plan, generated_credentials, out_dir)}`` for every stack."""
     from tools.render import render_with_secrets
 
     out = {}

@@ -27,7 +27,7 @@ from policies.rules.digest_pinned_images import image_references
 from tests.helpers import pod_specs
 from tools.gate import plan_views
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 

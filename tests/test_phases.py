@@ -7,7 +7,7 @@ from components import settings
 from tests.helpers import config_with, objects, platform_quotas
 from tools.render import render, stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 def loaded(stack: str) -> settings.PlatformSettings:

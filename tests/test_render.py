@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pytest
 
+from components import settings
 from tools import mock_runtime
 from tools.render import ROOT, RenderError, build_plan, clean, phase_of, render, stack_config, summary, write_manifests
 from tests.core.test_deletion_safety import UNMARKABLE
@@ -27,8 +28,11 @@ def run_plan(program) -> dict:
 
 def test_every_resource_has_the_documented_fields(plans):
     """docs/architecture/contracts.md: the plan's top-level keys, each resource's fields, ``options``
-    (``retainOnDelete`` exactly on chart objects marked ``helm.sh/resource-policy: keep`` and on prod's CRDs, ``protect``
+    (``retainOnDelete`` exactly on chart objects marked ``helm.sh/resource-policy: keep`` and on the CRDs of a stack
+    with deletionProtection (staging, prod), ``protect``
     only as true, ``aliases`` only when there are some), and one ``charts`` report per chart resource."""
+    protecting = {stack for stack in plans if settings.parse(stack_config(stack), stack).deletion_protection}
+    assert protecting == {"staging", "prod"}
     for plan in plans.values():
         assert set(plan) == PLAN_KEYS
         assert plan["resources"], "the program registered nothing"
@@ -42,7 +46,7 @@ def test_every_resource_has_the_documented_fields(plans):
             assert set(options) <= {"protect", "retainOnDelete", "aliases"}, resource["urn"]
             # and, in a stack that protects its data, on every CRD (tests/core/test_deletion_safety.py)
             # (but the two CRDs policy-controller's chart templates without any annotation: UNMARKABLE)
-            protects = (plan["stack"] == "prod" and resource["inputs"].get("kind") == "CustomResourceDefinition"
+            protects = (plan["stack"] in protecting and resource["inputs"].get("kind") == "CustomResourceDefinition"
                         and (resource["inputs"].get("metadata") or {}).get("name") not in UNMARKABLE)
             assert options.get("retainOnDelete", False) == (kept and resource["parent"] in in_charts or protects), resource["urn"]
             assert options.get("protect", True) is True and options.get("aliases", [1]) != [], resource["urn"]
@@ -229,7 +233,7 @@ def test_out_must_be_a_folder(tmp_path):
     assert result.returncode == 1 and "is a file" in result.stderr and target.read_text() == "x"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_dependency_graph_stays_within_six_waves(plans, stack):
     """Each wave waits for the one before; more than six makes a fresh `pulumi up` crawl."""
     from tools.render import dependency_waves

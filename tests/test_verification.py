@@ -1,4 +1,4 @@
-"""Every object of both stacks is what a real API server would accept, named validly, images pinned."""
+"""Every object of every stack is what a real API server would accept, named validly, images pinned."""
 from __future__ import annotations
 
 import copy
@@ -10,7 +10,7 @@ from tests.helpers import objects
 from tests.verification import CRD_SCHEMAS, NoSchema, crd_schema_path, installed_crd_validators, name_problem, validate
 from tools.render import stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 # Kinds the program may create for which ../shared/schemas/crds has no schema, each with why.
 # Anything else without a schema fails the suite, by name.

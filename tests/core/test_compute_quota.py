@@ -1,4 +1,4 @@
-"""Every namespace's pods fit its CPU and memory ResourceQuota, in both stacks.
+"""Every namespace's pods fit its CPU and memory ResourceQuota, in every stack.
 
 A ResourceQuota refuses the pod whose requests would cross ``requests.cpu`` or ``requests.memory``:
 it never starts, and the only trace is an event on its ReplicaSet or StatefulSet. So the requests
@@ -24,7 +24,7 @@ import pytest
 
 from tests.helpers import objects, platform_quotas
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 MEMORY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
 
 

@@ -14,7 +14,7 @@ from components.settings import Resources
 from tests.helpers import by_type, objects
 from tools.render import stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 CHART = "kubernetes:helm.sh/v4:Chart"
 
 

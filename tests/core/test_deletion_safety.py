@@ -73,7 +73,7 @@ def alias_urns(resource: dict) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_a_core_component_moved_to_another_parent_keeps_its_former_urn_through_its_alias(plans, stack):
     """kube-prometheus-stack moved from Core's Observability component to Core itself; without the
     alias the engine would delete the chart (and the monitoring CRDs with it) and create it anew."""
@@ -110,7 +110,7 @@ def test_dev_crds_go_with_their_charts_except_where_upstream_keeps_them(plans):
     assert kept and all(name.endswith(UPSTREAM_KEEPS) for name in kept), sorted(kept)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_crds_of_crds_folders_keep_the_urns_the_provider_would_give_them(plans, stack):
     """The kit installs ``crds/`` CRDs itself, before the chart (``skipCrds`` on it), each aliased to the
     URN the provider gave it as the chart's child, so a stack deployed before keeps every CRD instead
@@ -157,7 +157,7 @@ def claim_policies(plan: dict) -> dict[str, object]:
     return found
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_volume_claims_outlive_their_owners(plans, stack):
     policies = claim_policies(plans[stack])
     owners = {key.split("/")[0] for key in policies}

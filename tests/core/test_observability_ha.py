@@ -18,7 +18,7 @@
 * Tempo: what runs is what the settings say. The only Tempo chart vendored is the monolithic one,
   whose replicas do not coordinate, so ``mode: scalable`` and more than one replica are refused
   with the key named, an HA stack must say why one replica is acceptable, and the rendered Tempo is
-  one single-binary pod in both stacks.
+  one single-binary pod in every stack.
 
 The collector's one exporter per Prometheus replica is shown in test_core_observability.py
 (``test_every_prometheus_replica_is_a_target_of_the_collector``).
@@ -43,7 +43,7 @@ from components.config_schema import SettingsError
 from tests.helpers import config_with, objects
 from tools.render import stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 def loaded(stack: str) -> platform_settings.PlatformSettings:

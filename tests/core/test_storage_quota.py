@@ -1,4 +1,4 @@
-"""Every volume the plan claims fits its namespace's ResourceQuota, in both stacks.
+"""Every volume the plan claims fits its namespace's ResourceQuota, in every stack.
 
 A ResourceQuota refuses the PersistentVolumeClaim that would cross ``requests.storage`` or
 ``persistentvolumeclaims``: the pod that needs it stays Pending, long after ``pulumi up`` said
@@ -25,7 +25,7 @@ import pytest
 
 from tests.helpers import objects, platform_quotas
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "": 1}
 GI = 2**30
 
@@ -116,6 +116,9 @@ def test_every_namespace_claims_within_its_storage_quota(plans, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_sum_sees_every_store_of_core(plans, stack):
+    from components import settings
+    from tools.render import stack_config
+
     sources = {c.source for c in all_claims(plans[stack])}
     expected = {
         "StatefulSet minio", "Cluster app-db", "ClickHouseInstallation audit", "StatefulSet qdrant",
@@ -123,9 +126,11 @@ def test_the_sum_sees_every_store_of_core(plans, stack):
     }
     assert expected <= sources, expected - sources
     assert any(s.startswith("KafkaNodePool ") for s in sources)
-    loki = {"StatefulSet loki-write", "StatefulSet loki-backend"} if stack == "prod" else {"StatefulSet loki"}
+    stack_settings = settings.parse(stack_config(stack), stack)
+    scalable = stack_settings.core.observability.loki.mode == "scalable"
+    loki = {"StatefulSet loki-write", "StatefulSet loki-backend"} if scalable else {"StatefulSet loki"}
     assert loki <= sources, loki - sources
-    if stack == "prod":
+    if stack_settings.core.vault.mode == "raft":
         assert {"ClickHouseKeeperInstallation audit", "StatefulSet vault", "KafkaNodePool controllers", "KafkaNodePool brokers"} <= sources
     else:
         assert "StatefulSet vault" not in sources, "dev-mode Vault keeps its data in memory"

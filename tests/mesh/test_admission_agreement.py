@@ -17,7 +17,7 @@ from policies.podspec import POD_SPEC_PATHS
 from tests.mesh.admission_rego import gate_refuses, plan_pods, violations, with_pod_spec
 from tools.gate import plan_views
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 def _admission_refuses(by_rule, rule, pods) -> list[str]:

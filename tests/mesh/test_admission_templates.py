@@ -28,7 +28,7 @@ def test_library_files_are_upstream_bytes_at_the_commit():
     assert (LIBRARY / "LICENSE").read_bytes() == license_text
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_constraints_validate_against_their_template_schema_and_a_wrong_parameter_does_not(stack):
     docs = [{"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "spec": t.document["spec"]} for t in templates()]
     validators = installed_crd_validators(docs)
@@ -53,7 +53,7 @@ def test_prod_denies_dev_audits_and_waivers_come_from_the_pack_allow_list():
         assert "soma-node-logs" not in prod[kind].excluded_namespaces, kind
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_every_workload_kind_of_the_plan_is_judged_when_applied(plans, stack):
     """Each kind that carries a pod template in the plan has an ExpansionTemplate whose templateSource
     finds that template in the plan's own objects, so Gatekeeper refuses the workload at apply time."""

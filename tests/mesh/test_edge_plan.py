@@ -16,7 +16,7 @@ from components.settings import parse
 from policies.catalog import load_catalog
 from tests.helpers import objects, stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 def edge(stack):

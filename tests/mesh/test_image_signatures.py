@@ -1,4 +1,4 @@
-"""Signed images only (issue 11 point 4): what the rendered plans of both stacks ask admission to verify.
+"""Signed images only (issue 11 point 4): what the rendered plans of every stack ask admission to verify.
 
 Every image a plan runs (pods, pod templates, operator-started pods and the images operators name, custom
 resources' images: the references the gate's digest-pinned-images rule reads) must be covered by exactly
@@ -28,7 +28,7 @@ from policies.rules.digest_pinned_images import image_references
 from tests.helpers import objects
 from tools.render import ROOT, stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 POLICY_TYPE = "kubernetes:policy.sigstore.dev/v1beta1:ClusterImagePolicy"
 
 
@@ -99,7 +99,7 @@ def test_policies_trust_exactly_the_signers_and_key_the_settings_name(plans, sta
         identities = {(i.signer.issuer, i.signer.subject) for i in catalog.images.values() if i.signer.kind == "keyless"}
         assert {tuple(s["authorities"][0]["keyless"]["identities"][0].values()) for s in keyless.values()} == identities
     assert {spec["mode"] for spec in policies.values()} == {signatures.mode}
-    assert signatures.mode == ("enforce" if stack == "prod" else "warn")
+    assert signatures.mode == ("enforce" if settings_of(stack).policy_enforcement == "mandatory" else "warn")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -174,7 +174,7 @@ def test_verifier_runs_hardened_and_fails_closed_in_prod(plans, stack):
                     for c in objects(plan, kind) if c["metadata"]["name"] == "policy.sigstore.dev" for w in c["webhooks"]]
     assert len(pod_webhooks) == 2
     config = next(c for c in objects(plan, "ConfigMap") if c["metadata"]["name"] == "config-policy-controller")
-    if stack == "prod":
+    if settings_of(stack).policy_enforcement == "mandatory":
         assert deployment["spec"]["replicas"] >= 2
         assert "requiredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]
         assert [w["failurePolicy"] for w in pod_webhooks] == ["Fail", "Fail"]

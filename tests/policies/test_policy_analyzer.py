@@ -250,7 +250,7 @@ def test_analyzer_info_declares_every_rule_with_schema_severity_and_remediation(
         assert policy.policy_type == expected_type
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_config_files_validate_against_the_declared_schemas(stack: str) -> None:
     """The CLI validates each policy's block against {type: object, properties: <configSchema>}."""
     document = load_config_file(stack_config_path(stack))
