@@ -1,4 +1,4 @@
-"""Promotion to prod reads the mirror: a rendered prod plan is refused unless every image it pulls is in the
+"""Promotion to staging and prod reads the mirror: a rendered plan is refused unless every image it pulls is in the
 mirror report as signed, with the one key prod's admission policies trust; and the mirror refuses to sign
 for a stack with any other key."""
 from __future__ import annotations
@@ -123,3 +123,20 @@ def test_the_catalog_becomes_mirror_items_keyless_signers_as_identities():
         f"registry.soma.example.com/mirror/hashicorp/vault@{catalog.load().images['vault'].digest}")
     with pytest.raises(KeyError, match="no-such-image"):
         items_from_catalog(catalog.load(), frozenset({"no-such-image"}))
+
+
+def test_staging_pulls_from_the_same_mirror_with_the_same_trusted_key_so_one_mirror_run_serves_both(prod, rendered, tmp_path):
+    """Staging is where a release is proven before prod: it must run the very bytes prod will run, so it pulls
+    the same mirrored, scanned and signed copies (`make mirror-check STACK=staging`)."""
+    assert stack_target("staging") == stack_target("prod")
+    _, prod_images, _ = prod
+    build = rendered["staging"][2]
+    staging_images = promotion.rendered_images(build)
+    assert staging_images and staging_images <= prod_images
+    assert promotion.admission_keys(build) == {key_fingerprint(prod_key_pem())}
+    report = tmp_path / "report.json"
+    complete_report(prod_images, "registry.soma.example.com/mirror", prod_key_pem()).save(report)
+    done = subprocess.run([sys.executable, "-m", "tools.mirror", "check", "--stack", "staging", "--build", str(build),
+                           "--report", str(report)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"staging: {len(staging_images)} images, every one mirrored, scanned and signed" in done.stdout
