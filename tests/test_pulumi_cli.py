@@ -28,14 +28,14 @@ def pulumi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.fixture
 def local_backend(tmp_path):
     env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{tmp_path}", "PULUMI_CONFIG_PASSPHRASE": ""}
-    for stack in ("dev", "prod"):
+    for stack in ("dev", "staging", "prod"):
         pulumi("stack", "init", stack, env=env)
     return env
 
 
 @needs_cli
 @needs_cluster
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_preview_passes_the_policy_pack(local_backend, stack):
     result = pulumi(
         "preview", "-s", stack, "--policy-pack", "policies", "--policy-pack-config", f"policies/config/{stack}.json",

@@ -26,7 +26,7 @@ from tests.helpers import config_with, objects, rule_values, stack_document, wai
 from tools import vendor_chart
 from tools.render import stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 CHART = "kubernetes:helm.sh/v4:Chart"
 ISSUANCE_KINDS = ("Issuer", "ClusterIssuer", "Certificate")
 COMPONENTS = {"cert-manager": certificates.CONTROLLER_LABELS, "cert-manager-webhook": certificates.WEBHOOK_LABELS,
@@ -67,11 +67,12 @@ def test_cert_manager_is_the_vendored_chart_in_core_and_keeps_its_crds_in_prod(p
     assert chart["inputs"]["version"] == catalog.load().chart("cert-manager").version
     crds = chart_children(plan, "cert-manager", "CustomResourceDefinition")
     assert {c["spec"]["names"]["kind"] for c in crds} == {"Certificate", "CertificateRequest", "Issuer", "ClusterIssuer", "Order", "Challenge"}
-    kept = stack == "prod"  # retained where the stack protects its data; dev tears down completely
+    # retained where the stack protects its data (staging, prod); dev tears down completely
+    kept = platform_settings.parse(stack_config(stack), stack).deletion_protection
     assert all(((c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep") is kept for c in crds)
     crd_resources = [r for r in plan["resources"] if r["parent"] == chart["urn"] and r["inputs"].get("kind") == "CustomResourceDefinition"]
     assert crd_resources and all(bool(r["options"].get("retainOnDelete")) is kept for r in crd_resources)
-    assert bool(chart["options"].get("protect")) is (stack == "prod"), "protected where the stack protects its stores"
+    assert bool(chart["options"].get("protect")) is kept, "protected where the stack protects its stores"
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -13,7 +13,7 @@ from policies.rules.no_plaintext_secrets import is_sensitive_key
 from tests.helpers import by_type, config_with, objects, pod_specs, stack_document
 from tools.render import render, stack_config
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 SECRET = "[secret]"
 CHART = "kubernetes:helm.sh/v4:Chart"
 
@@ -77,7 +77,8 @@ def test_no_key_that_names_a_credential_holds_a_literal(plans, stack):
     for r in plans[stack]["resources"]:
         if r["type"].startswith("kubernetes:"):
             found += [f"{r['name']}{p}" for p in sensitive_literals(r["inputs"])]
-    allowed = {"vault.values.server.dev.devRootToken='[secret]'"} if stack == "dev" else set()
+    dev_mode = loaded(stack).core.vault.mode == "dev"
+    allowed = {"vault.values.server.dev.devRootToken='[secret]'"} if dev_mode else set()
     # a label key, not a credential: istio-cni's repair label (charts/istio-cni values repair.labelKey)
     allowed.add("istio-cni:soma-mesh-node/istio-cni-config.data.REPAIR_BROKEN_POD_LABEL_KEY='cni.istio.io/uninitialized'")
     assert set(found) == allowed
@@ -105,8 +106,9 @@ def test_no_kubernetes_object_carries_a_pulumi_secret_outside_a_secret(plans, st
         for p in secret_values(r["inputs"])
     }
     vault = "vault:soma-secrets/vault"
-    allowed = {"vault.values.server.dev.devRootToken"} if stack == "dev" else set()
-    if stack == "dev":
+    dev_mode = loaded(stack).core.vault.mode == "dev"
+    allowed = {"vault.values.server.dev.devRootToken"} if dev_mode else set()
+    if dev_mode:
         (statefulset,) = [r["inputs"] for r in plans[stack]["resources"] if r["name"] == vault and r["inputs"]["kind"] == "StatefulSet"]
         env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"]
         (index,) = [i for i, e in enumerate(env) if e["name"] == "VAULT_DEV_ROOT_TOKEN_ID"]
@@ -174,8 +176,9 @@ def test_credentials_go_to_vault_as_secrets(plans, stack):
     loaded_settings = settings.parse(stack_config(stack), stack)
     observability = loaded_settings.core.namespaces.observability.name
     gitops = loaded_settings.governance.namespaces["gitops"].name
+    argocd = [(gitops, "argocd-cluster-in-cluster")] if loaded_settings.governance.argocd else []  # staging runs none
     assert sorted((r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in waived) == sorted([
-        (observability, "alertmanager-kps-alertmanager"), (gitops, "argocd-cluster-in-cluster")])
+        (observability, "alertmanager-kps-alertmanager"), *argocd])
     empty = [r for r in secrets if r not in waived]
     assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in empty), [r["urn"] for r in empty]
     declared = {(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in empty}

@@ -9,7 +9,7 @@ from components.catalog import load
 from components.core.data import postgres
 from tests.helpers import objects
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 
 
 def one(plan: dict, kind: str, name: str) -> dict:

@@ -8,7 +8,7 @@ from components.governance import openfga
 from components.settings import parse
 from tests.helpers import by_type, objects, pod_specs, stack_config, waits_for
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 NS = "soma-governance"
 AGENTS = "soma-agents"
 
@@ -81,7 +81,7 @@ def test_prod_runs_servers_on_separate_nodes_and_keeps_one_up(plans, stack):
     replicas = deployment["spec"]["replicas"]
     pod = deployment["spec"]["template"]["spec"]
     budgets = [b for b in _in(plan, "PodDisruptionBudget") if _matches(b["spec"]["selector"], openfga.POD_LABELS)]
-    if stack == "prod":
+    if parse(stack_config(stack), stack).high_availability:
         assert replicas >= 2
         term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
         assert term["topologyKey"] == "kubernetes.io/hostname" and term["labelSelector"]["matchLabels"] == openfga.POD_LABELS

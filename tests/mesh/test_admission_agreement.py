@@ -95,7 +95,9 @@ BREAKS = {
 }
 
 
-@pytest.mark.parametrize("stack", STACKS)
+# staging's policy config is prod's (tests/policies/test_staging_policy_config.py) and its plan passes the agreement
+# above, so one broken pod per break and per configuration (advisory dev, mandatory prod) is enough
+@pytest.mark.parametrize("stack", ("dev", "prod"))
 @pytest.mark.parametrize("breakage", sorted(BREAKS))
 def test_a_broken_pod_is_refused_by_both(plans, stack, breakage):
     """Every workload Deployment of the plan, broken one way, is refused by the gate and by admission."""
