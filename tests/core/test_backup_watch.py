@@ -31,7 +31,7 @@ def test_a_stream_watched_twice_is_refused():
         rule_spec([BackupWatch("postgres", "a", "x"), BackupWatch("postgres", "b", "y")], 26)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_the_stack_watches_its_backup_streams_at_its_own_age(plans, stack):
     (rule,) = [o for o in objects(plans[stack], "PrometheusRule") if o["metadata"]["name"] == "soma-backup-age"]
     rules = rule["spec"]["groups"][0]["rules"]

@@ -240,10 +240,10 @@ def test_a_stack_keeping_backups_in_the_cluster_passes_the_gate_with_every_rule_
     assert report.passed, report.render()
 
 
-@pytest.mark.parametrize("stack", ["prod", "raft-dev"])
+@pytest.mark.parametrize("stack", ["staging", "prod", "raft-dev"])
 def test_the_age_alert_watches_the_jobs_last_success_at_the_stacks_age(plans, dev_raft_plan, stack):
-    plan = plans["prod"] if stack == "prod" else dev_raft_plan
-    max_age = loaded("prod" if stack == "prod" else "dev").core.backups.max_age_hours
+    plan = dev_raft_plan if stack == "raft-dev" else plans[stack]
+    max_age = loaded("dev" if stack == "raft-dev" else stack).core.backups.max_age_hours
     rule = named(plan, "PrometheusRule", "soma-backup-age")
     rules = [r for r in rule["spec"]["groups"][0]["rules"] if r["labels"]["stream"] == "vault-raft"]
     assert [r["alert"] for r in rules] == ["BackupTooOld", "BackupNeverSucceeded"]

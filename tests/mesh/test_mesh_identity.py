@@ -19,7 +19,7 @@ from components.mesh.identity.vault_pki import mesh_ca
 from components.settings import CERTIFICATE_WARNING_SECONDS, duration_seconds
 from tests.helpers import by_type, config_with, objects, stack_document, waits_for
 
-STACKS = ("dev", "prod")
+STACKS = ("dev", "staging", "prod")
 ROOT = Path(__file__).resolve().parents[2]
 ISTIO_MIRROR = Path("/work/.mirror/istio+istio/repo")
 ISTIO_TAG = "1.30.2"
@@ -32,11 +32,15 @@ def _identity(stack: str, **changes) -> dict:
     return config_with(stack, mesh=mesh)
 
 
-def _ca(stack: str) -> MeshCa:
+def _loaded(stack: str):
     from components import settings
     from tools.render import stack_config
 
-    return mesh_ca(settings.parse(stack_config(stack), stack).mesh)
+    return settings.parse(stack_config(stack), stack)
+
+
+def _ca(stack: str) -> MeshCa:
+    return mesh_ca(_loaded(stack).mesh)
 
 
 @pytest.mark.parametrize(("changes", "needle"), [
@@ -74,7 +78,8 @@ def test_the_plan_configures_the_mesh_root_and_a_signer_pinned_to_istiods_interm
     ca = _ca(stack)
     (root,) = by_type(plan, "vault:pkiSecret/secretBackendRootCert:SecretBackendRootCert")
     assert root["inputs"]["type"] == "internal" and root["inputs"]["maxPathLength"] == 1
-    assert (root["options"].get("protect") is True) == (stack == "prod"), "the root is protected where the stack protects data"
+    protects = _loaded(stack).deletion_protection
+    assert (root["options"].get("protect") is True) == protects, "the root is protected where the stack protects data"
     mounts = [m["inputs"]["path"] for m in by_type(plan, "vault:index/mount:Mount") if m["inputs"]["path"].startswith("pki_mesh")]
     assert mounts == [ROOT_MOUNT], "one mount: the root signs istiod's intermediate directly"
     assert not by_type(plan, "vault:pkiSecret/secretBackendRole:SecretBackendRole"), "no leaf-signing role in Vault"
@@ -92,7 +97,7 @@ def test_the_vault_issuer_asks_the_root_for_intermediates_as_its_own_service_acc
     assert vault["path"] == f"{ROOT_MOUNT}/root/sign-intermediate"
     assert vault["auth"]["kubernetes"]["serviceAccountRef"] == {"name": "vault-issuer", "audiences": ["vault"]}
     assert ("caBundleSecretRef" in vault) == vault["server"].startswith("https://")
-    assert vault["server"].startswith("https://") == (stack == "prod")
+    assert vault["server"].startswith("https://") == (_loaded(stack).core.vault.mode == "raft")
     (role,) = [o for o in objects(plans[stack], "Role") if o["metadata"]["name"] == "cert-manager-vault-issuer-token"]
     assert role["rules"] == [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"],
                               "resourceNames": ["vault-issuer"]}]
