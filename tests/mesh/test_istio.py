@@ -121,12 +121,13 @@ def test_node_agents_alone_run_in_the_privileged_namespace(plans, stack):
     assert node_workloads == {"istio-cni-node", "ztunnel"}
 
 
-def test_istiod_is_highly_available_in_prod(plans):
-    istiod = next(o for o in _by(plans["prod"], "Deployment", "soma-mesh") if o["metadata"]["name"] == "istiod")
-    assert istiod["spec"]["replicas"] == 3
+@pytest.mark.parametrize("stack, replicas", [("staging", 2), ("prod", 3)])
+def test_istiod_is_highly_available_in_staging_and_prod(plans, stack, replicas):
+    istiod = next(o for o in _by(plans[stack], "Deployment", "soma-mesh") if o["metadata"]["name"] == "istiod")
+    assert istiod["spec"]["replicas"] == replicas
     anti = istiod["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
-    assert any(p["metadata"]["name"] == "istiod" for p in _by(plans["prod"], "PodDisruptionBudget", "soma-mesh"))
+    assert any(p["metadata"]["name"] == "istiod" for p in _by(plans[stack], "PodDisruptionBudget", "soma-mesh"))
     dev = next(o for o in _by(plans["dev"], "Deployment", "soma-mesh") if o["metadata"]["name"] == "istiod")
     assert dev["spec"]["replicas"] == 1
 
