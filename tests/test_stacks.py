@@ -92,9 +92,11 @@ def test_staging_enforces_what_prod_enforces():
     assert staging.core.backups.offsite.bucket != prod.core.backups.offsite.bucket, "a staging restore drill never touches prod's backups"
     assert staging.domain not in (prod.domain, settings.parse(stack_config("dev"), "dev").domain)
     assert staging.mesh.identity.trust_domain == staging.domain
-    # its own namespaces only where prod has them: the same purposes, the same names
+    # its own namespaces only where prod has them (the same purposes, the same names), and fault injection's
     namespace_keys = settings._namespace_keys  # noqa: SLF001 - the settings' own map of <phase>.<purpose> -> name
-    assert namespace_keys(staging) == namespace_keys(prod)
+    staging_namespaces, prod_namespaces = namespace_keys(staging), namespace_keys(prod)
+    assert prod_namespaces.items() <= staging_namespaces.items()
+    assert all("chaos" in key.lower() for key in set(staging_namespaces) - set(prod_namespaces)), staging_namespaces
     # every rule is mandatory in its policy config, as in prod's
     levels = {name: s.level for name, s in resolve_settings(load_config_file(stack_config_path("staging")), RULES).items()}
     assert set(levels.values()) == {"mandatory"}
