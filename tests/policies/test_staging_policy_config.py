@@ -6,7 +6,8 @@ staging's (every key with the same value, every list item present), so staging r
 refuses. What staging may add is the fault-injection exception of issue 16, point 3, and only that:
 
 * an entry of an ``allowedWaivers`` list whose ``resource`` names Chaos Mesh (``chaos`` in it, e.g. the
-  chaos-daemon DaemonSet in the chaos namespace) and whose ``reason`` says it is for fault injection;
+  chaos-daemon DaemonSet in the chaos namespace) and whose ``reason`` says it is for fault injection
+  ("fault injection", "fault-injection" or "injects faults");
 * a key that is itself about fault injection (its name mentions ``chaos`` or ``faultInjection``, e.g. the
   switch of the rule that refuses Chaos Mesh resources), which may differ from prod's.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ import pytest
 from policies.config import load_config_file, stack_config_path
 
 FAULT_INJECTION_KEYS = ("chaos", "faultinjection")
+FAULT_INJECTION_REASON = re.compile(r"fault[- ]injection|inject(s|ing)? faults", re.IGNORECASE)
 
 
 def about_fault_injection(key: str) -> bool:
@@ -32,7 +35,7 @@ def about_fault_injection(key: str) -> bool:
 
 def is_fault_injection_waiver(entry: Any) -> bool:
     return (isinstance(entry, dict) and "chaos" in str(entry.get("resource", "")).lower()
-            and "fault injection" in str(entry.get("reason", "")).lower())
+            and FAULT_INJECTION_REASON.search(str(entry.get("reason", ""))) is not None)
 
 
 def drift(prod: Any, staging: Any, path: str = "") -> list[str]:
