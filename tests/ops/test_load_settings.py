@@ -29,12 +29,12 @@ def problems(stack: str, block: dict) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_no_stack_sets_load_tests_yet(stack):
     assert platform_settings.parse(config_with(stack), stack).ops.load_tests is None
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_load_tests_are_refused_while_the_controller_image_is_not_pinned(stack):
     text = problems(stack, ops(stack, loadTests=LOAD_TESTS))
     assert "somaagenthub:ops.loadTests: platform.lock.yaml pins no k6-operator-controller by digest" in text
