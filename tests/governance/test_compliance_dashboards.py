@@ -17,7 +17,7 @@ import pytest
 from components.governance.compliance import events, grafana_files
 from policies.config import load_config_file, stack_config_path
 from tests.conftest import STACKS
-from tests.governance.audit_pipeline import Pipeline, ago, as_message, expand_macros, now, rfc3339
+from tests.governance.audit_pipeline import Pipeline, ago, expand_macros, now, rfc3339
 from tests.governance.test_compliance_events import argocd_event, gatekeeper_event, opa_entry
 
 RANGE_HOURS = 6

@@ -13,7 +13,7 @@ import copy
 import pytest
 
 from components.mesh.admission.policies import RULE_TEMPLATES, constraints, pack_settings
-from policies.podspec import POD_SPEC_PATHS
+
 from tests.mesh.admission_rego import gate_refuses, plan_pods, violations, with_pod_spec
 from tools.gate import plan_views
 
