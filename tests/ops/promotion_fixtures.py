@@ -72,6 +72,7 @@ class FakeTree:
     gates: dict[str, GateSummary] = field(default_factory=dict)
     mirror_refusals: list[str] = field(default_factory=list)
     release_override: str | None = None
+    migration_refusals: list[str] = field(default_factory=list)
     commit: str = ""
     path: Path = Path("/nonexistent")
     rendered: list[str] = field(default_factory=list)
@@ -98,6 +99,9 @@ class FakeTree:
 
     def mirror_check(self, stack: str, build: Path, report: Path) -> list[str]:
         return list(self.mirror_refusals)
+
+    def migration_check(self, log_root: Path) -> tuple[str, list[str]]:
+        return "3 migration step(s) in identity, orchestrator: one release back stays safe", list(self.migration_refusals)
 
     def admission(self, stack: str):
         return self.registry, self.signature_settings

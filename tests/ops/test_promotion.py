@@ -90,6 +90,8 @@ def test_a_dirty_tree_or_a_blocking_gate_finding_stops_dev_to_staging_and_nothin
 @pytest.mark.parametrize("tree_change, expected", [
     ({"mirror_refusals": ["registry.soma.example.com/x@sha256:ab: not in the mirror report"]}, "mirror check refused"),
     ({"signature_settings": None}, "has no mesh.signatures"),
+    ({"migration_refusals": ["identity migration 2 (x): declared expand, but RENAME breaks the previous release's "
+                             "queries"]}, "would make a rollback unsafe[\\s\\S]*identity migration 2"),
     ({"images": ["registry.soma.example.com/not/in-catalog@sha256:" + "0123456789abcdef" * 4]}, "not an image of the catalog"),
 ])
 def test_a_refusing_mirror_check_or_an_image_admission_would_not_verify_stops_it(world, tree_change, expected):

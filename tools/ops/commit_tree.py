@@ -142,6 +142,16 @@ class CommitTree:
         lines = [line.removeprefix("REFUSED ") for line in done.stdout.splitlines() if line.startswith("REFUSED ")]
         return lines or [(done.stderr or done.stdout).strip()[-2000:] or f"mirror check exited {done.returncode}"]
 
+    def migration_check(self, log_root: Path) -> tuple[str, list[str]]:
+        """``python -m tools.ops.migrations`` at the commit against ``log_root``'s promotion log: (its summary,
+        its refusals): every schema step expand-only, or a contract step whose safe release ran in prod."""
+        done = self._run("-m", "tools.ops.migrations", "--log-root", str(log_root))
+        lines = done.stdout.strip().splitlines()
+        refused = [line.removeprefix("REFUSED ") for line in lines if line.startswith("REFUSED ")]
+        if done.returncode != 0 and not refused:
+            refused = [(done.stderr or done.stdout).strip()[-2000:] or f"migration check exited {done.returncode}"]
+        return (lines[-1] if lines else ""), refused
+
 
 @contextlib.contextmanager
 def checkout(root: Path, commit: str) -> Iterator[CommitTree]:

@@ -9,7 +9,8 @@
 
 A release is a commit of this repository plus the release id of the lock at that commit
 (tools/ops/release.py). Before anything is recorded, the target stack is rendered at that commit, its gate
-runs (any mandatory finding stops), the mirror check runs (`make mirror-check`'s own code), every image's
+runs (any mandatory finding stops), the mirror check runs (`make mirror-check`'s own code), the schema
+migrations must keep one release back safe (tools/ops/migrations.py), every image's
 signature is verified in the target registry against the signer its admission trusts, and for prod the
 staging load and chaos results must be green, recent and about this release. Any failure stops with the
 reason and writes nothing; success appends one signed record to promotions/log/ and sends it to the audit
@@ -69,6 +70,7 @@ class Judgement:
     """What the gates found for one stack at one commit (all passed: a failure raises instead)."""
 
     gate: GateSummary
+    migrations: str
     images: int
     trusted: tuple[str, ...]
     mirror_report: str
@@ -100,6 +102,10 @@ def judge(tree: CommitTree, stack: str, options: Options) -> Judgement:
     refused = tree.mirror_check(stack, out, options.mirror_report)
     if refused:
         raise PromotionError(f"the mirror check refused {stack} at {tree.commit[:12]}:\n" + "\n".join(f"  - {r}" for r in refused))
+    migrations, refused = tree.migration_check(options.root)
+    if refused:
+        raise PromotionError(f"the schema migrations at {tree.commit[:12]} would make a rollback unsafe "
+                             "(expand/contract rule):\n" + "\n".join(f"  - {r}" for r in refused))
     registry, signatures = tree.admission(stack)
     images = mirror_promotion.rendered_images(out)
     verified, problems = image_trust.check(images, tree.lock().for_registry(registry), signatures,
@@ -108,7 +114,7 @@ def judge(tree: CommitTree, stack: str, options: Options) -> Judgement:
         raise PromotionError(f"{len(problems)} of {len(images)} image(s) of {stack} do not verify against the signer "
                              "its admission trusts:\n" + "\n".join(f"  - {p}" for p in problems))
     report = _sha256_file(options.mirror_report) if options.mirror_report.is_file() else ""
-    return Judgement(gate=gate, images=len(verified), trusted=tuple(sorted({v.trusted for v in verified})),
+    return Judgement(gate=gate, migrations=migrations, images=len(verified), trusted=tuple(sorted({v.trusted for v in verified})),
                      mirror_report=report)
 
 
@@ -136,6 +142,7 @@ def _record(kind: str, source: str, target: str, tree: CommitTree, digests: dict
         "gate": judgement.gate.as_record(),
         "signatures": {"images": judgement.images, "trusted": list(judgement.trusted)},
         "mirror_check": {"result": "passed", "report_sha256": judgement.mirror_report},
+        "migrations": judgement.migrations,
         "audit_event_id": audit_event.new_event_id(),
         **extra,
     }

@@ -3,6 +3,7 @@
 Migrations are numbered SQL steps applied in order, each in its own transaction, recorded in
 ``identity_schema_migrations``. A transaction-level advisory lock serialises replicas starting together, so
 exactly one applies a step and the others find it done. Steps are append-only: never edit a released one.
+Each declares ``expand`` or ``contract`` (soma_service.migrations: one release back must stay safe).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
+from soma_service.migrations import Migration
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x50_4D_41_49_44  # any constant shared by every replica of identity
 
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (1, "principals, refresh tokens, revoked access tokens", """
+MIGRATIONS: list[Migration] = [
+    Migration(1, "principals, refresh tokens, revoked access tokens", """
         CREATE TABLE principals (
             id uuid PRIMARY KEY,
             tenant text NOT NULL,
@@ -51,7 +53,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             jti text PRIMARY KEY,
             expires_at timestamptz NOT NULL
         );
-    """),
+    """, change="expand"),
 ]
 
 
@@ -64,14 +66,14 @@ def migrate(conn: psycopg.Connection) -> list[int]:
                      "version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
         # whatever row factory the connection has (the pool's is dict_row)
         done = {row[0] for row in conn.cursor(row_factory=tuple_row).execute("SELECT version FROM identity_schema_migrations")}
-        for version, description, sql in MIGRATIONS:
-            if version in done:
+        for step in MIGRATIONS:
+            if step.version in done:
                 continue
-            conn.execute(sql)
+            conn.execute(step.sql)
             conn.execute("INSERT INTO identity_schema_migrations (version, description) VALUES (%s, %s)",
-                         (version, description))
-            log.info("schema migration applied", extra={"migration": version, "description": description})
-            applied_now.append(version)
+                         (step.version, step.description))
+            log.info("schema migration applied", extra={"migration": step.version, "description": step.description})
+            applied_now.append(step.version)
     return applied_now
 
 

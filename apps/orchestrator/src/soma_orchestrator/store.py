@@ -7,7 +7,8 @@
 - ``orchestrator_run_events``: what a run did, in order (``seq``), for the event stream and for clients that
   reconnect (SSE ``Last-Event-ID``) — kept in the database so the stream survives a restart too.
 
-Migrations are numbered, append-only, applied at start-up under an advisory lock (as identity's).
+Migrations are numbered, append-only, applied at start-up under an advisory lock (as identity's), each declared
+``expand`` or ``contract`` (soma_service.migrations: one release back must stay safe).
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from soma_service.migrations import Migration
 
 MIGRATION_LOCK = 0x4F_52_43_48   # "ORCH", shared by every replica
 TERMINAL = ("succeeded", "failed", "cancelled")
 
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (1, "workflow versions, runs, run events", """
+MIGRATIONS: list[Migration] = [
+    Migration(1, "workflow versions, runs, run events", """
         CREATE TABLE orchestrator_workflow_versions (
             workflow_id text NOT NULL,
             version integer NOT NULL,
@@ -59,10 +61,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (run_id, seq)
         );
-    """),
-    (2, "run ownership: which process drives a running run, until when", """
+    """, change="expand"),
+    Migration(2, "run ownership: which process drives a running run, until when", """
         ALTER TABLE orchestrator_runs ADD COLUMN owner text, ADD COLUMN lease_until timestamptz;
-    """),
+    """, change="expand"),
 ]
 
 
@@ -145,11 +147,12 @@ class Store:
                 await conn.execute("CREATE TABLE IF NOT EXISTS orchestrator_schema_migrations (version integer PRIMARY KEY, "
                                    "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
                 done = {row["version"] async for row in await conn.execute("SELECT version FROM orchestrator_schema_migrations")}
-                for version, description, sql in MIGRATIONS:
-                    if version not in done:
-                        await conn.execute(sql, prepare=False)   # several statements: simple protocol
-                        await conn.execute("INSERT INTO orchestrator_schema_migrations VALUES (%s, %s)", (version, description))
-                        applied.append(version)
+                for step in MIGRATIONS:
+                    if step.version not in done:
+                        await conn.execute(step.sql, prepare=False)   # several statements: simple protocol
+                        await conn.execute("INSERT INTO orchestrator_schema_migrations VALUES (%s, %s)",
+                                           (step.version, step.description))
+                        applied.append(step.version)
         return applied
 
     async def ping(self) -> bool:
