@@ -34,6 +34,10 @@ help:
 	@echo "make sbom-find PACKAGE=<name|purl> [VERSION=<v>]  which images contain the package (cached attestations + build/images)"
 	@echo "make refresh-images [ONLY=key] [WRITE=1]  moved tags and newer releases within each image's update policy, verified -> build/refresh/"
 	@echo "make refresh-charts [ONLY=key]  newer upstream chart releases within policy, with the make vendor-chart command"
+	@echo "make promote FROM=dev TO=staging PROMOTION_KEY=   (or FROM=staging TO=prod [MAX_AGE_DAYS=7]) gate, check, sign and record a release"
+	@echo "make rollback STACK=prod TO=<record> PROMOTION_KEY=   restore an earlier record's commit through the same gates"
+	@echo "make promotion-log            verify the promotion log (chain, signatures, history) and print what each stack runs"
+	@echo "make migrations-check         the apps' schema steps against the expand/contract rule and prod's promotion log"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -101,6 +105,24 @@ mirror: venv image-tools
 # Promotion's supply-chain check over the rendered stack (make render STACK=prod first)
 mirror-check: venv
 	$(PY) -m tools.mirror check --stack $(STACK)
+
+# Promotion (docs/runbooks/promotion.md): a release (commit + release id) through the target stack's gates at
+# that commit, appended to promotions/log as a signed record and sent to the audit pipeline
+.PHONY: promote rollback promotion-log migrations-check
+promote: venv cosign
+	$(PY) -m tools.ops.promote promote --from $(FROM) --to $(TO) --key $(PROMOTION_KEY) \
+	  $(if $(MAX_AGE_DAYS),--max-age-days $(MAX_AGE_DAYS)) $(if $(INSECURE),--insecure-registry)
+
+rollback: venv cosign
+	$(if $(filter command line environment,$(origin STACK)),,$(error name the stack to roll back: make rollback STACK=prod TO=<record>))
+	$(PY) -m tools.ops.promote rollback --stack $(STACK) --to $(TO) --key $(PROMOTION_KEY) $(if $(INSECURE),--insecure-registry)
+
+promotion-log: venv cosign
+	$(PY) -m tools.ops.promote verify-log
+	$(PY) -m tools.ops.promote status
+
+migrations-check: venv
+	$(PY) -m tools.ops.migrations
 
 # Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
 # Supply-chain upkeep (docs/support.md, docs/runbooks/supply-chain.md)
