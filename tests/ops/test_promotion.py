@@ -203,6 +203,18 @@ def test_the_command_prints_the_deploy_step_and_sends_the_event_to_the_log_sink(
     assert sent["action"] == "release.promote" and sent["event_id"] == promotion_log.read(world["root"])[0].record["audit_event_id"]
     assert promotion.main(["--root", str(world["root"]), "rollback", "--stack", "prod", "--to", "1", "--key", world["key"]]) == 1
     assert "record 1 deployed staging, not prod" in capsys.readouterr().err
+    assert promotion.main(["--root", str(world["root"]), "send-event", "1"]) == 0
+    assert json.loads(caplog.records[-1].getMessage())["event_id"] == sent["event_id"]  # resent: the same event
+    assert promotion.main(["--root", str(world["root"]), "status"]) == 0
+    assert "staging  record 1 (promote, 2026-11-29T20:00:00Z)" in capsys.readouterr().out
+
+
+def test_the_record_names_ci_by_its_actor_variable_and_a_person_by_their_git_email(world, monkeypatch):
+    monkeypatch.setenv("SOMA_RELEASE_ACTOR", "service_account:release-ci")
+    assert promotion.who_acts(world["root"]) == "service_account:release-ci"
+    monkeypatch.delenv("SOMA_RELEASE_ACTOR")
+    fx.git(world["root"], "config", "user.email", "maria@example.test")
+    assert promotion.who_acts(world["root"]) == "maria@example.test"
 
 
 # The log itself: tamper evidence
