@@ -115,6 +115,7 @@ def test_staging_to_prod_takes_stagings_recorded_commit_never_head_and_needs_gre
     prod = fx.options(world["root"], world["key"], world["tree"], seen=seen)
     with pytest.raises(PromotionError, match="no load result for staging"):
         promotion.promote("staging", "prod", prod)
+    assert world["tree"].rendered == ["dev", "staging"]  # refused before rendering prod
     staging_results(world["root"], release, passed=False)
     with pytest.raises(PromotionError, match="the load tests failed"):
         promotion.promote("staging", "prod", prod)

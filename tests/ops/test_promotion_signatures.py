@@ -89,3 +89,26 @@ def test_a_promotion_with_an_unsigned_image_stops_with_the_reason_and_one_with_s
                              verify=promotion.image_release.verify, insecure_registry=True)
     record = promotion.promote("dev", "staging", signed_only).record
     assert record["signatures"] == {"images": 1, "trusted": ["the platform key (mesh.signatures.platformKey)"]}
+
+
+def test_admission_by_signer_checks_a_keyless_image_against_its_documented_identity_and_platform_images_by_key(
+        registry_world):
+    """Keyless signing needs Fulcio and an OIDC token (not offline): what is checked is the trust handed to
+    ``verify``, which turns into cosign's identity arguments as the mirror's upstream check does."""
+    keyless = catalog.parse({"charts": {}, "images": {
+        "vault": _entry("hashicorp/vault", registry_world["digests"]["signed"], {
+            "kind": "keyless", "issuer": "https://token.actions.githubusercontent.com",
+            "subject": "https://github.com/hashicorp/vault/.github/workflows/build.yml@refs/tags/v*",
+            "source": "https://example.test/vault-signing (test fixture)"})}})
+    image = keyless.images["vault"]
+    by_signer = fx.signatures(Path(registry_world["platform"][1]).read_text())
+    by_signer = type(by_signer)(**{**by_signer.__dict__, "verify_by": "signer"})
+    trust = image_trust.trust_for(image, by_signer, "/keys/platform.pub", insecure_registry=False)
+    assert trust.identity == image.signer.subject and trust.issuer == image.signer.issuer
+    assert "--certificate-identity-regexp" in trust.verify_args
+    assert image_trust.trust_for(image, registry_world["settings"], "/keys/platform.pub", False).public_key == "/keys/platform.pub"
+    seen = []
+    verified, problems = image_trust.check({("ghcr.io/hashicorp/vault", image.digest)}, keyless, by_signer,
+                                           verify=lambda ref, trust: seen.append((ref, trust.identity)))
+    assert problems == [] and seen == [(f"ghcr.io/hashicorp/vault@{image.digest}", image.signer.subject)]
+    assert verified[0].trusted.startswith("keyless https://github.com/hashicorp/vault/")

@@ -176,14 +176,14 @@ def promote(source: str, target: str, options: Options) -> Entry:
         with options.checkout(options.root, commit) as tree:
             digests, release = _release_at(tree, recorded, f"{source}'s record {candidate.get('record')}")
             extra: dict[str, Any] = {"candidate": candidate, "restores": None, "replaces": _sequence_of(entries, target)}
-            if source == "dev":
-                extra["candidate"] = {**candidate, "dev_gate": judge_gate_only(tree, "dev", options).as_record()}
-            judgement = judge(tree, target, options)
-            if target == "prod":
+            if target == "prod":  # before the renders: the cheapest refusal first
                 extra["results"] = green_results(options, release)
                 extra["results_note"] = f"staging load and chaos results about {release}, newer than {options.max_age}"
             else:
                 extra["results"], extra["results_note"] = [], f"{target} takes no load or chaos results (only prod does)"
+            if source == "dev":
+                extra["candidate"] = {**candidate, "dev_gate": judge_gate_only(tree, "dev", options).as_record()}
+            judgement = judge(tree, target, options)
             body = _record("promote", source, target, tree, digests, release, judgement, options, **extra)
     except TreeError as error:
         raise PromotionError(str(error)) from None
