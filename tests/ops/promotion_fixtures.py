@@ -73,6 +73,8 @@ class FakeTree:
     mirror_refusals: list[str] = field(default_factory=list)
     release_override: str | None = None
     migration_refusals: list[str] = field(default_factory=list)
+    steps_by_commit: dict[str, dict] = field(default_factory=dict)
+    """The apps' schema steps (``python -m tools.ops.migrations --list``) per commit; none by default."""
     commit: str = ""
     path: Path = Path("/nonexistent")
     rendered: list[str] = field(default_factory=list)
@@ -99,6 +101,9 @@ class FakeTree:
 
     def mirror_check(self, stack: str, build: Path, report: Path) -> list[str]:
         return list(self.mirror_refusals)
+
+    def migration_steps(self) -> dict[str, list[dict]]:
+        return self.steps_by_commit.get(self.commit, {})
 
     def migration_check(self, log_root: Path) -> tuple[str, list[str]]:
         return "3 migration step(s) in identity, orchestrator: one release back stays safe", list(self.migration_refusals)

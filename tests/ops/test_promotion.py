@@ -171,6 +171,28 @@ def test_rollback_restores_a_prod_record_through_the_gates_and_says_why_no_resul
         promotion.rollback("prod", 5, opts)
 
 
+def test_a_rollback_across_a_contract_step_its_code_predates_is_refused_and_one_after_its_safe_release_passes(world):
+    expand = {"version": 1, "description": "runs", "sql": "CREATE TABLE runs (id int)", "change": "expand", "safe_after": ""}
+    opts = fx.options(world["root"], world["key"], world["tree"])
+    first = promotion.promote("dev", "staging", opts)
+    release = first.record["release"]
+    staging_results(world["root"], release)
+    promotion.promote("staging", "prod", opts)                         # record 2: release at commit A
+    b = fx.commit(world["root"], "release 2 drops a column")
+    contract = {**expand, "version": 2, "description": "drop runs.owner", "change": "contract",
+                "safe_after": "sha256:" + "0123456789abcdef" * 4}
+    steps = {first.record["commit"]: {"orchestrator": [expand]}, b: {"orchestrator": [expand, contract]}}
+    tree = replace(world["tree"], steps_by_commit=steps)
+    opts = fx.options(world["root"], world["key"], tree)
+    promotion.promote("dev", "staging", opts)
+    promotion.promote("staging", "prod", opts)                         # record 4: commit B, with the contract step
+    with pytest.raises(PromotionError, match=r"crosses schema contract steps[\s\S]*orchestrator migration 2 "
+                                             r"\(drop runs.owner\): contract, safe only for releases from sha256:0123"):
+        promotion.rollback("prod", 2, opts)
+    steps[b]["orchestrator"][1] = {**contract, "safe_after": release}  # record 2's release no longer needs the column
+    assert promotion.rollback("prod", 2, opts).record["restores"] == 2
+
+
 def test_the_record_is_an_audit_event_the_pipelines_own_sql_accepts(world, tmp_path):
     from tests.governance.audit_pipeline import Pipeline, as_message
     from tools.ops import audit_event

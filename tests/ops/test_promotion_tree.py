@@ -68,3 +68,10 @@ def test_a_checkout_is_the_commits_lock_and_stack_files_and_is_removed_afterward
     with pytest.raises(TreeError, match="rev-parse"):
         with checkout(ROOT, "0" * 40):
             pass
+
+
+def test_the_trees_migration_listing_and_check_are_the_apps_real_steps(here, tmp_path):
+    steps = here.migration_steps()
+    assert [s["version"] for s in steps["orchestrator"]] == [1, 2] and steps["identity"][0]["change"] == "expand"
+    summary, refused = here.migration_check(tmp_path)
+    assert refused == [] and summary.endswith("one release back stays safe")

@@ -142,6 +142,13 @@ class CommitTree:
         lines = [line.removeprefix("REFUSED ") for line in done.stdout.splitlines() if line.startswith("REFUSED ")]
         return lines or [(done.stderr or done.stdout).strip()[-2000:] or f"mirror check exited {done.returncode}"]
 
+    def migration_steps(self) -> dict[str, list[dict]]:
+        """Every app's schema steps at the commit (``python -m tools.ops.migrations --list``)."""
+        done = self._run("-m", "tools.ops.migrations", "--list")
+        if done.returncode != 0:
+            raise TreeError(f"listing the schema migrations at {self.commit[:12]} failed: {done.stderr.strip()[-2000:]}")
+        return json.loads(done.stdout)
+
     def migration_check(self, log_root: Path) -> tuple[str, list[str]]:
         """``python -m tools.ops.migrations`` at the commit against ``log_root``'s promotion log: (its summary,
         its refusals): every schema step expand-only, or a contract step whose safe release ran in prod."""

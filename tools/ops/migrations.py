@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -129,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.ops.migrations", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-root", type=Path, default=ROOT, help="the repository whose promotions/log says what prod ran")
+    parser.add_argument("--list", action="store_true", help="print every app's steps as JSON (what a rollback compares)")
     args = parser.parse_args(argv)
+    if args.list:
+        print(json.dumps({app: [asdict(step) for step in steps] for app, steps in app_steps().items()}))
+        return 0
     try:
         releases = prod_releases(args.log_root)
     except promotion_log.LogError as error:

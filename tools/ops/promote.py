@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -215,6 +216,16 @@ def rollback(stack: str, sequence: int, options: Options) -> Entry:
     try:
         with options.checkout(options.root, target.record["commit"]) as tree:
             digests, release = _release_at(tree, target.record["release"], f"record {sequence}")
+            if current is not None:
+                with options.checkout(options.root, current.record["commit"]) as running:
+                    newer = running.migration_steps()
+                crossed = unsafe_contracts(options.root, entries, newer, tree.migration_steps(), target)
+                if crossed:
+                    raise PromotionError(f"rolling {stack} back from record {current.sequence} to record {sequence} "
+                                         "crosses schema contract steps its code may still need:\n"
+                                         + "\n".join(f"  - {c}" for c in crossed)
+                                         + "\nroll back to a release at or after the step's safe_after, or restore the "
+                                         "database from a backup (docs/runbooks/promotion.md)")
             judgement = judge(tree, stack, options)
             note = (f"not required: release {release} was already promoted to prod (record {sequence}) with its staging "
                     "results" if stack == "prod" else f"{stack} takes no load or chaos results (only prod does)")
@@ -224,6 +235,35 @@ def rollback(stack: str, sequence: int, options: Options) -> Entry:
     except TreeError as error:
         raise PromotionError(str(error)) from None
     return _append(options, body)
+
+
+def unsafe_contracts(root: Path, entries: list[Entry], newer: dict[str, list[dict]], older: dict[str, list[dict]],
+                     target: Entry) -> list[str]:
+    """Contract steps the running release applied that the target's code predates, and that are not safe for it.
+
+    A contract step with ``safe_after`` S removed what releases before S used. Rolling back to the target is
+    safe when the target is S, or descends from a commit that ran S in prod; otherwise the target's code may
+    query what is gone."""
+    found = []
+    for app, steps in newer.items():
+        known = {step["version"] for step in older.get(app, [])}
+        for step in steps:
+            if step["change"] != "contract" or step["version"] in known:
+                continue
+            safe = step["safe_after"]
+            if safe == target.record["release"]:
+                continue
+            safe_commits = [e.record["commit"] for e in entries if e.record.get("to") == "prod" and e.record["release"] == safe]
+            if any(_is_ancestor(root, commit, target.record["commit"]) for commit in safe_commits):
+                continue
+            found.append(f"{app} migration {step['version']} ({step['description']}): contract, safe only for releases "
+                         f"from {safe} on; record {target.sequence}'s release {target.record['release']} is older")
+    return found
+
+
+def _is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
+    done = subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", ancestor, descendant], capture_output=True)
+    return done.returncode == 0
 
 
 def _sequence_of(entries: list[Entry], stack: str) -> int | None:
