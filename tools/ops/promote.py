@@ -93,20 +93,21 @@ def _sha256_file(path: Path) -> str:
 
 
 def judge(tree: CommitTree, stack: str, options: Options) -> Judgement:
-    """Render ``stack`` at the tree's commit, gate it, run the mirror check, verify every image's signature."""
+    """Render ``stack`` at the tree's commit, gate it, check its schema steps, run the mirror check, verify every
+    image's signature."""
     out = options.build / f"{stack}-{tree.commit[:12]}"
     plan = tree.render(stack, out)
     gate = tree.gate(stack, plan)
     if gate.result != "passed":
         raise PromotionError(f"the {stack} gate refused commit {tree.commit[:12]} ({gate.findings['mandatory']} mandatory "
                              "finding(s)):\n" + "\n".join(f"  - {line}" for line in gate.blocking))
-    refused = tree.mirror_check(stack, out, options.mirror_report)
-    if refused:
-        raise PromotionError(f"the mirror check refused {stack} at {tree.commit[:12]}:\n" + "\n".join(f"  - {r}" for r in refused))
     migrations, refused = tree.migration_check(options.root)
     if refused:
         raise PromotionError(f"the schema migrations at {tree.commit[:12]} would make a rollback unsafe "
                              "(expand/contract rule):\n" + "\n".join(f"  - {r}" for r in refused))
+    refused = tree.mirror_check(stack, out, options.mirror_report)
+    if refused:
+        raise PromotionError(f"the mirror check refused {stack} at {tree.commit[:12]}:\n" + "\n".join(f"  - {r}" for r in refused))
     registry, signatures = tree.admission(stack)
     images = mirror_promotion.rendered_images(out)
     verified, problems = image_trust.check(images, tree.lock().for_registry(registry), signatures,
