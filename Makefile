@@ -109,11 +109,11 @@ mirror-check: venv
 # Promotion (docs/runbooks/promotion.md): a release (commit + release id) through the target stack's gates at
 # that commit, appended to promotions/log as a signed record and sent to the audit pipeline
 .PHONY: promote rollback promotion-log migrations-check
-promote: venv cosign
+promote: venv image-tools
 	$(PY) -m tools.ops.promote promote --from $(FROM) --to $(TO) --key $(PROMOTION_KEY) \
 	  $(if $(MAX_AGE_DAYS),--max-age-days $(MAX_AGE_DAYS)) $(if $(INSECURE),--insecure-registry)
 
-rollback: venv cosign
+rollback: venv image-tools
 	$(if $(filter command line environment,$(origin STACK)),,$(error name the stack to roll back: make rollback STACK=prod TO=<record>))
 	$(PY) -m tools.ops.promote rollback --stack $(STACK) --to $(TO) --key $(PROMOTION_KEY) $(if $(INSECURE),--insecure-registry)
 
