@@ -179,8 +179,9 @@ def append(root: Path, body: dict[str, Any], key: str) -> Entry:
     """Sign ``body`` as the next record and add it; the signature must verify with the repository's key first.
 
     ``body`` gets ``sequence`` and ``previous``; nothing is written when signing or verifying fails, or when
-    another record took the sequence meanwhile."""
-    entries = read(root)
+    another record took the sequence meanwhile. The chain is checked again here; the signatures are the
+    caller's to verify first (:func:`verify`: promotion does, before any gate runs)."""
+    entries = read(root, check_signatures=False)
     public_key = root / PUBLIC_KEY
     if not public_key.is_file():
         raise LogError(f"{public_key} is missing: install the log's public key first (python -m tools.ops.promote init-log)")
