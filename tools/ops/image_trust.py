@@ -68,8 +68,9 @@ def check(images: Iterable[tuple[str, str]], lock: catalog_module.Catalog, signa
             try:
                 verify(reference, trust)
             except ReleaseError as error:
+                why = str(error).removeprefix(f"{reference}: ").strip()
                 problems.append(f"{reference} ({entry.key}): signature against {_describe(trust, signatures)} "
-                                f"does not verify: {str(error)[-600:]}")
+                                f"does not verify: {why[-400:]}")
                 continue
             verified.append(Verified(reference, _describe(trust, signatures)))
     return verified, problems
