@@ -319,6 +319,13 @@ def _emit(entry: Entry, kafka: str | None) -> None:
     print(f"audit event {payload['event_id']} ({payload['action']}) sent to {where}")
 
 
+def _positive_days(text: str) -> float:
+    days = float(text)
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"{text}: a maximum age is a positive number of days (the results are never skipped)")
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.ops.promote", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -334,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--to", dest="record", required=True, type=int, help="the record's sequence number")
         p.add_argument("--key", required=True, help="the log's signing key (cosign key file or KMS URI)")
         p.add_argument("--mirror-report", default=str(ROOT / "build/mirror/report.json"))
-        p.add_argument("--max-age-days", type=float, default=DEFAULT_MAX_AGE.days,
+        p.add_argument("--max-age-days", type=_positive_days, default=DEFAULT_MAX_AGE.days,
                        help="prod: how old staging's load and chaos results may be (default %(default)s)")
         p.add_argument("--insecure-registry", action="store_true", help="the registry speaks plain HTTP (127.0.0.1)")
         p.add_argument("--audit-kafka", default=os.environ.get("SOMA_AUDIT_KAFKA_BOOTSTRAP"),
