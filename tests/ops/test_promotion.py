@@ -303,6 +303,16 @@ def test_removing_the_newest_committed_record_is_seen_in_the_repositorys_history
         promotion_log.verify(root)
 
 
+def test_a_record_whose_commit_the_repository_lost_is_refused(world):
+    fx.commit(world["root"], "a release that will be rewritten away")
+    promote_to_staging(world)
+    fx.git(world["root"], "reset", "-q", "--hard", "HEAD~1")
+    fx.git(world["root"], "reflog", "expire", "--expire=now", "--all")
+    fx.git(world["root"], "gc", "-q", "--prune=now")
+    with pytest.raises(LogError, match="000001.json: names commit '[0-9a-f]{40}', which this repository does not have"):
+        promotion_log.verify(world["root"])
+
+
 def test_a_record_signed_with_another_key_is_not_appended(world):
     stranger = world["keys"]["stranger"][0]
     with pytest.raises(PromotionError, match="is not the private half of .*log.pub; nothing written"):

@@ -140,10 +140,22 @@ def history_problems(root: Path) -> list[str]:
     return problems
 
 
+def missing_commits(root: Path, entries: list[Entry]) -> list[str]:
+    """Records naming a commit the repository does not hold: such a release can no longer be deployed or rolled
+    back to (history rewritten, or a record written from another repository)."""
+    if not entries or not (root / ".git").exists():
+        return []
+    asked = "".join(f"{e.record.get('commit', '')}^{{commit}}\n" for e in entries)
+    done = subprocess.run(["git", "-C", str(root), "cat-file", "--batch-check"], input=asked, capture_output=True, text=True)
+    answers = done.stdout.splitlines()
+    return [f"{e.path.name}: names commit {e.record.get('commit')!r}, which this repository does not have"
+            for e, answer in zip(entries, answers) if answer.endswith(" missing") or " commit " not in answer]
+
+
 def verify(root: Path) -> list[Entry]:
     """The whole log, or :class:`LogError` naming what breaks it (chain, signatures, repository history)."""
     entries = read(root)
-    problems = history_problems(root)
+    problems = history_problems(root) + missing_commits(root, entries)
     if problems:
         raise LogError("the log is append-only, but:\n" + "\n".join(f"  - {p}" for p in problems))
     return entries
