@@ -124,7 +124,6 @@ promotion-log: venv cosign
 migrations-check: venv
 	$(PY) -m tools.ops.migrations
 
-# Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
 # Supply-chain upkeep (docs/support.md, docs/runbooks/supply-chain.md)
 sbom-inventory: venv
 	$(PY) -m tools.ops.sbom inventory --stack $(if $(filter command line,$(origin STACK)),$(STACK),prod)
@@ -141,6 +140,7 @@ refresh-images: venv image-tools
 refresh-charts: venv
 	$(PY) -m tools.ops.refresh charts $(foreach k,$(ONLY),--only $(k))
 
+# Debian's redis-server under .tools for the gateway's rate-limit tests (they skip, saying why, without it)
 redis:
 	@sh tools/fetch_redis.sh .tools || echo "redis-server not installed (Debian archive unreachable?): the gateway's Redis tests will skip"
 
