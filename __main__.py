@@ -27,7 +27,7 @@ agents = (
     if on.agents and mesh and governance
     else None
 )
-ops = Ops(config.ops, ctx, core=core.outputs, agents=agents.outputs if agents else None) if on.ops else None
+ops = Ops(config.ops, ctx, core=core.outputs, agents=agents.outputs if agents else None, platform=config) if on.ops else None
 # last: the mesh's AuthorizationPolicies from every flow the phases declared (one list feeds both layers)
 if mesh:
     mesh.authorize(ctx, [phase for phase in (core, mesh, governance, agents, ops) if phase])

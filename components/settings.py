@@ -664,11 +664,35 @@ class LoadTestSettings:
 
 
 @dataclass(frozen=True)
+class ChaosSettings:
+    """Chaos Mesh and the platform's resilience experiments (docs/chaos.md), in the staging stack only.
+
+    Chaos Mesh runs in ``ops.namespaces.chaos``, a namespace of its own whose Pod Security is
+    ``privileged`` (its daemon enters other pods' namespaces), holding its controller and daemon alone.
+    ``controller``/``daemon``: each container's resources; ``controllerReplicas``: the controller
+    manager's replicas (leader election; 2 or more where the stack is highly available).
+    ``runtime``/``socketPath``: the nodes' container runtime, which the daemon talks to.
+    ``deadline``: the longest the whole Workflow may run. Which release it runs against is not a
+    setting: the Workflow's name carries the catalog's release id (``tools/ops/release.release_id``),
+    so every promotion that changes a digest creates a new Workflow, that is a new run.
+    """
+
+    controller: Resources
+    daemon: Resources
+    controller_replicas: int = count(1, 5)
+    runtime: Literal["containerd", "crio"] = "containerd"
+    socket_path: str = field(default="/run/containerd/containerd.sock", metadata=rule(pattern=re.compile(r"^/[A-Za-z0-9._/-]+\.sock$"), pattern_hint="an absolute path to the runtime's socket"))
+    deadline: str = field(default="2h", metadata=rule(pattern=re.compile(r"^[0-9]+(s|m|h)$"), pattern_hint="a duration such as 90m or 2h"))
+
+
+@dataclass(frozen=True)
 class OpsSettings(PhaseNamespaces):
     """Phase 5: its namespaces and the release machinery that runs in the cluster (docs/runbooks/ops.md).
-    A part left unset is not installed. ``loadTests``: k6 load tests (:class:`LoadTestSettings`)."""
+    A part left unset is not installed. ``loadTests``: k6 load tests (:class:`LoadTestSettings`); ``chaos``:
+    Chaos Mesh and the resilience experiments, staging only (:class:`ChaosSettings`)."""
 
     load_tests: LoadTestSettings | None = None
+    chaos: ChaosSettings | None = None
 
 
 NAMESPACE_KEY = re.compile(r"^(core|mesh|governance|agents|ops)\.[A-Za-z][A-Za-z0-9]*$")
@@ -1725,6 +1749,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
                 + _argocd_problems(settings) + _compliance_problems(settings) + _agent_service_problems(settings)
                 + _load_test_problems(settings)
+                + _chaos_problems(settings)
         )
     else:
         phases, _ = read(Phases, tree.get("phases", {}), "phases")
@@ -1835,6 +1860,54 @@ def _istio_problems(s: PlatformSettings) -> list[str]:
 
 KUBECOST_IMAGES = ("kubecost-cost-model", "kubecost-frontend")
 """The catalog keys of the images Kubecost's chart runs with the platform's values (cost-model, frontend)."""
+
+
+CHAOS_IMAGES = ("chaos-mesh-controller", "chaos-mesh-daemon")
+"""The catalog keys of the images Chaos Mesh's chart runs with the platform's values (dashboard and DNS server off)."""
+CHAOS_STACKS = ("staging",)
+"""Where fault injection may run: the stack a release passes through before prod, never prod itself."""
+
+
+def _chaos_problems(s: PlatformSettings) -> list[str]:
+    """Chaos Mesh only in staging, in its own namespace, and only with its images pinned."""
+    chaos = s.ops.chaos
+    if chaos is None:
+        if "chaos" in s.ops.namespaces:
+            return [f"{PROJECT}:ops.namespaces.chaos: ops.chaos is not set, so Chaos Mesh is not installed and this namespace "
+                    "(Pod Security privileged) would hold nothing; remove it or configure ops.chaos"]
+        return []
+    key = f"{PROJECT}:ops.chaos"
+    problems = []
+    if s.stack not in CHAOS_STACKS:
+        problems.append(f"{key}: fault injection runs only in the {' and '.join(CHAOS_STACKS)} stack, not in {s.stack}: its daemon is "
+                        "privileged and enters other pods' namespaces, and the experiments kill and partition the platform's "
+                        "own services (the gate's no-fault-injection rule refuses it wherever the policy config does not allow it)")
+    if "chaos" not in s.ops.namespaces:
+        problems.append(f"{PROJECT}:ops.namespaces.chaos: Chaos Mesh runs in its own namespace (Pod Security privileged); "
+                        "required when ops.chaos is set")
+    if s.high_availability and chaos.controller_replicas < 2:
+        problems.append(f"{key}.controllerReplicas: highAvailability is on, so at least 2 controller managers are needed "
+                        f"(leader election); got {chaos.controller_replicas}")
+    for needed, why in (("mesh", "the gateway and OpenFGA experiments"), ("governance", "the OpenFGA partition"),
+                        ("agents", "the gateway, memory gateway and orchestrator experiments")):
+        if not getattr(s.phases, needed):
+            problems.append(f"{key}: phase '{needed}' is disabled, but {why} target it")
+    missing = _images_missing(CHAOS_IMAGES)
+    if missing:
+        problems.append(f"{key}: platform.lock.yaml pins no {', '.join(missing)} (ghcr.io/chaos-mesh/chaos-mesh and chaos-daemon "
+                        "by digest); the chart would otherwise run tag-only images that the gate and admission refuse")
+    return problems
+
+
+def _images_missing(keys: tuple[str, ...]) -> list[str]:
+    """Which of ``keys`` platform.lock.yaml does not pin. A broken lock file is reported by the render on its own."""
+    from components import catalog
+
+    try:
+        pinned = catalog.load().images
+    except catalog.CatalogError:
+        return []
+    return [key for key in keys if key not in pinned]
 
 
 def _kubecost_images_missing() -> list[str]:

@@ -1,7 +1,8 @@
 """Phase 5, Ops: load and chaos tests, promotion gates, SBOM inventory (docs/runbooks/ops.md).
 
 Load tests (``ops.loadTests``): the k6 operator and one TestRun per scenario against the Agents phase's gateway
-(components/ops/load.py, docs/load-tests.md).
+(components/ops/load.py, docs/load-tests.md). Chaos tests (``ops.chaos``, staging only): Chaos Mesh and one
+resilience Workflow per release (components/ops/chaos.py, docs/chaos.md).
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import pulumi
 from components.agents import AgentsOutputs
 from components.core import CoreOutputs
 from components.kit import KitContext, Peer
+from components.ops import chaos
 from components.ops.load import TOKEN_KEY, LoadTests
 from components.phase import Phase
-from components.settings import OpsSettings
+from components.settings import OpsSettings, PlatformSettings
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,13 @@ class OpsOutputs:
 
 class Ops(Phase):
     def __init__(self, settings: OpsSettings, ctx: KitContext, core: CoreOutputs, agents: AgentsOutputs | None = None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, *, platform: PlatformSettings):
         super().__init__("Ops", opts)
-        self.namespace = self.namespaces(settings.namespaces, ctx)
+        # Chaos Mesh's namespace is the phase's one exception to restricted Pod Security (its daemon)
+        self.namespace = self.namespaces(settings.namespaces, ctx, chaos=("privileged", chaos.POD_SECURITY_REASON))
         self.load_tests = self._load_tests(settings, ctx, core, agents)
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[n.namespace for n in self.namespace.values()])
+        self.chaos = chaos.for_stack(settings.chaos, ctx, self.namespace.get("chaos"), core, platform, inside)
         self.outputs = OpsOutputs(namespaces=tuple(n.name for n in self.namespace.values()))
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
 
