@@ -8,6 +8,7 @@ from . import (
     least_privilege_rbac,
     namespace_pod_security,
     no_broad_network_allows,
+    no_fault_injection,
     no_host_access,
     no_plaintext_secrets,
     no_public_services,
@@ -33,5 +34,6 @@ RULES: tuple[Rule, ...] = (
     least_privilege_rbac.RULE,
     default_deny.RULE,
     signed_images.RULE,
+    no_fault_injection.RULE,
 )
 RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
