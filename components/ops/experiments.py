@@ -75,14 +75,12 @@ class Experiment:
 
 
 def _http_errors(job: str) -> str:
-    """``job``'s 5xx share over 2m is under 5%, or it answered no 5xx at all (also: no request at all).
-
-    Empty only when the service's request metrics are missing, so a broken scrape fails the check.
-    """
+    """``job``'s 5xx share over 2m is under 5%, or it served no request in that time, or it never answered a 5xx
+    (no such series). Empty when its request metrics are missing, so a broken scrape fails the check."""
     requests = f'http_server_request_duration_seconds_count{{namespace="{{ns.agents.agents}}", job="{job}"}}'
     errors = requests[:-1] + ', http_response_status_code=~"5.."}'
     total, failed = f"sum(rate({requests}[2m]))", f"sum(rate({errors}[2m]))"
-    return f"({failed} / {total} < 0.05) or ({total} unless {failed})"
+    return f"({failed} / {total} < 0.05) or ({total} == 0) or ({total} unless {failed})"
 
 
 EXPERIMENTS: tuple[Experiment, ...] = (

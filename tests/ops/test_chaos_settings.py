@@ -1,0 +1,72 @@
+"""ops.chaos: allowed in the staging stack only, in its own namespace, and only with its images pinned.
+
+Staging's own stack file comes with the staging part; these tests take prod's configuration (the one staging
+copies, HA where prod is) and parse it as the stack named in each case.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import catalog, settings
+from components.config_schema import SettingsError
+from tests.helpers import config_with
+from tools.render import stack_config
+
+RESOURCES = {"cpuRequest": "25m", "memoryRequest": "128Mi", "cpuLimit": "500m", "memoryLimit": "512Mi"}
+CHAOS = {"controllerReplicas": 2, "controller": RESOURCES, "daemon": RESOURCES}
+CHAOS_NAMESPACE = {"name": "soma-chaos", "quota": {"requestsCpu": "1", "requestsMemory": "1Gi", "limitsCpu": "4", "limitsMemory": "4Gi",
+                                                   "pods": 20, "storage": "1Gi", "persistentVolumeClaims": 0}}
+
+
+def ops(chaos: dict | None = CHAOS, namespace: bool = True) -> dict:
+    current = json.loads(stack_config("prod")["somaagenthub:ops"])
+    current["namespaces"] = {**current["namespaces"], **({"chaos": CHAOS_NAMESPACE} if namespace else {})}
+    if chaos is not None:
+        current["chaos"] = chaos
+    return current
+
+
+def problems(stack: str, **changes) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        settings.parse(config_with("prod", **changes), stack)
+    return caught.value.problems
+
+
+def test_staging_accepts_chaos_in_its_own_namespace():
+    loaded = settings.parse(config_with("prod", ops=ops()), "staging")
+    assert loaded.ops.chaos.controller_replicas == 2 and loaded.ops.chaos.runtime == "containerd"
+    assert loaded.ops.namespaces["chaos"].name == "soma-chaos"
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_any_other_stack_refuses_it_naming_the_key_and_why(stack):
+    found = problems(stack, ops=ops())
+    assert any(p.startswith("somaagenthub:ops.chaos: fault injection runs only in the staging stack, not in " + stack) for p in found), found
+    assert any("privileged" in p for p in found)
+
+
+def test_chaos_needs_its_namespace_and_the_namespace_needs_chaos():
+    assert any(p.startswith("somaagenthub:ops.namespaces.chaos: Chaos Mesh runs in its own namespace")
+               for p in problems("staging", ops=ops(namespace=False)))
+    assert any(p.startswith("somaagenthub:ops.namespaces.chaos: ops.chaos is not set")
+               for p in problems("staging", ops=ops(chaos=None)))
+
+
+def test_a_highly_available_stack_runs_two_controllers():
+    found = problems("staging", ops=ops({**CHAOS, "controllerReplicas": 1}))
+    assert any(p.startswith("somaagenthub:ops.chaos.controllerReplicas: highAvailability is on") for p in found), found
+
+
+def test_a_bad_runtime_or_socket_is_named():
+    found = problems("staging", ops=ops({**CHAOS, "runtime": "docker", "socketPath": "run/containerd.sock"}))
+    assert any("ops.chaos.runtime" in p for p in found) and any("ops.chaos.socketPath" in p for p in found), found
+
+
+def test_without_pinned_images_chaos_is_refused_saying_why(monkeypatch):
+    real = catalog.load()
+    unpinned = type(real)(**{**real.__dict__, "images": {k: v for k, v in real.images.items() if not k.startswith("chaos-mesh-")}})
+    monkeypatch.setattr(catalog, "load", lambda *a, **k: unpinned)
+    found = problems("staging", ops=ops())
+    assert any(p.startswith("somaagenthub:ops.chaos: platform.lock.yaml pins no chaos-mesh-controller, chaos-mesh-daemon") for p in found), found
