@@ -138,7 +138,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         expected="while partitioned, the gateway pod refuses every request that needs an authorization answer "
                  "(fails closed: 503, never a pass-through); after it, it serves again",
         needs=("gateway", "openfga"),
-        local_test="apps/gateway/tests/test_gateway.py::test_openfga_unreachable_fails_closed",
+        local_test="apps/gateway/tests/test_gateway_partition.py",
     ),
     Experiment(
         name="memory-qdrant-delay",
@@ -163,7 +163,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         hypothesis_text="the orchestrator's 5xx share is back under 5% (or it had no traffic)",
         expected="runs in flight on the killed pod resume from their last PostgreSQL checkpoint on another pod; none restarts from scratch",
         needs=("orchestrator",),
-        local_test="apps/orchestrator/tests/test_checkpoint_resume.py",
+        local_test="apps/orchestrator/tests/test_orchestrator_kill.py",
     ),
 )
 

@@ -128,3 +128,10 @@ def test_each_promoted_release_is_a_new_workflow_name():
     assert ex.run_name(release_id(dict(digests))) == first
     with pytest.raises(ValueError, match="not a release id"):
         ex.run_name("v1.2.3")
+
+
+def test_each_local_analogue_named_by_an_experiment_exists():
+    named = [e.local_test for e in ex.EXPERIMENTS if e.local_test]
+    assert len(named) == 2
+    for test in named:
+        assert (ROOT / test.split("::")[0]).is_file(), test
