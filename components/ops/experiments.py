@@ -138,6 +138,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         expected="while partitioned, the gateway pod refuses every request that needs an authorization answer "
                  "(fails closed: 503, never a pass-through); after it, it serves again",
         needs=("gateway", "openfga"),
+        recovery_seconds=240,   # the 2m rate window still holds the partition's 503s for two minutes after it
         local_test="apps/gateway/tests/test_gateway_partition.py",
     ),
     Experiment(
