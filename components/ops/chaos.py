@@ -85,6 +85,8 @@ def values(chaos: ChaosSettings, ctx: KitContext, namespace: str) -> dict[str, A
         },
         "chaosDaemon": {
             "image": image["daemon"],
+            # it runs as root (the chart sets no user); said explicitly, so that the gate and admission both see it
+            "securityContext": {"runAsUser": 0},
             "runtime": chaos.runtime,
             "socketPath": chaos.socket_path,
             "resources": resource_requirements(chaos.daemon),
