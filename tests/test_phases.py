@@ -16,11 +16,14 @@ def loaded(stack: str) -> settings.PlatformSettings:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_namespace_enforces_restricted_pod_security(plans, stack):
-    """All but the node log agent's, which mounts /var/log/pods (tests/core/test_node_logs.py), and the mesh's
-    node agents' (istio-cni and ztunnel, tests/mesh/test_istio.py)."""
+    """All but the node log agent's, which mounts /var/log/pods (tests/core/test_node_logs.py), the mesh's
+    node agents' (istio-cni and ztunnel, tests/mesh/test_istio.py) and, in staging, Chaos Mesh's
+    (tests/ops/test_chaos_plan.py)."""
     namespaces = {o["metadata"]["name"]: o for o in objects(plans[stack], "Namespace")}
     assert set(namespaces) == set(loaded(stack).all_namespaces())
     privileged = {loaded(stack).core.namespaces.node_logs.name, loaded(stack).mesh.namespaces["nodeAgents"].name}
+    if loaded(stack).ops.chaos is not None:
+        privileged.add(loaded(stack).ops.namespaces["chaos"].name)
     for name, ns in namespaces.items():
         labels = ns["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == ("privileged" if name in privileged else "restricted"), name

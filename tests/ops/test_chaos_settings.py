@@ -1,7 +1,7 @@
 """ops.chaos: allowed in the staging stack only, in its own namespace, and only with its images pinned.
 
-Staging's own stack file comes with the staging part; these tests take prod's configuration (the one staging
-copies, HA where prod is) and parse it as the stack named in each case.
+Staging's stack file sets ops.chaos; the refusals take staging's ops block into the other stacks' files, and
+vary it in staging's.
 """
 from __future__ import annotations
 
@@ -21,8 +21,12 @@ CHAOS_NAMESPACE = {"name": "soma-chaos", "quota": {"requestsCpu": "1", "requests
 
 
 def ops(chaos: dict | None = CHAOS, namespace: bool = True) -> dict:
-    current = json.loads(stack_config("prod")["somaagenthub:ops"])
-    current["namespaces"] = {**current["namespaces"], **({"chaos": CHAOS_NAMESPACE} if namespace else {})}
+    """Staging's ops block with ``chaos`` (None: left out) and with or without its namespace."""
+    current = json.loads(stack_config("staging")["somaagenthub:ops"])
+    current["namespaces"] = {k: v for k, v in current["namespaces"].items() if k != "chaos"}
+    if namespace:
+        current["namespaces"]["chaos"] = CHAOS_NAMESPACE
+    current.pop("chaos", None)
     if chaos is not None:
         current["chaos"] = chaos
     return current
@@ -30,21 +34,22 @@ def ops(chaos: dict | None = CHAOS, namespace: bool = True) -> dict:
 
 def problems(stack: str, **changes) -> list[str]:
     with pytest.raises(SettingsError) as caught:
-        settings.parse(config_with("prod", **changes), stack)
+        settings.parse(config_with(stack, **changes), stack)
     return caught.value.problems
 
 
-def test_staging_accepts_chaos_in_its_own_namespace():
-    loaded = settings.parse(config_with("prod", ops=ops()), "staging")
+def test_staging_runs_chaos_in_its_own_namespace():
+    loaded = settings.parse(stack_config("staging"), "staging")
     assert loaded.ops.chaos.controller_replicas == 2 and loaded.ops.chaos.runtime == "containerd"
     assert loaded.ops.namespaces["chaos"].name == "soma-chaos"
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_any_other_stack_refuses_it_naming_the_key_and_why(stack):
-    found = problems(stack, ops=ops())
+    found = problems(stack, ops={**json.loads(stack_config(stack)["somaagenthub:ops"]), "chaos": CHAOS})
     assert any(p.startswith("somaagenthub:ops.chaos: fault injection runs only in the staging stack, not in " + stack) for p in found), found
     assert any("privileged" in p for p in found)
+    assert all(p.startswith(("somaagenthub:ops.chaos", "somaagenthub:ops.namespaces.chaos")) for p in found), found
 
 
 def test_chaos_needs_its_namespace_and_the_namespace_needs_chaos():
