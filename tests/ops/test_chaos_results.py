@@ -31,7 +31,7 @@ NAME = ex.run_name(RELEASE)
 def workflow_objects(last_template: str | None = None, abort_at: str | None = None, finished: bool = True) -> list[dict]:
     """The Workflow and one node per template that ran, in order, up to ``last_template``."""
     spec = ex.workflow_spec(ex.EXPERIMENTS, NAMESPACES, "http://kps-prometheus.soma-observability.svc.cluster.local:9090", "2h")
-    status = {"entryNode": f"resilience-x1", "startTime": "2026-11-29T18:00:00Z",
+    status = {"entryNode": "resilience-x1", "startTime": "2026-11-29T18:00:00Z",
               "conditions": [{"type": "Scheduled", "status": "True", "reason": ""},
                              {"type": "Accomplished", "status": "True" if finished else "False", "reason": ""}]}
     if finished:
