@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
@@ -171,6 +171,15 @@ class Catalog:
             raise AppImageMissing(f"app '{name}' has no image in platform.lock.yaml 'apps' (pinned: {pinned}); "
                                   f"build, sign and pin it with `make images-release` (docs/apps.md)")
         return self.apps[name].ref
+
+    def selected(self, section: Literal["images", "charts"], only: frozenset[str] = frozenset()) -> list[tuple[str, Any]]:
+        """The ``images`` or ``charts`` entries in key order, or just those named in ``only`` (a tool's
+        ``--only``); a name the lock does not hold is an error naming it, never an empty run."""
+        entries = getattr(self, section)
+        unknown = sorted(only - set(entries))
+        if unknown:
+            raise KeyError(f"not in platform.lock.yaml {section}: {', '.join(unknown)}")
+        return [(key, entry) for key, entry in sorted(entries.items()) if not only or key in only]
 
     def for_registry(self, registry: str) -> "Catalog":
         return Catalog(images=self.images, charts=self.charts, registry=registry, apps=self.apps)

@@ -84,6 +84,14 @@ class Trust:
     def describe(self) -> str:
         return f"key {self.public_key}" if self.public_key else f"identity {self.identity} (issuer {self.issuer})"
 
+    @classmethod
+    def upstream_of(cls, signer: catalog.Signer, insecure_registry: bool = False) -> Trust | None:
+        """The keyless identity a catalog signer names, or None for ``platform``: the upstream then publishes no
+        identity to verify, and the platform key's signature (the mirror's) is the only one there is."""
+        if signer.kind != "keyless":
+            return None
+        return cls(identity=signer.subject, issuer=signer.issuer, insecure_registry=insecure_registry)
+
 
 @dataclass(frozen=True)
 class Signing:

@@ -45,15 +45,6 @@ class MirrorItem:
 
 def items_from_catalog(cat: catalog.Catalog, only: frozenset[str] = frozenset()) -> list[MirrorItem]:
     """The catalog's images in key order (or just ``only``); a keyless signer becomes an identity to verify."""
-    unknown = sorted(only - set(cat.images))
-    if unknown:
-        raise KeyError(f"not in platform.lock.yaml images: {', '.join(unknown)}")
-    items = []
-    for key, image in sorted(cat.images.items()):
-        if only and key not in only:
-            continue
-        upstream = (Trust(identity=image.signer.subject, issuer=image.signer.issuer)
-                    if image.signer.kind == "keyless" else None)
-        items.append(MirrorItem(key=key, source=f"{image.registry}/{image.repository}", repository=image.repository,
-                                tag=image.tag, digest=image.digest, upstream=upstream, waivers=image.waivers))
-    return items
+    return [MirrorItem(key=key, source=f"{image.registry}/{image.repository}", repository=image.repository, tag=image.tag,
+                       digest=image.digest, upstream=Trust.upstream_of(image.signer), waivers=image.waivers)
+            for key, image in cat.selected("images", only)]

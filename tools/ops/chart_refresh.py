@@ -58,13 +58,8 @@ def refresh_charts(lock: Path, mirrors: Path, only: frozenset[str] = frozenset()
     """Newer releases of each vendored chart within its policy, each with the command that vendors it."""
     cat = catalog.load(lock)
     records = catalog.load_vendored_records(lock)
-    unknown = sorted(only - set(cat.charts))
-    if unknown:
-        raise KeyError(f"not in platform.lock.yaml charts: {', '.join(unknown)}")
     proposals = []
-    for key, chart in sorted(cat.charts.items()):
-        if only and key not in only:
-            continue
+    for key, chart in cat.selected("charts", only):
         record = records[key]
         pinned = record["upstream"]["tag"]
         try:

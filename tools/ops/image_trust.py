@@ -41,10 +41,11 @@ def _catalog_entry(name: str, digest: str, lock: catalog_module.Catalog) -> cata
 def trust_for(image: catalog_module.Image, signatures: SignatureSettings, platform_key_file: str,
               insecure_registry: bool) -> Trust:
     """What admission will check this image against (see the module's docstring)."""
-    if signatures.verify_by == "platformKey" or image.signer.kind == "platform":
+    upstream = Trust.upstream_of(image.signer, insecure_registry)
+    if signatures.verify_by == "platformKey" or upstream is None:
         key = signatures.platform_key.kms or platform_key_file
         return Trust(public_key=key, insecure_registry=insecure_registry)
-    return Trust(identity=image.signer.subject, issuer=image.signer.issuer, insecure_registry=insecure_registry)
+    return upstream
 
 
 def check(images: Iterable[tuple[str, str]], lock: catalog_module.Catalog, signatures: SignatureSettings | None,

@@ -54,13 +54,10 @@ class RefreshItem:
 
 
 def items_from_catalog(cat: catalog.Catalog, only: frozenset[str] = frozenset()) -> list[RefreshItem]:
-    unknown = sorted(only - set(cat.images))
-    if unknown:
-        raise KeyError(f"not in platform.lock.yaml images: {', '.join(unknown)}")
     return [RefreshItem(key=key, registry=image.registry, repository=image.repository, tag=image.tag, digest=image.digest,
                         update=image.update,
-                        trust=Trust(identity=image.signer.subject, issuer=image.signer.issuer) if image.signer.kind == "keyless" else None)
-            for key, image in sorted(cat.images.items()) if not only or key in only]
+                        trust=Trust.upstream_of(image.signer))
+            for key, image in cat.selected("images", only)]
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ def cosign_spdx_sboms(image: str, trust: Trust) -> list[dict]:
 
 
 def _catalog_trust(image: catalog.Image) -> Trust | None:
-    return Trust(identity=image.signer.subject, issuer=image.signer.issuer) if image.signer.kind == "keyless" else None
+    return Trust.upstream_of(image.signer)
 
 
 def fetch_upstream(entries: list[Entry], cat: catalog.Catalog, cache: Path, insecure_hosts: frozenset[str] = frozenset(),
