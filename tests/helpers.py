@@ -65,6 +65,26 @@ def stack_document(stack: str) -> dict:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
+def stack_block(stack: str, key: str, **changes: Any) -> dict:
+    """A copy of the stack file's ``somaagenthub:<key>`` block with some of its keys replaced."""
+    import copy
+
+    return {**copy.deepcopy(stack_document(stack)[f"somaagenthub:{key}"]), **changes}
+
+
+def refused(stack: str, **changes: Any) -> list[str]:
+    """The problems settings report for the stack's config with top-level keys replaced; fails the test
+    when settings accept it."""
+    import pytest
+
+    from components.config_schema import SettingsError
+    from components.settings import parse
+
+    with pytest.raises(SettingsError) as caught:
+        parse(config_with(stack, **changes), stack)
+    return caught.value.problems
+
+
 def rule_values(stack: str) -> dict[str, str]:
     """The values the stack fills the alert and dashboard placeholders with (``<<ns.data>>`` ...)."""
     from components import settings

@@ -1,13 +1,10 @@
 """governance.kubecost: refused until the catalog pins Kubecost's images, and the cost namespace it needs."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from components import settings as platform_settings
-from components.config_schema import SettingsError
-from tests.helpers import config_with, stack_document
+from tests.helpers import config_with, refused, stack_block
 
 KUBECOST = {"model": {"cpuRequest": "200m", "memoryRequest": "512Mi", "cpuLimit": "1", "memoryLimit": "2Gi"},
             "frontend": {"cpuRequest": "10m", "memoryRequest": "64Mi", "cpuLimit": "200m", "memoryLimit": "256Mi"},
@@ -16,15 +13,11 @@ KUBECOST = {"model": {"cpuRequest": "200m", "memoryRequest": "512Mi", "cpuLimit"
 
 
 def governance(stack: str, **changes) -> dict:
-    block = copy.deepcopy(stack_document(stack)["somaagenthub:governance"])
-    block.update(changes)
-    return block
+    return stack_block(stack, "governance", **changes)
 
 
 def problems(stack: str, block: dict) -> str:
-    with pytest.raises(SettingsError) as caught:
-        platform_settings.parse(config_with(stack, governance=block), stack)
-    return str(caught.value)
+    return "\n".join(refused(stack, governance=block))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -2,7 +2,6 @@
 without the gateway or Vault, and with a scenario name the scenarios file does not declare."""
 from __future__ import annotations
 
-import copy
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from components import settings as platform_settings
 from components.config_schema import SettingsError
 from components.settings import LoadTestSettings, Resources
-from tests.helpers import config_with, stack_document
+from tests.helpers import config_with, refused, stack_block
 
 LOAD_TESTS = {"operator": {"cpuRequest": "50m", "memoryRequest": "64Mi", "cpuLimit": "200m", "memoryLimit": "128Mi"},
               "runner": {"cpuRequest": "250m", "memoryRequest": "256Mi", "cpuLimit": "1", "memoryLimit": "512Mi"},
@@ -18,15 +17,11 @@ LOAD_TESTS = {"operator": {"cpuRequest": "50m", "memoryRequest": "64Mi", "cpuLim
 
 
 def ops(stack: str, **changes) -> dict:
-    block = copy.deepcopy(stack_document(stack)["somaagenthub:ops"])
-    block.update(changes)
-    return block
+    return stack_block(stack, "ops", **changes)
 
 
 def problems(stack: str, block: dict) -> str:
-    with pytest.raises(SettingsError) as caught:
-        platform_settings.parse(config_with(stack, ops=block), stack)
-    return str(caught.value)
+    return "\n".join(refused(stack, ops=block))
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
