@@ -133,10 +133,9 @@ def fetch(entries: list[Entry], cat: catalog.Catalog, platform_trust: Trust, cac
         if not entry.ours:
             log(f"SKIPPED  {entry.key}: {entry.ours_note}")
             continue
-        trust = platform_trust
-        if entry.section == "apps" and cat.apps[entry.key].signer.kind == "keyless":
-            signer = cat.apps[entry.key].signer
-            trust = Trust(identity=signer.subject, issuer=signer.issuer, insecure_registry=platform_trust.insecure_registry)
+        keyless_app = (Trust.upstream_of(cat.apps[entry.key].signer, platform_trust.insecure_registry)
+                       if entry.section == "apps" else None)
+        trust = keyless_app or platform_trust
         try:
             documents = release.attested_sboms(entry.ours, trust)
         except ReleaseError as error:
