@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any, Mapping
 
+from components.kit.security import container_security_context, pod_security_context
 from components.ops.scenarios import Scenario
 
 BASE_URL_ENV = "SOMA_BASE_URL"
@@ -107,11 +108,8 @@ def _pod(uid: int, labels: Mapping[str, str], service_account: str) -> dict[str,
         "metadata": {"labels": dict(labels)},
         "serviceAccountName": service_account,
         "automountServiceAccountToken": "false",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": uid, "allowPrivilegeEscalation": False,
-                                     "privileged": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-                                     "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": pod_security_context(uid),
+        "containerSecurityContext": container_security_context(uid=uid),
         "imagePullPolicy": "IfNotPresent",
     }
 
