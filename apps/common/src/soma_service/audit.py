@@ -48,8 +48,13 @@ def clean(text: str, limit: int) -> str:
 
 
 class AuditSink(Protocol):
+    """Where a service's events go. ``emit`` is fire-and-forget (a request never waits for the broker);
+    ``deliver`` returns only once the event is stored and raises if it is not (a shipper that must not lose a
+    line before it moves on)."""
+
     async def start(self) -> None: ...
     async def emit(self, event: dict) -> None: ...
+    async def deliver(self, event: dict) -> None: ...
     async def stop(self) -> None: ...
 
 
@@ -61,6 +66,10 @@ class LogAuditSink:
 
     async def emit(self, event: dict) -> None:
         LOG.info(json.dumps(event, separators=(",", ":")))
+
+    async def deliver(self, event: dict) -> None:
+        """Logged is as delivered as this sink gets."""
+        await self.emit(event)
 
     async def stop(self) -> None:
         return None
@@ -89,6 +98,11 @@ class KafkaAuditSink:
     async def emit(self, event: dict) -> None:
         delivery = await self.producer.send(self.topic, value=event, key=event["tenant"])
         delivery.add_done_callback(lambda done: _log_failure(done, event["event_id"]))
+
+    async def deliver(self, event: dict) -> None:
+        """Returns once the broker acknowledged the event (acks=all: every in-sync replica has it); raises
+        aiokafka's error when it did not, after the producer's own retries."""
+        await self.producer.send_and_wait(self.topic, value=event, key=event["tenant"])
 
     async def stop(self) -> None:
         await self.producer.stop()
