@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import certifi
 import pytest
 
 from gateway_fixtures import MODEL_ID, STORE_ID
@@ -17,10 +18,12 @@ UPSTREAMS = {"orchestrator": "http://orchestrator:8080", "tools": "http://tools:
 def environ(tmp_path, **changes) -> dict:
     (tmp_path / "openfga_store_id").write_text(STORE_ID + "\n")
     (tmp_path / "openfga_model_id").write_text(MODEL_ID + "\n")
+    (tmp_path / "audit_kafka_password").write_text("scram-password\n")
     env = {"SOMA_JWT_ISSUER": "https://identity.dev.soma.local", "SOMA_JWT_AUDIENCE": "soma-api",
            "SOMA_JWKS_URL": "http://identity:8080/.well-known/jwks.json", "SOMA_OPENFGA_API_URL": "http://openfga:8080",
            "SOMA_REDIS_URL": "redis://redis:6379/0", "SOMA_UPSTREAMS": json.dumps(UPSTREAMS),
-           "SOMA_AUDIT_KAFKA_BOOTSTRAP": "audit-kafka-bootstrap.kafka.svc:9092", "SOMA_SECRETS_DIR": str(tmp_path)}
+           "SOMA_AUDIT_KAFKA_BOOTSTRAP": "platform-kafka-bootstrap.soma-data.svc:9093", "SOMA_AUDIT_KAFKA_USERNAME": "audit-producer",
+           "SOMA_AUDIT_KAFKA_CA_FILE": certifi.where(), "SOMA_SECRETS_DIR": str(tmp_path)}  # any PEM CA file will do here
     env.update(changes)
     return {k: v for k, v in env.items() if v is not None}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import certifi
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import SecretStr
@@ -43,10 +44,11 @@ def test_the_provider_speaks_to_the_configured_endpoint_with_the_key_from_its_fi
 
 def test_settings_read_secrets_from_files_only_and_report_every_problem(tmp_path):
     for name, value in {"database_dsn": "postgresql://orch:pw@db/orchestrator", "model_api_key": "sk",
-                        "openfga_store_id": STORE_ID, "openfga_model_id": MODEL_ID}.items():
+                        "openfga_store_id": STORE_ID, "openfga_model_id": MODEL_ID, "audit_kafka_password": "scram"}.items():
         (tmp_path / name).write_text(value + "\n")
     env = {"SOMA_SECRETS_DIR": str(tmp_path), "SOMA_OPENFGA_API_URL": "http://openfga:8080", "SOMA_MODEL_BASE_URL": "http://llm/v1",
-           "SOMA_MODEL_NAME": "granite-8b", "SOMA_AUDIT_KAFKA_BOOTSTRAP": "kafka:9092", "SOMA_AVAILABLE_TOOLS": '["web-search"]'}
+           "SOMA_MODEL_NAME": "granite-8b", "SOMA_AUDIT_KAFKA_BOOTSTRAP": "kafka:9093", "SOMA_AVAILABLE_TOOLS": '["web-search"]',
+           "SOMA_AUDIT_KAFKA_USERNAME": "audit-producer", "SOMA_AUDIT_KAFKA_CA_FILE": certifi.where()}
     settings = OrchestratorSettings.from_env(env)
     assert settings.database_dsn.get_secret_value() == "postgresql://orch:pw@db/orchestrator"
     assert settings.available_tools == ("web-search",) and settings.step_max_attempts == 3

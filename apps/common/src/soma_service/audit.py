@@ -8,11 +8,13 @@ import json
 import logging
 import os
 import re
+import ssl
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 LOG = logging.getLogger("soma_service.audit")
 TOPIC = "platform.audit.v1"
@@ -81,6 +83,7 @@ class KafkaAuditSink:
     ``emit`` hands the event to the producer's buffer and returns: the request does not wait for the broker.
     Delivery failures are logged with the event id (the producer retries on its own first); the event_id is
     fixed before the first attempt, so a retry is the same event (the contract's at-least-once).
+    ``security`` is aiokafka's connection settings (:func:`scram_over_tls` for Core's listener).
     """
 
     def __init__(self, bootstrap_servers: str, *, topic: str = TOPIC, client_id: str, **security):
@@ -108,6 +111,22 @@ class KafkaAuditSink:
         await self.producer.stop()
 
 
+def broker_trust(ca_file: Path) -> ssl.SSLContext:
+    """TLS that trusts only Core's Kafka cluster CA (Strimzi's ``<cluster>-cluster-ca-cert``, ``ca.crt``) and checks
+    the broker's name: Strimzi's broker certificates name the bootstrap Service and each broker pod in every DNS
+    form (``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc``, ``....svc.cluster.local``; strimzi-kafka-operator
+    ClusterCa.generateBrokerCerts), so the bootstrap address Core hands out verifies as it is."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def scram_over_tls(username: str, password: str, ca_file: Path) -> dict:
+    """aiokafka's settings for Core's listener (TLS on 9093, SCRAM-SHA-512 users, components/core/data/kafka.py)."""
+    return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": username,
+            "sasl_plain_password": password, "ssl_context": broker_trust(ca_file)}
+
+
 def _log_failure(done, event_id: str) -> None:
     if not done.cancelled() and done.exception() is not None:
         LOG.error("audit event %s not delivered: %s", event_id, done.exception())
@@ -116,24 +135,54 @@ def _log_failure(done, event_id: str) -> None:
 class AuditSettings(BaseModel):
     """The audit settings of a service that emits events: mix in before :class:`~soma_service.ServiceSettings`
     (``class XSettings(AuditSettings, ServiceSettings)``). Kafka is the production sink and the default; ``log``
-    is for development, where no broker exists."""
+    is for development, where no broker exists.
+
+    The Kafka sink speaks to Core's listener only as Core offers it: TLS verified against the cluster CA
+    (``audit_kafka_ca_file``) and a SCRAM-SHA-512 user (``audit_kafka_username``), whose password is a secret
+    and so is read only from a file (``SOMA_AUDIT_KAFKA_PASSWORD_FILE`` or ``<secrets_dir>/audit_kafka_password``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     audit_sink: Literal["kafka", "log"] = "kafka"
     audit_kafka_bootstrap: str | None = Field(default=None, validate_default=True,
                                               description="Core's Kafka bootstrap servers, host:port[,host:port]")
+    audit_kafka_username: str | None = Field(default=None, validate_default=True,
+                                             description="the SCRAM-SHA-512 user (Core's KafkaUser, e.g. audit-producer)")
+    audit_kafka_password: SecretStr | None = Field(default=None, validate_default=True,
+                                                   description="that user's password, from a file only")
+    audit_kafka_ca_file: Path | None = Field(default=None, validate_default=True,
+                                             description="PEM file of the Kafka cluster CA the brokers' certificates chain to")
     audit_topic: str = TOPIC
 
-    @field_validator("audit_kafka_bootstrap")
+    @field_validator("audit_kafka_bootstrap", "audit_kafka_username", "audit_kafka_password", "audit_kafka_ca_file")
     @classmethod
-    def _kafka_when_the_sink_is_kafka(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _kafka_when_the_sink_is_kafka(cls, value, info: ValidationInfo):
         if info.data.get("audit_sink", "kafka") == "kafka" and not value:
-            raise ValueError("required while audit_sink is kafka (the production sink)")
+            raise ValueError(f"required while audit_sink is kafka (the production sink): {_NEEDED[info.field_name]}")
+        return value
+
+    @field_validator("audit_kafka_ca_file")
+    @classmethod
+    def _a_readable_ca_certificate(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                broker_trust(value)
+            except OSError as exc:  # ssl.SSLError is an OSError: unreadable, or no certificate in it
+                raise ValueError(f"{value} is not a readable PEM CA certificate ({exc.strerror or exc})") from None
         return value
 
     def audit_sink_for(self, client_id: str) -> AuditSink:
         """The sink these settings choose; ``client_id`` names the service to the broker (e.g. ``soma-tools``)."""
         if self.audit_sink == "kafka":
-            return KafkaAuditSink(self.audit_kafka_bootstrap, topic=self.audit_topic, client_id=client_id)
+            security = scram_over_tls(self.audit_kafka_username, self.audit_kafka_password.get_secret_value(), self.audit_kafka_ca_file)
+            return KafkaAuditSink(self.audit_kafka_bootstrap, topic=self.audit_topic, client_id=client_id, **security)
         return LogAuditSink()
+
+
+_NEEDED = {
+    "audit_kafka_bootstrap": "Core's bootstrap address, host:port",
+    "audit_kafka_username": "the SCRAM-SHA-512 user Core granted",
+    "audit_kafka_password": "that user's password as a mounted file (SOMA_AUDIT_KAFKA_PASSWORD_FILE)",
+    "audit_kafka_ca_file": "the Kafka cluster CA certificate file (SOMA_AUDIT_KAFKA_CA_FILE)",
+}
