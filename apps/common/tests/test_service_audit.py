@@ -183,6 +183,6 @@ def test_the_kafka_password_as_a_value_and_a_ca_file_without_a_certificate_are_r
     text = "\n".join(refused.value.problems)
     assert "SOMA_AUDIT_KAFKA_PASSWORD: audit_kafka_password is a secret and is never read from an environment variable" in text
     assert "hunter2-in-env" not in text
-    assert f"SOMA_AUDIT_KAFKA_CA_FILE: Value error, {not_a_ca} is not a readable PEM CA certificate" in text
-    with pytest.raises(SettingsError, match="SOMA_AUDIT_KAFKA_CA_FILE: Value error, .* is not a readable PEM CA certificate"):
+    assert f"SOMA_AUDIT_KAFKA_CA_FILE: Value error, not a readable PEM CA certificate" in text and str(not_a_ca) in text
+    with pytest.raises(SettingsError, match="SOMA_AUDIT_KAFKA_CA_FILE: Value error, not a readable PEM CA certificate .*missing.crt"):
         AuditingSettings.from_env(kafka_environ(tmp_path, tmp_path / "missing.crt"))

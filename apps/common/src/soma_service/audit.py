@@ -169,7 +169,7 @@ class AuditSettings(BaseModel):
             try:
                 broker_trust(value)
             except OSError as exc:  # ssl.SSLError is an OSError: unreadable, or no certificate in it
-                raise ValueError(f"{value} is not a readable PEM CA certificate ({exc.strerror or exc})") from None
+                raise ValueError(f"not a readable PEM CA certificate ({exc.strerror or exc})") from None
         return value
 
     def audit_sink_for(self, client_id: str) -> AuditSink:
