@@ -9,7 +9,7 @@ import pulumi
 from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
-from components.core.interfaces import DatabaseAccess, SecretGrants, VaultAdmin
+from components.core.interfaces import DatabaseAccess, KafkaClientAccess, SecretGrants, VaultAdmin
 from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
@@ -43,6 +43,11 @@ class CoreOutputs:
     database: Callable[[str], DatabaseAccess] | None = None
     """How a later phase's service reaches its database on the platform's PostgreSQL (one of the Cluster's
     databases, e.g. ``openfga``); None until the data stores exist (core.vault.configure)."""
+    kafka_producer: Callable[..., KafkaClientAccess] | None = None
+    """``kafka_producer(consumer, namespace, after)``: how a later phase's service writes the audit topic on Core's
+    Kafka (TLS + SCRAM-SHA-512 as ``audit-producer``; components/core/data/kafka_clients.py). Each call grants that
+    one consumer the password and its namespace the cluster CA, and opens the brokers' ingress from it. None until
+    the data stores exist (core.vault.configure)."""
 
 
 class Core(Phase):
@@ -105,6 +110,7 @@ class Core(Phase):
             vault=self.secrets.admin(),
             cert_manager=self.certificates.chart,
             database=self.data.postgres.access if self.data else None,
+            kafka_producer=self.data.kafka_clients.producer if self.data else None,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -131,6 +131,30 @@ class DatabaseAccess:
 
 
 @dataclass(frozen=True)
+class KafkaClientAccess:
+    """How one service of a later phase produces to Core's Kafka (components/core/data/kafka_clients.py).
+
+    Core's listener is TLS on ``port`` with SCRAM-SHA-512 users: ``bootstrap`` (``host:port``, the bootstrap
+    Service's name, which Strimzi's broker certificates carry), the ``username`` of the KafkaUser, its password in
+    ``password`` (key ``password``, a copy of the same generated value the KafkaUser is given) and the cluster CA
+    certificate in ``ca`` (key ``ca.crt``, copied from Strimzi's Secret), both delivered into the consumer's
+    namespace. ``peer`` and ``port`` are where its egress must be opened; ``client_labels`` what its pods wear to
+    be admitted by the listener's own NetworkPolicy (Strimzi's ``networkPolicyPeers``).
+    """
+
+    bootstrap: str
+    topic: str
+    username: str
+    password: SecretRef
+    ca: SecretRef
+    peer: Peer
+    port: int
+    client_labels: Mapping[str, str]
+    password_key: str = "password"
+    ca_key: str = "ca.crt"
+
+
+@dataclass(frozen=True)
 class IssuerRef:
     """A cert-manager issuer that parts of Core (and later phases) request certificates from.
 

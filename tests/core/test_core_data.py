@@ -334,3 +334,22 @@ def test_the_kafka_listener_admits_only_labelled_clients_of_the_named_namespaces
     assert peer["podSelector"] == {"matchLabels": {"somaagenthub.io/kafka-client": "true"}}
     (expression,) = peer["namespaceSelector"]["matchExpressions"]
     assert (expression["key"], expression["operator"], expression["values"]) == ("kubernetes.io/metadata.name", "In", expected)
+
+
+def test_no_kafka_credential_leaves_the_data_namespace_without_a_deployed_producer(plans):
+    """Core grants Kafka producer access only to a service that asks (CoreOutputs.kafka_producer; the Agents tests
+    render one per auditing service), and the stack files deploy none: no producer grant, no CA copy or reader, no
+    flow to the brokers from a later phase (docs/architecture/compliance.md: a credential with no consumer is only
+    exposure)."""
+    from components.core.data import ClientNamespaces
+
+    kinds = ("ExternalSecret", "SecretStore", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy")
+    for stack, plan in plans.items():
+        later = {ns for names in ClientNamespaces.of(loaded(stack)).phases.values() for ns in names}
+        leaked = [f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}" for o in objects(plan)
+                  if o["kind"] in kinds and o["metadata"].get("namespace") in later and "kafka" in json.dumps(o)]
+        leaked += [f"{o['kind']} {o['metadata']['name']}" for o in objects(plan) if o["kind"] in kinds
+                   and o["metadata"]["name"].startswith(("kafka-from-", "kafka-cluster-ca-reader"))]
+        leaked += [r["inputs"]["name"] for r in plan["resources"] if r["type"] == "vault:kv/secretV2:SecretV2"
+                   and not r["inputs"]["name"].startswith("soma-data/") and r["inputs"]["name"].endswith("/kafka")]
+        assert leaked == [], (stack, leaked)

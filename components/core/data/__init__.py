@@ -12,6 +12,7 @@ import pulumi
 from components.core.data.clickhouse import ClickHouseStore
 from components.core.data.common import ClientNamespaces, StoreContext
 from components.core.data.kafka import KafkaStore
+from components.core.data.kafka_clients import KafkaClients
 from components.core.data.minio import MinioStore, backup_buckets
 from components.core.data.offsite import OffsiteStorage
 from components.core.interfaces import ObjectStorage
@@ -46,6 +47,8 @@ class DataStores(pulumi.ComponentResource):
         self.postgres = PostgresStore(stores, self.backup_target, child)
         self.qdrant = QdrantStore(stores, self.backup_target, child)
         self.kafka = KafkaStore(stores, child)
+        self.kafka_clients = KafkaClients(stores, self.kafka, child)
+        """Producer access for later phases' services, granted only when one asks (CoreOutputs.kafka_producer)."""
         self.clickhouse = ClickHouseStore(stores, self.kafka, self.backup_target, child)
         self.backup_watches = [self.postgres.backup_watch, self.clickhouse.backup_watch, self.qdrant.backup_watch]
         """Each backup stream's newest-backup metric, watched by one age alert (components/core/backup_watch.py)."""

@@ -26,6 +26,10 @@ INTERNAL_PORTS = (9090, 9091, 9092, TLS_PORT)
 AUDIT_TOPIC = "platform.audit.v1"
 CLICKHOUSE_GROUP = "clickhouse-audit"
 CLICKHOUSE_USER = "clickhouse-audit"
+AUDIT_PRODUCER = "audit-producer"
+"""The KafkaUser that may write the audit topic and nothing else; later phases' services produce as it."""
+CA_SECRET = f"{CLUSTER}-cluster-ca-cert"
+"""Strimzi's public cluster CA (``ca.crt``; the key is in ``<cluster>-cluster-ca``): what the brokers' certificates chain to."""
 OPERATOR_LABELS = {"name": "strimzi-cluster-operator"}
 KAFKA_LABELS = {"strimzi.io/cluster": CLUSTER}
 ENTITY_LABELS = {"strimzi.io/name": f"{CLUSTER}-entity-operator"}
@@ -113,9 +117,14 @@ class KafkaUserSpec:
 
 
 USERS = (
-    KafkaUserSpec("audit-producer", AUDIT_TOPIC, produce=True),
+    KafkaUserSpec(AUDIT_PRODUCER, AUDIT_TOPIC, produce=True),
     KafkaUserSpec(CLICKHOUSE_USER, AUDIT_TOPIC, produce=False, group=CLICKHOUSE_GROUP),
 )
+
+
+def password_name(user: str) -> str:
+    """The generated credential (``SecretGrants.password``) of a KafkaUser: its clients copy the same value."""
+    return f"kafka-{user}"
 
 
 def node_storage(size: str, storage_class: str) -> dict:
@@ -273,7 +282,7 @@ class KafkaStore:
         for user in USERS:
             ref = stores.secrets.grant(
                 USERS_SERVICE, ns, f"{USERS_SERVICE}-secrets", user.name,
-                {"password": stores.secrets.password(f"kafka-{user.name}")}, create_service_account=True,
+                {"password": stores.secrets.password(password_name(user.name))}, create_service_account=True,
             )
             self.user_secrets[user.name] = ref
             self.users.append(custom_resource(
@@ -289,7 +298,7 @@ class KafkaStore:
             pod_monitor(BROKER_MONITOR, ns, BROKER_LABELS, [SCRAPE], ctx, opts),
             pod_monitor(EXPORTER_MONITOR, ns, EXPORTER_LABELS, [SCRAPE], ctx, opts),
         ]
-        self.ca_secret = f"{CLUSTER}-cluster-ca-cert"
+        self.ca_secret = CA_SECRET
         self.network_policies = self._network(stores, opts)
 
     @staticmethod
