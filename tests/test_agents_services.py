@@ -254,6 +254,145 @@ def test_the_stack_files_keep_every_service_off():
         assert parsed.agents.services.enabled() == ()
 
 
+AUDITORS = ("gateway", "orchestrator", "tools", "memory")
+KAFKA_BOOTSTRAP = "platform-kafka-bootstrap.soma-data.svc:9093"
+
+
+def self_signed_ca() -> str:
+    """A CA certificate in PEM (what Strimzi's ``ca.crt`` is), for the settings that parse the CA file."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cluster-ca")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+STAND_IN_CA = self_signed_ca()
+
+
+def kafka_client_of(settings, app: str) -> tuple:
+    """What the service's own ``audit_sink_for`` gives aiokafka (0.14.0, pinned; private attributes of its client)."""
+    import asyncio
+
+    async def build():
+        sink = settings.audit_sink_for(f"soma-{app}")
+        client = sink.producer.client
+        try:
+            return (client._bootstrap_servers, client._security_protocol, client._sasl_mechanism, client._sasl_plain_username,
+                    client._sasl_plain_password, sink.topic)
+        finally:
+            await sink.producer.stop()
+    return asyncio.run(build())
+
+
+def admits(peer: dict, namespace: str, labels: dict) -> bool:
+    """Whether a NetworkPolicy peer selects a pod with ``labels`` in ``namespace`` (matchLabels, and In expressions
+    on the namespace name: all the platform writes)."""
+    selector = peer.get("namespaceSelector")
+    if selector is not None:
+        by_name = selector.get("matchLabels", {}).get("kubernetes.io/metadata.name")
+        names = [e["values"] for e in selector.get("matchExpressions", []) if e["key"] == "kubernetes.io/metadata.name"]
+        if (by_name and by_name != namespace) or any(namespace not in values for values in names):
+            return False
+    return all(labels.get(k) == v for k, v in peer.get("podSelector", {}).get("matchLabels", {}).items())
+
+
+def mounted_secret(pod: dict, path: str) -> tuple[str, str]:
+    """The (Secret, key) a file path in the pod's container comes from."""
+    (container,) = pod["containers"]
+    folder, _, file = path.rpartition("/")
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    (item,) = [i for i in volume["secret"]["items"] if i["path"] == file]
+    return volume["secret"]["secretName"], item["key"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_auditing_services_produce_to_core_kafka_as_audit_producer(rendered, stack):
+    """Env, files, labels and flows of every service that audits; the listener's own policy admits the pods."""
+    plan = rendered[stack][0]
+    (kafka,) = objects(plan, "Kafka")
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    data_policies = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == "soma-data"}
+    for app in AUDITORS:
+        pod = deployment(plan, app)["spec"]["template"]
+        spec, labels = pod["spec"], pod["metadata"]["labels"]
+        env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert (env["SOMA_AUDIT_SINK"], env["SOMA_AUDIT_KAFKA_BOOTSTRAP"], env["SOMA_AUDIT_KAFKA_USERNAME"]) == \
+            ("kafka", KAFKA_BOOTSTRAP, "audit-producer"), app
+        assert "SOMA_AUDIT_KAFKA_PASSWORD" not in env
+        assert mounted_secret(spec, env["SOMA_AUDIT_KAFKA_PASSWORD_FILE"]) == (f"{app}-kafka", "password")
+        assert mounted_secret(spec, env["SOMA_AUDIT_KAFKA_CA_FILE"]) == ("kafka-cluster-ca", "ca.crt")
+        assert any(admits(peer, NS, labels) for peer in listener["networkPolicyPeers"]), app
+        egress = [rule for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == NS
+                  and o["spec"]["policyTypes"] == ["Egress"] and admits(o["spec"], NS, labels) for rule in o["spec"]["egress"]]
+        assert any({"protocol": "TCP", "port": 9093} in rule["ports"] and
+                   any(admits(peer, "soma-data", {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}) for peer in rule["to"])
+                   for rule in egress), app
+        ingress = data_policies[f"kafka-from-{NS}-{app}"]
+        assert ingress["podSelector"]["matchLabels"] == {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}
+        (rule,) = ingress["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 9093}] and [admits(p, NS, labels) for p in rule["from"]] == [True]
+        assert not admits(rule["from"][0], NS, deployment(plan, "identity")["spec"]["template"]["metadata"]["labels"])
+    identity = deployment(plan, "identity")["spec"]["template"]
+    assert not [e for e in identity["spec"]["containers"][0]["env"] if e["name"].startswith("SOMA_AUDIT")]
+    assert "somaagenthub.io/kafka-client" not in identity["metadata"]["labels"]
+    assert "identity-kafka" not in {o["metadata"]["name"] for o in objects(plan, "ExternalSecret")}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_producers_password_is_the_kafka_users_and_the_ca_a_copy_of_strimzis(rendered, stack):
+    """Each producer's grant is written from the one generated password the KafkaUser ``audit-producer`` is given (so
+    one rotation changes both); the CA is read from the data namespace by a reader that may get that one Secret."""
+    plan = rendered[stack][0]
+    written = {r["inputs"]["name"]: r for r in plan["resources"] if r["type"] == "vault:kv/secretV2:SecretV2"}
+
+    def generated_from(path: str) -> list[str]:
+        return [d.rsplit("::", 1)[1] for d in written[path]["dependencies"] if "RandomPassword" in d]
+    assert generated_from("soma-data/kafka-users/audit-producer") == ["password-kafka-audit-producer"]
+    for app in AUDITORS:
+        assert generated_from(f"{NS}/{app}/kafka") == ["password-kafka-audit-producer"], app
+        (delivered,) = [o for o in objects(plan, "ExternalSecret") if o["metadata"]["name"] == f"{app}-kafka"]
+        assert delivered["metadata"]["namespace"] == NS and delivered["spec"]["data"][0]["remoteRef"]["key"] == f"{NS}/{app}/kafka"
+    namespaced = lambda kind, ns: [o for o in objects(plan, kind) if o["metadata"].get("namespace") == ns]  # noqa: E731
+    (store,) = namespaced("SecretStore", NS)
+    provider = store["spec"]["provider"]["kubernetes"]
+    assert provider["remoteNamespace"] == "soma-data" and provider["auth"] == {"serviceAccount": {"name": "kafka-cluster-ca-reader"}}
+    (copy,) = [o for o in namespaced("ExternalSecret", NS) if o["spec"]["secretStoreRef"]["kind"] == "SecretStore"]
+    assert copy["spec"]["secretStoreRef"]["name"] == store["metadata"]["name"]
+    assert copy["spec"]["data"] == [{"secretKey": "ca.crt", "remoteRef": {"key": "platform-cluster-ca-cert", "property": "ca.crt"}}]
+    (role,) = [o for o in namespaced("Role", "soma-data") if o["metadata"]["name"] == f"kafka-cluster-ca-reader-{NS}"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["platform-cluster-ca-cert"]}]
+    (binding,) = [o for o in namespaced("RoleBinding", "soma-data") if o["metadata"]["name"] == role["metadata"]["name"]]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kafka-cluster-ca-reader", "namespace": NS}]
+    (account,) = [o for o in namespaced("ServiceAccount", NS) if o["metadata"]["name"] == "kafka-cluster-ca-reader"]
+    assert account["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_kafka_objects_are_what_the_api_server_and_the_installed_crds_accept(rendered, stack):
+    from tests.verification import installed_crd_validators, validate
+
+    plan, parsed = rendered[stack][0], rendered[stack][2]
+    every = objects(plan)
+    installed = installed_crd_validators(every)
+    ours = [o for o in every if "kafka" in o["metadata"].get("name", "") and o["metadata"].get("namespace") in (NS, "soma-data")
+            and o["kind"] in ("SecretStore", "ExternalSecret", "Role", "RoleBinding", "ServiceAccount", "NetworkPolicy")]
+    assert {o["kind"] for o in ours} == {"SecretStore", "ExternalSecret", "Role", "RoleBinding", "ServiceAccount", "NetworkPolicy"}
+    problems = [f"{o['kind']}/{o['metadata']['name']}: {p}" for o in ours for p in validate(o, parsed.kubernetes_version, installed)]
+    assert not problems, "\n".join(problems)
+
+
 SETTINGS_CLASSES = {"identity": "soma_identity.settings:IdentitySettings", "gateway": "soma_gateway.settings:GatewaySettings",
                     "orchestrator": "soma_orchestrator.settings:OrchestratorSettings", "tools": "soma_tools.settings:ToolsSettings",
                     "memory": "soma_memory.settings:MemorySettings"}
@@ -281,13 +420,17 @@ def test_each_service_accepts_the_environment_and_files_the_phase_gives_it(rende
             stand_in = tmp_path / app / variable.lower()
             stand_in.parent.mkdir(parents=True, exist_ok=True)
             stand_in.write_text(FAKE_ULID if "OPENFGA" in variable else
-                                "postgresql://u:p@db:5432/d?sslmode=require" if "DSN" in variable else "stand-in-secret")
+                                "postgresql://u:p@db:5432/d?sslmode=require" if "DSN" in variable else
+                                STAND_IN_CA if variable == "SOMA_AUDIT_KAFKA_CA_FILE" else "stand-in-secret")
             environ[variable] = str(stand_in)
         environ["SOMA_SECRETS_DIR"] = str(tmp_path / app / "none")
         module, _, name = target.partition(":")
         settings_class = getattr(importlib.import_module(module), name)
         loaded = settings_class.from_env(environ)
         assert loaded.service_name == app
+        if app in AUDITORS:  # and the producer those settings build speaks to Core's listener as the phase meant
+            assert kafka_client_of(loaded, app) == (environ["SOMA_AUDIT_KAFKA_BOOTSTRAP"], "SASL_SSL", "SCRAM-SHA-512",
+                                                    "audit-producer", "stand-in-secret", "platform.audit.v1")
 
 
 def test_settings_refuse_services_that_argo_cd_would_also_own():

@@ -38,10 +38,11 @@ SECRETS_DIR = "/var/run/secrets/soma"
 VAULT_TOKEN_DIR = "/var/run/secrets/vault"
 SHUTDOWN_GRACE_SECONDS = 20
 """The base's default drain; the pod's grace is 10 s above it."""
-AUDIT_SINK = "log"
-"""Audit events as JSON log lines (shipped to Loki by the node log agent), not to Kafka: Core's Kafka listener
-takes TLS clients with SCRAM users, the services' settings carry neither, and Core hands later phases no producer
-credentials yet (docs/agents-deploy.md, "Not yet")."""
+AUDITORS = ("gateway", "orchestrator", "tools", "memory")
+"""The services that write audit events (soma_service.audit): to Core's Kafka as ``audit-producer`` when Core offers
+it (``CoreOutputs.kafka_producer``), else as JSON log lines (:data:`LOG_SINK_REASON`)."""
+LOG_SINK_REASON = ("Core offers no Kafka producer access (its data stores are off until core.vault.configure): audit "
+                   "events are JSON log lines, shipped to Loki by the node log agent")
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,17 @@ class AgentServicesDeployment(pulumi.ComponentResource):
             mount(self.core.secrets.share("orchestrator-model", ns, orchestrator.model_api_key_path, ("api-key",), after=self.after),
                   ("api-key", "model_api_key"))
             egress.append(Egress(to=endpoint_peer(orchestrator.model), ports=(orchestrator.model.port,)))
-        if name in ("gateway", "orchestrator", "tools", "memory"):
-            env["SOMA_AUDIT_SINK"] = AUDIT_SINK
+        if name in AUDITORS:
+            if self.core.kafka_producer is None:
+                env["SOMA_AUDIT_SINK"] = "log"
+            else:
+                kafka = self.core.kafka_producer(name, ns, self.after)
+                env.update({"SOMA_AUDIT_SINK": "kafka", "SOMA_AUDIT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                            "SOMA_AUDIT_KAFKA_USERNAME": kafka.username, "SOMA_AUDIT_TOPIC": kafka.topic})
+                mount(kafka.password, (kafka.password_key, "audit_kafka_password"))
+                mount(kafka.ca, (kafka.ca_key, "audit_kafka_ca"))  # SOMA_AUDIT_KAFKA_CA_FILE: a certificate, not a secret
+                egress.append(Egress(to=kafka.peer, ports=(kafka.port,)))
+                labels.update(kafka.client_labels)
         callers = tuple(Peer(pods=selector(c)) for c in spec.callers if c in self.enabled)
         return Workload(WorkloadArgs(
             name=name, namespace=ns, component=spec.component, image=name, app_image=True, port=PORT,
