@@ -256,6 +256,8 @@ def test_the_stack_files_keep_every_service_off():
 
 AUDITORS = ("gateway", "orchestrator", "tools", "memory")
 KAFKA_BOOTSTRAP = "platform-kafka-bootstrap.soma-data.svc:9093"
+BROKERS = {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}
+"""The broker pods of Core's Kafka (Strimzi's labels)."""
 
 
 def self_signed_ca() -> str:
@@ -336,10 +338,10 @@ def test_auditing_services_produce_to_core_kafka_as_audit_producer(rendered, sta
         egress = [rule for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == NS
                   and o["spec"]["policyTypes"] == ["Egress"] and admits(o["spec"], NS, labels) for rule in o["spec"]["egress"]]
         assert any({"protocol": "TCP", "port": 9093} in rule["ports"] and
-                   any(admits(peer, "soma-data", {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}) for peer in rule["to"])
+                   any(admits(peer, "soma-data", BROKERS) for peer in rule["to"])
                    for rule in egress), app
         ingress = data_policies[f"kafka-from-{NS}-{app}"]
-        assert ingress["podSelector"]["matchLabels"] == {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}
+        assert ingress["podSelector"]["matchLabels"] == BROKERS
         (rule,) = ingress["ingress"]
         assert rule["ports"] == [{"protocol": "TCP", "port": 9093}] and [admits(p, NS, labels) for p in rule["from"]] == [True]
         assert not admits(rule["from"][0], NS, deployment(plan, "identity")["spec"]["template"]["metadata"]["labels"])

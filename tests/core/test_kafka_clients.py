@@ -20,6 +20,9 @@ from tools import mock_runtime
 from tools.render import build_plan, stack_config
 
 
+BROKERS = {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}
+
+
 class RecordedGrants:
     """SecretGrants that remember what was granted (the real one writes Vault and External Secrets objects)."""
 
@@ -65,7 +68,7 @@ def test_a_producer_gets_the_kafka_users_password_the_ca_and_where_to_connect(tw
         ("platform-kafka-bootstrap.soma-data.svc:9093", "platform.audit.v1", "audit-producer", 9093)
     assert gateway.password == SecretRef("gateway-kafka", "soma-agents", ("password",))
     assert gateway.ca == tools.ca == SecretRef("kafka-cluster-ca", "soma-agents", ("ca.crt",))
-    assert gateway.peer.namespace == "soma-data" and gateway.peer.pods == {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"}
+    assert gateway.peer.namespace == "soma-data" and gateway.peer.pods == BROKERS
     assert gateway.client_labels == {"somaagenthub.io/kafka-client": "true"}
 
 
@@ -77,7 +80,8 @@ def test_a_namespace_gets_one_ca_copy_and_each_producer_its_own_flow(two_produce
         ("RoleBinding", "soma-data", "kafka-cluster-ca-reader-soma-agents"), ("SecretStore", "soma-agents", "kafka-cluster-ca"),
         ("ServiceAccount", "soma-agents", "kafka-cluster-ca-reader")]
     recorded = [(namespace, flow.name, flow.direction) for namespace, flow in flows]
-    assert recorded == [("soma-data", "kafka-from-soma-agents-gateway", "Ingress"), ("soma-data", "kafka-from-soma-agents-tools", "Ingress")]
+    assert recorded == [("soma-data", "kafka-from-soma-agents-gateway", "Ingress"),
+                        ("soma-data", "kafka-from-soma-agents-tools", "Ingress")]
     (copy,) = [o for o in objects(plan, "ExternalSecret")]
     waits = next(r for r in plan["resources"] if r["inputs"].get("metadata", {}).get("name") == "kafka-cluster-ca"
                  and r["type"].endswith("ExternalSecret"))["dependencies"]
@@ -87,7 +91,8 @@ def test_a_namespace_gets_one_ca_copy_and_each_producer_its_own_flow(two_produce
 
 def test_a_namespace_the_listener_does_not_admit_and_a_second_ask_are_refused():
     def ops(clients):
-        with pytest.raises(ValueError, match="kafka producer soma-ops/k6: the listener admits clients from soma-data, soma-governance, soma-agents only"):
+        with pytest.raises(ValueError, match="kafka producer soma-ops/k6: the listener admits clients from "
+                                             "soma-data, soma-governance, soma-agents only"):
             clients.producer("k6", "soma-ops")
         clients.producer("gateway", "soma-agents")
         with pytest.raises(ValueError, match="kafka producer soma-agents/gateway: asked for twice"):

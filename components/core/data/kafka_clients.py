@@ -80,7 +80,8 @@ class KafkaClients:
         stores, data_ns = self._stores, self._stores.data_ns
         there = pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(depends_on=list(after)))
         account = k8s.core.v1.ServiceAccount(
-            f"{namespace}-{CA_READER}", metadata={"name": CA_READER, "namespace": namespace, "labels": recommended(CA_READER, "secret-consumer")},
+            f"{namespace}-{CA_READER}",
+            metadata={"name": CA_READER, "namespace": namespace, "labels": recommended(CA_READER, "secret-consumer")},
             automount_service_account_token=False, opts=there)
         role_name = f"{CA_READER}-{namespace}"
         labels = recommended(role_name, "rbac")
