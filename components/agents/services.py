@@ -41,8 +41,10 @@ SHUTDOWN_GRACE_SECONDS = 20
 AUDITORS = ("gateway", "orchestrator", "tools", "memory")
 """The services that write audit events (soma_service.audit): to Core's Kafka as ``audit-producer`` when Core offers
 it (``CoreOutputs.kafka_producer``), else as JSON log lines (:data:`LOG_SINK_REASON`)."""
-LOG_SINK_REASON = ("Core offers no Kafka producer access (its data stores are off until core.vault.configure): audit "
-                   "events are JSON log lines, shipped to Loki by the node log agent")
+LOG_SINK_REASON = ("Core offers no Kafka producer access (CoreOutputs.kafka_producer is None): audit events are JSON log "
+                   "lines, shipped to Loki by the node log agent")
+"""Said at preview for each service that falls back to the log sink. Core offers Kafka whenever its data stores exist,
+which this phase already requires (the services' databases), so today's stacks never fall back."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         if name in AUDITORS:
             if self.core.kafka_producer is None:
                 env["SOMA_AUDIT_SINK"] = "log"
+                pulumi.log.warn(f"{name}: {LOG_SINK_REASON}", self)
             else:
                 kafka = self.core.kafka_producer(name, ns, self.after)
                 env.update({"SOMA_AUDIT_SINK": "kafka", "SOMA_AUDIT_KAFKA_BOOTSTRAP": kafka.bootstrap,
