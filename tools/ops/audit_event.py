@@ -62,15 +62,17 @@ def event(record: dict[str, Any], record_digest: str) -> dict[str, Any]:
 
 
 def send(payload: dict[str, Any], kafka_bootstrap: str | None) -> str:
-    """Emit through the services' sink: Kafka (``acks=all``, idempotent, key = tenant) or the log sink."""
-    sink = audit.KafkaAuditSink(kafka_bootstrap, client_id="soma-promotion") if kafka_bootstrap else audit.LogAuditSink()
+    """Deliver through the services' sink: Kafka (``acks=all``, idempotent, key = tenant) or the log sink; returns
+    once the broker acknowledged the event, raises when it did not (``AuditSink.deliver``)."""
 
     async def deliver() -> None:
-        await sink.start()
+        # aiokafka binds its producer to the running loop: made inside it
+        sink = audit.KafkaAuditSink(kafka_bootstrap, client_id="soma-promotion") if kafka_bootstrap else audit.LogAuditSink()
         try:
-            await sink.emit(payload)
+            await sink.start()
+            await sink.deliver(payload)
         finally:
-            await sink.stop()  # flushes the producer: the event is delivered or the error is raised
+            await sink.stop()
 
     asyncio.run(deliver())
     return f"kafka {kafka_bootstrap} topic {audit.TOPIC}" if kafka_bootstrap else "the log sink (no --audit-kafka given)"
