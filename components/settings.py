@@ -636,11 +636,47 @@ AGENT_SERVICES = ("identity", "gateway", "orchestrator", "tools", "memory")
 """Each a folder under apps/ and a key of platform.lock.yaml ``apps``."""
 
 
+APPLICATION_FOLDER = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+"""A relative folder of the applications repository (``governance.argocd.applications.<name>.path``)."""
+
+
+@dataclass(frozen=True)
+class AgentDelivery:
+    """How the services' application objects reach a cluster (docs/architecture/gitops.md, "Who owns what").
+
+    ``mode``: ``pulumi`` registers every object of a service with the cluster (a stack without Argo CD anywhere);
+    ``argocd`` registers the application kinds (Deployment, Service, PodDisruptionBudget...,
+    ``projects.APPLICATION_KINDS``) with a provider that renders YAML into the applications repository's working
+    copy instead, ``<checkout>/<path>/<environment>``, the folder the ApplicationSet syncs for that wave; everything
+    the platform owns (ServiceAccounts, ExternalSecrets, Vault roles, flows) stays with the cluster. A stack with
+    ``governance.argocd`` uses ``argocd``. ``environment``: this stack's promotion wave. ``checkout``: the working
+    copy of ``governance.argocd.repository`` on the machine that runs ``pulumi up`` (relative to the project
+    directory, or absolute). ``paths``: service -> its folder in that repository; a stack with Argo CD takes them
+    from ``governance.argocd.applications`` (a path given here must be the same), a stack whose wave another
+    stack's Argo CD drives (staging: prod's) names each enabled service's folder as that stack lists it.
+    """
+
+    mode: Literal["pulumi", "argocd"] = "pulumi"
+    environment: Literal["dev", "staging", "prod"] | None = None
+    checkout: str | None = None
+    paths: Mapping[str, str] = field(default_factory=dict)
+
+    def folders(self, services: tuple[str, ...], argocd: "ArgoCdSettings | None") -> dict[str, str]:
+        """Service -> ``<path>/<environment>`` (relative to the checkout) for each of ``services``; empty with
+        ``pulumi`` delivery. Settings have checked that every one has a path."""
+        if self.mode != "argocd":
+            return {}
+        apps = argocd.applications if argocd is not None else {}
+        return {name: f"{self.paths.get(name) or apps[name].path}/{self.environment}" for name in services}
+
+
 @dataclass(frozen=True)
 class AgentsSettings(PhaseNamespaces):
-    """Phase 4: its namespaces and the first-party services it deploys (``services``)."""
+    """Phase 4: its namespaces, the first-party services it deploys (``services``) and how their application
+    objects reach the cluster (``delivery``)."""
 
     services: AgentServices = field(default_factory=AgentServices)
+    delivery: AgentDelivery = field(default_factory=AgentDelivery)
 
 
 @dataclass(frozen=True)
@@ -1748,6 +1784,7 @@ def parse(raw_config: Mapping[str, Any], stack: str, secret_keys: frozenset[str]
                 + _alerting_problems(settings) + _admission_problems(settings) + _edge_problems(settings) + _istio_problems(settings)
                 + _identity_problems(settings) + _signature_problems(settings) + _kubecost_problems(settings) + _openfga_problems(settings)
                 + _argocd_problems(settings) + _compliance_problems(settings) + _agent_service_problems(settings)
+                + _agent_delivery_problems(settings)
                 + _load_test_problems(settings)
                 + _chaos_problems(settings)
         )
@@ -2035,12 +2072,6 @@ def _agent_service_problems(s: PlatformSettings) -> list[str]:
             problems.append(f"{PROJECT}:agents.namespaces.agents: the services run there; required when {name} is enabled")
     if not s.phases.agents:
         problems.append(f"{PROJECT}:agents.services: {', '.join(enabled)} enabled while the agents phase is off")
-    if s.governance.argocd is not None:
-        # docs/architecture/gitops.md: Argo CD owns the application kinds in the agents namespace; an object the
-        # program also renders there would have two owners, each undoing the other's changes
-        problems.append(f"{PROJECT}:agents.services: {', '.join(enabled)} enabled while governance.argocd deploys the "
-                        "first-party applications into the agents namespace; one owner per object: deploy the services "
-                        "with Argo CD (governance.argocd.applications) or with this phase, not both")
     gateway, orchestrator, identity = services.gateway, services.orchestrator, services.identity
     if "gateway" in enabled:
         if gateway.redis is None:
@@ -2059,6 +2090,56 @@ def _agent_service_problems(s: PlatformSettings) -> list[str]:
             problems.append(f"{PROJECT}:agents.services.{name}: name either namespace (and pods) inside the cluster or cidr outside it, not both")
     if "identity" in enabled and identity.issuer is None and s.mesh.edge is None:
         problems.append(f"{PROJECT}:agents.services.identity.issuer: required when mesh.edge is not set (it defaults to mesh.edge.jwt.issuer)")
+    return problems
+
+
+def _agent_delivery_problems(s: PlatformSettings) -> list[str]:
+    """One owner per object (docs/architecture/gitops.md): where Argo CD deploys the applications, the services'
+    application kinds go to the applications repository, into the folder of this stack's own wave, for every
+    enabled service a folder the ApplicationSet syncs."""
+    d, argo, enabled = s.agents.delivery, s.governance.argocd, s.agents.services.enabled()
+    key = f"{PROJECT}:agents.delivery"
+    problems: list[str] = []
+    if argo is not None and d.mode != "argocd":
+        problems.append(f"{key}.mode: governance.argocd is set, so Argo CD owns the application kinds (Deployment, Service, "
+                        "PodDisruptionBudget...) in the agents namespace; set argocd (the services' manifests are rendered "
+                        f"into the applications repository, <path>/<environment>); got {d.mode}")
+    if d.mode == "pulumi":
+        for name, value in (("environment", d.environment), ("checkout", d.checkout), ("paths", d.paths)):
+            if value:
+                problems.append(f"{key}.{name}: only with mode argocd (mode is pulumi: the services go to the cluster)")
+        return problems
+    if d.environment is None:
+        problems.append(f"{key}.environment: required with mode argocd: this stack's promotion wave (dev, staging or "
+                        "prod); its services' manifests go to <path>/<environment> in the applications repository")
+    if not d.checkout:
+        problems.append(f"{key}.checkout: required with mode argocd: the working copy of the applications repository "
+                        "where `pulumi up` writes <path>/<environment> (relative to the project directory, or absolute)")
+    for name, path in d.paths.items():
+        if name not in AGENT_SERVICES:
+            problems.append(f"{key}.paths.{name}: not a service (known: {', '.join(AGENT_SERVICES)})")
+        elif not APPLICATION_FOLDER.match(path):
+            problems.append(f"{key}.paths.{name}: must be a relative folder path such as deploy/{name}; got {path!r}")
+        elif argo is not None and name in argo.applications and argo.applications[name].path != path:
+            problems.append(f"{key}.paths.{name}: {path} is not governance.argocd.applications.{name}.path "
+                            f"({argo.applications[name].path}), the folder Argo CD syncs")
+    if argo is not None and d.environment is not None:
+        waves = {e.name: e for e in argo.environments}
+        if d.environment not in waves:
+            problems.append(f"{key}.environment: {d.environment} is not a wave of governance.argocd.environments "
+                            f"({', '.join(waves) or 'none'}), so Argo CD would never sync its folder")
+        elif waves[d.environment].server != IN_CLUSTER:
+            here = [e.name for e in argo.environments if e.server == IN_CLUSTER]
+            problems.append(f"{key}.environment: the {d.environment} wave deploys to {waves[d.environment].server}, another "
+                            f"cluster; this stack renders the wave of the cluster it runs in ({', '.join(here) or 'none'})")
+    for name in enabled:
+        if argo is not None and name not in argo.applications:
+            problems.append(f"{PROJECT}:governance.argocd.applications.{name}: required: agents.services.{name} is enabled "
+                            "and delivered by Argo CD, which syncs only the applications listed here (name its path)")
+        elif argo is None and name not in d.paths:
+            problems.append(f"{key}.paths.{name}: required: this stack has no Argo CD (its wave is driven by another "
+                            f"stack's, e.g. prod's), so name {name}'s folder in the applications repository, the same as "
+                            f"that stack's governance.argocd.applications.{name}.path")
     return problems
 
 
