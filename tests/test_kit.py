@@ -287,3 +287,36 @@ def test_a_cron_job_needs_a_five_field_schedule(schedule):
     job = JobArgs(name="x", namespace="n", component="c", image="minio", command=("true",), resources=RESOURCES)
     with pytest.raises(ValueError, match="needs five fields"):
         CronJobArgs(job=job, schedule=schedule)
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
+def test_a_workload_can_put_its_application_objects_on_another_provider(kind):
+    """``applications=``: the pods' controller, its Services and the disruption budget (what an Argo CD application
+    holds) go to that provider, e.g. one that renders YAML for the applications repository; the ServiceAccount, the
+    NetworkPolicies and the monitor stay with the cluster's default provider (the platform owns them)."""
+    import pulumi_kubernetes as k8s
+
+    from components.governance.argocd.projects import APPLICATION_KINDS
+
+    ctx = context("prod")
+    extra = {"storage": "1Gi"} if kind == "StatefulSet" else {}
+    args = WorkloadArgs(name="orchestrator", namespace="soma-agents", component="agents", image="vault", port=8080,
+                        resources=RESOURCES, replicas=2, kind=kind, callers=(Peer(namespace="soma-edge"),), **extra)
+
+    def program():
+        files = k8s.Provider("orchestrator-manifests", render_yaml_to_directory="apps/orchestrator/prod")
+        Workload(args, ctx, applications=files)
+
+    plan = build_plan("prod", mock_runtime.run(program, "prod", {}), {})
+    (provider,) = by_type(plan, "pulumi:providers:kubernetes")
+    on = {(r["inputs"]["kind"], r["inputs"]["metadata"]["name"]): r["options"].get("provider")
+          for r in plan["resources"] if r["type"].startswith("kubernetes:")}
+    to_files = {k for k, p in on.items() if p == provider["urn"]}
+    assert to_files == {(kind, "orchestrator"), ("Service", "orchestrator"), ("PodDisruptionBudget", "orchestrator")} | (
+        {("Service", "orchestrator-headless")} if kind == "StatefulSet" else set())
+    assert {k for k, _ in to_files} <= {k for _, k in APPLICATION_KINDS} | {"StatefulSet"}
+    on_cluster = {k for k, p in on.items() if p is None}
+    assert {("ServiceAccount", "orchestrator"), ("NetworkPolicy", "orchestrator-callers"), ("ServiceMonitor", "orchestrator")} <= on_cluster
+    assert set(on) == to_files | on_cluster
+    # without the option nothing changes: everything on the cluster's provider
+    assert all(r["options"].get("provider") is None for r in workload_plan("prod", replicas=2)["resources"])

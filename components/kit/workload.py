@@ -103,11 +103,20 @@ def data_volumes(args: WorkloadArgs) -> list[tuple[str, str]]:
 
 
 class Workload(pulumi.ComponentResource):
-    """See the module docstring; ``opt_out`` relaxes only what the kit allows, with a reason."""
+    """See the module docstring; ``opt_out`` relaxes only what the kit allows, with a reason.
 
-    def __init__(self, args: WorkloadArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None):
+    ``applications``: the provider of the workload's application objects (its Deployment or StatefulSet, Services and
+    PodDisruptionBudget: what an Argo CD application holds, governance/argocd/projects.APPLICATION_KINDS), e.g. one
+    that renders YAML into the applications repository for Argo CD to sync (docs/architecture/gitops.md). Its
+    ServiceAccount, NetworkPolicies and monitor stay with the stack's cluster provider: the platform owns them.
+    None: everything goes to the cluster.
+    """
+
+    def __init__(self, args: WorkloadArgs, ctx: KitContext, opts: pulumi.ResourceOptions | None = None,
+                 applications: pulumi.ProviderResource | None = None):
         super().__init__("somaagenthub:kit:Workload", f"{args.namespace}-{args.name}", None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        app = pulumi.ResourceOptions(parent=self, provider=applications)
         image = ctx.catalog.app_image(args.image) if args.app_image else ctx.catalog.image(args.image)
         labels = recommended(args.name, args.component, image.tag)
         match = selector(args.name)
@@ -122,7 +131,7 @@ class Workload(pulumi.ComponentResource):
         pod_spec = self._pod_spec(args, ctx, image)
         template = {"metadata": {"labels": {**labels, **dict(args.pod_labels), **match}, "annotations": annotations}, "spec": pod_spec}
         spec: dict = {"replicas": args.replicas, "selector": {"matchLabels": match}, "template": template}
-        depends = pulumi.ResourceOptions(parent=self, depends_on=[self.service_account])
+        depends = pulumi.ResourceOptions(parent=self, provider=applications, depends_on=[self.service_account])
         # the pods read Secrets that External Secrets writes: they wait for them (below, once the spec is known)
         self.headless_service = None
         if args.kind == "StatefulSet":
@@ -135,7 +144,7 @@ class Workload(pulumi.ComponentResource):
                     "selector": match,
                     "ports": [{"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"}],
                 },
-                opts=child,
+                opts=app,
             )
             spec["serviceName"] = f"{args.name}-headless"
             spec["podManagementPolicy"] = "Parallel" if args.parallel_start else "OrderedReady"
@@ -168,7 +177,7 @@ class Workload(pulumi.ComponentResource):
                     {"name": METRICS_PORT_NAME, "port": args.metrics_port, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"},
                 ],
             },
-            opts=child,
+            opts=app,
         )
         self.service_monitor = service_monitor(args.name, args.namespace, ctx, child, path=args.metrics_path)
         self.network_policies = self._network_policies(args, ctx, match, child)
@@ -178,7 +187,7 @@ class Workload(pulumi.ComponentResource):
                 prefix,
                 metadata={"name": args.name, "namespace": args.namespace, "labels": labels},
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": match}},
-                opts=child,
+                opts=app,
             )
         self.address = f"{args.name}.{args.namespace}.svc.cluster.local:{args.port}"
         self.register_outputs({"address": self.address})
