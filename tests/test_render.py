@@ -43,7 +43,7 @@ def test_every_resource_has_the_documented_fields(plans):
             annotations = (resource["inputs"].get("metadata") or {}).get("annotations") or {}
             kept = annotations.get("helm.sh/resource-policy") == "keep"
             options = resource["options"]
-            assert set(options) <= {"protect", "retainOnDelete", "aliases"}, resource["urn"]
+            assert set(options) <= {"protect", "retainOnDelete", "aliases", "provider"}, resource["urn"]
             # and, in a stack that protects its data, on every CRD (tests/core/test_deletion_safety.py)
             # (but the two CRDs policy-controller's chart templates without any annotation: UNMARKABLE)
             protects = (plan["stack"] in protecting and resource["inputs"].get("kind") == "CustomResourceDefinition"

@@ -131,7 +131,8 @@ class RecordingMonitor(MockMonitor):
 
 def resource_options(request) -> dict[str, Any]:
     """The options the engine acts on at delete time, as the request carries them (the SDK has already
-    applied inheritance: ``protect`` comes from the parent unless set)."""
+    applied inheritance: ``protect`` comes from the parent unless set), and the explicit provider a resource is
+    registered with (its URN), which decides where the resource goes: a cluster, Vault, or files."""
     options: dict[str, Any] = {}
     if request.protect:
         options["protect"] = True
@@ -140,6 +141,8 @@ def resource_options(request) -> dict[str, Any]:
     aliases = [json_format.MessageToDict(alias) for alias in request.aliases] + list(request.aliasURNs)
     if aliases:
         options["aliases"] = aliases
+    if request.provider:  # "<provider URN>::<id>": an explicit provider (Vault's, a YAML render provider), not the default
+        options["provider"] = request.provider.rsplit("::", 1)[0]
     return options
 
 
