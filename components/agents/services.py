@@ -8,6 +8,11 @@ its ``settings.py`` reads; every credential arrives from Vault through External 
 (``SOMA_<NAME>_FILE``), never as an environment value. Who talks to whom is declared once per flow through the
 kit (``ctx.flows``): the NetworkPolicies here and the mesh's AuthorizationPolicies from the same ledger.
 
+Where Argo CD deploys the applications (``agents.delivery.mode: argocd``), each service's application objects
+(Deployment, Service, PodDisruptionBudget) are registered with a provider of their own that renders YAML into the
+applications repository's working copy, ``<checkout>/<path>/<environment>`` (:func:`manifests_provider`), instead
+of applying them; everything else of the service stays with the cluster (docs/architecture/gitops.md).
+
 A service is one entry of :data:`SPECS`: who calls it, whether it asks OpenFGA, which database it owns. What a
 service needs beyond that (identity's Vault transit key, the gateway's Redis, the orchestrator's model) is in
 :func:`service_env` and :class:`AgentServicesDeployment`.
@@ -15,9 +20,11 @@ service needs beyond that (identity's Vault transit key, the gateway's Redis, th
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pulumi_vault as vault
 
 from components.core import CoreOutputs
@@ -113,6 +120,10 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         self.enabled = services.enabled()
         self.namespace, self.ctx, self.core, self.openfga, self.after = namespace, ctx, core, openfga, after
         self.workloads: dict[str, Workload] = {}
+        delivery = platform.agents.delivery
+        self.manifests = {name: manifests_provider(name, posixpath.join(delivery.checkout, folder), self)
+                          for name, folder in delivery.folders(self.enabled, platform.governance.argocd).items()}
+        """Service -> the provider its application objects are rendered with (``argocd`` delivery only)."""
         for name in self.enabled:
             settings: AgentService = getattr(services, name)
             self.workloads[name] = self._service(name, settings, services, platform)
@@ -205,7 +216,7 @@ class AgentServicesDeployment(pulumi.ComponentResource):
             resources=settings.resources, replicas=settings.replicas, run_as_user=UID, env=env, secret_files=tuple(files),
             token=token, callers=callers, egress=tuple(egress), pod_labels=labels,
             termination_grace_seconds=SHUTDOWN_GRACE_SECONDS + 10,
-        ), ctx, pulumi.ResourceOptions(parent=self, depends_on=self.after))
+        ), ctx, pulumi.ResourceOptions(parent=self, depends_on=self.after), applications=self.manifests.get(name))
 
     def _identity(self, services: AgentServices, platform: PlatformSettings) -> dict[str, str]:
         """identity signs in Vault's transit engine: the mount, a non-exportable key, a policy that may only sign with it
@@ -242,6 +253,20 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         }
 
 
+def manifests_provider(name: str, directory: str, parent: pulumi.Resource) -> k8s.Provider:
+    """A Kubernetes provider that writes each object it is given to ``directory`` instead of a cluster.
+
+    pulumi-kubernetes' ``renderYamlToDirectory`` (beta): create and update write
+    ``<directory>/1-manifest/<apiVersion>-<kind>-<namespace>-<name>.yaml`` ('/' and ':' of the apiVersion as '_',
+    the kind in lower case), delete removes the file, CRDs would go to ``0-crd/``; nothing is applied to a cluster
+    and Pulumi's state owns the files. ``alwaysRender`` rewrites every file on each ``pulumi up``, so a fresh working
+    copy gets the whole folder back, not only what changed. No ``kubeconfig``/``context``/``cluster``: the provider
+    refuses them in this mode. tools/app_manifests.py writes the same layout from a rendered plan.
+    """
+    return k8s.Provider(f"{name}-manifests", render_yaml_to_directory=directory, always_render=True,
+                        opts=pulumi.ResourceOptions(parent=parent))
+
+
 def signer_role(namespace: str) -> str:
     """identity's own Vault policy and Kubernetes-auth role, beside (never the same as) the ``<namespace>-identity``
     policy and role Core makes for the External Secrets consumer that delivers identity's database password."""
@@ -263,4 +288,4 @@ def endpoint_peer(endpoint) -> Peer:
     return Peer(namespace=endpoint.namespace, pods=dict(endpoint.pods))
 
 
-__all__ = ["AgentServicesDeployment", "SPECS", "identity_policy_hcl", "postgres_dsn"]
+__all__ = ["AgentServicesDeployment", "SPECS", "identity_policy_hcl", "manifests_provider", "postgres_dsn"]

@@ -88,7 +88,11 @@ def application_set_spec(settings: ArgoCdSettings) -> dict:
             },
             "spec": {
                 "project": "{{.project}}",
-                "source": {"repoURL": settings.repository, "targetRevision": settings.target_revision, "path": "{{.path}}"},
+                # recurse: the services' manifests sit in <path>/<env>/1-manifest/, where pulumi-kubernetes' render
+                # provider writes them (components/agents/services.py manifests_provider); Argo CD reads only the
+                # folder's own files otherwise (user-guide/directory, "Enabling Recursive Resource Detection")
+                "source": {"repoURL": settings.repository, "targetRevision": settings.target_revision, "path": "{{.path}}",
+                           "directory": {"recurse": True}},
                 "destination": {"server": "{{.server}}", "namespace": "{{.namespace}}"},
                 # no automated policy: the RollingSync strategy starts each sync when its step is reached
                 "syncPolicy": {"syncOptions": ["ServerSideApply=true"], "retry": {"limit": 3}},
