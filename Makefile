@@ -6,13 +6,14 @@ STACK  ?= dev
 PLAN   ?= build/$(STACK)/plan.json
 PROMTOOL_BIN := build/bin/promtool
 
-.PHONY: help venv promtool render gate test amtool cosign redis bench-gate bench-render bench-gateway bench-agents memory-eval vendor-chart clean \
+.PHONY: help venv promtool render gate app-manifests test amtool cosign redis bench-gate bench-render bench-gateway bench-agents memory-eval vendor-chart clean \
         image-tools images images-test images-release images-gate mirror mirror-check \
         sbom-inventory sbom-fetch sbom-find refresh-images refresh-charts load-local
 
 help:
 	@echo "make render STACK=dev|staging|prod   render the stack offline into build/<stack>/ and run the gate"
 	@echo "make gate STACK=prod [PLAN=]  run the policy gate over a rendered plan"
+	@echo "make app-manifests STACK=prod [OUT=dir]  the services' manifests for the applications repository (<path>/<env>/1-manifest/) from the rendered plan"
 	@echo "make test                     install what is needed and run every test"
 	@echo "make promtool                 put Prometheus' promtool (Debian package prometheus) in build/bin for the rule tests"
 	@echo "make bench-gate               time the gate over 10,000 synthetic workloads"
@@ -63,6 +64,12 @@ promtool: $(PROMTOOL_BIN)
 render: venv
 	$(PY) -m tools.render --stack $(STACK)
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
+
+# The services' application objects as the files `pulumi up` renders into the applications repository
+# (agents.delivery.mode argocd; docs/architecture/gitops.md): from build/$(STACK)/plan.json (`make render` first)
+# into OUT/<path>/<environment>/1-manifest/; refused, nothing written, when the gate blocks any of them.
+app-manifests: venv
+	$(PY) -m tools.app_manifests --stack $(STACK) --plan $(PLAN) $(if $(OUT),--out $(OUT))
 
 gate: venv
 	$(PY) -m tools.gate --stack $(STACK) --plan $(PLAN)
