@@ -5,94 +5,27 @@ pins the app images with test-only digests (sha256 of a sentence that says so; t
 ``apps`` yet and is untouched, and with it the settings still refuse every service). Checked: each pod runs its
 image by the catalog's digest as UID 10001 on a read-only root, its credentials are files from delivered Secrets and
 never environment values, its flows are declared on both ends and reach the mesh's AuthorizationPolicies, and the
-gate has nothing to say about any of it. Rendering is slow (about a minute per stack): once per stack per module.
+gate has nothing to say about any of it. Rendering is slow (about a minute per stack): once per session
+(tests/agents_render.py).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
-import yaml
 
-from components import catalog
 from components import settings as platform_settings
 from policies.config import load_config_file, stack_config_path
-from tests.helpers import config_with, objects, stack_document
+from tests.agents_render import NS, PLATFORM_REGISTRY, SERVICES, SIZE, TEST_ONLY, agents_with_services, governance_without_argocd
+from tests.helpers import config_with, objects
 from tools.gate import run_gate
-
-SERVICES = ("identity", "gateway", "orchestrator", "tools", "memory")
-TEST_ONLY = {app: "sha256:" + hashlib.sha256(f"test-only digest for the {app} app, not an image".encode()).hexdigest()
-             for app in SERVICES}
-SIZE = {"cpuRequest": "50m", "memoryRequest": "128Mi", "cpuLimit": "500m", "memoryLimit": "256Mi"}
-NS = "soma-agents"
-
-
-def services_block(stack: str) -> dict:
-    replicas = 2 if stack == "prod" else 1
-    return {
-        "identity": {"enabled": True, "replicas": replicas, "resources": SIZE},
-        "gateway": {"enabled": True, "replicas": replicas, "resources": SIZE,
-                    "redis": {"url": "redis://redis.soma-agents.svc:6379/0", "namespace": NS, "pods": {"app.kubernetes.io/name": "redis"}},
-                    "redisPasswordPath": "gateway/redis"},
-        "orchestrator": {"enabled": True, "replicas": replicas, "resources": SIZE,
-                         "model": {"url": "https://models.soma.example.com/v1", "cidr": "192.0.2.10/32"},
-                         "modelName": "scripted", "modelApiKeyPath": "orchestrator/model"},
-        "tools": {"enabled": True, "replicas": replicas, "resources": SIZE},
-        "memory": {"enabled": True, "replicas": replicas, "resources": SIZE},
-    }
-
-
-def agents_with_services(stack: str) -> dict:
-    agents = dict(stack_document(stack)["somaagenthub:agents"])
-    agents["services"] = services_block(stack)
-    return agents
-
-
-def lock_with_apps(folder, registry: str):
-    """platform.lock.yaml plus test-only ``apps`` pins, pushed (as the pipeline would) to the stack's platform registry."""
-    lock = folder / "platform.lock.yaml"
-    document = yaml.safe_load(catalog.LOCK_FILE.read_text(encoding="utf-8"))
-    document["apps"] = {app: {
-        "registry": registry, "repository": f"somaagenthub/{app}",
-        "tag": "0.1.0", "digest": digest,
-        "source": f"test-only: no image has this digest (git commit {'0' * 8}{hashlib.sha1(app.encode()).hexdigest()[8:]})",
-        "signer": {"kind": "platform"},
-        "sbom": {"format": "CycloneDX JSON", "predicate_type": catalog.SBOM_PREDICATE, "digest": digest,
-                 "attestation": f"{registry}/somaagenthub/{app}:{digest.replace(':', '-')}.att"},
-    } for app, digest in TEST_ONLY.items()}
-    lock.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return lock
-
-
-def governance_without_argocd(stack: str) -> dict:
-    """The stack's Governance settings without Argo CD: it owns the application kinds in the agents namespace, so
-    a stack deploys the services either with Argo CD or with this phase (settings refuse both)."""
-    return {k: v for k, v in stack_document(stack)["somaagenthub:governance"].items() if k != "argocd"}
-
-
-PLATFORM_REGISTRY = "registry.soma.example.com/mirror"
-"""Where the release pipeline pushes (``make images-release REGISTRY=...``): the registry prod pulls from."""
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    from tools.render import render_with_secrets
-
-    folder = tmp_path_factory.mktemp("agents-services")
-    lock = lock_with_apps(folder, PLATFORM_REGISTRY)
-    original = catalog.load
-    patch = pytest.MonkeyPatch()
-    patch.setattr(catalog, "load", lambda path=lock, registry="upstream": original(path, registry))
-    try:
-        out = {}
-        for stack in ("dev", "prod"):
-            config = config_with(stack, agents=agents_with_services(stack), governance=governance_without_argocd(stack))
-            plan, generated = render_with_secrets(stack, folder / stack, config)
-            out[stack] = (plan, generated, platform_settings.parse(config, stack), lock)
-    finally:
-        patch.undo()  # only while rendering: the other tests see the real lock
-    return out
+def rendered(services_rendered):
+    """dev (services delivered by Pulumi) and prod (through Argo CD's applications repository): the same objects
+    either way, only their provider differs (tests/test_agents_delivery.py)."""
+    return services_rendered
 
 
 def deployment(plan: dict, name: str) -> dict:
@@ -235,7 +168,7 @@ def test_settings_refuse_an_unpinned_service_naming_key_and_remedy():
 
 
 def test_settings_name_what_an_enabled_service_lacks():
-    agents = agents_with_services("prod")
+    agents = agents_with_services("prod", {"mode": "pulumi"})
     agents["services"]["gateway"] = {"enabled": True, "replicas": 1, "resources": SIZE}
     del agents["services"]["identity"]
     agents["services"]["orchestrator"].pop("modelApiKeyPath")
@@ -434,11 +367,3 @@ def test_each_service_accepts_the_environment_and_files_the_phase_gives_it(rende
             assert kafka_client_of(loaded, app) == (environ["SOMA_AUDIT_KAFKA_BOOTSTRAP"], "SASL_SSL", "SCRAM-SHA-512",
                                                     "audit-producer", "stand-in-secret", "platform.audit.v1")
 
-
-def test_settings_refuse_services_that_argo_cd_would_also_own():
-    """Argo CD owns the application kinds in the agents namespace (docs/architecture/gitops.md): enabling a service
-    here as well would give its objects two owners."""
-    with pytest.raises(platform_settings.SettingsError) as refused:
-        platform_settings.parse(config_with("prod", agents=agents_with_services("prod")), "prod")
-    (owned,) = [p for p in refused.value.problems if "one owner per object" in p]
-    assert owned.startswith("somaagenthub:agents.services: identity, gateway")

@@ -1,6 +1,9 @@
 """docs/architecture/gitops.md: Pulumi owns the platform, Argo CD the first-party applications' manifests, and
-no object is owned by both: nothing the program renders falls inside what an AppProject lets Argo CD manage,
-and what Argo CD may manage in this cluster is only the application kinds in the agents namespaces."""
+no object is owned by both: nothing the program applies to the cluster falls inside what an AppProject lets Argo
+CD manage, and what Argo CD may manage in this cluster is only the application kinds in the agents namespaces.
+
+An object registered with a YAML render provider (``agents.delivery.mode: argocd``) is a file of the applications
+repository, not a cluster object of Pulumi's: it is Argo CD's (tools/app_manifests.py ``on_cluster``)."""
 from __future__ import annotations
 
 import copy
@@ -12,6 +15,7 @@ from components.governance.argocd.projects import APPLICATION_KINDS
 from components.settings import IN_CLUSTER
 from tests.governance.argocd_plan import app_projects, owned_by_both, permitted
 from tests.helpers import objects
+from tools.app_manifests import on_cluster, rendered_to_files
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -19,7 +23,39 @@ def test_no_rendered_object_is_also_argo_cds(plans, stack):
     plan = plans[stack]
     projects = app_projects(plan)
     assert projects, "no AppProject rendered"
-    assert owned_by_both(objects(plan), projects) == []
+    assert owned_by_both(applied(plan), projects) == []
+
+
+def applied(plan: dict) -> list[dict]:
+    """What Pulumi applies to the cluster: every Kubernetes object but those rendered to the applications repository."""
+    return [r["inputs"] for r in on_cluster(plan)]
+
+
+def with_service(plan: dict, rendered: bool) -> dict:
+    """The plan plus a gateway Deployment in soma-agents, on a YAML render provider or on the cluster's."""
+    provider = {"urn": "urn:pulumi:prod::somaagenthub::pulumi:providers:kubernetes::gateway-manifests",
+                "type": "pulumi:providers:kubernetes", "name": "gateway-manifests", "parent": None, "dependencies": [],
+                "custom": True, "remote": False, "options": {},
+                "inputs": {"renderYamlToDirectory": "../agent-apps/deploy/gateway/prod", "alwaysRender": "true"}}
+    deployment = {"urn": "urn:pulumi:prod::somaagenthub::kubernetes:apps/v1:Deployment::soma-agents-gateway",
+                  "type": "kubernetes:apps/v1:Deployment", "name": "soma-agents-gateway", "parent": None, "dependencies": [],
+                  "custom": True, "remote": False, "options": {"provider": provider["urn"]} if rendered else {},
+                  "inputs": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gateway", "namespace": "soma-agents"}}}
+    return {**plan, "resources": [*plan["resources"], provider, deployment]}
+
+
+def test_an_application_object_is_argo_cds_only_when_rendered_to_the_applications_repository(plans):
+    """With argocd delivery a service's Deployment is a file Argo CD syncs, inside what apps-prod permits; the same
+    Deployment applied by Pulumi (the cluster's provider) is owned by both, and the check says so."""
+    plan, projects = plans["prod"], app_projects(plans["prod"])
+    as_file = with_service(plan, rendered=True)
+    assert owned_by_both(applied(as_file), projects) == []
+    (deployment,) = [r["inputs"] for r in rendered_to_files(as_file)]
+    assert permitted(projects, "soma-agents", "apps", "Deployment") == ["apps-prod"]
+    assert deployment["metadata"]["namespace"] == "soma-agents"
+    on_the_cluster = with_service(plan, rendered=False)
+    assert rendered_to_files(on_the_cluster) == []
+    assert owned_by_both(applied(on_the_cluster), projects) == ["Deployment/soma-agents/gateway (projects ['apps-prod'])"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
