@@ -30,11 +30,3 @@ def rendered(tmp_path_factory):
 def plans(rendered):
     return {stack: value[0] for stack, value in rendered.items()}
 
-
-@pytest.fixture(scope="session")
-def services_rendered(tmp_path_factory):
-    """dev and prod with every first-party service on (tests/agents_render.py): dev delivering them with Pulumi,
-    prod through Argo CD's applications repository."""
-    from tests.agents_render import render_services
-
-    return render_services(tmp_path_factory.mktemp("agents-services"))
