@@ -6,7 +6,8 @@ whose ``renderYamlToDirectory`` is ``<checkout>/<path>/<environment>`` (componen
 (pulumi-kubernetes provider/pkg/provider/provider.go ``renderYaml``/``renderPathForResource``). Without an engine,
 ``python -m tools.app_manifests --stack prod [--out DIR]`` (``make app-manifests STACK=prod [OUT=DIR]``) writes the
 same objects from ``build/<stack>/plan.json`` into ``DIR/<path>/<environment>/1-manifest/``: one YAML file per
-object, named as the provider names it, keys sorted as its YAML encoder sorts them.
+object, named as the provider names it, keys sorted as its encoder (``sigs.k8s.io/yaml``, go-yaml v2) sorts them.
+The same objects, not promised to be the same bytes: PyYAML and go-yaml may quote a scalar differently.
 
 Refused (exit 1, nothing written): an object the stack's gate blocks, an object holding a secret (the real provider
 would write it in plain text into a Git repository), two objects that would share a file. Exit 2: no plan, or a
