@@ -1,0 +1,147 @@
+"""Kubernetes Events: list, then watch from the list's resourceVersion, resume after each stream, relist on
+410 Gone, advance only past what was delivered. Against FakeKubernetesApi (shipper_fixtures): the API's
+list/watch wire format served by a local HTTP server (no API server runs here)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+
+from shipper_fixtures import (RULES, FakeKubernetesApi, Meter, RecordingSink, argocd_event, bookmark, gatekeeper_event,
+                              gone_status, other_event, page, stream)
+from soma_audit_shipper.delivery import Shipper
+from soma_audit_shipper.kube import EventWatcher, events_path
+from soma_audit_shipper.mapping import from_event
+
+GK1 = "5c0e8a52-1d8b-4c1e-9f53-0c8f3a1b2d41"
+GK2 = "5c0e8a52-1d8b-4c1e-9f53-0c8f3a1b2d42"
+ARGO = "9f0e1d2c-3b4a-4596-8877-665544332211"
+POD = "0a0b0c0d-1111-2222-3333-444455556666"
+
+
+@pytest.fixture
+def token_file(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("sa-token-1\n")
+    return path
+
+
+class Harness:
+    def __init__(self, api: FakeKubernetesApi, token_file, sink: RecordingSink | None = None):
+        self.sink = sink or RecordingSink()
+        self.meter = Meter()
+        self.shipper = Shipper(self.sink, self.meter.meter, unready_seconds=30)
+        self.delays: list[float] = []
+        self.api = api
+        self.token_file = token_file
+
+    async def handle(self, item: dict) -> None:
+        event = from_event(item, RULES)
+        if event is None:
+            self.shipper.skipped("kubernetes")
+        else:
+            await self.shipper.deliver(event, "kubernetes")
+
+    async def no_wait(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+    async def run_until(self, requests: int) -> EventWatcher:
+        """Run the watcher until the API has seen ``requests`` requests (the last one is held open), then stop it."""
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as client:
+            watcher = EventWatcher(client, events_path(None), self.handle, token_file=self.token_file, page_size=2,
+                                   watch_timeout_seconds=60, retry_min_seconds=0.5, retry_max_seconds=4, sleep=self.no_wait)
+            task = asyncio.create_task(watcher.run())
+            arrived = await asyncio.to_thread(self.api.wait_for_requests, requests)
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert arrived, f"the watcher made {len(self.api.requests)} requests, expected {requests}: {self.api.requests}"
+        return watcher
+
+    def ids(self) -> list[str]:
+        return [event["event_id"] for event in self.sink.events]
+
+
+def test_lists_every_page_then_watches_from_the_lists_version_and_resumes_after_each_stream(token_file):
+    script = [
+        page([gatekeeper_event(GK1, "11"), other_event(POD, "12")], "20", cont="page-2"),
+        page([argocd_event(ARGO, "13")], "20"),
+        stream(("ADDED", gatekeeper_event(GK2, "21")), bookmark("25"), ("DELETED", other_event(POD, "26"))),
+        stream(("MODIFIED", gatekeeper_event(GK2, "30", count=2))),
+    ]
+    with FakeKubernetesApi(script) as api:
+        harness = Harness(api, token_file)
+        watcher = asyncio.run(harness.run_until(5))
+    (list1, q1, auth1), (list2, q2, _), (watch1, w1, _), (_, w2, _), (_, w3, _) = api.requests
+    assert list1 == list2 == watch1 == "/api/v1/events"
+    assert auth1 == "Bearer sa-token-1"
+    assert q1 == {"limit": "2"} and q2 == {"limit": "2", "continue": "page-2"}
+    assert w1 == {"watch": "1", "resourceVersion": "20", "allowWatchBookmarks": "true", "timeoutSeconds": "60"}
+    assert w2["resourceVersion"] == "26", "the second watch resumes after the bookmark and the deletion"
+    assert w3["resourceVersion"] == "30"
+    sources = [event["source"] for event in harness.sink.events]
+    assert sources == ["gatekeeper", "argocd", "gatekeeper", "gatekeeper"]
+    assert harness.sink.events[0]["attributes"]["policy.rule"] == "digest-pinned-images"
+    assert harness.ids()[2] != harness.ids()[3], "a recounted Event (count 2) is a new decision"
+    assert harness.meter.counts() == {("kubernetes", "delivered"): 4, ("kubernetes", "skipped"): 1}
+    assert watcher.lists == 1 and harness.delays == []
+
+
+@pytest.mark.parametrize("expiry", ["error line", "http status"])
+def test_an_expired_version_lists_again_and_the_events_delivered_again_are_the_same_events(token_file, expiry):
+    gone = stream(("ERROR", gone_status())) if expiry == "error line" else ("json", 410, gone_status())
+    script = [
+        page([gatekeeper_event(GK1, "11")], "20"),
+        gone,
+        page([gatekeeper_event(GK1, "11"), argocd_event(ARGO, "40")], "41"),
+    ]
+    with FakeKubernetesApi(script) as api:
+        harness = Harness(api, token_file)
+        watcher = asyncio.run(harness.run_until(4))
+    relist, rewatch = api.requests[2], api.requests[3]
+    assert "watch" not in relist[1] and "resourceVersion" not in relist[1], "a relist starts from scratch"
+    assert rewatch[1]["resourceVersion"] == "41"
+    first, again, argo = harness.ids()
+    assert first == again, "the Event read twice is one audit event (readers keep one per event_id)"
+    assert watcher.lists == 2 and harness.delays == []
+
+
+def test_an_event_the_sink_refused_is_read_again_from_the_last_delivered_version(token_file):
+    sink = RecordingSink()
+    sink.fail_after = 1  # the list's event goes through, the watch's first event does not
+    script = [
+        page([gatekeeper_event(GK1, "11")], "20"),
+        stream(("ADDED", gatekeeper_event(GK2, "21")), ("ADDED", argocd_event(ARGO, "22"))),
+        stream(("ADDED", gatekeeper_event(GK2, "21")), ("ADDED", argocd_event(ARGO, "22"))),
+    ]
+    with FakeKubernetesApi(script) as api:
+        harness = Harness(api, token_file, sink)
+
+        async def recover_then_run():
+            original = harness.no_wait
+
+            async def recover(seconds):  # the broker is back by the time the backoff is over
+                sink.fail_after = None
+                await original(seconds)
+            harness.no_wait = recover
+            return await harness.run_until(4)
+
+        asyncio.run(recover_then_run())
+    assert api.requests[2][1]["resourceVersion"] == "20", "the failed event's version was not passed"
+    assert api.requests[3][1]["resourceVersion"] == "22"
+    assert [e["source"] for e in sink.events] == ["gatekeeper", "gatekeeper", "argocd"]
+    assert harness.delays == [0.5]
+    assert harness.meter.counts() == {("kubernetes", "delivered"): 3, ("kubernetes", "failed"): 1}
+
+
+def test_an_api_that_refuses_backs_off_exponentially_up_to_the_limit(token_file):
+    forbidden = ("json", 403, {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "events is forbidden"})
+    with FakeKubernetesApi([forbidden] * 5 + [page([], "5")]) as api:
+        harness = Harness(api, token_file)
+        asyncio.run(harness.run_until(7))
+    assert harness.delays == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert api.requests[6][1]["resourceVersion"] == "5"
+    assert harness.sink.events == []
