@@ -145,3 +145,27 @@ def test_an_api_that_refuses_backs_off_exponentially_up_to_the_limit(token_file)
     assert harness.delays == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert api.requests[6][1]["resourceVersion"] == "5"
     assert harness.sink.events == []
+
+
+def test_the_service_watches_events_from_start_up_with_the_rules_the_program_gives_it(token_file):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from soma_audit_shipper.app import Dependencies, build_app
+    from soma_audit_shipper.settings import ShipperSettings
+
+    sink = RecordingSink()
+    script = [page([gatekeeper_event(GK1, "11"), gatekeeper_event(GK2, "12", constraint="soma-users")], "20")]
+    with FakeKubernetesApi(script) as api:
+        settings = ShipperSettings.from_env({
+            "SOMA_AUDIT_SINK": "log", "SOMA_KUBERNETES_API_URL": api.url, "SOMA_KUBERNETES_TOKEN_FILE": str(token_file),
+            "SOMA_CONSTRAINT_RULES": json.dumps({"imagedigests": "digest-pinned-images"}),
+            "SOMA_EVENTS_NAMESPACE": "soma-admission"})
+        with TestClient(build_app(settings, Dependencies(audit=sink), configure_logging=False)) as client:
+            assert api.wait_for_requests(2), api.requests
+            assert client.get("/readyz").status_code == 200
+        assert sink.stopped, "the sink is stopped after the watcher, at shutdown"
+    assert [path for path, _, _ in api.requests] == ["/api/v1/namespaces/soma-admission/events"] * 2
+    assert [e["attributes"]["policy.rule"] for e in sink.events] == ["digest-pinned-images", "soma-users"], \
+        "a constraint the rules do not name keeps its own name"
