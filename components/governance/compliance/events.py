@@ -17,8 +17,10 @@ if str(_SHIPPER) not in sys.path:  # the shipper's package, not installed in the
     sys.path.insert(0, str(_SHIPPER))
 
 from soma_audit_shipper import mapping  # noqa: E402
-from soma_audit_shipper.mapping import (  # noqa: E402,F401  (the names tests and tools use)
-    GATEKEEPER_REASONS, IMAGE_RULES, NAMESPACE, PLATFORM_TENANT, from_argocd_event, from_opa_decision, to_message)
+from soma_audit_shipper.mapping import from_argocd_event, from_opa_decision, to_message  # noqa: E402
+
+__all__ = ["constraint_rules", "gate_rule", "from_gatekeeper_event", "from_opa_decision", "from_argocd_event",
+           "from_record", "to_message", "main"]
 
 
 def constraint_rules() -> dict[str, str]:
