@@ -45,7 +45,6 @@ def kubernetes_client(settings: ShipperSettings) -> httpx.AsyncClient:
 
 def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **base) -> FastAPI:
     deps = deps or Dependencies()
-    sink = deps.audit or settings.audit_sink_for(CLIENT_ID)
     holder: dict[str, Shipper] = {}
 
     def sink_ready() -> None:
@@ -55,6 +54,9 @@ def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **bas
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # made here, inside the running loop: aiokafka's producer binds to the loop it is created in
+        sink = deps.audit or settings.audit_sink_for(CLIENT_ID)
+        holder["shipper"].sink = sink
         await sink.start()
         watcher_task = None
         client = None
@@ -88,7 +90,7 @@ def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **bas
                      title="SomaAgentHub audit shipper",
                      description="OPA decision logs and Kubernetes Events (Gatekeeper, Argo CD) to the audit topic",
                      **base)
-    shipper = Shipper(sink, app.state.telemetry.meter, unready_seconds=settings.sink_unready_seconds)
+    shipper = Shipper(None, app.state.telemetry.meter, unready_seconds=settings.sink_unready_seconds)
     holder["shipper"] = shipper
     app.state.shipper = shipper
     app.include_router(opa.router(shipper, max_body=settings.opa_max_body_bytes, max_decoded=settings.opa_max_decoded_bytes))

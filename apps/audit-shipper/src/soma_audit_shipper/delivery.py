@@ -19,9 +19,10 @@ OUTCOMES = ("delivered", "skipped", "failed")
 class Shipper:
     """The one way events leave the shipper: ``await deliver(event, source)``; records not mapped to an event
     are ``skipped(source)``. Metric ``audit_shipper.events`` counts each, with attributes ``source`` and
-    ``outcome`` (delivered | skipped | failed)."""
+    ``outcome`` (delivered | skipped | failed). ``sink`` may be set after construction (the service makes its
+    sink inside the running event loop, at start-up)."""
 
-    def __init__(self, sink: AuditSink, meter, *, unready_seconds: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, sink: AuditSink | None, meter, *, unready_seconds: float, clock: Callable[[], float] = time.monotonic):
         self.sink = sink
         self.unready_seconds = unready_seconds
         self.clock = clock
