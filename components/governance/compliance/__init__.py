@@ -6,8 +6,9 @@ relies on from Core: the ClickHouse data source (uid ``clickhouse``), the read-o
 route of Grafana-managed alerts to the platform Alertmanager, which Core builds when the stack sets
 ``governance.compliance``.
 
-What maps the decision points' records to audit events is ``events.py`` (tested against the contract's SQL);
-no shipper runs it yet, because no catalog image can both read them and produce to Kafka (docs, "Events").
+What maps the decision points' records to audit events is the audit shipper's mapping (apps/audit-shipper,
+``soma_audit_shipper.mapping``; ``events.py`` passes it the gate's rules), tested against the contract's SQL;
+the shipper service runs it, and this phase does not deploy the shipper yet (docs, "The shipper").
 """
 from __future__ import annotations
 
