@@ -9,7 +9,7 @@ import contextlib
 import httpx
 import pytest
 
-from shipper_fixtures import (RULES, FakeKubernetesApi, Meter, RecordingSink, argocd_event, bookmark, gatekeeper_event,
+from shipper_fixtures import (RULES, ClusterCa, FakeKubernetesApi, Meter, RecordingSink, argocd_event, bookmark, gatekeeper_event,
                               gone_status, other_event, page, stream)
 from soma_audit_shipper.delivery import Shipper
 from soma_audit_shipper.kube import EventWatcher, events_path
@@ -169,3 +169,22 @@ def test_the_service_watches_events_from_start_up_with_the_rules_the_program_giv
     assert [path for path, _, _ in api.requests] == ["/api/v1/namespaces/soma-admission/events"] * 2
     assert [e["attributes"]["policy.rule"] for e in sink.events] == ["digest-pinned-images", "soma-users"], \
         "a constraint the rules do not name keeps its own name"
+
+
+def test_the_api_is_reached_over_tls_trusting_only_the_cluster_ca(tmp_path):
+    from soma_audit_shipper.app import kubernetes_client
+    from soma_audit_shipper.settings import ShipperSettings
+
+    cluster, other = ClusterCa(tmp_path, "cluster-ca"), ClusterCa(tmp_path, "other-ca")
+    with FakeKubernetesApi([page([gatekeeper_event(GK1, "11")], "20")], tls=cluster.server()) as api:
+        trusting = ShipperSettings(audit_sink="log", kubernetes_api_url=api.url, kubernetes_ca_file=cluster.ca_file)
+        mistrusting = ShipperSettings(audit_sink="log", kubernetes_api_url=api.url, kubernetes_ca_file=other.ca_file)
+
+        async def get(settings):
+            async with kubernetes_client(settings) as client:
+                return await client.get("/api/v1/events")
+
+        assert asyncio.run(get(trusting)).json()["metadata"]["resourceVersion"] == "20"
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(get(mistrusting))
+    assert len(api.requests) == 1, "the API never answered the client that does not trust it"
