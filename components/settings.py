@@ -1229,6 +1229,23 @@ class PluginSource:
 
 
 @dataclass(frozen=True)
+class AuditShipperSettings:
+    """The audit shipper (apps/audit-shipper; docs/architecture/compliance.md, "The shipper"): OPA-Envoy's decision
+    logs and Gatekeeper's and Argo CD's Events to the audit topic, in the governance namespace.
+
+    Off unless ``enabled``; enabling needs its image pinned in platform.lock.yaml ``apps`` (the release pipeline).
+    One replica: two would both watch the Events and deliver each twice. ``apiAudience``: the audience the
+    cluster's API server accepts in ServiceAccount tokens (its ``--api-audiences``, by default its issuer; kubeadm:
+    ``https://kubernetes.default.svc.cluster.local``): the shipper's projected token is minted for it alone.
+    """
+
+    resources: Resources
+    enabled: bool = False
+    api_audience: str = field(default="https://kubernetes.default.svc.cluster.local",
+                              metadata=rule(pattern=r"^\S+$", pattern_hint="one audience, e.g. https://kubernetes.default.svc.cluster.local"))
+
+
+@dataclass(frozen=True)
 class ComplianceSettings:
     """Compliance on the audit pipeline (issue 12 point 3; docs/architecture/compliance.md): Grafana's
     ClickHouse data source (the plugin from ``pluginSource``), the compliance dashboards and the
@@ -1244,6 +1261,8 @@ class ComplianceSettings:
     spike_factor: int = field(default=3, metadata=rule(minimum=1, maximum=100))
     spike_window_minutes: int = field(default=15, metadata=rule(minimum=5, maximum=1440))
     image_attempts: int = field(default=1, metadata=rule(minimum=1, maximum=100000))
+    shipper: AuditShipperSettings | None = None
+    """The audit shipper; none or not enabled: the decision points' records reach the audit topic only by backfill."""
 
 
 @dataclass(frozen=True)
@@ -1758,6 +1777,30 @@ def _compliance_problems(s: PlatformSettings) -> list[str]:
     if not s.phases.governance:
         problems.append(f"{key}: set, but phase governance is off (its dashboards and alerts would not exist); "
                         "remove it or turn the phase on")
+    return problems + _shipper_problems(s)
+
+
+SHIPPER_APP = "audit-shipper"
+
+
+def _shipper_problems(s: PlatformSettings) -> list[str]:
+    """The shipper runs only by its pinned image, in the governance namespace, with its Kafka credentials from Vault."""
+    shipper = s.governance.compliance.shipper
+    if shipper is None or not shipper.enabled:
+        return []
+    key = f"{PROJECT}:governance.compliance.shipper"
+    problems = []
+    pinned = _app_images_pinned()
+    if pinned is not None and SHIPPER_APP not in pinned:
+        problems.append(
+            f"{key}.enabled: platform.lock.yaml pins no image for '{SHIPPER_APP}' in 'apps' (pinned: {', '.join(sorted(pinned)) or 'none yet'}); "
+            "the program runs first-party images only by the digest the release pipeline built, signed and verified. "
+            "Build, sign and pin it with `make images-release` (docs/apps.md, \"Release pipeline\"), or leave it off")
+    if "governance" not in s.governance.namespaces:
+        problems.append(f"{PROJECT}:governance.namespaces.governance: the shipper runs there; required when {key} is enabled")
+    if not s.core.vault.configure:
+        problems.append(f"{key}.enabled: its Kafka credentials come from Vault, and core.vault.configure is false; "
+                        "leave it off until Vault is configured")
     return problems
 
 

@@ -20,8 +20,10 @@ from components import settings as platform_settings
 from tests.helpers import config_with, stack_document
 
 SERVICES = ("identity", "gateway", "orchestrator", "tools", "memory")
+SHIPPER = "audit-shipper"
+"""Governance's first-party service (governance.compliance.shipper), on in the same renders."""
 TEST_ONLY = {app: "sha256:" + hashlib.sha256(f"test-only digest for the {app} app, not an image".encode()).hexdigest()
-             for app in SERVICES}
+             for app in (*SERVICES, SHIPPER)}
 SIZE = {"cpuRequest": "50m", "memoryRequest": "128Mi", "cpuLimit": "500m", "memoryLimit": "256Mi"}
 NS = "soma-agents"
 PLATFORM_REGISTRY = "registry.soma.example.com/mirror"
@@ -68,10 +70,16 @@ def governance_with_every_application(stack: str) -> dict:
     return governance
 
 
+def with_shipper(governance: dict) -> dict:
+    """Governance settings with the audit shipper on (its image pinned by the same test-only catalog)."""
+    return {**governance, "compliance": {**governance["compliance"], "shipper": {"enabled": True, "resources": SIZE}}}
+
+
 def services_config(stack: str) -> dict[str, str]:
     if DELIVERY[stack] == "pulumi":
-        return config_with(stack, agents=agents_with_services(stack, {"mode": "pulumi"}), governance=governance_without_argocd(stack))
-    return config_with(stack, agents=agents_with_services(stack), governance=governance_with_every_application(stack))
+        return config_with(stack, agents=agents_with_services(stack, {"mode": "pulumi"}),
+                           governance=with_shipper(governance_without_argocd(stack)))
+    return config_with(stack, agents=agents_with_services(stack), governance=with_shipper(governance_with_every_application(stack)))
 
 
 def lock_with_apps(folder, registry: str):

@@ -19,9 +19,10 @@ import yaml
 from components import settings as platform_settings
 from policies.config import load_config_file, stack_config_path
 from components.governance.argocd.projects import APPLICATION_KINDS
-from tests.agents_render import NS, PLATFORM_REGISTRY, SERVICES, SIZE, TEST_ONLY, agents_with_services, governance_without_argocd, render_services
+from tests.agents_render import (NS, PLATFORM_REGISTRY, SERVICES, SHIPPER, SIZE, TEST_ONLY, agents_with_services,
+                                 governance_without_argocd, render_services, with_shipper)
 from tests.governance.argocd_plan import app_projects, application_set, permitted
-from tests.helpers import config_with, objects
+from tests.helpers import config_with, objects, stack_document
 from tests.verification import validate
 from tools import app_manifests
 from tools.app_manifests import manifest_files, on_cluster, render_providers, rendered_to_files
@@ -481,3 +482,87 @@ def test_a_pulumi_delivery_stack_applies_its_services_to_the_cluster(rendered):
     plan = rendered["dev"][0]
     assert render_providers(plan) == {} and rendered_to_files(plan) == []
     assert {("Deployment", NS, s) for s in SERVICES} | {("Service", NS, s) for s in SERVICES} <= kinds_of(on_cluster(plan))
+
+
+# --- the audit shipper (Governance, governance.compliance.shipper), in the same renders -----------------------
+
+GOV = "soma-governance"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_shipper_runs_its_pinned_image_reads_events_only_and_produces_as_audit_producer(rendered, stack):
+    plan = rendered[stack][0]
+    (shipper,) = [o for o in objects(plan, "Deployment") if o["metadata"]["namespace"] == GOV and o["metadata"]["name"] == SHIPPER]
+    pod = shipper["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"{PLATFORM_REGISTRY}/somaagenthub/{SHIPPER}:0.1.0@{TEST_ONLY[SHIPPER]}"
+    assert shipper["spec"]["replicas"] == 1, "two replicas would both watch the Events"
+    assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsUser"] == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert json.loads(env["SOMA_CONSTRAINT_RULES"])["imagedigests"] == "digest-pinned-images"
+    assert env["SOMA_AUDIT_SINK"] == "kafka" and env["SOMA_AUDIT_KAFKA_USERNAME"] == "audit-producer"
+    assert "SOMA_AUDIT_KAFKA_PASSWORD" not in env and env["SOMA_AUDIT_KAFKA_PASSWORD_FILE"].startswith("/var/run/secrets/soma/")
+    # the API: a token for the API server's audience only, and the cluster CA every namespace publishes
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    token_dir, token_file = env["SOMA_KUBERNETES_TOKEN_FILE"].rsplit("/", 1)
+    (projected,) = volumes[mounts[token_dir]]["projected"]["sources"]
+    assert projected["serviceAccountToken"]["audience"] == "https://kubernetes.default.svc.cluster.local"
+    assert projected["serviceAccountToken"]["path"] == token_file
+    assert volumes[mounts[env["SOMA_KUBERNETES_CA_FILE"].rsplit("/", 1)[0]]]["configMap"]["name"] == "kube-root-ca.crt"
+    (role,) = [o for o in objects(plan, "ClusterRole") if o["metadata"]["name"] == "soma-audit-shipper-events"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]
+    (binding,) = [o for o in objects(plan, "ClusterRoleBinding") if o["roleRef"]["name"] == "soma-audit-shipper-events"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SHIPPER, "namespace": GOV}]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_opa_uploads_its_decision_logs_to_the_shipper_through_a_flow_declared_on_both_ends(rendered, stack):
+    plan = rendered[stack][0]
+    (policy,) = [o for o in objects(plan, "ConfigMap") if o["metadata"]["name"] == "opa-ext-authz-policy"]
+    config = json.loads(policy["data"]["config.yaml"])
+    url = f"http://{SHIPPER}.{GOV}.svc.cluster.local:8080"
+    assert config["services"] == {SHIPPER: {"url": url}}
+    assert config["decision_logs"]["service"] == SHIPPER and config["decision_logs"]["console"] is True
+    assert config["decision_logs"]["reporting"]["max_delay_seconds"] <= 60
+    ingress = {o["metadata"]["name"]: o["spec"] for o in objects(plan, "NetworkPolicy") if o["metadata"]["namespace"] == GOV}
+    (rule,) = ingress[f"{SHIPPER}-callers"]["ingress"]
+    assert rule["ports"][0]["port"] == 8080
+    assert any(peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "soma-policy"
+               and peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "opa-ext-authz" for peer in rule["from"])
+    opa_egress = json.dumps([o["spec"] for o in objects(plan, "NetworkPolicy")
+                             if o["metadata"]["namespace"] == "soma-policy" and o["metadata"]["name"].startswith("opa-ext-authz-egress")])
+    assert f'"{SHIPPER}"' in opa_egress and GOV in opa_egress and "8080" in opa_egress
+    shipper_egress = json.dumps([spec for name, spec in ingress.items() if name.startswith(f"{SHIPPER}-egress")])
+    api_server = rendered[stack][2].core.api_server_cidr
+    assert api_server in shipper_egress and "strimzi.io" in shipper_egress
+    assert f"{SHIPPER}-callers" in flow_names(plan, "AuthorizationPolicy", GOV)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_gate_passes_the_shipper(rendered, stack):
+    """Nothing about the shipper is refused with the catalog that pins it; with the real lock its image is."""
+    plan, _, _, lock = rendered[stack]
+
+    def about_shipper(catalog_path: str) -> list:
+        config = load_config_file(stack_config_path(stack))
+        for rule in config.values():
+            if isinstance(rule, dict) and "catalogPath" in rule:
+                rule["catalogPath"] = catalog_path
+        return [line for line in run_gate(plan, config).lines if line.level in ("mandatory", "advisory")
+                and (SHIPPER in line.urn or SHIPPER in line.message)]
+
+    found = about_shipper(str(lock))
+    assert found == [], "\n".join(f"{line.rule}: {line.urn}: {line.message}" for line in found)
+    assert {line.rule for line in about_shipper("platform.lock.yaml")} == {"digest-pinned-images", "signed-images"}
+
+
+def test_settings_refuse_an_unpinned_shipper_and_the_stack_files_keep_it_off():
+    with pytest.raises(platform_settings.SettingsError) as refused:
+        platform_settings.parse(config_with("dev", governance=with_shipper(stack_document("dev")["somaagenthub:governance"])), "dev")
+    (problem,) = [p for p in refused.value.problems if SHIPPER in p]
+    assert problem.startswith("somaagenthub:governance.compliance.shipper.enabled: platform.lock.yaml pins no image for 'audit-shipper'")
+    for stack in ("dev", "staging", "prod"):
+        compliance = platform_settings.parse(config_with(stack), stack).governance.compliance
+        assert compliance.shipper is None or not compliance.shipper.enabled

@@ -9,6 +9,7 @@ import pulumi
 from components.core import CoreOutputs
 from components.governance.argocd import ArgoCd
 from components.governance.compliance import Compliance, ComplianceOutputs
+from components.governance.compliance.shipper import AuditShipper
 from components.governance.kubecost import Cost, CostOutputs
 from components.governance.openfga import client_apps, OpenFga, OpenFgaOutputs
 from components.kit import KitContext
@@ -48,6 +49,11 @@ class Governance(Phase):
             # its Redis password, OIDC client secret and cluster secrets come from Vault
             pulumi.log.warn("Governance: Argo CD waits for core.vault.configure (its credentials live in Vault); not installed in this run")
         self.compliance = Compliance(settings.compliance, platform.stack, core.observability_namespace, inside) if settings.compliance else None
+        shipper = settings.compliance.shipper if settings.compliance else None
+        self.shipper = (AuditShipper(shipper, self.namespace["governance"].name, ctx, core,
+                                     platform.mesh.namespaces["policy"].name if platform.mesh.edge else None,
+                                     [self.namespace["governance"].namespace], inside)
+                        if shipper and shipper.enabled and core.secrets else None)
         self.outputs = GovernanceOutputs(namespaces=tuple(n.name for n in self.namespace.values()),
                                          openfga=self.openfga.outputs if self.openfga else None,
                                          cost=self.cost.outputs if self.cost else None,

@@ -10,6 +10,7 @@ from components.kit import KitContext
 from components.kit.context import namespace_keys
 from components.mesh.admission import Admission
 from components.mesh.edge import Edge, EdgeOutputs, with_backend_names
+from components.mesh.edge.opa import decision_log_service
 from components.mesh.identity import Identity, IdentityOutputs
 from components.mesh.istio import Istio, IstioPlacement
 from components.mesh.istio.charts import NODE_AGENTS_POD_SECURITY_REASON
@@ -39,7 +40,8 @@ class Mesh(Phase):
         self.signatures = settings.signatures and ImageSignatures(
             settings.signatures, self.namespace["admission"].name, mesh_ctx, core.api_server_cidr, inside)
         self.edge = (Edge(with_backend_names(settings.edge, platform), platform.domain, settings.namespaces["gateway"].name, settings.namespaces["policy"].name,
-                          core.observability_namespace, core.api_server_cidr, core.cluster_issuer, core.cert_manager, mesh_ctx, inside)
+                          core.observability_namespace, core.api_server_cidr, core.cluster_issuer, core.cert_manager, mesh_ctx, inside,
+                          decision_logs=decision_log_service(platform))
                      if settings.edge else None)
         # workload identity: the Vault-rooted plug-in CA, once Core's Vault is configured
         self.identity = Identity(settings, ctx, core, inside) if core.vault else None

@@ -51,7 +51,7 @@ def with_backend_names(settings: EdgeSettings, platform: PlatformSettings) -> Ed
 class Edge(pulumi.ComponentResource):
     def __init__(self, settings: EdgeSettings, domain: str, gateway_ns: str, policy_ns: str, observability_ns: str,
                  api_server_cidr: str, cluster_issuer: str, cert_manager: pulumi.Resource | None, ctx: KitContext,
-                 opts: pulumi.ResourceOptions | None = None):
+                 opts: pulumi.ResourceOptions | None = None, decision_logs: opa.DecisionLogService | None = None):
         super().__init__("somaagenthub:mesh:Edge", "edge", None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values = control_plane.chart_values(settings, ctx)
@@ -65,7 +65,7 @@ class Edge(pulumi.ComponentResource):
         self.control_plane_network = control_plane.network(gateway_ns, observability_ns, api_server_cidr, ctx, child)
         self.envoy_proxy = proxy.envoy_proxy(settings, gateway_ns, ctx, after_crds)
         self.proxy_network = proxy.network(settings, gateway_ns, policy_ns, observability_ns, ctx, child)
-        self.opa = opa.OpaExtAuthz(settings, domain, policy_ns, gateway_ns, ctx, child)
+        self.opa = opa.OpaExtAuthz(settings, domain, policy_ns, gateway_ns, ctx, child, decision_logs=decision_logs)
         self.public = gateway.PublicGateway(settings, domain, gateway_ns, policy_ns, cluster_issuer, self.envoy_proxy,
                                             self.opa, ctx, after_cert_manager)
         self.outputs = EdgeOutputs(gateway_api_crds={k: v for k, v in crds.items() if k.endswith(".gateway.networking.k8s.io")},
