@@ -8,7 +8,8 @@ route of Grafana-managed alerts to the platform Alertmanager, which Core builds 
 
 What maps the decision points' records to audit events is the audit shipper's mapping (apps/audit-shipper,
 ``soma_audit_shipper.mapping``; ``events.py`` passes it the gate's rules), tested against the contract's SQL;
-the shipper service runs it, and this phase does not deploy the shipper yet (docs, "The shipper").
+the shipper service runs it; the phase deploys it (``shipper.py``) when ``governance.compliance.shipper`` is on
+(docs, "The shipper").
 """
 from __future__ import annotations
 
