@@ -68,7 +68,9 @@ class Meter:
         self.provider = MeterProvider(metric_readers=[self.reader])
         self.meter = self.provider.get_meter("test")
 
-    def counts(self, name: str = "audit_shipper.events") -> dict[tuple[str, str], int]:
+    def counts(self, name: str = "audit_shipper.events", *keys: str) -> dict:
+        """{(source, outcome): value} for the events counter; {attribute value: value} for ``name`` and one key."""
+        keys = keys or ("source", "outcome")
         data = self.reader.get_metrics_data()
         out = {}
         for resource in data.resource_metrics if data else []:
@@ -76,7 +78,8 @@ class Meter:
                 for metric in scope.metrics:
                     if metric.name == name:
                         for point in metric.data.data_points:
-                            out[(point.attributes["source"], point.attributes["outcome"])] = point.value
+                            key = tuple(point.attributes[k] for k in keys)
+                            out[key if len(key) > 1 else key[0]] = point.value
         return out
 
 

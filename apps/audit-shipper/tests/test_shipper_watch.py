@@ -51,7 +51,8 @@ class Harness:
         """Run the watcher until the API has seen ``requests`` requests (the last one is held open), then stop it."""
         async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as client:
             watcher = EventWatcher(client, events_path(None), self.handle, token_file=self.token_file, page_size=2,
-                                   watch_timeout_seconds=60, retry_min_seconds=0.5, retry_max_seconds=4, sleep=self.no_wait)
+                                   watch_timeout_seconds=60, retry_min_seconds=0.5, retry_max_seconds=4, sleep=self.no_wait,
+                                   meter=self.meter.meter)
             task = asyncio.create_task(watcher.run())
             arrived = await asyncio.to_thread(self.api.wait_for_requests, requests)
             await asyncio.sleep(0)
@@ -107,6 +108,7 @@ def test_an_expired_version_lists_again_and_the_events_delivered_again_are_the_s
     first, again, argo = harness.ids()
     assert first == again, "the Event read twice is one audit event (readers keep one per event_id)"
     assert watcher.lists == 2 and harness.delays == []
+    assert harness.meter.counts("audit_shipper.kubernetes.restarts", "reason") == {"gone": 1}
 
 
 def test_an_event_the_sink_refused_is_read_again_from_the_last_delivered_version(token_file):
@@ -143,6 +145,7 @@ def test_an_api_that_refuses_backs_off_exponentially_up_to_the_limit(token_file)
         harness = Harness(api, token_file)
         asyncio.run(harness.run_until(7))
     assert harness.delays == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert harness.meter.counts("audit_shipper.kubernetes.restarts", "reason") == {"failed": 5}
     assert api.requests[6][1]["resourceVersion"] == "5"
     assert harness.sink.events == []
 

@@ -66,7 +66,8 @@ def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **bas
                 watcher = EventWatcher(
                     client, events_path(settings.events_namespace), handle_event, token_file=settings.kubernetes_token_file,
                     watch_timeout_seconds=settings.watch_timeout_seconds, page_size=settings.list_page_size,
-                    retry_min_seconds=settings.retry_min_seconds, retry_max_seconds=settings.retry_max_seconds)
+                    retry_min_seconds=settings.retry_min_seconds, retry_max_seconds=settings.retry_max_seconds,
+                    meter=app.state.telemetry.meter)
                 app.state.watcher = watcher
                 watcher_task = asyncio.create_task(watcher.run(), name="kubernetes-events")
             yield

@@ -49,7 +49,7 @@ def events_path(namespace: str | None) -> str:
 class EventWatcher:
     def __init__(self, client: httpx.AsyncClient, path: str, handle: Handler, *, token_file: Path,
                  watch_timeout_seconds: int = 300, page_size: int = 500, retry_min_seconds: float = 1.0,
-                 retry_max_seconds: float = 60.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 retry_max_seconds: float = 60.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, meter=None):
         self.client = client
         self.path = path
         self.handle = handle
@@ -61,6 +61,14 @@ class EventWatcher:
         self.sleep = sleep
         self.resource_version: str | None = None
         self.lists = 0
+        self._restarts = meter.create_counter(
+            "audit_shipper.kubernetes.restarts", unit="{restart}",
+            description="list/watch rounds of the Events watcher that ended early, by reason: gone (410, a relist "
+                        "follows) or failed (the API or the sink failed; a backoff follows)") if meter else None
+
+    def _restarted(self, reason: str) -> None:
+        if self._restarts is not None:
+            self._restarts.add(1, {"reason": reason})
 
     def _headers(self) -> dict[str, str]:
         token = self.token_file.read_text().strip()
@@ -78,11 +86,13 @@ class EventWatcher:
             except Gone:
                 LOG.info("resourceVersion %s expired (410 Gone): listing again", self.resource_version)
                 self.resource_version = None
+                self._restarted("gone")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - the API or the sink failed: back off, resume
                 LOG.warning("Kubernetes Events: %s: %s; again in %.1fs from resourceVersion %s",
                             type(error).__name__, error, delay, self.resource_version)
+                self._restarted("failed")
                 await self.sleep(delay)
                 delay = min(delay * 2, self.retry_max_seconds)
 
