@@ -6,6 +6,8 @@ The catalog is a copy of platform.lock.yaml that pins the app images with test-o
 that says so; the real lock has no ``apps`` yet and is untouched). dev deploys the services with Pulumi
 (``agents.delivery.mode: pulumi``, without Argo CD); prod keeps its Argo CD and delivers them through the
 applications repository (``argocd``, the stack file's delivery), with tools and memory added to its applications.
+Both also run Governance's audit shipper (``governance.compliance.shipper``, pinned by the same test catalog),
+checked in tests/test_agents_services.py ("the audit shipper").
 Rendering is slow (about a minute per stack).
 """
 from __future__ import annotations
