@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -106,6 +106,37 @@ def common_env(name: str, version: str, ctx: KitContext) -> dict[str, str]:
 def secret_file_env(setting: str, ref: SecretRef, key: str) -> tuple[str, str]:
     """``SOMA_<SETTING>_FILE`` pointing at one key of a Secret mounted at ``<SECRETS_DIR>/<Secret name>``."""
     return f"SOMA_{setting.upper()}_FILE", f"{SECRETS_DIR}/{ref.name}/{key}"
+
+
+@dataclass(frozen=True)
+class AuditWiring:
+    """What a service that audits needs to produce to Core's Kafka: its ``SOMA_AUDIT_*`` settings, the password and
+    CA files, the flow to the brokers and the label their listener admits; or only ``SOMA_AUDIT_SINK=log`` when Core
+    offers no Kafka (:data:`LOG_SINK_REASON`)."""
+
+    env: dict[str, str]
+    files: tuple[SecretFile, ...] = ()
+    egress: tuple[Egress, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def audit_wiring(core: CoreOutputs, name: str, namespace: str, after: list[pulumi.Resource],
+                 resource: pulumi.Resource) -> AuditWiring:
+    """One service's audit sink, the same for the agents services and the Governance phase's audit shipper: the
+    ``audit-producer`` credentials Core grants ``name`` in ``namespace`` (CoreOutputs.kafka_producer), mounted as
+    files, never environment values (the CA file is a certificate, mounted the same way)."""
+    if core.kafka_producer is None:
+        pulumi.log.warn(f"{name}: {LOG_SINK_REASON}", resource)
+        return AuditWiring({"SOMA_AUDIT_SINK": "log"})
+    kafka = core.kafka_producer(name, namespace, after)
+    env = {"SOMA_AUDIT_SINK": "kafka", "SOMA_AUDIT_KAFKA_BOOTSTRAP": kafka.bootstrap,
+           "SOMA_AUDIT_KAFKA_USERNAME": kafka.username, "SOMA_AUDIT_TOPIC": kafka.topic}
+    files = []
+    for ref, key, setting in ((kafka.password, kafka.password_key, "audit_kafka_password"),
+                              (kafka.ca, kafka.ca_key, "audit_kafka_ca")):
+        files.append(SecretFile(ref.name, (key,), f"{SECRETS_DIR}/{ref.name}"))
+        env.update((secret_file_env(setting, ref, key),))
+    return AuditWiring(env, tuple(files), (Egress(to=kafka.peer, ports=(kafka.port,)),), dict(kafka.client_labels))
 
 
 class AgentServicesDeployment(pulumi.ComponentResource):
@@ -199,17 +230,11 @@ class AgentServicesDeployment(pulumi.ComponentResource):
                   ("api-key", "model_api_key"))
             egress.append(Egress(to=endpoint_peer(orchestrator.model), ports=(orchestrator.model.port,)))
         if name in AUDITORS:
-            if self.core.kafka_producer is None:
-                env["SOMA_AUDIT_SINK"] = "log"
-                pulumi.log.warn(f"{name}: {LOG_SINK_REASON}", self)
-            else:
-                kafka = self.core.kafka_producer(name, ns, self.after)
-                env.update({"SOMA_AUDIT_SINK": "kafka", "SOMA_AUDIT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                            "SOMA_AUDIT_KAFKA_USERNAME": kafka.username, "SOMA_AUDIT_TOPIC": kafka.topic})
-                mount(kafka.password, (kafka.password_key, "audit_kafka_password"))
-                mount(kafka.ca, (kafka.ca_key, "audit_kafka_ca"))  # SOMA_AUDIT_KAFKA_CA_FILE: a certificate, not a secret
-                egress.append(Egress(to=kafka.peer, ports=(kafka.port,)))
-                labels.update(kafka.client_labels)
+            audit = audit_wiring(self.core, name, ns, self.after, self)
+            env.update(audit.env)
+            files.extend(audit.files)
+            egress.extend(audit.egress)
+            labels.update(audit.labels)
         callers = tuple(Peer(pods=selector(c)) for c in spec.callers if c in self.enabled)
         return Workload(WorkloadArgs(
             name=name, namespace=ns, component=spec.component, image=name, app_image=True, port=PORT,

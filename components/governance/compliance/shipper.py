@@ -44,7 +44,7 @@ class AuditShipper(pulumi.ComponentResource):
         if core.secrets is None:
             raise ValueError("the audit shipper needs Core's Vault (core.vault.configure true) for its Kafka credentials")
         # the first-party services' conventions (imported here: components.agents imports this phase's package)
-        from components.agents.services import SECRETS_DIR, SHUTDOWN_GRACE_SECONDS, UID, common_env, secret_file_env
+        from components.agents.services import SHUTDOWN_GRACE_SECONDS, UID, audit_wiring, common_env
 
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
         env = common_env(NAME, ctx.catalog.app_image(NAME).tag, ctx)
@@ -57,19 +57,11 @@ class AuditShipper(pulumi.ComponentResource):
         files: list[SecretFile] = []
         egress = [Egress(to=Peer(cidr=core.api_server_cidr), ports=API_SERVER_PORTS)]
         labels: dict[str, str] = {}
-        if core.kafka_producer is None:
-            env["SOMA_AUDIT_SINK"] = "log"
-            pulumi.log.warn(f"{NAME}: Core offers no Kafka producer access; the shipper writes audit events as log lines", self)
-        else:
-            kafka = core.kafka_producer(NAME, namespace, after)
-            env.update({"SOMA_AUDIT_SINK": "kafka", "SOMA_AUDIT_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                        "SOMA_AUDIT_KAFKA_USERNAME": kafka.username, "SOMA_AUDIT_TOPIC": kafka.topic})
-            for ref, key, setting in ((kafka.password, kafka.password_key, "audit_kafka_password"),
-                                      (kafka.ca, kafka.ca_key, "audit_kafka_ca")):
-                files.append(SecretFile(ref.name, (key,), f"{SECRETS_DIR}/{ref.name}"))
-                env.update((secret_file_env(setting, ref, key),))
-            egress.append(Egress(to=kafka.peer, ports=(kafka.port,)))
-            labels.update(kafka.client_labels)
+        audit = audit_wiring(core, NAME, namespace, after, self)
+        env.update(audit.env)
+        files.extend(audit.files)
+        egress.extend(audit.egress)
+        labels.update(audit.labels)
         callers = (Peer(namespace=opa_namespace, pods=OPA_PODS),) if opa_namespace else ()
         self.workload = Workload(WorkloadArgs(
             name=NAME, namespace=namespace, component="audit-shipper", image=NAME, app_image=True, port=SHIPPER_PORT,
