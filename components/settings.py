@@ -2175,6 +2175,10 @@ def _agent_delivery_problems(s: PlatformSettings) -> list[str]:
             here = [e.name for e in argo.environments if e.server == IN_CLUSTER]
             problems.append(f"{key}.environment: the {d.environment} wave deploys to {waves[d.environment].server}, another "
                             f"cluster; this stack renders the wave of the cluster it runs in ({', '.join(here) or 'none'})")
+    if argo is None and "gitops" not in s.governance.namespaces:
+        problems.append(f"{PROJECT}:governance.namespaces.gitops: required: agents.delivery.mode is argocd and this stack "
+                        "runs no Argo CD, so its wave is driven by a hub's Argo CD, which deploys here as the service "
+                        "account argocd-hub of this namespace (docs/architecture/gitops.md, \"Which clusters\")")
     for name in enabled:
         if argo is not None and name not in argo.applications:
             problems.append(f"{PROJECT}:governance.argocd.applications.{name}: required: agents.services.{name} is enabled "

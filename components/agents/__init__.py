@@ -11,7 +11,7 @@ from components.agents.services import PORT, AgentServicesDeployment, url
 from components.agents.signing_keys import signing_keys
 from components.core import CoreOutputs
 from components.governance import GovernanceOutputs
-from components.governance.argocd.access import deployer_access
+from components.governance.argocd.access import HUB_ACCOUNT, deployer_access, hub_identity, local_subjects
 from components.kit import KitContext, selector
 from components.mesh import MeshOutputs
 from components.phase import Phase
@@ -46,10 +46,19 @@ class Agents(Phase):
         self.signing_keys = (
             signing_keys(core.secrets, agents_ns.name, after=[agents_ns.namespace]) if core.secrets is not None else {}
         )
-        # Argo CD deploys the applications here (docs/architecture/gitops.md): its Role, once the namespace exists
-        self.argocd_access = ([r for ns in self.namespace.values() for r in deployer_access(
-            ns.name, governance.argocd_namespace, pulumi.ResourceOptions(parent=self, depends_on=[ns.namespace]))]
-            if governance.argocd_namespace else [])
+        # Argo CD deploys the applications here (docs/architecture/gitops.md): its Role, once the namespace exists,
+        # bound to this cluster's Argo CD, or in a spoke (delivery argocd, no Argo CD here) to the hub's account
+        self.hub_identity: list[pulumi.Resource] = []
+        if governance.argocd_namespace:
+            subjects = local_subjects(governance.argocd_namespace)
+        elif settings.delivery.mode == "argocd" and governance.gitops_namespace:
+            self.hub_identity = hub_identity(governance.gitops_namespace, pulumi.ResourceOptions(
+                parent=self, depends_on=list(governance.gitops_ready)))
+            subjects = [(governance.gitops_namespace, HUB_ACCOUNT)]
+        else:
+            subjects = []
+        self.argocd_access = [r for ns in self.namespace.values() for r in deployer_access(
+            ns.name, subjects, pulumi.ResourceOptions(parent=self, depends_on=[ns.namespace, *self.hub_identity[:1]]))] if subjects else []
         # the services (none until their images are pinned and a stack enables them; settings refuse otherwise)
         self.services = (AgentServicesDeployment(settings.services, platform, agents_ns.name, ctx.with_metrics_crds(*core.metrics_crds),
                                                  core, governance.openfga, [agents_ns.namespace],

@@ -26,6 +26,10 @@ class GovernanceOutputs:
     """Where the gateway and the orchestrator ask for authorization decisions, and where the store and model IDs are."""
     argocd_namespace: str | None = None
     """Where Argo CD runs (its AppProjects and ApplicationSet live there); None when governance.argocd is unset."""
+    gitops_namespace: str | None = None
+    """The gitops namespace, whether or not Argo CD runs here: in a spoke cluster the hub's account lives there."""
+    gitops_ready: tuple[pulumi.Resource, ...] = ()
+    """What a resource placed in the gitops namespace waits for (the Namespace)."""
     compliance: ComplianceOutputs | None = None
 
 
@@ -58,5 +62,7 @@ class Governance(Phase):
                                          openfga=self.openfga.outputs if self.openfga else None,
                                          cost=self.cost.outputs if self.cost else None,
                                          argocd_namespace=self.namespace["gitops"].name if self.argocd else None,
+                                         gitops_namespace=self.namespace["gitops"].name if "gitops" in self.namespace else None,
+                                         gitops_ready=(self.namespace["gitops"].namespace,) if "gitops" in self.namespace else (),
                                          compliance=self.compliance.outputs if self.compliance else None)
         self.register_outputs({"namespaces": list(self.outputs.namespaces)})
