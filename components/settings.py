@@ -1114,7 +1114,7 @@ class ArgoCdEnvironment:
     ``server``: the cluster's API (``https://kubernetes.default.svc`` is the cluster Argo CD runs in);
     ``namespace``: the agents namespace there (in this cluster it defaults to this stack's agents namespace,
     so a stack that renames its namespaces needs no change here). A cluster other than this one needs
-    ``credentialsPath``, where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``,
+    ``credentialsPath``, where an administrator keeps its Argo CD cluster secret (keys ``name``, ``server``, ``namespaces``,
     ``config``), relative to the gitops namespace's own Vault folder; its API's host and port are a
     destination declared in ``mesh.istio.egress`` (with its address range)."""
 
@@ -1700,7 +1700,7 @@ def _argocd_problems(s: PlatformSettings) -> list[str]:
         else:
             if not env.credentials_path:
                 problems.append(f"{where}.credentialsPath: {env.server} is another cluster; name the Vault path of its "
-                                "Argo CD cluster secret (keys name, server, config)")
+                                "Argo CD cluster secret (keys name, server, config, namespaces)")
             if env.namespace is None:
                 problems.append(f"{where}.namespace: {env.server} is another cluster; name its agents namespace")
     gitops = s.governance.namespaces.get("gitops")

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from tests.agents_render import agents_with_services, governance_with_every_application
+from tests.governance import standalone
 from tests.helpers import refused, stack_document
 from tools import app_manifests
 
@@ -37,17 +38,26 @@ def delivery(stack: str, **changes) -> dict:
 
 
 def test_every_stack_delivers_through_argo_cd_into_its_own_wave():
-    """dev and prod run Argo CD; staging's wave is prod's Argo CD's, so its folders are the ones prod lists."""
+    """prod runs the hub's Argo CD; dev's and staging's waves are its, so their folders are the ones prod lists."""
     from components import settings
     from tools.render import stack_config
 
     parsed = {s: settings.parse(stack_config(s), s) for s in ("dev", "staging", "prod")}
     assert {s: (p.agents.delivery.mode, p.agents.delivery.environment) for s, p in parsed.items()} == {
         "dev": ("argocd", "dev"), "staging": ("argocd", "staging"), "prod": ("argocd", "prod")}
-    assert parsed["staging"].governance.argocd is None
     prod_paths = {n: a.path for n, a in parsed["prod"].governance.argocd.applications.items()}
-    assert dict(parsed["staging"].agents.delivery.paths) == prod_paths
-    assert "staging" in {e.name for e in parsed["prod"].governance.argocd.environments}
+    for spoke in ("dev", "staging"):
+        assert parsed[spoke].governance.argocd is None
+        assert dict(parsed[spoke].agents.delivery.paths) == prod_paths
+        assert spoke in {e.name for e in parsed["prod"].governance.argocd.environments}
+
+
+def test_a_spoke_needs_the_gitops_namespace_for_the_hubs_account():
+    governance = copy.deepcopy(stack_document("staging")["somaagenthub:governance"])
+    del governance["namespaces"]["gitops"]
+    problems = refused("staging", governance=governance)
+    assert [p for p in problems if p.startswith("somaagenthub:governance.namespaces.gitops: required: agents.delivery.mode is "
+                                                "argocd and this stack runs no Argo CD")], problems
 
 
 def test_a_stack_with_argo_cd_must_deliver_through_it():
@@ -72,7 +82,13 @@ def test_bad_delivery_settings_name_the_key(change, expected):
 
 
 def test_a_wave_the_stacks_argo_cd_does_not_run_is_refused():
-    problems = refused("dev", agents=delivery("dev", environment="prod"))
+    """A single-cluster estate (tests/governance/standalone.py) whose one wave is dev cannot render prod's folder."""
+    from components import settings
+    from components.config_schema import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        settings.parse(standalone.config(agents=delivery("dev", environment="prod")), "dev")
+    problems = caught.value.problems
     assert [p for p in problems if p.startswith("somaagenthub:agents.delivery.environment: prod is not a wave of "
                                                 "governance.argocd.environments (dev)")]
 

@@ -172,6 +172,13 @@ def test_credentials_go_to_vault_as_secrets(plans, stack):
     # destination (server URL, namespaces, empty TLS settings: governance/argocd/chart_values.py), each with
     # its waiver in the stack's policy configuration.
     secrets = [r for r in plan["resources"] if r["inputs"].get("kind") == "Secret"]
+    # A spoke (its wave driven by the hub's Argo CD) declares one Secret of its own: the hub's account's token, which
+    # the API server's token controller fills (kubernetes.io/service-account-token); the program writes no data
+    tokens = [r for r in secrets if r["inputs"].get("type") == "kubernetes.io/service-account-token"]
+    assert [(r["inputs"]["metadata"]["namespace"], r["inputs"]["metadata"]["name"]) for r in tokens] == (
+        [] if settings.parse(stack_config(stack), stack).governance.argocd else [("soma-gitops", "argocd-hub-token")])
+    assert all(not r["inputs"].get("data") and not r["inputs"].get("stringData") for r in tokens)
+    secrets = [r for r in secrets if r not in tokens]
     assert all(r["parent"] in chart_urns(plan) for r in secrets), [r["urn"] for r in secrets]
     config = load_config_file(stack_config_path(stack))["no-plaintext-secrets"]["allowedWaivers"]
     waived_by_config = {w["resource"] for w in config if w["resource"].startswith("Secret/")}

@@ -9,6 +9,10 @@ from components.settings import ENVIRONMENTS, IN_CLUSTER
 from tests.helpers import objects
 
 ARGOCD_NAMESPACE = "soma-gitops"
+HUBS = ["prod"]
+"""The stacks that run Argo CD: prod's is the hub of the three waves; dev and staging are its spokes
+(docs/architecture/gitops.md, "Which clusters"; tests/test_gitops_estate.py checks the stack files say so)."""
+SPOKES = ["dev", "staging"]
 
 
 def app_projects(plan: dict) -> dict[str, dict]:

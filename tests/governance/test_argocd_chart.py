@@ -1,12 +1,13 @@
 """Argo CD as rendered: HA and no local admin in prod, OIDC from the stack with the client secret from Vault,
 the signing keys Argo CD loads matching the ones the projects require, Dex and notifications off, its
-destination limited to the agents namespaces, its flows and its scrapes."""
+destination limited to the agents namespaces, its flows and its scrapes. Only prod runs Argo CD (the hub of the three
+waves; dev and staging are its spokes, tests/governance/test_argocd_spoke.py)."""
 from __future__ import annotations
 
 import pytest
 
 from components.governance.argocd.openpgp import fingerprint
-from tests.governance.argocd_plan import ARGOCD_NAMESPACE, app_projects
+from tests.governance.argocd_plan import ARGOCD_NAMESPACE, HUBS, app_projects
 from tests.helpers import objects, pod_specs, stack_document
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -32,14 +33,7 @@ def test_prod_is_highly_available(plans):
     assert {"argocd-server", "argocd-repo-server", "argocd-applicationset-controller"} <= pdbs
 
 
-def test_dev_runs_one_of_each_with_a_plain_redis(plans):
-    names = {o["metadata"]["name"] for o in objects(plans["dev"]) if o["kind"] in ("Deployment", "StatefulSet")
-             and o["metadata"].get("namespace") == ARGOCD_NAMESPACE}
-    assert names == {"argocd-application-controller", "argocd-repo-server", "argocd-server",
-                     "argocd-applicationset-controller", "argocd-redis"}
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_no_dex_no_notifications_and_every_image_by_digest(plans, stack):
     pods = [(o, spec) for o, spec in pod_specs(plans[stack]) if o["metadata"].get("namespace") == ARGOCD_NAMESPACE]
     assert pods
@@ -59,7 +53,6 @@ def test_prod_has_no_local_admin_and_logs_in_through_the_stacks_oidc(plans):
     rbac = named(plans["prod"], "ConfigMap", "argocd-rbac-cm")["data"]
     assert rbac["policy.csv"].splitlines() == sorted(f"g, {g}, role:{r}" for g, r in sso["groups"].items())
     assert rbac["policy.default"] == ""
-    assert named(plans["dev"], "ConfigMap", "argocd-cm")["data"]["admin.enabled"] == "true"
 
 
 def test_the_client_secret_comes_from_vault_with_the_label_argo_cd_reads(plans):
@@ -71,11 +64,14 @@ def test_the_client_secret_comes_from_vault_with_the_label_argo_cd_reads(plans):
     for env in ("dev", "staging"):
         cluster = named(plans["prod"], "ExternalSecret", f"argocd-cluster-{env}-credentials")["spec"]
         assert cluster["target"]["template"]["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "cluster"
+        # namespaces limits Argo CD to the spoke's agents namespace, all the hub's account there may watch
+        assert sorted(d["secretKey"] for d in cluster["data"]) == ["config", "name", "namespaces", "server"]
+        assert {d["remoteRef"]["key"] for d in cluster["data"]} == {f"soma-gitops/clusters/{env}"}
     redis = named(plans["prod"], "ExternalSecret", "argocd-redis")["spec"]
     assert [d["secretKey"] for d in redis["data"]] == ["auth"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_the_keys_argo_cd_loads_are_the_keys_the_projects_require(plans, stack):
     keys = named(plans[stack], "ConfigMap", "argocd-gpg-keys-cm")["data"]
     for key_id, armored in keys.items():
@@ -85,7 +81,7 @@ def test_the_keys_argo_cd_loads_are_the_keys_the_projects_require(plans, stack):
         assert spec["sourceRepos"] == [stack_document(stack)["somaagenthub:governance"]["argocd"]["repository"]]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_the_in_cluster_destination_is_limited_to_the_agents_namespace(plans, stack):
     values = chart_values(plans[stack])
     assert values["createClusterRoles"] is False
@@ -100,7 +96,7 @@ def _selects(selector: dict, labels: dict) -> bool:
             and all(e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions") or []))
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_argo_cds_ways_out_are_exactly_the_mesh_declared_ones(plans, stack):
     """Argo CD's destinations outside the cluster are declared once, in mesh.istio.egress for governance.gitops:
     every ipBlock egress of soma-gitops is one of those entries (its CIDRs, its ports, its pods) or the Kubernetes
@@ -127,7 +123,7 @@ def test_argo_cds_ways_out_are_exactly_the_mesh_declared_ones(plans, stack):
         assert {p for name in ("egress-argocd-cluster-dev", "egress-argocd-cluster-staging") for _, p in outside[name]} == {6443}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_every_part_talks_only_through_declared_flows(plans, stack):
     """soma-gitops is default-deny both ways; each in-namespace flow is opened at both ends (server ingress,
     client egress), so dropping either half would cut the flow."""
@@ -141,7 +137,7 @@ def test_every_part_talks_only_through_declared_flows(plans, stack):
     assert to_redis == {"app.kubernetes.io/name": f"argocd-{'redis-ha-haproxy' if redis == 'haproxy' else 'redis'}"}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_every_argo_cd_component_is_scraped(plans, stack):
     monitors = {o["metadata"]["name"] for o in objects(plans[stack], "PodMonitor") if o["metadata"]["namespace"] == ARGOCD_NAMESPACE}
     wanted = {"argocd-controller", "argocd-reposerver", "argocd-server", "argocd-applicationset"}

@@ -13,12 +13,12 @@ import pytest
 from components.governance.argocd.access import PLURALS, ROLE, WRITE
 from components.governance.argocd.projects import APPLICATION_KINDS
 from components.settings import IN_CLUSTER
-from tests.governance.argocd_plan import app_projects, owned_by_both, permitted
+from tests.governance.argocd_plan import HUBS, app_projects, owned_by_both, permitted
 from tests.helpers import objects
 from tools.app_manifests import on_cluster, rendered_to_files
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_no_rendered_object_is_also_argo_cds(plans, stack):
     plan = plans[stack]
     projects = app_projects(plan)
@@ -58,7 +58,7 @@ def test_an_application_object_is_argo_cds_only_when_rendered_to_the_application
     assert owned_by_both(applied(on_the_cluster), projects) == ["Deployment/soma-agents/gateway (projects ['apps-prod'])"]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_argo_cd_may_manage_only_application_kinds_in_the_agents_namespaces(plans, stack):
     plan = plans[stack]
     agents = {o["metadata"]["name"] for o in objects(plan, "Namespace")} & {"soma-agents"}
@@ -93,7 +93,7 @@ def test_the_check_catches_an_object_owned_by_both(plans):
     assert any(c.startswith("Namespace//soma-agents") for c in owned_by_both(objects(plan), cluster_wide))
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_kubernetes_rbac_grants_argo_cd_what_the_projects_allow_and_no_more(plans, stack):
     """The Role in the agents namespace (bound to the controller and the API server) writes exactly the
     projects' kinds; the chart's ClusterRoles are off, so nothing outside is writable at all."""

@@ -10,35 +10,52 @@ import pytest
 from components import settings
 from components.config_schema import SettingsError
 from components.governance.argocd.openpgp import OpenPgpError, fingerprint
+from tests.governance import standalone
 from tests.helpers import config_with, stack_document
 
 
+STANDALONE = "standalone"
+"""A single-cluster estate (tests/governance/standalone.py): dev's settings with an Argo CD of its own."""
+
+
 def argocd(stack: str) -> dict:
+    if stack == STANDALONE:
+        return standalone.governance()
     return json.loads(json.dumps(stack_document(stack)["somaagenthub:governance"]))
+
+
+def config(stack: str, **changes) -> dict[str, str]:
+    return standalone.config(**changes) if stack == STANDALONE else config_with(stack, **changes)
+
+
+def parsed(stack: str, config_: dict[str, str]):
+    return settings.parse(config_, standalone.STACK if stack == STANDALONE else stack)
 
 
 def problems(stack: str, change) -> list[str]:
     governance = argocd(stack)
     change(governance["argocd"])
     with pytest.raises(SettingsError) as err:
-        settings.parse(config_with(stack, governance=governance), stack)
+        parsed(stack, config(stack, governance=governance))
     return err.value.problems
 
 
 def egress_problems(stack: str, change) -> list[str]:
     """The problems of the stack with its ``mesh.istio.egress`` changed by ``change``."""
-    mesh = json.loads(json.dumps(stack_document(stack)["somaagenthub:mesh"]))
+    mesh = standalone.mesh() if stack == STANDALONE else json.loads(json.dumps(stack_document(stack)["somaagenthub:mesh"]))
     change(mesh["istio"]["egress"])
     with pytest.raises(SettingsError) as err:
-        settings.parse(config_with(stack, mesh=mesh), stack)
+        parsed(stack, config(stack, mesh=mesh))
     return err.value.problems
 
 
-def test_both_stacks_parse_and_prod_logs_in_through_sso_only():
+def test_prod_is_the_hub_and_logs_in_through_sso_only_and_a_single_cluster_estate_still_parses():
     prod = settings.parse(config_with("prod"), "prod").governance.argocd
-    dev = settings.parse(config_with("dev"), "dev").governance.argocd
-    assert prod.admin_enabled is False and prod.sso is not None and dev.admin_enabled is True
+    assert prod.admin_enabled is False and prod.sso is not None
     assert [e.name for e in prod.environments] == ["dev", "staging", "prod"]
+    single = parsed(STANDALONE, standalone.config()).governance.argocd
+    assert single.admin_enabled is True and single.sso is None
+    assert [(e.name, e.server) for e in single.environments] == [("dev", settings.IN_CLUSTER)]
 
 
 def test_a_mandatory_stack_refuses_the_local_admin():
@@ -47,7 +64,7 @@ def test_a_mandatory_stack_refuses_the_local_admin():
 
 
 def test_without_admin_sso_is_required():
-    found = problems("dev", lambda a: a.update(adminEnabled=False))
+    found = problems(STANDALONE, lambda a: a.update(adminEnabled=False))
     assert any(p.startswith("somaagenthub:governance.argocd.sso:") for p in found)
 
 
@@ -64,7 +81,7 @@ def test_a_malformed_fingerprint_is_refused_by_its_key():
 
 
 def test_a_private_key_block_is_never_accepted():
-    found = problems("dev", lambda a: a["signingKeys"][0].update(
+    found = problems(STANDALONE, lambda a: a["signingKeys"][0].update(
         publicKey="-----BEGIN PGP PRIVATE KEY BLOCK-----\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n"))
     assert any("signingKeys[0].publicKey" in p for p in found)
 
@@ -104,7 +121,7 @@ def test_another_clusters_api_must_be_declared_mesh_egress():
 
 
 def test_the_repository_host_must_be_declared_mesh_egress():
-    found = egress_problems("dev", lambda e: e.pop("argocd-git"))
+    found = egress_problems(STANDALONE, lambda e: e.pop("argocd-git"))
     assert ("somaagenthub:governance.argocd.repository: git.soma.example.com:443 is outside the cluster, so it must be a "
             "destination declared in somaagenthub:mesh.istio.egress for governance.gitops whose pods include Argo CD's "
             "repoServer (app.kubernetes.io/name: argocd-repo-server); none is") in found
@@ -122,7 +139,7 @@ def test_the_issuer_must_be_declared_for_the_api_server():
     lambda e: e["argocd-git"].update(hosts=["git.elsewhere.example.com"]),
 ], ids=["other-namespace", "other-port", "other-host"])
 def test_an_egress_entry_that_misses_the_repository_does_not_count(change):
-    found = egress_problems("dev", change)
+    found = egress_problems(STANDALONE, change)
     assert any(p.startswith("somaagenthub:governance.argocd.repository: git.soma.example.com:443") for p in found)
 
 
@@ -130,7 +147,7 @@ def test_argo_cd_keeps_no_addresses_of_its_own():
     """One declaration: the old per-part address keys are unknown settings now."""
     for change in (lambda a: a.update(repositoryCidrs=["192.0.2.128/28"]),
                    lambda a: a["environments"][0].update(cidr="198.51.100.16/28")):
-        found = problems("dev", change)
+        found = problems(STANDALONE, change)
         assert any("repositoryCidrs" in p or "environments[0].cidr" in p for p in found), found
 
 
@@ -138,7 +155,7 @@ def test_a_dependency_cycle_or_unknown_dependency_is_refused():
     def cycle(a):
         a["applications"]["identity"]["dependsOn"] = ["orchestrator"]
         a["applications"]["gateway"]["dependsOn"] = ["identity", "billing"]
-    found = problems("dev", cycle)
+    found = problems(STANDALONE, cycle)
     assert any("dependsOn has a cycle" in p for p in found)
     assert any("applications.gateway.dependsOn: unknown application(s) ['billing']" in p for p in found)
 

@@ -8,7 +8,7 @@ import pytest
 
 from components import settings as settings_module
 from components.governance.argocd import promotion
-from tests.governance.argocd_plan import application_set, wave_problems
+from tests.governance.argocd_plan import HUBS, application_set, wave_problems
 from tests.helpers import objects
 from tools.render import stack_config
 
@@ -18,7 +18,7 @@ def declared_dependencies(stack: str) -> dict[str, tuple[str, ...]]:
     return {name: app.depends_on for name, app in loaded.governance.argocd.applications.items()}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_the_rendered_waves_follow_environments_and_dependencies(plans, stack):
     assert wave_problems(application_set(plans[stack]), declared_dependencies(stack)) == []
 
@@ -65,7 +65,7 @@ def test_waves_come_from_the_dependency_list_not_from_numbers():
     assert promotion.waves(apps) == {"a": 0, "b": 1, "c": 2, "d": 1}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", HUBS)
 def test_progressive_syncs_are_on_and_the_controller_starts_each_sync(plans, stack):
     """RollingSync does nothing unless the ApplicationSet controller runs with progressive syncs; the
     generated Applications carry no automated policy, so no environment syncs before its step."""

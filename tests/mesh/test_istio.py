@@ -422,7 +422,9 @@ def test_a_later_phases_declared_egress_waits_for_its_namespace(plans, stack):
     plan = plans[stack]
     s = settings_module.parse(stack_config(stack), stack)
     for_gitops = sorted(name for name, d in s.mesh.istio.egress.items() if "governance.gitops" in d.namespaces)
-    assert "argocd-git" in for_gitops and (stack == "dev" or {"argocd-oidc-issuer", "argocd-cluster-staging"} <= set(for_gitops))
+    # only the hub (prod) runs Argo CD; a spoke's soma-gitops holds the hub's account and reaches nothing outside
+    assert ("argocd-git" in for_gitops) == (s.governance.argocd is not None)
+    assert stack != "prod" or {"argocd-oidc-issuer", "argocd-cluster-dev", "argocd-cluster-staging"} <= set(for_gitops)
     namespace = _resource(plan, "Namespace", None, "soma-gitops")
     for name in for_gitops:
         policy = _resource(plan, "NetworkPolicy", "soma-gitops", f"egress-{name}")

@@ -17,6 +17,10 @@ from components.settings import IN_CLUSTER, ArgoCdSettings
 
 API = "argoproj.io/v1alpha1"
 CHART_KEY = "argo-cd"
+CLUSTER_SECRET_KEYS = ("config", "name", "namespaces", "server")
+"""What an administrator keeps in Vault for each other cluster (Argo CD's cluster secret fields, operator-manual
+declarative-setup "Clusters"): ``config`` (JSON: ``bearerToken``, ``tlsClientConfig.caData``), ``name``, ``server``
+and ``namespaces`` (comma-separated; cluster-level resources are then ignored)."""
 SCRAPE = [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
 
 
@@ -45,7 +49,9 @@ class ArgoCd(pulumi.ComponentResource):
             delivered.append(ctx.delivered_secrets[(namespace, oidc.name)])
         for env in settings.environments:
             if env.server != IN_CLUSTER and env.credentials_path:
-                cluster = secrets.share(f"argocd-cluster-{env.name}", namespace, f"{namespace}/{env.credentials_path}", ("config", "name", "server"),
+                # namespaces (the spoke's agents namespace): Argo CD then watches only there, all a spoke's account may
+                # read (access.hub_identity); without it the controller would need cluster-wide list and watch
+                cluster = secrets.share(f"argocd-cluster-{env.name}", namespace, f"{namespace}/{env.credentials_path}", CLUSTER_SECRET_KEYS,
                                         labels={**chart_values.PART_OF, "argocd.argoproj.io/secret-type": "cluster"})
                 delivered.append(ctx.delivered_secrets[(namespace, cluster.name)])
         values = chart_values.chart_values(settings, domain, ctx, oidc_secret)
