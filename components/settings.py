@@ -653,7 +653,7 @@ class AgentDelivery:
     copy of ``governance.argocd.repository`` on the machine that runs ``pulumi up`` (relative to the project
     directory, or absolute). ``paths``: service -> its folder in that repository; a stack with Argo CD takes them
     from ``governance.argocd.applications`` (a path given here must be the same), a stack whose wave another
-    stack's Argo CD drives (staging: prod's) names each enabled service's folder as that stack lists it.
+    stack's Argo CD drives (a spoke: dev and staging, prod's) names each enabled service's folder as that stack lists it.
     """
 
     mode: Literal["pulumi", "argocd"] = "pulumi"
