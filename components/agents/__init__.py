@@ -47,11 +47,12 @@ class Agents(Phase):
             signing_keys(core.secrets, agents_ns.name, after=[agents_ns.namespace]) if core.secrets is not None else {}
         )
         # Argo CD deploys the applications here (docs/architecture/gitops.md): its Role, once the namespace exists,
-        # bound to this cluster's Argo CD, or in a spoke (delivery argocd, no Argo CD here) to the hub's account
+        # bound to this cluster's Argo CD (none yet while it waits for Vault), or in a spoke (delivery argocd, no
+        # governance.argocd) to the hub's account
         self.hub_identity: list[pulumi.Resource] = []
         if governance.argocd_namespace:
             subjects = local_subjects(governance.argocd_namespace)
-        elif settings.delivery.mode == "argocd" and governance.gitops_namespace:
+        elif platform.governance.argocd is None and settings.delivery.mode == "argocd" and governance.gitops_namespace:
             self.hub_identity = hub_identity(governance.gitops_namespace, pulumi.ResourceOptions(
                 parent=self, depends_on=list(governance.gitops_ready)))
             subjects = [(governance.gitops_namespace, HUB_ACCOUNT)]
