@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from components.governance.argocd.openpgp import fingerprint
+from tests.governance import standalone
 from tests.governance.argocd_plan import ARGOCD_NAMESPACE, HUBS, app_projects
 from tests.helpers import objects, pod_specs, stack_document
 
@@ -31,6 +32,26 @@ def test_prod_is_highly_available(plans):
                         "argocd-applicationset-controller": 2, "argocd-redis-ha-server": 3, "argocd-redis-ha-haproxy": 3}
     pdbs = {o["metadata"]["name"] for o in objects(plan, "PodDisruptionBudget") if o["metadata"]["namespace"] == ARGOCD_NAMESPACE}
     assert {"argocd-server", "argocd-repo-server", "argocd-applicationset-controller"} <= pdbs
+
+
+def test_a_single_cluster_estate_runs_one_of_each_with_a_plain_redis_and_its_local_admin():
+    """No stack file runs Argo CD without highAvailability any more (dev is a spoke): the chart values of the
+    single-cluster variant (tests/governance/standalone.py), from the values function rather than a render, take one
+    plain Redis instead of redis-ha, each part once, the local admin without OIDC, and an in-cluster destination
+    limited to the agents namespace."""
+    from components import catalog, settings
+    from components.core import telemetry_for
+    from components.governance.argocd.chart_values import chart_values as values_for
+    from components.kit import KitContext
+
+    loaded = settings.parse(standalone.config(), standalone.STACK)
+    ctx = KitContext.from_settings(loaded, catalog.load(), telemetry_for(loaded.core))
+    values = values_for(loaded.governance.argocd.placed("soma-agents"), loaded.domain, ctx, None)
+    assert values["redis"]["enabled"] is True and values["redis-ha"] == {"enabled": False}
+    assert {part: values[part]["replicas"] for part in ("controller", "repoServer", "server", "applicationSet")} == {
+        "controller": 1, "repoServer": 1, "server": 1, "applicationSet": 1}
+    assert values["configs"]["cm"]["admin.enabled"] is True and "oidc.config" not in values["configs"]["cm"]
+    assert values["configs"]["clusterCredentials"]["in-cluster"]["namespaces"] == "soma-agents"
 
 
 @pytest.mark.parametrize("stack", HUBS)
