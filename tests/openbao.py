@@ -137,3 +137,120 @@ def dev_server(folder: Path, attempts: int = 3) -> Iterator[BaoServer]:
         yield server
     finally:
         stop(server)
+
+
+# --- a server that speaks TLS with a certificate the test issued ----------------------------------------------------
+
+@dataclass(frozen=True)
+class ThrowawayCa:
+    """A throw-away CA (what cert-manager's platform CA is in the cluster) and the PEM of its certificate."""
+
+    name: str
+    key: object
+    certificate: object
+
+    @property
+    def pem(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding
+        return self.certificate.public_bytes(Encoding.PEM)
+
+
+def make_ca(name: str) -> ThrowawayCa:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                                crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return ThrowawayCa(name, key, certificate)
+
+
+def issue_server_certificate(ca: ThrowawayCa, folder: Path, *, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A serving certificate for ``ip`` only (no DNS name), signed by ``ca``: tls.crt and tls.key in ``folder``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+                   .issuer_name(ca.certificate.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                   .sign(ca.key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tls.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "tls.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "tls.crt", folder / "tls.key"
+
+
+@contextlib.contextmanager
+def tls_server(folder: Path, ca: ThrowawayCa) -> Iterator[BaoServer]:
+    """A real OpenBao serving TLS on 127.0.0.1 with a certificate ``ca`` signed (in-memory storage, initialised with
+    one key share and unsealed here, as a human does once in prod); ``addr`` is ``https://127.0.0.1:<port>`` and
+    ``root_token`` the initial root token."""
+    import ssl
+
+    bao = find_bao()
+    cert, key = issue_server_certificate(ca, folder / "tls")
+    port = free_port_pair()
+    config = folder / "server.hcl"
+    config.write_text(
+        'storage "inmem" {}\ndisable_mlock = true\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{port + 1}"\n'
+        f'  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n  tls_min_version = "tls12"\n}}\n'
+        f'api_addr = "https://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n')
+    log_path = folder / "bao-tls.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([bao, "server", f"-config={config}"], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=env)
+    addr = f"https://127.0.0.1:{port}"
+    server = BaoServer(addr, "", process, log_path)
+    ca_file = folder / "ca.crt"
+    ca_file.write_bytes(ca.pem)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail("OpenBao (TLS) exited at start:\n" + server.log_tail(), pytrace=False)
+            try:
+                status = requests.get(f"{addr}/v1/sys/init", timeout=1, verify=str(ca_file))
+                if status.status_code == 200:
+                    break
+            except (requests.RequestException, ssl.SSLError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"OpenBao (TLS) did not answer within {STARTUP_TIMEOUT_S}s:\n" + server.log_tail(), pytrace=False)
+            time.sleep(0.05)
+        init = requests.put(f"{addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=10,
+                            verify=str(ca_file)).json()
+        unsealed = requests.put(f"{addr}/v1/sys/unseal", json={"key": init["keys_base64"][0]}, timeout=10,
+                                verify=str(ca_file)).json()
+        assert unsealed["sealed"] is False, unsealed
+        server.root_token = init["root_token"]
+        while requests.get(f"{addr}/v1/sys/health", timeout=1, verify=str(ca_file)).status_code != 200:
+            if time.monotonic() > deadline:
+                pytest.fail("OpenBao (TLS) did not become active:\n" + server.log_tail(), pytrace=False)
+            time.sleep(0.05)
+        yield server
+    finally:
+        stop(server)

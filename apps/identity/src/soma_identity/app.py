@@ -30,10 +30,14 @@ log = logging.getLogger(__name__)
 
 
 def vault_client(settings: IdentitySettings) -> hvac.Client:
-    """A Vault client: a token from a mounted file (dev, tests), or Kubernetes auth with the pod's token."""
+    """A Vault client: a token from a mounted file (dev, tests), or Kubernetes auth with the pod's token.
+
+    Over TLS every call (the login, transit's sign and key reads) verifies Vault's certificate against
+    ``vault_ca_file`` alone, hostname included: an explicit ``verify`` also keeps hvac from reading
+    ``VAULT_CACERT``/``VAULT_CAPATH`` and requests from reading ``REQUESTS_CA_BUNDLE``."""
     if settings.vault_token is not None:
-        return hvac.Client(url=settings.vault_addr, token=settings.vault_token.get_secret_value())
-    client = hvac.Client(url=settings.vault_addr)
+        return hvac.Client(url=settings.vault_addr, token=settings.vault_token.get_secret_value(), verify=settings.vault_verify)
+    client = hvac.Client(url=settings.vault_addr, verify=settings.vault_verify)
     client.auth.kubernetes.login(settings.vault_kubernetes_role,
                                  settings.vault_service_account_token_path.read_text().strip(),
                                  mount_point=settings.vault_kubernetes_mount)

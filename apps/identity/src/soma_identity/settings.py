@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from cryptography import x509
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from soma_service import ServiceSettings
 
@@ -22,7 +24,10 @@ class IdentitySettings(ServiceSettings):
     refresh_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     clock_skew_seconds: int = Field(default=30, ge=0)
 
-    vault_addr: str = Field(min_length=1)
+    vault_addr: str = Field(min_length=1, description="Vault's URL; https:// needs vault_ca_file")
+    vault_ca_file: Path | None = Field(
+        default=None, description="PEM file of the CA Vault's certificate chains to (the platform CA); the only "
+        "trust for an https:// vault_addr, never the system store")
     vault_token: SecretStr | None = Field(default=None, description="a Vault token file (dev, tests)")
     vault_kubernetes_role: str | None = Field(default=None, description="Kubernetes-auth role, in the cluster")
     vault_kubernetes_mount: str = "kubernetes"
@@ -47,9 +52,40 @@ class IdentitySettings(ServiceSettings):
     federation_tenant_claim: str | None = Field(default=None, description="or: the ID token claim naming the tenant")
     federation_scopes: list[str] = Field(default_factory=list, description="scopes of a newly federated user")
 
+    @field_validator("vault_addr")
+    @classmethod
+    def _an_http_or_https_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL with a host, e.g. https://vault.soma-secrets.svc:8200")
+        return value
+
+    @field_validator("vault_ca_file")
+    @classmethod
+    def _a_readable_pem_certificate(cls, value: Path | None) -> Path | None:
+        """Parsed now, so a wrong mount or an empty Secret stops the service at start with the file's name, not at
+        the first signature."""
+        if value is None:
+            return value
+        try:
+            certificates = x509.load_pem_x509_certificates(value.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"cannot read the CA certificate file {value}: {exc.strerror or exc}") from None
+        except ValueError:
+            certificates = []
+        if not certificates:
+            raise ValueError(f"{value} holds no PEM certificate (expected the CA certificate, ca.crt)")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "IdentitySettings":
         problems = []
+        tls = urlsplit(self.vault_addr).scheme == "https"
+        if tls and self.vault_ca_file is None:
+            problems.append("vault_addr is https:// but vault_ca_file (SOMA_VAULT_CA_FILE) is not set: identity trusts "
+                            "only the CA certificate file given there, never the system store nor no verification")
+        if not tls and self.vault_ca_file is not None:
+            problems.append("vault_ca_file is set but vault_addr is not https://: the CA would verify nothing")
         if (self.vault_token is None) == (self.vault_kubernetes_role is None):
             problems.append("set exactly one of vault_token (a secret file) and vault_kubernetes_role")
         federation = [self.federation_issuer, self.federation_jwks_url, self.federation_audience]
@@ -60,6 +96,11 @@ class IdentitySettings(ServiceSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def vault_verify(self) -> str | bool:
+        """requests' ``verify`` for the Vault client: the CA file itself (only that CA, hostname checked) over TLS."""
+        return str(self.vault_ca_file) if self.vault_ca_file is not None else True
 
     @property
     def federation_enabled(self) -> bool:
