@@ -307,10 +307,10 @@ def test_the_producers_password_is_the_kafka_users_and_the_ca_a_copy_of_strimzis
         (delivered,) = [o for o in objects(plan, "ExternalSecret") if o["metadata"]["name"] == f"{app}-kafka"]
         assert delivered["metadata"]["namespace"] == NS and delivered["spec"]["data"][0]["remoteRef"]["key"] == f"{NS}/{app}/kafka"
     namespaced = lambda kind, ns: [o for o in objects(plan, kind) if o["metadata"].get("namespace") == ns]  # noqa: E731
-    (store,) = namespaced("SecretStore", NS)
+    (store,) = [o for o in namespaced("SecretStore", NS) if o["metadata"]["name"] == "kafka-cluster-ca"]
     provider = store["spec"]["provider"]["kubernetes"]
     assert provider["remoteNamespace"] == "soma-data" and provider["auth"] == {"serviceAccount": {"name": "kafka-cluster-ca-reader"}}
-    (copy,) = [o for o in namespaced("ExternalSecret", NS) if o["spec"]["secretStoreRef"]["kind"] == "SecretStore"]
+    (copy,) = [o for o in namespaced("ExternalSecret", NS) if o["spec"]["secretStoreRef"] == {"kind": "SecretStore", "name": "kafka-cluster-ca"}]
     assert copy["spec"]["secretStoreRef"]["name"] == store["metadata"]["name"]
     assert copy["spec"]["data"] == [{"secretKey": "ca.crt", "remoteRef": {"key": "platform-cluster-ca-cert", "property": "ca.crt"}}]
     (role,) = [o for o in namespaced("Role", "soma-data") if o["metadata"]["name"] == f"kafka-cluster-ca-reader-{NS}"]
@@ -364,16 +364,105 @@ def test_each_service_accepts_the_environment_and_files_the_phase_gives_it(rende
             stand_in.parent.mkdir(parents=True, exist_ok=True)
             stand_in.write_text(FAKE_ULID if "OPENFGA" in variable else
                                 "postgresql://u:p@db:5432/d?sslmode=require" if "DSN" in variable else
-                                STAND_IN_CA if variable == "SOMA_AUDIT_KAFKA_CA_FILE" else "stand-in-secret")
+                                STAND_IN_CA if variable.endswith("_CA_FILE") else "stand-in-secret")
             environ[variable] = str(stand_in)
         environ["SOMA_SECRETS_DIR"] = str(tmp_path / app / "none")
         module, _, name = target.partition(":")
         settings_class = getattr(importlib.import_module(module), name)
         loaded = settings_class.from_env(environ)
         assert loaded.service_name == app
+        if app == "identity":  # prod's Vault serves TLS: identity verifies it with the mounted CA copy, dev's is HTTP
+            assert (loaded.vault_addr.startswith("https://"), loaded.vault_verify) == (
+                (True, environ["SOMA_VAULT_CA_FILE"]) if stack == "prod" else (False, True))
         if app in AUDITORS:  # and the producer those settings build speaks to Core's listener as the phase meant
             assert kafka_client_of(loaded, app) == (environ["SOMA_AUDIT_KAFKA_BOOTSTRAP"], "SASL_SSL", "SCRAM-SHA-512",
                                                     "audit-producer", "stand-in-secret", "platform.audit.v1")
+
+
+# Vault over TLS (prod's raft Vault serves a certificate from the platform CA; dev's dev-mode Vault is plain HTTP):
+# identity gets Vault's CA as a mounted file, copied by External Secrets from cert-manager's ``vault-tls`` into a
+# ``vault-ca`` that holds ``ca.crt`` only, inside Vault's namespace, and from there into the agents namespace
+# (components/core/secrets/certificate_copy.py, the copy the Kafka CA takes too).
+
+SECRETS_NS = "soma-secrets"
+
+
+def vault_ca_objects(plan: dict) -> list[dict]:
+    return [o for o in objects(plan) if o["metadata"]["name"] == "vault-ca" or o["metadata"]["name"].startswith("vault-ca-reader")]
+
+
+def test_prod_identity_reaches_vault_over_https_trusting_a_mounted_copy_of_its_ca(rendered):
+    plan = rendered["prod"][0]
+    pod = deployment(plan, "identity")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["SOMA_VAULT_ADDR"] == f"https://vault.{SECRETS_NS}.svc:8200"
+    assert env["SOMA_VAULT_CA_FILE"] == "/var/run/secrets/soma/vault-ca/ca.crt"
+    assert mounted_secret(pod, env["SOMA_VAULT_CA_FILE"]) == ("vault-ca", "ca.crt")
+    # no other service talks to Vault: none gets its CA
+    for app in SERVICES:
+        if app != "identity":
+            assert "SOMA_VAULT_CA_FILE" not in {e["name"] for e in deployment(plan, app)["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_dev_with_vault_in_dev_mode_gets_none_of_it(rendered):
+    plan = rendered["dev"][0]
+    (container,) = deployment(plan, "identity")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SOMA_VAULT_ADDR"].startswith("http://") and "SOMA_VAULT_CA_FILE" not in env
+    assert vault_ca_objects(plan) == []
+
+
+def test_only_ca_crt_of_vaults_certificate_is_copied_and_vaults_key_never_leaves_its_namespace(rendered):
+    """``vault-tls`` holds Vault's private key (``tls.key``) beside ``ca.crt``; RBAC cannot limit a ``get`` to one key,
+    so only Vault's own namespace may read that Secret, into a ``vault-ca`` with ``ca.crt`` alone."""
+    plan = rendered["prod"][0]
+    copies = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects(plan, "ExternalSecret")
+              if o["spec"]["secretStoreRef"]["kind"] == "SecretStore"}
+    stores = {(o["metadata"]["namespace"], o["metadata"]["name"]): o["spec"]["provider"]["kubernetes"] for o in objects(plan, "SecretStore")}
+    source = {}
+    for (ns, name), copy in copies.items():
+        assert "dataFrom" not in copy["spec"] and [d["secretKey"] for d in copy["spec"]["data"]] == ["ca.crt"], (ns, name)
+        assert [d["remoteRef"]["property"] for d in copy["spec"]["data"]] == ["ca.crt"], (ns, name)
+        store = stores[(ns, copy["spec"]["secretStoreRef"]["name"])]
+        source[(ns, name)] = (store["remoteNamespace"], copy["spec"]["data"][0]["remoteRef"]["key"])
+    assert source[(SECRETS_NS, "vault-ca")] == (SECRETS_NS, "vault-tls")
+    assert source[(NS, "vault-ca")] == (SECRETS_NS, "vault-ca")
+    assert [k for k, v in source.items() if v == (SECRETS_NS, "vault-tls")] == [(SECRETS_NS, "vault-ca")]
+    # whoever may read vault-tls through a Role is in Vault's namespace
+    roles = {o["metadata"]["name"]: o for o in objects(plan, "Role") if o["metadata"]["namespace"] == SECRETS_NS}
+    for binding in (o for o in objects(plan, "RoleBinding") if o["metadata"]["namespace"] == SECRETS_NS):
+        rules = roles[binding["roleRef"]["name"]]["rules"] if binding["roleRef"]["kind"] == "Role" else []
+        if any("vault-tls" in r.get("resourceNames", ()) or ("secrets" in r["resources"] and not r.get("resourceNames")) for r in rules):
+            assert {s.get("namespace") for s in binding["subjects"]} == {SECRETS_NS}, binding["metadata"]["name"]
+
+
+def test_each_vault_ca_reader_may_get_one_secret_by_name_and_nothing_else(rendered):
+    plan = rendered["prod"][0]
+    readers = {(SECRETS_NS, f"vault-ca-reader-{SECRETS_NS}"): ("vault-tls", SECRETS_NS), (SECRETS_NS, f"vault-ca-reader-{NS}"): ("vault-ca", NS)}
+    found = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects(plan, "Role") if o["metadata"]["name"].startswith("vault-ca-reader")}
+    assert set(found) == set(readers)
+    for key, (secret, reader_ns) in readers.items():
+        assert found[key]["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [secret]}]
+        (binding,) = [o for o in objects(plan, "RoleBinding") if (o["metadata"]["namespace"], o["metadata"]["name"]) == key]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": key[1]}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "vault-ca-reader", "namespace": reader_ns}]
+        (account,) = [o for o in objects(plan, "ServiceAccount") if (o["metadata"]["namespace"], o["metadata"]["name"]) == (reader_ns, "vault-ca-reader")]
+        assert account["automountServiceAccountToken"] is False
+        (store,) = [o for o in objects(plan, "SecretStore") if (o["metadata"]["namespace"], o["metadata"]["name"]) == (reader_ns, "vault-ca")]
+        assert store["spec"]["provider"]["kubernetes"]["auth"] == {"serviceAccount": {"name": "vault-ca-reader"}}
+
+
+def test_the_vault_ca_objects_are_what_the_api_server_and_the_installed_crds_accept(rendered):
+    from tests.verification import installed_crd_validators
+
+    plan, parsed = rendered["prod"][0], rendered["prod"][2]
+    ours = vault_ca_objects(plan)
+    assert sorted({(o["kind"], o["metadata"]["namespace"]) for o in ours}) == [
+        ("ExternalSecret", NS), ("ExternalSecret", SECRETS_NS), ("Role", SECRETS_NS), ("RoleBinding", SECRETS_NS),
+        ("SecretStore", NS), ("SecretStore", SECRETS_NS), ("ServiceAccount", NS), ("ServiceAccount", SECRETS_NS)]
+    installed = installed_crd_validators(objects(plan))
+    problems = [f"{o['kind']}/{o['metadata']['name']}: {p}" for o in ours for p in validate(o, parsed.kubernetes_version, installed)]
+    assert not problems, "\n".join(problems)
 
 
 # Delivery (agents.delivery; docs/architecture/gitops.md, "How the services' manifests reach the applications

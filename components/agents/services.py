@@ -204,6 +204,11 @@ class AgentServicesDeployment(pulumi.ComponentResource):
         if name == "identity":
             token = ServiceAccountToken(audience=VAULT_AUDIENCE, path=VAULT_TOKEN_DIR)
             env.update(self._identity(services, platform))
+            vault_ca = self.core.vault_ca(ns, self.after) if self.core.vault_ca else None
+            if vault_ca is not None:  # Vault serves TLS (raft): identity trusts exactly its CA, as a mounted file
+                mount(vault_ca, ("ca.crt", "vault_ca"))
+            elif self.core.vault.tls:
+                raise ValueError("identity: Core's Vault serves TLS but offers no copy of its CA (CoreOutputs.vault_ca)")
             egress.append(Egress(to=Peer(namespace=self.core.secrets_namespace, pods=dict(vault_server.POD_LABELS)), ports=(vault_server.PORT,)))
         if name == "gateway":
             gateway = services.gateway

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import pulumi
 
 from components.core import backup_watch
 from components.core.certificates import Certificates
 from components.core.data import ClientNamespaces, DataStores
-from components.core.interfaces import DatabaseAccess, KafkaClientAccess, SecretGrants, VaultAdmin
+from components.core.interfaces import DatabaseAccess, KafkaClientAccess, SecretGrants, SecretRef, VaultAdmin
 from components.core.observability import Observability, monitoring_stack, node_logs
 from components.core.secrets import Secrets
 from components.core.secrets.raft_snapshots import RaftSnapshots
@@ -48,6 +48,10 @@ class CoreOutputs:
     Kafka (TLS + SCRAM-SHA-512 as ``audit-producer``; components/core/data/kafka_clients.py). Each call grants that
     one consumer the password and its namespace the cluster CA, and opens the brokers' ingress from it. None until
     the data stores exist (core.vault.configure)."""
+    vault_ca: Callable[[str, Sequence[pulumi.Resource]], SecretRef | None] | None = None
+    """``vault_ca(namespace, after)``: the Secret ``vault-ca`` (key ``ca.crt``) in ``namespace``, a copy of the CA Vault's
+    TLS certificate chains to, for a client of Vault that must verify it; it returns None while Vault serves plain HTTP
+    (dev mode). None until Vault is configured (core.vault.configure)."""
 
 
 class Core(Phase):
@@ -111,6 +115,7 @@ class Core(Phase):
             cert_manager=self.certificates.chart,
             database=self.data.postgres.access if self.data else None,
             kafka_producer=self.data.kafka_clients.producer if self.data else None,
+            vault_ca=self.secrets.vault_ca if self.secrets.configured else None,
         )
         self.register_outputs({"namespaces": [n.name for n in self.namespace.values()]})
 

@@ -17,6 +17,7 @@ import pulumi_vault as vault
 
 from components.core.interfaces import IssuerRef, SecretRef, VaultAdmin
 from components.core.secrets import external_secrets, vault_server
+from components.core.secrets.certificate_copy import CertificateSource, copy_ca_certificate
 from components.core.secrets.vault_access import (
     SNAPSHOT_POLICY, SecretConsumer, policy_hcl, policy_name, role_name, role_settings, snapshot_policy_hcl, snapshot_role_settings,
     vault_paths,
@@ -25,6 +26,9 @@ from components.kit import KitContext, Peer, allow_egress, allow_ingress, recomm
 from components.settings import CoreSettings
 
 API_SERVER_PORTS = (443, 6443)
+VAULT_CA = "vault-ca"
+"""The Secret (one key, ``ca.crt``) with the CA Vault's serving certificate chains to: first in Vault's namespace, copied
+from ``vault-tls`` (which also holds Vault's private key, so no other namespace reads it), then in each consumer's."""
 
 
 class VaultNotConfigured(RuntimeError):
@@ -50,6 +54,7 @@ class Secrets(pulumi.ComponentResource):
         self._passwords: dict[str, random.RandomPassword] = {}
         self._consumers: dict[tuple[str, str], _Consumer] = {}
         self._snapshot_role: str | None = None
+        self._vault_ca: dict[str, tuple[SecretRef, pulumi.Resource]] = {}
         self.namespace = settings.namespaces.secrets.name
         self.mount = settings.vault.kv_mount
         self.configured = settings.vault.configure
@@ -66,6 +71,24 @@ class Secrets(pulumi.ComponentResource):
             return None
         return VaultAdmin(provider=self.configuration.provider, kubernetes_auth_path=self.configuration.kubernetes_auth.path,
                           url=self.endpoint.url, tls=self.endpoint.ca_secret is not None, ca_issuer=self._issuer.name)
+
+    def vault_ca(self, namespace: str, after: Sequence[pulumi.Resource] = ()) -> SecretRef | None:
+        """Vault's CA certificate as the Secret ``vault-ca`` (key ``ca.crt``) in ``namespace``, for a client that
+        verifies Vault's certificate (identity's ``SOMA_VAULT_CA_FILE``); None when Vault serves plain HTTP (dev
+        mode). cert-manager writes ``ca.crt`` beside Vault's key in ``vault-tls``: that one Secret is read only inside
+        Vault's namespace, into a ``vault-ca`` there, and consumer namespaces copy that one
+        (components/core/secrets/certificate_copy.py). ``after`` is what objects in ``namespace`` wait for."""
+        if self.endpoint.ca_secret is None:
+            return None
+        if self.namespace not in self._vault_ca:
+            own = CertificateSource(self.namespace, self.endpoint.ca_secret, ready=(self.vault_chart,))
+            self._vault_ca[self.namespace] = copy_ca_certificate(
+                VAULT_CA, own, self.namespace, self._ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.operator]))
+        if namespace not in self._vault_ca:
+            public = CertificateSource(self.namespace, VAULT_CA, ready=(self._vault_ca[self.namespace][1],))
+            self._vault_ca[namespace] = copy_ca_certificate(
+                VAULT_CA, public, namespace, self._ctx, pulumi.ResourceOptions(parent=self, depends_on=[self.operator]), after)
+        return self._vault_ca[namespace][0]
 
     def password(self, name: str, length: int = 32) -> pulumi.Output[str]:
         """One RandomPassword per name; asking twice returns the same credential.
