@@ -202,52 +202,63 @@ def issue_server_certificate(ca: ThrowawayCa, folder: Path, *, ip: str = "127.0.
     return folder / "tls.crt", folder / "tls.key"
 
 
-@contextlib.contextmanager
-def tls_server(folder: Path, ca: ThrowawayCa) -> Iterator[BaoServer]:
-    """A real OpenBao serving TLS on 127.0.0.1 with a certificate ``ca`` signed (in-memory storage, initialised with
-    one key share and unsealed here, as a human does once in prod); ``addr`` is ``https://127.0.0.1:<port>`` and
-    ``root_token`` the initial root token."""
-    import ssl
-
-    bao = find_bao()
-    cert, key = issue_server_certificate(ca, folder / "tls")
+def _start_tls(bao: str, folder: Path, cert: Path, key: Path, ca_file: Path, attempt: int) -> BaoServer | None:
+    """Start the TLS server and wait until it answers with a certificate ``ca_file`` verifies; None if it exited
+    (most likely it lost a port race; the caller retries)."""
     port = free_port_pair()
-    config = folder / "server.hcl"
+    config = folder / f"server-{attempt}.hcl"
     config.write_text(
         'storage "inmem" {}\ndisable_mlock = true\n'
         f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{port + 1}"\n'
         f'  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n  tls_min_version = "tls12"\n}}\n'
         f'api_addr = "https://127.0.0.1:{port}"\ncluster_addr = "https://127.0.0.1:{port + 1}"\n')
-    log_path = folder / "bao-tls.log"
+    log_path = folder / f"bao-tls-{attempt}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
     with open(log_path, "wb") as log:
         process = subprocess.Popen([bao, "server", f"-config={config}"], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env)
-    addr = f"https://127.0.0.1:{port}"
-    server = BaoServer(addr, "", process, log_path)
+    server = BaoServer(f"https://127.0.0.1:{port}", "", process, log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return None
+        try:
+            if requests.get(f"{server.addr}/v1/sys/init", timeout=1, verify=str(ca_file)).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    stop(server)
+    pytest.fail(f"OpenBao (TLS) did not answer within {STARTUP_TIMEOUT_S}s:\n" + server.log_tail(), pytrace=False)
+
+
+@contextlib.contextmanager
+def tls_server(folder: Path, ca: ThrowawayCa, attempts: int = 3) -> Iterator[BaoServer]:
+    """A real OpenBao serving TLS on 127.0.0.1 with a certificate ``ca`` signed (in-memory storage, initialised with
+    one key share and unsealed here, as a human does once in prod); ``addr`` is ``https://127.0.0.1:<port>``,
+    ``root_token`` the initial root token, and ``folder/ca.crt`` the CA certificate."""
+    bao = find_bao()
+    cert, key = issue_server_certificate(ca, folder / "tls")
     ca_file = folder / "ca.crt"
     ca_file.write_bytes(ca.pem)
+    server = None
+    for attempt in range(attempts):
+        server = _start_tls(bao, folder, cert, key, ca_file, attempt)
+        if server is not None:
+            break
+    if server is None:
+        pytest.fail(f"OpenBao (TLS) exited during start-up {attempts} times; last log:\n"
+                    + (folder / f"bao-tls-{attempts - 1}.log").read_text(errors="replace")[-3000:], pytrace=False)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail("OpenBao (TLS) exited at start:\n" + server.log_tail(), pytrace=False)
-            try:
-                status = requests.get(f"{addr}/v1/sys/init", timeout=1, verify=str(ca_file))
-                if status.status_code == 200:
-                    break
-            except (requests.RequestException, ssl.SSLError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"OpenBao (TLS) did not answer within {STARTUP_TIMEOUT_S}s:\n" + server.log_tail(), pytrace=False)
-            time.sleep(0.05)
-        init = requests.put(f"{addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=10,
-                            verify=str(ca_file)).json()
-        unsealed = requests.put(f"{addr}/v1/sys/unseal", json={"key": init["keys_base64"][0]}, timeout=10,
-                                verify=str(ca_file)).json()
+        verify = str(ca_file)
+        init = requests.put(f"{server.addr}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=10,
+                            verify=verify).json()
+        unsealed = requests.put(f"{server.addr}/v1/sys/unseal", json={"key": init["keys_base64"][0]}, timeout=10,
+                                verify=verify).json()
         assert unsealed["sealed"] is False, unsealed
         server.root_token = init["root_token"]
-        while requests.get(f"{addr}/v1/sys/health", timeout=1, verify=str(ca_file)).status_code != 200:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while requests.get(f"{server.addr}/v1/sys/health", timeout=1, verify=verify).status_code != 200:
             if time.monotonic() > deadline:
                 pytest.fail("OpenBao (TLS) did not become active:\n" + server.log_tail(), pytrace=False)
             time.sleep(0.05)
