@@ -420,11 +420,11 @@ def test_only_ca_crt_of_vaults_certificate_is_copied_and_vaults_key_never_leaves
               if o["spec"]["secretStoreRef"]["kind"] == "SecretStore"}
     stores = {(o["metadata"]["namespace"], o["metadata"]["name"]): o["spec"]["provider"]["kubernetes"] for o in objects(plan, "SecretStore")}
     source = {}
-    for (ns, name), copy in copies.items():
-        assert "dataFrom" not in copy["spec"] and [d["secretKey"] for d in copy["spec"]["data"]] == ["ca.crt"], (ns, name)
-        assert [d["remoteRef"]["property"] for d in copy["spec"]["data"]] == ["ca.crt"], (ns, name)
-        store = stores[(ns, copy["spec"]["secretStoreRef"]["name"])]
-        source[(ns, name)] = (store["remoteNamespace"], copy["spec"]["data"][0]["remoteRef"]["key"])
+    for (ns, name), external in copies.items():
+        assert "dataFrom" not in external["spec"] and [d["secretKey"] for d in external["spec"]["data"]] == ["ca.crt"], (ns, name)
+        assert [d["remoteRef"]["property"] for d in external["spec"]["data"]] == ["ca.crt"], (ns, name)
+        store = stores[(ns, external["spec"]["secretStoreRef"]["name"])]
+        source[(ns, name)] = (store["remoteNamespace"], external["spec"]["data"][0]["remoteRef"]["key"])
     assert source[(SECRETS_NS, "vault-ca")] == (SECRETS_NS, "vault-tls")
     assert source[(NS, "vault-ca")] == (SECRETS_NS, "vault-ca")
     assert [k for k, v in source.items() if v == (SECRETS_NS, "vault-tls")] == [(SECRETS_NS, "vault-ca")]
