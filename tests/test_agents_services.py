@@ -655,3 +655,92 @@ def test_settings_refuse_an_unpinned_shipper_and_the_stack_files_keep_it_off():
     for stack in ("dev", "staging", "prod"):
         compliance = platform_settings.parse(config_with(stack), stack).governance.compliance
         assert compliance.shipper is None or not compliance.shipper.enabled
+
+
+# Metrics (docs/agents-deploy.md "Metrics"): the services push their metrics over OTLP to the collector, which
+# forwards them to Prometheus' OTLP receiver (tests/test_service_metrics_e2e.py); a soma_service server listens on
+# SOMA_HTTP_PORT only and has no /metrics route, so a monitor or a metrics port on its pods would be a scrape of
+# nothing, its target down forever.
+
+def unserved_scrapes(plan: dict, namespace: str, app: str) -> list[str]:
+    """What the plan asks Prometheus to scrape on ``app``'s pods that the service does not serve: every container
+    port other than the one it listens on (``SOMA_HTTP_PORT``), and every ServiceMonitor or PodMonitor reaching its
+    pods (through a Service that selects them, or directly), on any port."""
+    from tests.scrapes import selects
+
+    (workload,) = [o for o in objects(plan) if o["kind"] in ("Deployment", "StatefulSet")
+                   and o["metadata"]["namespace"] == namespace and o["metadata"]["name"] == app]
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    listens = int({e["name"]: e.get("value") for e in container["env"]}["SOMA_HTTP_PORT"])
+    problems = [f"{app}: port {p.get('name')} ({p['containerPort']}) is declared, the service listens on {listens} only"
+                for p in container.get("ports", []) if p["containerPort"] != listens]
+    services = [s for s in objects(plan, "Service") if s["metadata"]["namespace"] == namespace
+                and s["spec"].get("selector") and s["spec"]["selector"].items() <= pod_labels.items()]
+    for monitor in objects(plan):
+        if monitor["kind"] not in ("ServiceMonitor", "PodMonitor"):
+            continue
+        spec = monitor["spec"]
+        names = (spec.get("namespaceSelector") or {}).get("matchNames", [monitor["metadata"]["namespace"]])
+        if namespace not in names and not (spec.get("namespaceSelector") or {}).get("any"):
+            continue
+        reached = (selects(spec.get("selector", {}), pod_labels) if monitor["kind"] == "PodMonitor"
+                   else any(selects(spec.get("selector", {}), s["metadata"].get("labels", {})) for s in services))
+        if reached:
+            endpoints = spec.get("endpoints") or spec.get("podMetricsEndpoints") or []
+            problems += [f"{app}: {monitor['kind']} {monitor['metadata']['name']} scrapes {e.get('path', '/metrics')} on "
+                         f"port {e.get('port') or e.get('targetPort')}, which the service does not serve" for e in endpoints]
+    return problems
+
+
+def test_a_soma_service_serves_no_metrics_endpoint_to_scrape():
+    """The premise of the check below, from the base itself: /metrics is a 404 on the service port."""
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from tools.render import ROOT
+    if str(ROOT / "apps/common/src") not in sys.path:
+        sys.path.insert(0, str(ROOT / "apps/common/src"))
+    from soma_service import ServiceSettings, create_app
+
+    app = create_app(ServiceSettings(service_name="probe"), configure_logging=False)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_no_monitor_or_metrics_port_points_at_what_the_services_do_not_serve(rendered, stack):
+    plan = rendered[stack][0]
+    apps = [(NS, app) for app in SERVICES] + [(GOV, SHIPPER)]
+    assert [p for namespace, app in apps for p in unserved_scrapes(plan, namespace, app)] == []
+    for namespace, app in apps:
+        (container,) = [o for o in objects(plan, "Deployment") if o["metadata"]["namespace"] == namespace
+                        and o["metadata"]["name"] == app][0]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["OTEL_METRICS_EXPORTER"] == "otlp" and env["SOMA_OTLP_ENDPOINT"].endswith(":4317"), app
+        assert f"{app}-telemetry" in flow_names(plan, "NetworkPolicy", namespace), app
+        assert f"{app}-metrics-scrape" not in flow_names(plan, "NetworkPolicy", namespace), app
+
+
+def test_the_check_notices_a_scrape_of_a_port_the_service_does_not_serve(rendered):
+    """What the kit rendered for these services before they pushed over OTLP: a metrics port on the pod and the
+    Service, and a ServiceMonitor on it."""
+    plan = copy.deepcopy(rendered["dev"][0])
+    gateway = next(r["inputs"] for r in plan["resources"] if r["inputs"].get("kind") == "Deployment"
+                   and r["inputs"]["metadata"]["name"] == "gateway" and r["inputs"]["metadata"]["namespace"] == NS)
+    gateway["spec"]["template"]["spec"]["containers"][0]["ports"].append({"name": "metrics", "containerPort": 9464, "protocol": "TCP"})
+    service = next(r["inputs"] for r in plan["resources"] if r["inputs"].get("kind") == "Service"
+                   and r["inputs"]["metadata"]["name"] == "gateway" and r["inputs"]["metadata"]["namespace"] == NS)
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+               "metadata": {"name": "gateway", "namespace": NS, "labels": service["metadata"]["labels"]},
+               "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}},
+                        "endpoints": [{"port": "metrics", "path": "/metrics"}]}}
+    plan["resources"].append({**next(r for r in plan["resources"] if r["inputs"] is service), "inputs": monitor,
+                              "urn": "urn:test:ServiceMonitor::gateway", "type": "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"})
+    assert unserved_scrapes(plan, NS, "gateway") == [
+        "gateway: port metrics (9464) is declared, the service listens on 8080 only",
+        "gateway: ServiceMonitor gateway scrapes /metrics on port metrics, which the service does not serve",
+    ]
+    assert unserved_scrapes(plan, NS, "identity") == []

@@ -89,6 +89,33 @@ def test_a_workload_is_observable_by_default():
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
 
 
+def test_a_workload_that_pushes_its_metrics_over_otlp_declares_nothing_to_scrape():
+    """metrics="otlp" (the soma_service apps): no metrics port on the pod or the Service, no ServiceMonitor, no scrape
+    flow, so no monitor points at a port nothing serves; the OTLP flow to the collector stays, the environment says
+    how the metrics leave, and each pod is its own ``service.instance.id`` (Prometheus' ``instance``)."""
+    plan = workload_plan(metrics="otlp")
+    _, container = container_of(plan)
+    assert [p["name"] for p in container["ports"]] == ["http"]
+    (service,) = objects(plan, "Service")
+    assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
+    assert objects(plan, "ServiceMonitor") == [] and objects(plan, "PodMonitor") == []
+    assert {p["metadata"]["name"] for p in objects(plan, "NetworkPolicy")} == {"orchestrator-callers", "orchestrator-telemetry"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OTEL_METRICS_EXPORTER"] == "otlp"
+    assert "service.instance.id=$(K8S_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"].split(",")
+    # the scraped default is unchanged
+    assert {e["name"]: e.get("value") for e in container_of(workload_plan())[1]["env"]}["OTEL_METRICS_EXPORTER"] == "prometheus"
+
+
+def test_metrics_over_otlp_refuse_a_metrics_port_on_the_service_port_and_unknown_modes():
+    with pytest.raises(ValueError, match="not served on the service port"):
+        workload_plan(metrics="otlp", metrics_on_service_port=True)
+    with pytest.raises(ValueError, match="'scrape' or 'otlp'"):
+        workload_plan(metrics="pull")
+    # the service port may be 9464 when nothing listens on a metrics port
+    assert [p["containerPort"] for p in container_of(workload_plan(metrics="otlp", port=9464))[1]["ports"]] == [9464]
+
+
 def test_recommended_labels_everywhere():
     for obj in objects(workload_plan()):
         labels = obj["metadata"]["labels"]

@@ -45,6 +45,9 @@ SECRETS_DIR = "/var/run/secrets/soma"
 VAULT_TOKEN_DIR = "/var/run/secrets/vault"
 SHUTDOWN_GRACE_SECONDS = 20
 """The base's default drain; the pod's grace is 10 s above it."""
+METRICS = "otlp"
+"""soma_service pushes its metrics over OTLP to the collector (``SOMA_OTLP_ENDPOINT``), which forwards them to
+Prometheus' OTLP receiver; the services serve no metrics port, so the kit declares no ServiceMonitor."""
 AUDITORS = ("gateway", "orchestrator", "tools", "memory")
 """The services that write audit events (soma_service.audit): to Core's Kafka as ``audit-producer`` when Core offers
 it (``CoreOutputs.kafka_producer``), else as JSON log lines (:data:`LOG_SINK_REASON`)."""
@@ -245,7 +248,7 @@ class AgentServicesDeployment(pulumi.ComponentResource):
             name=name, namespace=ns, component=spec.component, image=name, app_image=True, port=PORT,
             resources=settings.resources, replicas=settings.replicas, run_as_user=UID, env=env, secret_files=tuple(files),
             token=token, callers=callers, egress=tuple(egress), pod_labels=labels,
-            termination_grace_seconds=SHUTDOWN_GRACE_SECONDS + 10,
+            termination_grace_seconds=SHUTDOWN_GRACE_SECONDS + 10, metrics=METRICS,
         ), ctx, pulumi.ResourceOptions(parent=self, depends_on=self.after), applications=self.manifests.get(name))
 
     def _identity(self, services: AgentServices, platform: PlatformSettings) -> dict[str, str]:

@@ -13,14 +13,18 @@ SCRAPE_INTERVAL = "30s"
 MONITOR_KINDS = {"ServiceMonitor": "endpoints", "PodMonitor": "podMetricsEndpoints"}
 
 
-def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: Telemetry) -> list[dict]:
+def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: Telemetry,
+             metrics: str = "scrape") -> list[dict]:
     """The OpenTelemetry SDK environment: who I am, where to send, in which format to log.
 
     The pod and container names travel as resource attributes so that the collector can turn
     them (with the namespace) into the ``namespace``/``pod``/``container`` Loki labels the
     dashboards query; the pod name comes from the downward API, defined first so that
     Kubernetes expands ``$(K8S_POD_NAME)`` inside the attribute list. The container is named
-    after the service by the kit.
+    after the service by the kit. ``service.instance.id`` is the pod's name: Prometheus' OTLP
+    receiver makes it the ``instance`` label, so the replicas of a service that push their
+    metrics (``metrics="otlp"``) stay separate series instead of overwriting each other.
+    ``OTEL_METRICS_EXPORTER`` says how the metrics leave: ``prometheus`` (scraped) or ``otlp``.
     """
     attributes = ",".join(
         [
@@ -30,6 +34,7 @@ def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: 
             f"k8s.namespace.name={namespace}",
             f"k8s.pod.name=$({POD_NAME_ENV})",
             f"k8s.container.name={service}",
+            f"service.instance.id=$({POD_NAME_ENV})",
         ]
     )
     return [
@@ -40,7 +45,7 @@ def otel_env(service: str, namespace: str, stack: str, version: str, telemetry: 
         {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "grpc"},
         {"name": "OTEL_TRACES_EXPORTER", "value": "otlp"},
         {"name": "OTEL_LOGS_EXPORTER", "value": "otlp"},
-        {"name": "OTEL_METRICS_EXPORTER", "value": "prometheus"},
+        {"name": "OTEL_METRICS_EXPORTER", "value": "otlp" if metrics == "otlp" else "prometheus"},
         {"name": "LOG_FORMAT", "value": "json"},
         {"name": "LOG_OUTPUT", "value": "stdout"},
     ]

@@ -5,6 +5,11 @@ ServiceAccount without token automount, a non-root read-only Deployment or State
 requests, limits and probes, a Service, a ServiceMonitor, the NetworkPolicies for its flows
 (callers, telemetry, metrics scraping) and, with more than one replica, a PodDisruptionBudget
 and spreading across nodes.
+
+Metrics are scraped (a ``metrics`` port, a ServiceMonitor, the scrape flow) unless the server pushes
+them over OTLP (``metrics="otlp"``: the first-party services of apps/, whose soma_service base
+exports through the collector to Prometheus' OTLP receiver). Then the kit declares no metrics port,
+no monitor and no scrape flow, so no monitor points at a port nothing serves.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from components.kit.security import (
 from components.settings import Resources
 
 OTLP_GRPC_PORT = 4317
+MetricsDelivery = Literal["scrape", "otlp"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ class WorkloadArgs:
     replicas: int = 1
     kind: Literal["Deployment", "StatefulSet"] = "Deployment"
     metrics_port: int = 9464
+    metrics: MetricsDelivery = "scrape"
+    """``scrape``: Prometheus scrapes ``metrics_port``; ``otlp``: the server pushes its metrics over OTLP to the
+    collector, so no metrics port, ServiceMonitor or scrape flow is declared."""
     health_path: str = "/healthz"
     ready_path: str = "/readyz"
     args: tuple[str, ...] = ()
@@ -88,11 +97,20 @@ class WorkloadArgs:
             raise ValueError(f"workload {self.name}: a StatefulSet needs storage")
         if self.volumes_per_replica < 1 or (self.volumes_per_replica > 1 and self.kind != "StatefulSet"):
             raise ValueError(f"workload {self.name}: several data volumes per replica need a StatefulSet")
-        if self.port == self.metrics_port:
+        if self.metrics not in ("scrape", "otlp"):
+            raise ValueError(f"workload {self.name}: metrics must be 'scrape' or 'otlp', not {self.metrics!r}")
+        if self.metrics == "otlp" and self.metrics_on_service_port:
+            raise ValueError(f"workload {self.name}: metrics pushed over OTLP are not served on the service port")
+        if self.metrics == "scrape" and self.port == self.metrics_port:
             raise ValueError(f"workload {self.name}: the metrics port must differ from the service port")
         for item in self.secret_env:
             if item.env in self.env:
                 raise ValueError(f"workload {self.name}: env {item.env} is set both literally and from a Secret")
+
+    @property
+    def scraped(self) -> bool:
+        """Prometheus scrapes the server (a metrics port and a ServiceMonitor), rather than receiving its metrics over OTLP."""
+        return self.metrics == "scrape"
 
 
 def data_volumes(args: WorkloadArgs) -> list[tuple[str, str]]:
@@ -174,12 +192,14 @@ class Workload(pulumi.ComponentResource):
                 "selector": match,
                 "ports": [
                     {"name": "http", "port": args.port, "targetPort": "http", "protocol": "TCP"},
-                    {"name": METRICS_PORT_NAME, "port": args.metrics_port, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"},
+                    *([{"name": METRICS_PORT_NAME, "port": args.metrics_port, "targetPort": METRICS_PORT_NAME, "protocol": "TCP"}]
+                      if args.scraped else []),
                 ],
             },
             opts=app,
         )
-        self.service_monitor = service_monitor(args.name, args.namespace, ctx, child, path=args.metrics_path)
+        self.service_monitor = (service_monitor(args.name, args.namespace, ctx, child, path=args.metrics_path)
+                                if args.scraped else None)
         self.network_policies = self._network_policies(args, ctx, match, child)
         self.disruption_budget = None
         if args.replicas > 1:
@@ -195,7 +215,8 @@ class Workload(pulumi.ComponentResource):
     @staticmethod
     def _pod_spec(args: WorkloadArgs, ctx: KitContext, image: ImageRef) -> dict:
         match = selector(args.name)
-        env = [*environment(args.env, args.secret_env), *otel_env(args.name, args.namespace, ctx.stack, image.tag, ctx.telemetry)]
+        env = [*environment(args.env, args.secret_env),
+               *otel_env(args.name, args.namespace, ctx.stack, image.tag, ctx.telemetry, metrics=args.metrics)]
         mounts, volumes = writable_scratch(args.writable_paths)
         if args.kind == "StatefulSet":
             mounts.extend({"name": volume, "mountPath": path} for volume, path in data_volumes(args))
@@ -218,7 +239,8 @@ class Workload(pulumi.ComponentResource):
             "env": env,
             "ports": [
                 {"name": "http", "containerPort": args.port, "protocol": "TCP"},
-                {"name": METRICS_PORT_NAME, "containerPort": args.port if args.metrics_on_service_port else args.metrics_port, "protocol": "TCP"},
+                *([{"name": METRICS_PORT_NAME, "containerPort": args.port if args.metrics_on_service_port else args.metrics_port,
+                    "protocol": "TCP"}] if args.scraped else []),
             ],
             "resources": resource_requirements(args.resources),
             "securityContext": container_security_context(args.opt_out, args.run_as_user),
@@ -255,7 +277,8 @@ class Workload(pulumi.ComponentResource):
         collector = Peer(namespace=ctx.telemetry.scraper_namespace, pods={"app.kubernetes.io/name": "opentelemetry-collector"})
         scrape_port = args.port if args.metrics_on_service_port else args.metrics_port
         policies = [
-            network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [scrape_port], opts, ctx.flows),
+            *([network.allow_ingress(f"{args.name}-metrics-scrape", args.namespace, match, [scraper], [scrape_port], opts, ctx.flows)]
+              if args.scraped else []),
             network.allow_egress(f"{args.name}-telemetry", args.namespace, match, [collector], [OTLP_GRPC_PORT], opts, ctx.flows),
         ]
         if args.callers:

@@ -558,7 +558,8 @@ def kit_workloads(plan: dict) -> list[dict]:
 
 
 def kit_workload_problems(plan: dict, otlp_endpoint: str) -> list[str]:
-    """What a kit workload lacks of the three defaults: OTEL env, scraped metrics port, JSON logs."""
+    """What a kit workload lacks of the three defaults: OTEL env, metrics (a scraped metrics port, or pushed over
+    OTLP with no port to scrape), JSON logs."""
     problems = []
     for workload in kit_workloads(plan):
         name = workload["inputs"]["metadata"]["name"]
@@ -572,8 +573,15 @@ def kit_workload_problems(plan: dict, otlp_endpoint: str) -> list[str]:
             problems += [f"{name}: no {key} attribute" for key in LOG_LABEL_SOURCES if key not in attributes]
             if env.get("LOG_FORMAT") != "json":
                 problems.append(f"{name}: logs are not JSON")
+            if env.get("OTEL_METRICS_EXPORTER") == "otlp":  # pushed to the collector: nothing to scrape
+                if "metrics" in {p.get("name") for p in container.get("ports", [])}:
+                    problems.append(f"{name}: pushes its metrics over OTLP but declares a metrics port")
+                continue
             if "metrics" not in {p.get("name") for p in container.get("ports", [])}:
                 problems.append(f"{name}: no metrics port")
+        if all({e["name"]: e.get("value") for e in c.get("env", [])}.get("OTEL_METRICS_EXPORTER") == "otlp"
+               for c in workload["inputs"]["spec"]["template"]["spec"]["containers"]):
+            continue
         services = [s for s in siblings if s.get("kind") == "Service" and "metrics" in {p["name"] for p in s["spec"]["ports"]}]
         monitors = [
             m for m in siblings
@@ -609,6 +617,21 @@ def test_a_workload_built_through_the_kit_has_all_three_defaults(probe_workload_
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_kit_workload_in_the_plan_has_all_three_defaults(obs, stack):
     assert kit_workload_problems(obs[stack], telemetry_for(loaded(stack).core).otlp_endpoint) == []
+
+
+def test_a_workload_pushing_its_metrics_over_otlp_passes_and_a_stray_metrics_port_is_noticed():
+    from components.kit import KitContext, Workload, WorkloadArgs
+
+    s = loaded("prod")
+    ctx = KitContext.from_settings(s, platform_catalog.load(), telemetry_for(s.core))
+    args = WorkloadArgs(name="pusher", namespace="soma-agents", component="api", image="opentelemetry-collector-k8s",
+                        port=8080, resources=s.core.observability.grafana.resources, metrics="otlp")
+    plan = build_plan("prod", mock_runtime.run(lambda: Workload(args, ctx), "prod", {}), {})
+    endpoint = telemetry_for(s.core).otlp_endpoint
+    assert kit_workload_problems(plan, endpoint) == []
+    container = kit_workloads(plan)[0]["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    container["ports"].append({"name": "metrics", "containerPort": 9464, "protocol": "TCP"})
+    assert kit_workload_problems(plan, endpoint) == ["pusher: pushes its metrics over OTLP but declares a metrics port"]
 
 
 def test_the_defaults_check_notices_a_workload_without_them(probe_workload_plan):

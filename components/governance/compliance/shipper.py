@@ -69,6 +69,7 @@ class AuditShipper(pulumi.ComponentResource):
             token=ServiceAccountToken(audience=settings.api_audience, path=API_TOKEN_DIR),
             config_maps=((CLUSTER_CA_CONFIG_MAP, CA_DIR),), callers=callers, egress=tuple(egress), pod_labels=labels,
             termination_grace_seconds=SHUTDOWN_GRACE_SECONDS + 10,
+            metrics="otlp",  # soma_service pushes its metrics to the collector, as the agents services (services.METRICS)
         ), ctx, child)
         role = f"soma-{NAME}-events"
         self.cluster_role = k8s.rbac.v1.ClusterRole(
