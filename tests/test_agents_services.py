@@ -744,3 +744,28 @@ def test_the_check_notices_a_scrape_of_a_port_the_service_does_not_serve(rendere
         "gateway: ServiceMonitor gateway scrapes /metrics on port metrics, which the service does not serve",
     ]
     assert unserved_scrapes(plan, NS, "identity") == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_request_panels_and_service_alerts_select_what_the_services_push(rendered, stack):
+    """With the services on, every query of the rendered rules and dashboards on a metric the services push over
+    OTLP (producers.PUSHED) finds a pushing workload whose job (``<namespace>/<service>``) its matchers accept; the
+    same check lists them as waiting when no service runs (tests/core/test_alerts_can_fire.py)."""
+    from tests.core.test_alerts_can_fire import otlp_pushers, producer_problems
+
+    plan = rendered[stack][0]
+    problems, stats = producer_problems(plan, stack, parsed=rendered[stack][2])
+    pushed = [p for p in problems if "http_server_request_duration_seconds" in p]
+    assert pushed == [] and stats["waiting"] == set()
+    assert {"http_server_request_duration_seconds_count", "http_server_request_duration_seconds_bucket"} <= stats["metrics"]
+    jobs = {t.job for t in otlp_pushers(plan)}
+    assert {f"{NS}/{app}" for app in SERVICES} | {f"{GOV}/{SHIPPER}"} == jobs
+
+
+def test_a_service_alert_on_a_namespace_label_is_reported(rendered):
+    """Pushed series carry no ``namespace`` label: a matcher on it can never match, and the check says so."""
+    from tests.core.test_alerts_can_fire import _with_rule, producer_problems
+
+    plan = _with_rule(rendered["dev"][0], 'http_server_request_duration_seconds_count{namespace="soma-agents"} > 0')
+    problems, _ = producer_problems(plan, "dev", parsed=rendered["dev"][2])
+    assert len(problems) == 1 and "Probe" in problems[0] and "no target has job/namespace accepted" in problems[0], problems

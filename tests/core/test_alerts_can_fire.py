@@ -12,6 +12,10 @@ Read from the rendered plans of both stacks (charts expanded), and of prod with 
 * labels the exporter sets itself (``namespace`` of kube-state-metrics, cert-manager, External
   Secrets, the kubelet) survive the scrape (``honorLabels``), and kube-state-metrics collects the
   resource a ``kube_<resource>_`` metric describes;
+* a metric the services push over OTLP (producers.PUSHED) has no monitor: its sources are the kit workloads
+  with ``OTEL_METRICS_EXPORTER=otlp`` (:func:`otlp_pushers`); the stacks run none until the services are pinned,
+  so here it is only listed as waiting, and tests/test_agents_services.py checks it on the stacks rendered with
+  the services on;
 * the ``job`` and ``namespace`` matchers of a selector accept the job and namespace of at least one
   of those targets (for ``up``: of any target in the plan), so ``absent(...)`` does not fire forever
   and ``== 0`` can fire at all.
@@ -131,13 +135,34 @@ def label_problem(selector: Selector, candidates: list[Target], own: tuple[str, 
     return None
 
 
-def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = None) -> tuple[list[str], dict]:
-    """Every query of the plan whose metric no scrape of the plan produces, and what was checked."""
-    settings = platform_settings.parse(config or stack_config(stack), stack)
+def otlp_pushers(plan: dict) -> list[Target]:
+    """The series sources that push over OTLP: kit workloads with ``OTEL_METRICS_EXPORTER=otlp``, as Prometheus' OTLP
+    receiver labels their series: ``job`` ``<service.namespace>/<service.name>``, no ``namespace`` label (producers.Pushed)."""
+    found = []
+    for obj in objects(plan):
+        if obj["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if env.get("OTEL_METRICS_EXPORTER") != "otlp":
+                continue
+            attributes = dict(a.split("=", 1) for a in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(",") if "=" in a)
+            job = f"{attributes['service.namespace']}/{env['OTEL_SERVICE_NAME']}" if "service.namespace" in attributes else env["OTEL_SERVICE_NAME"]
+            found.append(Target(("OTLP", obj["metadata"]["namespace"], obj["metadata"]["name"]), job, "", "", False,
+                                f"{obj['kind']} {obj['metadata']['name']} (OTLP)"))
+    return found
+
+
+def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = None,
+                      parsed: platform_settings.PlatformSettings | None = None) -> tuple[list[str], dict]:
+    """Every query of the plan whose metric no scrape of the plan produces, and what was checked. ``parsed``: the
+    plan's settings when already parsed (a render with a test catalog, whose pins the real lock would refuse)."""
+    settings = parsed or platform_settings.parse(config or stack_config(stack), stack)
     targets = all_targets(plan)
     every = [t for ts in targets.values() for t in ts]
     records, namespaces, collected = recorded(plan), namespace_names(plan), ksm_resources(plan)
-    problems, metrics, producers_used = [], set(), set()
+    problems, metrics, producers_used, waiting = [], set(), set(), set()
+    pushers = otlp_pushers(plan)
     found = queries(plan)
     for where, expr in found:
         for selector in selectors(where, expr):
@@ -145,6 +170,12 @@ def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = No
             own: tuple[str, ...] = ()
             if selector.metric == producers.EVERY_TARGET:
                 candidates = every
+            elif producers.pushed_of(selector.metric) is not None:
+                producers_used.add(producers.pushed_of(selector.metric).family)
+                if not pushers:
+                    waiting.add(selector.metric)  # nothing in this plan pushes it: empty panel, quiet alert
+                    continue
+                candidates = pushers
             elif selector.metric in records:
                 continue  # produced by a rule of the plan, whose expression is checked as a query of its own
             else:
@@ -170,7 +201,7 @@ def producer_problems(plan: dict, stack: str, config: dict[str, str] | None = No
             problem = label_problem(selector, candidates, own, namespaces)
             if problem:
                 problems.append(f"{where}: {problem}")
-    stats = {"queries": len(found), "metrics": metrics, "families": producers_used,
+    stats = {"queries": len(found), "metrics": metrics, "families": producers_used, "waiting": waiting,
              "alerts": sum(1 for w, _ in found if w.startswith("PrometheusRule")),
              "panel targets": sum(1 for w, _ in found if w.startswith("dashboard"))}
     return problems, stats
@@ -186,8 +217,10 @@ def test_every_queried_metric_is_produced_by_a_scrape_of_the_plan(plans, stack):
 def test_every_declared_producer_is_used_and_cites_its_source(plans):
     """A family no query uses is dead weight; one without a source is a guess."""
     _, stats = producer_problems(plans["prod"], "prod")
-    assert {p.family for p in producers.PRODUCERS} == stats["families"]
-    assert all(len(p.source) > 40 for p in producers.PRODUCERS)
+    assert {p.family for p in (*producers.PRODUCERS, *producers.PUSHED)} == stats["families"]
+    assert all(len(p.source) > 40 for p in (*producers.PRODUCERS, *producers.PUSHED))
+    # the stacks keep the services off (no pinned images): their pushed metrics wait for them
+    assert stats["waiting"] == {"http_server_request_duration_seconds_count", "http_server_request_duration_seconds_bucket"}
 
 
 # --- the check catches what it is for ------------------------------------------------------------

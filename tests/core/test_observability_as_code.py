@@ -380,7 +380,7 @@ def test_the_files_name_no_namespace_and_no_scrape_job_literally():
         if path.suffix == ".json":
             text = text.replace(json.loads(text)["uid"], "")  # the uid soma-<phase> is an identifier, not a namespace
         assert not [n for n in names if n in text], path.name
-        assert not re.search(r'job\s*=~?\s*"(?!<<|\.\*)', text), f"{path.name}: a job matcher without a placeholder"
+        assert not re.search(r'job\s*=~?\s*"(?!\(?<<|\.\*)', text), f"{path.name}: a job matcher without a placeholder"
 
 
 def test_prometheus_annotation_templates_are_left_alone(values):

@@ -119,6 +119,35 @@ PRODUCERS: tuple[Producer, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """A metric family that no scrape produces: kit workloads with ``metrics="otlp"`` push it over OTLP to the
+    collector, which forwards it to Prometheus' OTLP receiver. Its series carry ``job`` =
+    ``<service.namespace>/<service.name>`` (the kit: ``<namespace>/<OTEL_SERVICE_NAME>``) and no ``namespace``
+    label (docs/observability-metrics.md, "Agents phase"). A plan without such a workload (the stacks keep the
+    services off until the release pipeline pins them) produces none: the panels stay empty, the alerts quiet."""
+
+    family: str
+    source: str
+
+    def covers(self, name: str) -> bool:
+        return name.startswith(self.family) if self.family.endswith("_") else name == self.family
+
+
+PUSHED: tuple[Pushed, ...] = (
+    Pushed("http_server_request_duration_seconds_",
+           source="apps/common soma_service.middleware records http.server.request.duration (unit s) per request; "
+                  "Prometheus' OTLP translation UnderscoreEscapingWithSuffixes (prometheus/otlptranslator v1.0.0 "
+                  "metric_namer.go) appends _seconds, and _bucket/_sum/_count for an explicit-bucket histogram "
+                  "(prometheus v3.14.0 storage/remote/otlptranslator/prometheusremotewrite/helper.go)"),
+)
+
+
+def pushed_of(metric: str) -> Pushed | None:
+    found = [p for p in PUSHED if p.covers(metric)]
+    return found[0] if found else None
+
+
 def producer_of(metric: str) -> Producer | None:
     """The family that covers ``metric`` (the longest one, should two overlap)."""
     found = [p for p in PRODUCERS if p.covers(metric)]
@@ -132,4 +161,4 @@ def monitor_namespace(monitor: Monitor, settings) -> str:
     return getattr(settings.core.namespaces, monitor.namespace).name
 
 
-__all__ = ["EVERY_TARGET", "Monitor", "PRODUCERS", "Producer", "monitor_namespace", "producer_of"]
+__all__ = ["EVERY_TARGET", "Monitor", "PRODUCERS", "PUSHED", "Producer", "Pushed", "monitor_namespace", "producer_of", "pushed_of"]
