@@ -39,6 +39,7 @@ from components.core import CoreOutputs
 from components.core.interfaces import DatabaseAccess, SecretRef
 from components.core.secrets import vault_server
 from components.core.secrets.vault_access import VAULT_AUDIENCE, data_api_path
+from components.core.secrets.ca_bundle import VAULT_CA_BUNDLE, vault_ca_bundle
 from components.kit import (
     Egress, Job, JobArgs, KitContext, Peer, ScriptFiles, SecretEnv, SecretFile, ServiceAccountToken, allow_ingress,
     custom_resource, helm_chart, recommended, selector,
@@ -73,9 +74,6 @@ BOOTSTRAP_SCRIPT = HERE / "bootstrap.py"
 SCRIPT_DIR = "/scripts"
 TOKEN_DIR = "/var/run/secrets/vault"
 CA_DIR = "/vault/tls"
-VAULT_CA_BUNDLE = "vault-ca-bundle"
-"""A certificate from the platform CA in the governance namespace, kept for its ``ca.crt`` only: the
-bootstrap Job verifies Vault's serving certificate with it (raft mode)."""
 IDS_SECRET = "authorization"
 IDS_KEYS = ("api-url", "model-id", "store-id", "store-name")
 BOOTSTRAP_IMAGE = "k8s-sidecar"
@@ -318,12 +316,7 @@ class OpenFga(pulumi.ComponentResource):
         waits: list[pulumi.Resource] = [self.chart, login]
         if admin.tls:
             after_cert_manager = pulumi.ResourceOptions(parent=self, depends_on=[core.cert_manager] if core.cert_manager else [])
-            waits.append(custom_resource("cert-manager.io/v1", "Certificate", VAULT_CA_BUNDLE, namespace, {
-                "secretName": VAULT_CA_BUNDLE, "commonName": f"{VAULT_CA_BUNDLE}.{namespace}.svc",
-                "dnsNames": [f"{VAULT_CA_BUNDLE}.{namespace}.svc"], "duration": "2160h", "renewBefore": "720h",
-                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                "issuerRef": {"name": admin.ca_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-            }, after_cert_manager))
+            waits.append(vault_ca_bundle(namespace, admin.ca_issuer, after_cert_manager))
         waits.append(allow_ingress(f"vault-from-{BOOTSTRAP_JOB}", core.secrets_namespace, vault_server.POD_LABELS,
                                    [Peer(namespace=namespace, pods=selector(BOOTSTRAP_JOB))], [vault_server.PORT], child, ledger=ctx.flows))
         args = bootstrap_job(settings, namespace, admin.url, admin.tls, kv_mount, core.secrets_namespace)

@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from components.core import CoreOutputs
 from components.core.interfaces import VaultAdmin
+from components.core.secrets.ca_bundle import VAULT_CA_BUNDLE, vault_ca_bundle
 from components.kit import KitContext, Peer, allow_egress, allow_ingress, custom_resource, recommended
 from components.mesh.identity import plugin_ca
 from components.mesh.identity.pki import CA_SECRET, MeshCa
@@ -35,9 +36,6 @@ from components.settings import MeshSettings
 
 API = plugin_ca.API
 ISSUER = "mesh-ca"
-VAULT_CA_BUNDLE = "vault-ca-bundle"
-"""A certificate from the platform CA in the istio namespace, kept only for its ``ca.crt``: the Issuer
-verifies Vault's serving certificate with it (``caBundleSecretRef``); cert-manager refreshes it."""
 CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
 """The cert-manager controller's service account (Core's chart, release ``cert-manager``)."""
 CERT_MANAGER_CONTROLLER = {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "controller"}
@@ -75,12 +73,7 @@ class Identity(pulumi.ComponentResource):
         rbac = _issuer_token_rbac(namespace, core.operators_namespace, child)
         trust = []
         if core.vault.tls:
-            trust = [custom_resource(API, "Certificate", VAULT_CA_BUNDLE, namespace, {
-                "secretName": VAULT_CA_BUNDLE, "commonName": f"{VAULT_CA_BUNDLE}.{namespace}.svc",
-                "dnsNames": [f"{VAULT_CA_BUNDLE}.{namespace}.svc"], "duration": "2160h", "renewBefore": "720h",
-                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                "issuerRef": {"name": core.vault.ca_issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
-            }, after_cert_manager)]
+            trust = [vault_ca_bundle(namespace, core.vault.ca_issuer, after_cert_manager)]
         network = _network_policies(core, ctx, child)
         self.issuer = custom_resource(API, "Issuer", ISSUER, namespace, issuer_spec(self.ca, core.vault), pulumi.ResourceOptions.merge(
             after_cert_manager, pulumi.ResourceOptions(depends_on=[*in_vault.ready, account, *rbac, *network])))
