@@ -27,7 +27,6 @@ import asyncio
 import os
 import re
 import shutil
-import subprocess
 import threading
 import sys
 from concurrent import futures
@@ -44,6 +43,7 @@ if str(REPO / "apps/common/src") not in sys.path:
 
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc  # noqa: E402
 
+from tests.core.test_alert_rules_promtool import PROMTOOL, run as promtool  # noqa: E402
 from tests.core.test_alerts_can_fire import OPS  # noqa: E402
 from tests.core.test_observability_as_code import catalog  # noqa: E402
 from tests.scrapes import matches  # noqa: E402
@@ -319,14 +319,6 @@ def test_a_selector_on_a_label_the_translation_does_not_make_is_caught(values, s
 
 # --- promtool: the alerts fire on such series, and stay quiet on healthy ones -------------------------------------
 
-def _promtool() -> str | None:
-    for candidate in (os.environ.get("PROMTOOL"), shutil.which("promtool"), str(REPO / "build" / "bin" / "promtool")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-PROMTOOL = _promtool()
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not found (PROMTOOL, PATH, build/bin): `make promtool` takes it from Debian's prometheus package")
 BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1", "2.5", "5", "7.5", "10", "+Inf")
@@ -395,9 +387,6 @@ def rules_folder(values, series, tmp_path_factory) -> Path:
     (folder / "tests.yaml").write_text(yaml.safe_dump(rule_test(series), sort_keys=False))
     return folder
 
-
-def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @needs_promtool
