@@ -10,21 +10,17 @@
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import gzip
-import ipaddress
 import json
 import ssl
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from tests.openbao import issue_server_certificate, make_ca
 
 
 class SinkDown(ConnectionError):
@@ -239,36 +235,12 @@ class FakeKubernetesApi:
 
 class ClusterCa:
     """A CA like a cluster's (the file a pod finds at .../serviceaccount/ca.crt) and the API server's certificate
-    for 127.0.0.1 it signs, as PEM files."""
+    for 127.0.0.1 it signs, as PEM files (the throw-away CA and serving certificate of tests/openbao.py)."""
 
     def __init__(self, folder, name: str):
-        self.folder, self.name = folder, name
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.cert = self._sign(name, self.key.public_key(), ca=True)
+        self.folder, self.ca = folder / name, make_ca(name)
         self.ca_file = folder / f"{name}.crt"
-        self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-
-    def _sign(self, subject: str, public_key, ca: bool = False, ip: str | None = None):
-        now = _dt.datetime.now(_dt.timezone.utc)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-        builder = (x509.CertificateBuilder().subject_name(name)
-                   .issuer_name(name if ca else self.cert.subject).public_key(public_key)
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - _dt.timedelta(minutes=5))
-                   .not_valid_after(now + _dt.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if ca:
-            builder = builder.add_extension(x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        if ip:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-        return builder.sign(self.key, hashes.SHA256())
+        self.ca_file.write_bytes(self.ca.pem)
 
     def server(self, ip: str = "127.0.0.1") -> tuple:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = self._sign("kube-apiserver", key.public_key(), ip=ip)
-        cert_file, key_file = self.folder / f"{self.name}-apiserver.crt", self.folder / f"{self.name}-apiserver.key"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        return cert_file, key_file
+        return issue_server_certificate(self.ca, self.folder / "apiserver", ip=ip)
