@@ -34,13 +34,14 @@ def test_partitioned_from_openfga_the_gateway_fails_closed_within_its_timeout(tm
     for folder in ("cut", "healed"):
         (tmp_path / folder).mkdir()
     cut = gateway_settings(tmp_path / "cut", identity, silent_openfga, upstream, redis_server, openfga_timeout_seconds=TIMEOUT)
+    before = len(upstream.received)
     with running_gateway(cut) as client:
         started = time.monotonic()
         answer = client.post("/v1/workflows/acme-triage/runs", headers=bearer(identity, sub="bob"))
         elapsed = time.monotonic() - started
         events = client.audit.events
     assert (answer.status_code, answer.json()["error"]["code"]) == (503, "authorization_unavailable")
-    assert "echo" not in answer.text
+    assert "echo" not in answer.text and len(upstream.received) == before, "nothing reaches the backing service"
     assert elapsed < 10 * TIMEOUT, f"waited {elapsed:.2f}s for an OpenFGA that never answers"
     assert [e["decision"] for e in events] == ["deny"] and events[0]["reason"].startswith("authorization_unavailable")
 
