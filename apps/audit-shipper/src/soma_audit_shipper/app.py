@@ -45,18 +45,17 @@ def kubernetes_client(settings: ShipperSettings) -> httpx.AsyncClient:
 
 def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **base) -> FastAPI:
     deps = deps or Dependencies()
-    holder: dict[str, Shipper] = {}
 
+    # the closures below run only once the app is built: ``shipper`` (made last, with the app's meter) is set by then
     def sink_ready() -> None:
-        shipper = holder.get("shipper")
-        if shipper is not None and not shipper.sink_ready():
+        if not shipper.sink_ready():
             raise RuntimeError("the audit sink failed the last delivery; sources are kept until it takes events again")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # made here, inside the running loop: aiokafka's producer binds to the loop it is created in
         sink = deps.audit or settings.audit_sink_for(CLIENT_ID)
-        holder["shipper"].sink = sink
+        shipper.sink = sink
         await sink.start()
         watcher_task = None
         client = None
@@ -83,16 +82,15 @@ def build_app(settings: ShipperSettings, deps: Dependencies | None = None, **bas
     async def handle_event(item: dict) -> None:
         event = from_event(item, settings.constraint_rules)
         if event is None:
-            holder["shipper"].skipped(KUBERNETES)
+            shipper.skipped(KUBERNETES)
         else:
-            await holder["shipper"].deliver(event, KUBERNETES)
+            await shipper.deliver(event, KUBERNETES)
 
     app = create_app(settings, readiness_checks=[ReadinessCheck("audit-sink", sink_ready)], lifespan=lifespan,
                      title="SomaAgentHub audit shipper",
                      description="OPA decision logs and Kubernetes Events (Gatekeeper, Argo CD) to the audit topic",
                      **base)
     shipper = Shipper(None, app.state.telemetry.meter, unready_seconds=settings.sink_unready_seconds)
-    holder["shipper"] = shipper
     app.state.shipper = shipper
     app.include_router(opa.router(shipper, max_body=settings.opa_max_body_bytes, max_decoded=settings.opa_max_decoded_bytes))
     return app
