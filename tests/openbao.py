@@ -177,8 +177,10 @@ def make_ca(name: str) -> ThrowawayCa:
     return ThrowawayCa(name, key, certificate)
 
 
-def issue_server_certificate(ca: ThrowawayCa, folder: Path, *, ip: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A serving certificate for ``ip`` only (no DNS name), signed by ``ca``: tls.crt and tls.key in ``folder``."""
+def issue_server_certificate(ca: ThrowawayCa, folder: Path, *, ip: str = "127.0.0.1",
+                             dns: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """A serving certificate for ``ip`` only (no DNS name), or for the DNS names ``dns`` only when given, signed by
+    ``ca``: tls.crt and tls.key in ``folder``."""
     import datetime
     import ipaddress
 
@@ -189,10 +191,11 @@ def issue_server_certificate(ca: ThrowawayCa, folder: Path, *, ip: str = "127.0.
 
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+    names = [x509.DNSName(name) for name in dns] or [x509.IPAddress(ipaddress.ip_address(ip))]
+    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0] if dns else ip)]))
                    .issuer_name(ca.certificate.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                    .sign(ca.key, hashes.SHA256()))
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,20 +4,16 @@ from settings, read back from the producer aiokafka made. Delivery to a broker n
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
 import logging
 import os
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from soma_service import ServiceSettings, SettingsError
 from soma_service.audit import AuditSettings, KafkaAuditSink, LogAuditSink, uuid7
+from tests.openbao import issue_server_certificate, make_ca
 
 
 def test_the_log_sink_delivers_an_event_as_one_json_line(caplog):
@@ -63,40 +59,18 @@ class AuditingSettings(AuditSettings, ServiceSettings):
     pass
 
 
-def _certificate(subject: str, key, issuer: x509.Name | None = None, issuer_key=None, dns: tuple[str, ...] = (), ca: bool = False):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = _dt.datetime.now(_dt.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - _dt.timedelta(minutes=5))
-               .not_valid_after(now + _dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                                      crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
 class Authority:
-    """A CA like Strimzi's cluster CA, and broker certificates it signs, written as PEM files."""
+    """A CA like Strimzi's cluster CA, and broker certificates it signs, written as PEM files (the throw-away CA and
+    serving certificate of tests/openbao.py)."""
 
     def __init__(self, folder, name: str):
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.cert = _certificate(name, self.key, ca=True)
+        self.ca = make_ca(name)
         self.ca_file = folder / f"{name}.crt"
-        self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-        self.folder = folder
+        self.ca_file.write_bytes(self.ca.pem)
+        self.folder = folder / name
 
     def broker(self, *dns: str) -> tuple:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate("platform-kafka", key, self.cert.subject, self.key, dns=dns)
-        cert_file, key_file = self.folder / f"broker-{len(dns)}-{dns[0]}.crt", self.folder / f"broker-{len(dns)}-{dns[0]}.key"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        return cert_file, key_file
+        return issue_server_certificate(self.ca, self.folder / f"broker-{len(dns)}-{dns[0]}", dns=dns)
 
 
 @pytest.fixture(scope="module")
