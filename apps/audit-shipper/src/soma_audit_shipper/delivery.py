@@ -27,13 +27,11 @@ class Shipper:
         self.unready_seconds = unready_seconds
         self.clock = clock
         self.failed_at: float | None = None
-        self.counts: dict[tuple[str, str], int] = {}
         self._counter = meter.create_counter(
             "audit_shipper.events", unit="{event}",
             description="records read by the audit shipper, by source and outcome (delivered, skipped, failed)")
 
     def _count(self, source: str, outcome: str, amount: int = 1) -> None:
-        self.counts[(source, outcome)] = self.counts.get((source, outcome), 0) + amount
         self._counter.add(amount, {"source": source, "outcome": outcome})
 
     def skipped(self, source: str, amount: int = 1) -> None:
