@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from soma_service import ReadinessCheck, create_app
 from soma_service.audit import AuditSink
+from soma_service.tls import trust_only
 
 from . import opa
 from .delivery import Shipper
@@ -38,7 +39,7 @@ def kubernetes_client(settings: ShipperSettings) -> httpx.AsyncClient:
     """The API server's client: its CA (the pod's cluster CA) for https, a read timeout longer than a watch."""
     verify: ssl.SSLContext | bool = True
     if settings.kubernetes_api_url.startswith("https://") and settings.kubernetes_ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(settings.kubernetes_ca_file))
+        verify = trust_only(settings.kubernetes_ca_file)
     timeout = httpx.Timeout(10.0, read=settings.watch_timeout_seconds + 30.0)
     return httpx.AsyncClient(base_url=settings.kubernetes_api_url, verify=verify, timeout=timeout)
 

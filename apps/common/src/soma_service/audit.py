@@ -8,13 +8,14 @@ import json
 import logging
 import os
 import re
-import ssl
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+
+from .tls import trust_only
 
 LOG = logging.getLogger("soma_service.audit")
 TOPIC = "platform.audit.v1"
@@ -111,20 +112,15 @@ class KafkaAuditSink:
         await self.producer.stop()
 
 
-def broker_trust(ca_file: Path) -> ssl.SSLContext:
-    """TLS that trusts only Core's Kafka cluster CA (Strimzi's ``<cluster>-cluster-ca-cert``, ``ca.crt``) and checks
-    the broker's name: Strimzi's broker certificates name the bootstrap Service and each broker pod in every DNS
-    form (``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc``, ``....svc.cluster.local``; strimzi-kafka-operator
-    ClusterCa.generateBrokerCerts), so the bootstrap address Core hands out verifies as it is."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
 def scram_over_tls(username: str, password: str, ca_file: Path) -> dict:
-    """aiokafka's settings for Core's listener (TLS on 9093, SCRAM-SHA-512 users, components/core/data/kafka.py)."""
+    """aiokafka's settings for Core's listener (TLS on 9093, SCRAM-SHA-512 users, components/core/data/kafka.py).
+
+    TLS trusts only Core's Kafka cluster CA (Strimzi's ``<cluster>-cluster-ca-cert``, ``ca.crt``) and checks the
+    broker's name: Strimzi's broker certificates name the bootstrap Service and each broker pod in every DNS form
+    (``<svc>``, ``<svc>.<ns>``, ``<svc>.<ns>.svc``, ``....svc.cluster.local``; strimzi-kafka-operator
+    ClusterCa.generateBrokerCerts), so the bootstrap address Core hands out verifies as it is."""
     return {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": username,
-            "sasl_plain_password": password, "ssl_context": broker_trust(ca_file)}
+            "sasl_plain_password": password, "ssl_context": trust_only(ca_file)}
 
 
 def _log_failure(done, event_id: str) -> None:
@@ -167,7 +163,7 @@ class AuditSettings(BaseModel):
     def _a_readable_ca_certificate(cls, value: Path | None) -> Path | None:
         if value is not None:
             try:
-                broker_trust(value)
+                trust_only(value)
             except OSError as exc:  # ssl.SSLError is an OSError: unreadable, or no certificate in it
                 raise ValueError(f"not a readable PEM CA certificate ({exc.strerror or exc})") from None
         return value
