@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from soma_service import ServiceSettings
+from soma_service.tls import trust_only
 
 # Envoy's jwt_authn filter keeps a remote JWKS for 5 minutes when no cacheDuration is set: a new key version
 # must be published at least that long before tokens are signed with it.
@@ -68,13 +69,11 @@ class IdentitySettings(ServiceSettings):
         if value is None:
             return value
         try:
-            certificates = x509.load_pem_x509_certificates(value.read_bytes())
+            trust_only(value)  # loaded as the TLS client loads it
+        except ssl.SSLError:
+            raise ValueError(f"{value} holds no PEM certificate (expected the CA certificate, ca.crt)") from None
         except OSError as exc:
             raise ValueError(f"cannot read the CA certificate file {value}: {exc.strerror or exc}") from None
-        except ValueError:
-            certificates = []
-        if not certificates:
-            raise ValueError(f"{value} holds no PEM certificate (expected the CA certificate, ca.crt)")
         return value
 
     @model_validator(mode="after")
