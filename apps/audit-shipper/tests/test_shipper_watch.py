@@ -191,3 +191,18 @@ def test_the_api_is_reached_over_tls_trusting_only_the_cluster_ca(tmp_path):
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             asyncio.run(get(mistrusting))
     assert len(api.requests) == 1, "the API never answered the client that does not trust it"
+
+
+def test_an_https_api_without_a_readable_cluster_ca_is_refused_at_load_naming_the_setting(tmp_path):
+    from soma_audit_shipper.settings import ShipperSettings
+    from soma_service import SettingsError
+
+    not_a_ca = tmp_path / "ca.crt"
+    not_a_ca.write_text("stand-in, no certificate here\n")
+    base = {"SOMA_AUDIT_SINK": "log", "SOMA_KUBERNETES_API_URL": "https://kubernetes.default.svc"}
+    for ca_file in (not_a_ca, tmp_path / "missing.crt"):
+        with pytest.raises(SettingsError, match="SOMA_KUBERNETES_CA_FILE: Value error, not a readable PEM CA certificate"):
+            ShipperSettings.from_env({**base, "SOMA_KUBERNETES_CA_FILE": str(ca_file)})
+    # without the watcher, or over plain http, no CA is read
+    ShipperSettings.from_env({**base, "SOMA_KUBERNETES_CA_FILE": str(not_a_ca), "SOMA_KUBERNETES_EVENTS": "false"})
+    ShipperSettings.from_env({**base, "SOMA_KUBERNETES_API_URL": "http://127.0.0.1:1", "SOMA_KUBERNETES_CA_FILE": str(not_a_ca)})
