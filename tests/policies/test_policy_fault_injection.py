@@ -48,7 +48,8 @@ def test_prod_refuses_fault_injection_and_blocks() -> None:
     assert prod["level"] == "mandatory" and prod["allowFaultInjection"] is False
 
 
-def test_staging_allows_fault_injection_with_every_other_rule_as_prod() -> None:
+def test_staging_allows_fault_injection_at_prods_mandatory_level() -> None:
+    """That every other key of staging.json is prod's is test_staging_policy_config.py's check, not repeated here."""
     staging, prod = (load_config_file(stack_config_path(s)) for s in ("staging", "prod"))
     assert stack_rule_config("staging")["allowFaultInjection"] is True
     assert staging["all"] == prod["all"] == "mandatory"
