@@ -82,7 +82,7 @@ def test_a_namespace_gets_one_ca_copy_and_each_producer_its_own_flow(two_produce
     recorded = [(namespace, flow.name, flow.direction) for namespace, flow in flows]
     assert recorded == [("soma-data", "kafka-from-soma-agents-gateway", "Ingress"),
                         ("soma-data", "kafka-from-soma-agents-tools", "Ingress")]
-    (copy,) = [o for o in objects(plan, "ExternalSecret")]
+    (copy,) = objects(plan, "ExternalSecret")
     waits = next(r for r in plan["resources"] if r["inputs"].get("metadata", {}).get("name") == "kafka-cluster-ca"
                  and r["type"].endswith("ExternalSecret"))["dependencies"]
     assert any(d.endswith("KafkaCluster::platform") for d in waits), "the copy waits for the Kafka cluster that makes the CA"
