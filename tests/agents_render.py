@@ -1,6 +1,6 @@
-"""The stacks rendered with the first-party services on, once per test session (tests/conftest.py
-``services_rendered``), for the Agents tests (tests/test_agents_services.py) and the delivery tests
-(tests/test_agents_delivery.py).
+"""The stacks rendered with the first-party services on, once per module (tests/test_agents_services.py's
+``rendered`` fixture), and the settings blocks those renders use, which the delivery tests
+(tests/test_agents_delivery.py) also parse.
 
 The catalog is a copy of platform.lock.yaml that pins the app images with test-only digests (sha256 of a sentence
 that says so; the real lock has no ``apps`` yet and is untouched). dev deploys the services with Pulumi

@@ -29,4 +29,3 @@ def rendered(tmp_path_factory):
 @pytest.fixture(scope="session")
 def plans(rendered):
     return {stack: value[0] for stack, value in rendered.items()}
-
