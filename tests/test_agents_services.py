@@ -23,6 +23,7 @@ from tests.agents_render import (NS, PLATFORM_REGISTRY, SERVICES, SHIPPER, SIZE,
                                  governance_without_argocd, render_services, with_shipper)
 from tests.governance.argocd_plan import app_projects, application_set, permitted
 from tests.helpers import config_with, objects, stack_document
+from tests.openbao import make_ca
 from tests.verification import validate
 from tools import app_manifests
 from tools.app_manifests import manifest_files, on_cluster, render_providers, rendered_to_files
@@ -201,25 +202,8 @@ BROKERS = {"strimzi.io/cluster": "platform", "strimzi.io/name": "platform-kafka"
 """The broker pods of Core's Kafka (Strimzi's labels)."""
 
 
-def self_signed_ca() -> str:
-    """A CA certificate in PEM (what Strimzi's ``ca.crt`` is), for the settings that parse the CA file."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cluster-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-STAND_IN_CA = self_signed_ca()
+STAND_IN_CA = make_ca("cluster-ca").pem.decode()
+"""A CA certificate in PEM (what Strimzi's ``ca.crt`` is), for the settings that parse the CA file."""
 
 
 def kafka_client_of(settings, app: str) -> tuple:
