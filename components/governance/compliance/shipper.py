@@ -22,18 +22,17 @@ import pulumi_kubernetes as k8s
 
 from components.core import CoreOutputs
 from components.core.certificates import API_SERVER_PORTS
+from components.core.secrets.certificate_copy import KUBE_ROOT_CA
 from components.governance.compliance.events import constraint_rules
-from components.kit import Egress, KitContext, Peer, SecretFile, ServiceAccountToken, Workload, WorkloadArgs, recommended
-from components.mesh.edge.opa import SHIPPER_PORT, shipper_url
+from components.kit import Egress, KitContext, Peer, ServiceAccountToken, Workload, WorkloadArgs, recommended
+from components.mesh.edge.opa import NAME as OPA_NAME, SHIPPER_PORT, shipper_url
 from components.settings import SHIPPER_APP, AuditShipperSettings
 
 NAME = SHIPPER_APP
 API_TOKEN_DIR = "/var/run/secrets/kubernetes-api"
 CA_DIR = "/var/run/secrets/kubernetes-ca"
-CLUSTER_CA_CONFIG_MAP = "kube-root-ca.crt"
-"""Published by Kubernetes in every namespace (the root CA that signs the API server's certificate)."""
-OPA_PODS = {"app.kubernetes.io/name": "opa-ext-authz"}
-"""OPA-Envoy's pods (components/mesh/edge/opa.py NAME, selected as the kit labels them)."""
+OPA_PODS = {"app.kubernetes.io/name": OPA_NAME}
+"""OPA-Envoy's pods, selected by the name the kit labels them with."""
 EVENT_RULES = [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]
 
 
@@ -54,20 +53,15 @@ class AuditShipper(pulumi.ComponentResource):
             "SOMA_KUBERNETES_TOKEN_FILE": f"{API_TOKEN_DIR}/token",
             "SOMA_KUBERNETES_CA_FILE": f"{CA_DIR}/ca.crt",
         })
-        files: list[SecretFile] = []
-        egress = [Egress(to=Peer(cidr=core.api_server_cidr), ports=API_SERVER_PORTS)]
-        labels: dict[str, str] = {}
         audit = audit_wiring(core, NAME, namespace, after, self)
         env.update(audit.env)
-        files.extend(audit.files)
-        egress.extend(audit.egress)
-        labels.update(audit.labels)
         callers = (Peer(namespace=opa_namespace, pods=OPA_PODS),) if opa_namespace else ()
         self.workload = Workload(WorkloadArgs(
             name=NAME, namespace=namespace, component="audit-shipper", image=NAME, app_image=True, port=SHIPPER_PORT,
-            resources=settings.resources, replicas=1, run_as_user=UID, env=env, secret_files=tuple(files),
+            resources=settings.resources, replicas=1, run_as_user=UID, env=env, secret_files=audit.files,
             token=ServiceAccountToken(audience=settings.api_audience, path=API_TOKEN_DIR),
-            config_maps=((CLUSTER_CA_CONFIG_MAP, CA_DIR),), callers=callers, egress=tuple(egress), pod_labels=labels,
+            config_maps=((KUBE_ROOT_CA, CA_DIR),), callers=callers,
+            egress=(Egress(to=Peer(cidr=core.api_server_cidr), ports=API_SERVER_PORTS), *audit.egress), pod_labels=audit.labels,
             termination_grace_seconds=SHUTDOWN_GRACE_SECONDS + 10,
             metrics="otlp",  # soma_service pushes its metrics to the collector, as the agents services (services.METRICS)
         ), ctx, child)
