@@ -74,10 +74,17 @@ class Experiment:
         return self.kind[0].lower() + self.kind[1:]
 
 
-def _http_errors(job: str) -> str:
-    """``job``'s 5xx share over 2m is under 5%, or it served no request in that time, or it never answered a 5xx
-    (no such series). Empty when its request metrics are missing, so a broken scrape fails the check."""
-    requests = f'http_server_request_duration_seconds_count{{namespace="{{ns.agents.agents}}", job="{job}"}}'
+def _service_job(service: str) -> str:
+    """The ``job`` of an agents service's pushed metrics: ``<namespace>/<service>``, its OTLP ``service.namespace`` and
+    ``service.name``. Pushed series carry no ``namespace`` label (components/core/observability/producers.Pushed), so
+    a hypothesis that selected on one would find no data and fail every run."""
+    return f"{{ns.agents.agents}}/{service}"
+
+
+def _http_errors(service: str) -> str:
+    """``service``'s 5xx share over 2m is under 5%, or it served no request in that time, or it never answered a 5xx
+    (no such series). Empty when its request metrics are missing, so a broken export fails the check."""
+    requests = f'http_server_request_duration_seconds_count{{job="{_service_job(service)}"}}'
     errors = requests[:-1] + ', http_response_status_code=~"5.."}'
     total, failed = f"sum(rate({requests}[2m]))", f"sum(rate({errors}[2m]))"
     return f"({failed} / {total} < 0.05) or ({total} == 0) or ({total} unless {failed})"
@@ -149,8 +156,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         fault={"action": "delay", "mode": "one", "direction": "to",
                "delay": {"latency": "200ms", "jitter": "50ms", "correlation": "25"}},
         duration="3m",
-        hypothesis='histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{namespace="{ns.agents.agents}", job="memory"}[2m]))) < 2'
-                   ' or (sum(rate(http_server_request_duration_seconds_count{namespace="{ns.agents.agents}", job="memory"}[2m])) == 0)',
+        hypothesis=f'histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{{job="{_service_job("memory")}"}}[2m]))) < 2'
+                   f' or (sum(rate(http_server_request_duration_seconds_count{{job="{_service_job("memory")}"}}[2m])) == 0)',
         hypothesis_text="the memory gateway's p99 latency is under 2 s again (or it had no traffic)",
         expected="queries slow down by the injected latency but stay within their timeout; none fails",
         needs=("memory", "qdrant"),

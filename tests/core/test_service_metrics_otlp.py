@@ -308,6 +308,38 @@ def test_every_request_panel_and_service_alert_selects_series_the_service_export
     assert unmatched(selectors, series) == []
 
 
+def chaos_selectors() -> list[tuple[str, str, tuple]]:
+    """(where, metric, matchers) of every selector on a pushed metric in the resilience Workflow's hypotheses
+    (components/ops/experiments.py), for the agents namespace the exported series were made in. The export is the
+    gateway's: a hypothesis about another service is read as the same query about the gateway (its ``job`` value
+    ``<namespace>/<service>`` becomes ``<namespace>/gateway``), so only its labels and label values are checked."""
+    from components.core.observability import producers
+    from components.ops import experiments
+
+    found = []
+    for experiment in experiments.EXPERIMENTS:
+        if "{ns.agents.agents}" not in experiment.hypothesis:
+            continue
+        service = experiment.target.pods[experiments.NAME_LABEL]
+        query = experiments.placeholders(experiment.hypothesis, {"agents.agents": NAMESPACE})
+        query = query.replace(f'"{NAMESPACE}/{service}"', f'"{NAMESPACE}/gateway"')
+
+        def visit(node, where=f"chaos/{experiment.name}"):
+            if isinstance(node, promql_parser.VectorSelector) and node.name and producers.pushed_of(node.name):
+                found.append((where, node.name, tuple((m.name, OPS[str(m.op)], m.value) for m in node.matchers.matchers
+                                                      if m.name != "__name__")))
+        promql_parser.walk(promql_parser.parse(query), visit)
+    return found
+
+
+def test_every_chaos_hypothesis_on_a_service_selects_series_the_service_exports(series):
+    """A hypothesis that selects no exported series is absent, so its StatusCheck fails on every run."""
+    selectors = chaos_selectors()
+    assert {where for where, *_ in selectors} == {"chaos/gateway-openfga-partition", "chaos/memory-qdrant-delay",
+                                                  "chaos/orchestrator-kill"}
+    assert unmatched(selectors, series) == []
+
+
 def test_a_selector_on_a_label_the_translation_does_not_make_is_caught(values, series):
     """``namespace`` (a resource attribute, not promoted) and the scrape-style name without the unit miss."""
     probes = [("probe", "http_server_request_duration_seconds_count", (("namespace", "=~", "soma-agents"),)),

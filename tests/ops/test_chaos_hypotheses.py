@@ -1,7 +1,9 @@
 """Each steady-state hypothesis, as the Workflow's StatusCheck sends it, evaluated by Prometheus' own engine.
 
 ``promtool test rules`` runs the guard query (components/ops/experiments.guard) over input series shaped like
-what the platform's scrapes give (the labels the hypotheses match on): while the hypothesis holds the query
+what the platform's scrapes give (the labels the hypotheses match on; the services' pushed request series carry
+``job`` = ``<namespace>/<service>`` and no ``namespace``, which tests/core/test_service_metrics_otlp.py checks against
+a real export): while the hypothesis holds the query
 returns nothing (Prometheus' HTTP API: 200, the check passes); when it does not hold, or its metrics are
 missing, the query fails to execute ("found duplicate series for the match group", which the HTTP API answers
 with 422, and the check fails). A hypothesis that silently passed on missing data would show here.
@@ -24,7 +26,7 @@ FAILS = "found duplicate series for the match group"
 
 def requests(job: str, ok: str, errors: str | None = None) -> list[dict]:
     """Request counters of ``job``: ``ok`` and ``errors`` are promtool value series for 200 and 503 answers."""
-    labels = {"namespace": AGENTS, "job": job}
+    labels = {"job": f"{AGENTS}/{job}"}
     found = [series("http_server_request_duration_seconds_count", {**labels, "http_response_status_code": "200"}, ok)]
     if errors is not None:
         found.append(series("http_server_request_duration_seconds_count", {**labels, "http_response_status_code": "503"}, errors))
@@ -32,7 +34,7 @@ def requests(job: str, ok: str, errors: str | None = None) -> list[dict]:
 
 
 def latency(le_half: str, le_two_half: str, total: str) -> list[dict]:
-    labels = {"namespace": AGENTS, "job": "memory", "http_response_status_code": "200"}
+    labels = {"job": f"{AGENTS}/memory", "http_response_status_code": "200"}
     bucket = lambda le, values: series("http_server_request_duration_seconds_bucket", {**labels, "le": le}, values)
     return [bucket("0.5", le_half), bucket("2.5", le_two_half), bucket("+Inf", total),
             series("http_server_request_duration_seconds_count", labels, total)]
