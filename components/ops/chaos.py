@@ -31,6 +31,7 @@ from typing import Any
 import pulumi
 
 from components.core import CoreOutputs
+from components.core.certificates import API_SERVER_PORTS
 from components.core.observability import topology
 from components.kit import KitContext, PlatformNamespace, helm_chart
 from components.kit.custom import custom_resource
@@ -103,7 +104,7 @@ def flows(api_server_cidr: str, observability_namespace: str) -> list[Flow]:
     controller, daemon = {"matchLabels": CONTROLLER}, {"matchLabels": DAEMON}
     return [
         Flow("chaos-controller-to-kubernetes-api", "Egress", controller,
-             (FlowRule(({"ipBlock": {"cidr": api_server_cidr}},), tcp(443, 6443)),),
+             (FlowRule(({"ipBlock": {"cidr": api_server_cidr}},), tcp(*API_SERVER_PORTS)),),
              "the controller manager watches chaos objects and pods and leads through a Lease"),
         Flow("chaos-webhook-from-kubernetes-api", "Ingress", controller,
              (FlowRule(({"ipBlock": {"cidr": api_server_cidr}},), tcp(WEBHOOK_PORT)),),
@@ -147,7 +148,7 @@ class Chaos(pulumi.ComponentResource):
         self.workflow = custom_resource(
             ex.API_VERSION, "Workflow", self.workflow_name, namespace, spec,
             pulumi.ResourceOptions(parent=self, depends_on=[self.chart, *self.network_policies]),
-            annotations={"somaagenthub.io/release": release,
+            annotations={ex.RELEASE_ANNOTATION: release,
                          "somaagenthub.io/experiments": ",".join(e.name for e in self.experiments)},
             resource_name=f"{namespace}-workflow-resilience",
         )

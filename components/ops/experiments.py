@@ -30,6 +30,9 @@ CHECK_TIMEOUT_SECONDS = 10
 SUCCESS_THRESHOLD = 2
 """Consecutive passing queries before a check passes: one good scrape is not a recovery."""
 STEADY_STATE = "steady-state"
+RELEASE_ANNOTATION = "somaagenthub.io/release"
+"""The Workflow's annotation naming the release it tests (components/ops/chaos.py writes it, tools/ops/chaos_results.py
+reads it into the stage result)."""
 
 
 @dataclass(frozen=True)

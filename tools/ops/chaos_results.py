@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from components.ops.experiments import RELEASE_ANNOTATION
 from tools.ops.results import Check, StageResult, write
 
-RELEASE_ANNOTATION = "somaagenthub.io/release"
 ABORT_ANNOTATION = "workflow.chaos-mesh.org/abort"
 WORKFLOW_LABEL = "chaos-mesh.org/workflow"
 
