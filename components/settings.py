@@ -1991,14 +1991,8 @@ def _images_missing(keys: tuple[str, ...]) -> list[str]:
 
 
 def _kubecost_images_missing() -> list[str]:
-    """The Kubecost images platform.lock.yaml does not pin. A broken lock file is reported by the render on its own."""
-    from components import catalog
-
-    try:
-        pinned = catalog.load().images
-    except catalog.CatalogError:
-        return []
-    return [key for key in KUBECOST_IMAGES if key not in pinned]
+    """The Kubecost images platform.lock.yaml does not pin."""
+    return _images_missing(KUBECOST_IMAGES)
 
 
 def _kubecost_problems(s: PlatformSettings) -> list[str]:
@@ -2024,14 +2018,8 @@ operator's starter (starter and stopper)."""
 
 
 def _load_test_images_missing() -> list[str]:
-    """The load tests' images platform.lock.yaml does not pin. A broken lock file is reported by the render on its own."""
-    from components import catalog
-
-    try:
-        pinned = catalog.load().images
-    except catalog.CatalogError:
-        return []
-    return [key for key in LOAD_TEST_IMAGES if key not in pinned]
+    """The load tests' images platform.lock.yaml does not pin."""
+    return _images_missing(LOAD_TEST_IMAGES)
 
 
 def _load_test_problems(s: PlatformSettings) -> list[str]:
