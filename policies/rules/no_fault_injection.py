@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..images import ImageRef
 from ..model import Finding, ResourceView, Unresolved, Violation, dig, is_unknown
 from ..podspec import pod_templates
 from ..rule import Rule, RuleConfig, Severity
@@ -20,13 +21,6 @@ CHART_TYPES = frozenset({"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:R
 CHART_NAME = "chaos-mesh"
 DAEMON_REPOSITORY = "chaos-mesh/chaos-daemon"
 """The daemon's image repository, under any registry (upstream ghcr.io or the platform's mirror)."""
-
-
-def _repository(image: str) -> str:
-    """``ghcr.io/chaos-mesh/chaos-daemon:v2.8.2@sha256:...`` -> ``ghcr.io/chaos-mesh/chaos-daemon``."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return name[: len(name) - len(last)] + last.split(":", 1)[0]
 
 
 def _is_chaos_chart(resource: ResourceView) -> bool:
@@ -57,7 +51,7 @@ def _findings(resource: ResourceView) -> Iterator[Finding]:
             image = container.get("image")
             # An image unknown during preview is judged on update, once known; digest-pinned-images
             # already reports it as undecidable, and one advisory per unknown image is enough.
-            if isinstance(image, str) and _repository(image).endswith(DAEMON_REPOSITORY):
+            if isinstance(image, str) and ImageRef.parse(image).name.endswith(DAEMON_REPOSITORY):
                 yield Violation(f"{what}: {container.label} runs Chaos Mesh's daemon ({image}), which enters other pods' "
                                 "namespaces to inject faults")
 
