@@ -32,6 +32,11 @@ class Monitor:
     name: str
 
 
+def family_covers(family: str, name: str) -> bool:
+    """A family ending in ``_`` is a prefix (``kafka_server_`` covers ``kafka_server_x``); any other is one exact name."""
+    return name.startswith(family) if family.endswith("_") else name == family
+
+
 @dataclass(frozen=True)
 class Producer:
     """A metric family (an exact name, or a prefix ending in ``_``) and the scrape that produces it.
@@ -51,7 +56,7 @@ class Producer:
     ksm_resource: str | None = None
 
     def covers(self, name: str) -> bool:
-        return name.startswith(self.family) if self.family.endswith("_") else name == self.family
+        return family_covers(self.family, name)
 
 
 VAULT = Monitor("PodMonitor", "secrets", vault_server.MONITOR)
@@ -131,7 +136,7 @@ class Pushed:
     source: str
 
     def covers(self, name: str) -> bool:
-        return name.startswith(self.family) if self.family.endswith("_") else name == self.family
+        return family_covers(self.family, name)
 
 
 PUSHED: tuple[Pushed, ...] = (
